@@ -1,0 +1,249 @@
+"""Extract: parse a CSV file with DuckDB into a Parquet checkpoint of text records, setting aside
+every record that cannot be parsed (wrong number of fields, bad quoting) with its line number."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from csvdock.config import TableSettings
+from csvdock.dialect import Dialect, sniff_dialect
+from csvdock.errors import CsvdockError
+from csvdock.naming import quote_identifier, unique_column_names
+from csvdock.records import RecordIndex, index_records, record_text
+from csvdock.rejects import REJECT_SCHEMA
+
+RECORDS_FILE, REJECTS_FILE, META_FILE = "records.parquet", "rejects.parquet", "extract.json"
+LINE, START, END = "__line", "__start", "__end"
+MAX_LINE_BYTES = 64 * 1024 * 1024
+BINARY_SIGNATURES = {
+    b"\x1f\x8b": "gzip-compressed",
+    b"PK\x03\x04": "zip-compressed",
+    b"BZh": "bzip2-compressed",
+    b"\x28\xb5\x2f\xfd": "zstd-compressed",
+    b"%PDF": "a PDF document",
+    b"\x89PNG": "a PNG image",
+    b"PAR1": "a Parquet file",
+}
+
+
+class ExtractError(CsvdockError):
+    """The file cannot be read as CSV at all; it is quarantined."""
+
+
+@dataclass
+class ExtractResult:
+    """What Extract found in one file."""
+
+    path: str
+    sha256: str
+    rows_read: int
+    rows_rejected: int
+    source_columns: list[str]
+    columns: list[str]
+    dialect: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, folder: Path) -> None:
+        """Write this result as ``extract.json`` into ``folder``."""
+        (folder / META_FILE).write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+
+    @classmethod
+    def read(cls, folder: Path) -> ExtractResult:
+        """Read the result written by ``write``."""
+        return cls(**json.loads((folder / META_FILE).read_text(encoding="utf-8")))
+
+
+def file_sha256(path: Path) -> str:
+    """Return the hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def extract_file(
+    path: Path, out_dir: Path, settings: TableSettings, sha256: str | None = None
+) -> ExtractResult:
+    """Parse ``path`` into ``out_dir``: records.parquet (text columns plus ``__line``,
+    ``__start``, ``__end``), rejects.parquet and extract.json. Raises ``ExtractError`` when the
+    file cannot be read as CSV at all."""
+    _check_readable(path)
+    dialect = sniff_dialect(path, settings)
+    index = index_records(path, dialect.quote, dialect.escape)
+    if len(index) == 0:
+        raise ExtractError("the file is empty: no header and no records")
+    source_columns = _header_names(path, index, dialect)
+    columns = unique_column_names(source_columns)
+    first_data = 1 if dialect.header else 0
+    rows_read = len(index) - first_data
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
+        parsed = Path(scratch) / "parsed.parquet"
+        reject_positions = _parse_with_duckdb(path, parsed, dialect, columns, rows_read)
+        rejects = _parse_rejects(index, reject_positions, first_data)
+        good = np.ones(len(index), dtype=bool)
+        good[:first_data] = False
+        good[rejects["__record"].to_numpy()] = False
+        good_count = pl.scan_parquet(parsed).select(pl.len()).collect().item()
+        if good_count + rejects.height != rows_read:
+            raise ExtractError(
+                f"the parser found {good_count + rejects.height} records where the file has "
+                f"{rows_read}; check the quote and escape characters (sniffed {dialect.as_dict()})"
+            )
+        pl.scan_parquet(parsed).with_columns(
+            pl.Series(LINE, index.lines[good]),
+            pl.Series(START, index.starts[good]),
+            pl.Series(END, index.ends[good]),
+        ).sink_parquet(out_dir / RECORDS_FILE)
+    rejects.drop("__record").write_parquet(out_dir / REJECTS_FILE)
+    result = ExtractResult(
+        path=str(path),
+        sha256=sha256 or file_sha256(path),
+        rows_read=rows_read,
+        rows_rejected=rejects.height,
+        source_columns=source_columns,
+        columns=columns,
+        dialect=dialect.as_dict(),
+    )
+    result.write(out_dir)
+    return result
+
+
+def _check_readable(path: Path) -> None:
+    if not path.is_file():
+        raise ExtractError("no such file")
+    with path.open("rb") as handle:
+        head = handle.read(64 * 1024)
+    if not head:
+        raise ExtractError("the file is empty: no header and no records")
+    for signature, what in BINARY_SIGNATURES.items():
+        if head.startswith(signature):
+            raise ExtractError(f"the file is {what}, not CSV text")
+    if head.count(b"\x00") > len(head) // 100:
+        raise ExtractError("the file is binary (NUL bytes), not CSV text")
+
+
+def _header_names(path: Path, index: RecordIndex, dialect: Dialect) -> list[str]:
+    raw = record_text(path, int(index.starts[0]), int(index.ends[0]))
+    text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
+    reader = csv.reader(
+        io.StringIO(text),
+        delimiter=dialect.delimiter,
+        quotechar=dialect.quote,
+        escapechar=dialect.escape if dialect.escape != dialect.quote else None,
+        doublequote=dialect.escape == dialect.quote,
+        strict=False,
+    )
+    try:
+        fields = next(reader)
+    except (csv.Error, StopIteration) as exc:
+        raise ExtractError(f"the first record cannot be parsed: {exc}") from None
+    if dialect.header:
+        return [f.replace("\x00", "") for f in fields]
+    return [f"column_{i}" for i in range(1, len(fields) + 1)]
+
+
+def _parse_with_duckdb(
+    path: Path, out: Path, dialect: Dialect, columns: list[str], rows_read: int
+) -> list[tuple[int, str, int | None, str]]:
+    """Write the good records to ``out`` and return the rejects DuckDB reported as
+    ``(byte_position, error_type, column_index, message)``."""
+    options = {
+        "delim": dialect.delimiter,
+        "quote": dialect.quote,
+        "escape": dialect.escape,
+        "header": dialect.header,
+        "all_varchar": True,
+        "store_rejects": True,
+        "auto_detect": False,
+        "columns": {f"c{i}": "VARCHAR" for i in range(len(columns))},
+        "max_line_size": MAX_LINE_BYTES,
+        "buffer_size": 2 * MAX_LINE_BYTES,
+        "strict_mode": True,
+        "null_padding": False,
+    }
+    select = ", ".join(
+        f"{quote_identifier(f'c{i}')} AS {quote_identifier(name)}" for i, name in enumerate(columns)
+    )
+    with duckdb.connect() as con:
+        con.execute("SET preserve_insertion_order = true")
+        try:
+            if rows_read == 0:
+                empty = ", ".join(f"NULL::VARCHAR AS {quote_identifier(c)}" for c in columns)
+                con.execute(f"COPY (SELECT {empty} LIMIT 0) TO '{_sql_path(out)}' (FORMAT parquet)")
+                return []
+            con.execute(
+                f"COPY (SELECT {select} FROM read_csv($path, {_options_sql(options)})) "
+                f"TO '{_sql_path(out)}' (FORMAT parquet)",
+                {"path": str(path)},
+            )
+        except duckdb.Error as exc:
+            raise ExtractError(f"the file cannot be parsed as CSV: {_first_line(exc)}") from None
+        return [
+            (int(r[0]), str(r[1]), r[2], str(r[3]))
+            for r in con.execute(
+                "SELECT line_byte_position, error_type, column_idx, error_message "
+                "FROM reject_errors ORDER BY line_byte_position"
+            ).fetchall()
+        ]
+
+
+def _parse_rejects(
+    index: RecordIndex, positions: list[tuple[int, str, int | None, str]], first_data: int
+) -> pl.DataFrame:
+    """Map DuckDB's reject positions to records (one reject per record)."""
+    rows: dict[int, dict[str, Any]] = {}
+    for byte_position, error_type, _column, message in positions:
+        # DuckDB's line_byte_position may point one byte early or at the preceding newline.
+        record = max(index.record_at_or_after(byte_position - 1), first_data)
+        if record >= len(index) or record in rows:
+            continue
+        rows[record] = {
+            "__record": record,
+            "line": int(index.lines[record]),
+            "byte_start": int(index.starts[record]),
+            "byte_end": int(index.ends[record]),
+            "stage": "parse",
+            "column": None,
+            "reason": _parse_reason(error_type, message),
+        }
+    schema = pl.Schema({"__record": pl.Int64(), **REJECT_SCHEMA})
+    return pl.DataFrame(list(rows.values()), schema=schema)
+
+
+def _parse_reason(error_type: str, message: str) -> str:
+    kind = error_type.lower().replace("_", " ")
+    detail = message.split("\n")[0].strip()
+    return f"{kind}: {detail}" if detail else kind
+
+
+def _options_sql(options: dict[str, Any]) -> str:
+    def literal(value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
+        return "'" + str(value).replace("'", "''") + "'"
+
+    return ", ".join(f"{key} = {literal(value)}" for key, value in options.items())
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,139 @@
+"""One file's stages as plain functions over checkpoint folders; Luigi tasks call these.
+
+Each function reads the previous stage's folder and writes its own into ``out_dir`` (a temporary
+path the caller renames into place, so a checkpoint is complete or absent).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+
+from csvdock.config import Settings
+from csvdock.deadletter import quarantine_file, write_rejects_csv
+from csvdock.extract import RECORDS_FILE, ExtractError, ExtractResult, extract_file
+from csvdock.extract import REJECTS_FILE as EXTRACT_REJECTS
+from csvdock.load import LedgerEntry, LoadError, load_typed_file
+from csvdock.runs import LOADED, QUARANTINED, FileResult
+from csvdock.schema import TableSchema, detect_schema
+from csvdock.targets import parse_target
+from csvdock.transform import REJECTS_FILE as TRANSFORM_REJECTS
+from csvdock.transform import TYPED_FILE, TransformResult, transform_records
+from csvdock.warehouse import connect
+from csvdock.workspace import Workspace
+
+log = logging.getLogger("csvdock")
+QUARANTINE_FILE, SCHEMA_FILE = "quarantine.json", "schema.json"
+
+
+def extract_stage(path: Path, sha256: str, table: str, settings: Settings, out_dir: Path) -> None:
+    """Extract ``path`` into ``out_dir``; a file that is not CSV is quarantined instead."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        result = extract_file(path, out_dir, settings.for_table(table), sha256)
+    except ExtractError as exc:
+        copy = quarantine_file(Workspace(settings.workspace), path, sha256, str(exc))
+        log.warning("%s: quarantined: %s", path, exc)
+        note = {"reason": str(exc), "quarantine_path": str(copy)}
+        (out_dir / QUARANTINE_FILE).write_text(json.dumps(note), encoding="utf-8")
+        return
+    log.info("%s: extracted %d records, %d rejected", path, result.rows_read, result.rows_rejected)
+
+
+def transform_stage(extract_dir: Path, table: str, settings: Settings, out_dir: Path) -> None:
+    """Detect the schema of the extracted records and cast them into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if (extract_dir / QUARANTINE_FILE).exists():
+        return
+    extracted = ExtractResult.read(extract_dir)
+    table_settings = settings.for_table(table)
+    schema = detect_schema(
+        extract_dir / RECORDS_FILE,
+        table,
+        extracted.columns,
+        extracted.source_columns,
+        table_settings.null_tokens,
+        table_settings.outlier_share,
+    )
+    (out_dir / SCHEMA_FILE).write_text(schema.to_json(), encoding="utf-8")
+    result = transform_records(
+        extract_dir / RECORDS_FILE, schema, table_settings.null_tokens, out_dir
+    )
+    log.info(
+        "%s: %d rows typed, %d rejected", extracted.path, result.rows_out, result.rows_rejected
+    )
+
+
+def load_stage(
+    path: Path,
+    sha256: str,
+    table: str,
+    run_id: str,
+    settings: Settings,
+    extract_dir: Path,
+    transform_dir: Path,
+    before_commit: Callable[[], None] | None = None,
+) -> FileResult:
+    """Load the transformed rows and return the file's result (quarantined files pass through)."""
+    workspace = Workspace(settings.workspace)
+    if (extract_dir / QUARANTINE_FILE).exists():
+        note = json.loads((extract_dir / QUARANTINE_FILE).read_text(encoding="utf-8"))
+        return FileResult(
+            str(path),
+            sha256,
+            table,
+            QUARANTINED,
+            quarantine_path=note["quarantine_path"],
+            reason=note["reason"],
+        )
+    extracted = ExtractResult.read(extract_dir)
+    transformed = TransformResult.read(transform_dir)
+    schema = TableSchema.read(transform_dir / SCHEMA_FILE)
+    rejects = pl.concat(
+        [
+            pl.read_parquet(extract_dir / EXTRACT_REJECTS),
+            pl.read_parquet(transform_dir / TRANSFORM_REJECTS),
+        ]
+    )
+    rows_rejected = rejects.height
+    if extracted.rows_read != transformed.rows_out + rows_rejected:
+        raise LoadError(
+            f"{path}: {extracted.rows_read} records read but {transformed.rows_out} typed and "
+            f"{rows_rejected} rejected; refusing to load"
+        )
+    entry = LedgerEntry(
+        table=table,
+        sha256=sha256,
+        path=str(path),
+        run_id=run_id,
+        mode="etl",
+        rows_read=extracted.rows_read,
+        rows_rejected=rows_rejected,
+        schema_version=schema.version,
+    )
+    with connect(parse_target(settings.target)) as warehouse:
+        outcome = load_typed_file(
+            warehouse, schema, transform_dir / TYPED_FILE, entry, before_commit=before_commit
+        )
+    rejects_path = None
+    if outcome.status == LOADED:
+        rejects_path = write_rejects_csv(
+            rejects, path, workspace.rejects_csv(run_id, table, sha256)
+        )
+    log.info("%s: %s, %d rows into %s", path, outcome.status, outcome.rows_loaded, table)
+    return FileResult(
+        path=str(path),
+        sha256=sha256,
+        table=table,
+        status=outcome.status,
+        rows_read=extracted.rows_read,
+        rows_loaded=outcome.rows_loaded,
+        rows_rejected=rows_rejected if outcome.status == LOADED else 0,
+        rejects_path=str(rejects_path) if rejects_path else None,
+        schema_version=schema.version,
+        dialect=extracted.dialect,
+    )

@@ -1,0 +1,75 @@
+"""The run summary: the contract scripts and later stages read (see README, "Run summary")."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+LOADED, SKIPPED, QUARANTINED, FAILED = "loaded", "skipped", "quarantined", "failed"
+OK_STATUSES = (LOADED, SKIPPED)
+
+
+@dataclass
+class FileResult:
+    """What happened to one file."""
+
+    path: str
+    sha256: str
+    table: str
+    status: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    rejects_path: str | None = None
+    quarantine_path: str | None = None
+    reason: str | None = None
+    schema_version: int | None = None
+    schema_path: str | None = None
+    dialect: dict[str, Any] | None = None
+
+    def write(self, path: Path) -> None:
+        """Write the result as JSON to ``path`` (the caller makes the write atomic)."""
+        path.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+
+    @classmethod
+    def read(cls, path: Path) -> FileResult:
+        """Read a result written by ``write``."""
+        return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+
+@dataclass
+class RunSummary:
+    """What happened in one run."""
+
+    run_id: str
+    mode: str
+    target: str
+    files: list[FileResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Return whether every file ended loaded or skipped."""
+        return all(f.status in OK_STATUSES for f in self.files)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the summary as a JSON-ready dict."""
+        return asdict(self)
+
+    def write(self, run_dir: Path) -> Path:
+        """Write ``summary.json`` into ``run_dir`` atomically and return its path."""
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path = run_dir / "summary.json"
+        partial = path.with_suffix(".json.partial")
+        partial.write_text(json.dumps(self.as_dict(), indent=2), encoding="utf-8")
+        partial.replace(path)
+        return path
+
+
+def new_run_id() -> str:
+    """Return a new run id: UTC time then a random suffix, so ids sort by start time."""
+    now = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{now}-{secrets.token_hex(3)}"

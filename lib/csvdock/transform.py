@@ -1,0 +1,117 @@
+"""Transform (ETL): turn Extract's text records into the table's typed columns with Polars.
+
+A value that does not fit its column's type makes its row a reject (stage ``cast``) naming the
+column; NULL tokens read as NULL. Output: typed.parquet and rejects.parquet.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import polars as pl
+
+from csvdock import types as t
+from csvdock.errors import CsvdockError
+from csvdock.extract import END, LINE, START
+from csvdock.rejects import REJECT_SCHEMA
+from csvdock.schema import TableSchema
+
+TYPED_FILE, REJECTS_FILE, META_FILE = "typed.parquet", "rejects.parquet", "transform.json"
+REJECT_COLUMN, REJECT_REASON = "__reject_column", "__reject_reason"
+MAX_VALUE_IN_REASON = 60
+
+
+class TransformError(CsvdockError):
+    """The records cannot be transformed to the schema."""
+
+
+@dataclass
+class TransformResult:
+    """Counts of one file's Transform."""
+
+    rows_in: int
+    rows_out: int
+    rows_rejected: int
+
+    def write(self, folder: Path) -> None:
+        """Write this result as ``transform.json`` into ``folder``."""
+        (folder / META_FILE).write_text(json.dumps(asdict(self)), encoding="utf-8")
+
+    @classmethod
+    def read(cls, folder: Path) -> TransformResult:
+        """Read the result written by ``write``."""
+        return cls(**json.loads((folder / META_FILE).read_text(encoding="utf-8")))
+
+
+def typed_frame(
+    records: pl.LazyFrame, schema: TableSchema, null_tokens: tuple[str, ...]
+) -> pl.LazyFrame:
+    """Return ``records`` with the schema's typed columns plus the reject column and reason.
+
+    A schema column the records lack reads NULL; a record column the schema lacks is left out.
+    """
+    available = set(records.collect_schema().names())
+    typed: list[pl.Expr] = []
+    reject_column: list[pl.Expr] = []
+    reject_reason: list[pl.Expr] = []
+    for column in schema.columns:
+        dtype = t.polars_dtype(column.type)
+        if column.name not in available:
+            typed.append(pl.lit(None, dtype=dtype).alias(column.name))
+            continue
+        value = t.typed_expr(column.name, column.type)
+        misfit = ~t.is_null_expr(column.name, column.type, null_tokens) & value.is_null()
+        typed.append(value.cast(dtype).alias(column.name))
+        reject_column.append(pl.when(misfit).then(pl.lit(column.name)))
+        shown = pl.col(column.name).str.slice(0, MAX_VALUE_IN_REASON)
+        reject_reason.append(
+            pl.when(misfit).then(
+                pl.concat_str(
+                    [pl.lit(f"column {column.name!r}: '"), shown, pl.lit(f"' is not {column.type}")]
+                )
+            )
+        )
+    extra = [
+        pl.coalesce(reject_column).alias(REJECT_COLUMN)
+        if reject_column
+        else pl.lit(None, dtype=pl.String).alias(REJECT_COLUMN),
+        pl.coalesce(reject_reason).alias(REJECT_REASON)
+        if reject_reason
+        else pl.lit(None, dtype=pl.String).alias(REJECT_REASON),
+    ]
+    return records.select(pl.col(LINE, START, END), *typed, *extra)
+
+
+def transform_records(
+    records: Path, schema: TableSchema, null_tokens: tuple[str, ...], out_dir: Path
+) -> TransformResult:
+    """Cast ``records`` (Extract's Parquet) to ``schema``; write typed.parquet and
+    rejects.parquet into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame = typed_frame(pl.scan_parquet(records), schema, null_tokens)
+    rows_in = pl.scan_parquet(records).select(pl.len()).collect().item()
+    try:
+        frame.filter(pl.col(REJECT_COLUMN).is_null()).select(schema.names).sink_parquet(
+            out_dir / TYPED_FILE
+        )
+        rejects = (
+            frame.filter(pl.col(REJECT_COLUMN).is_not_null())
+            .select(
+                pl.col(LINE).alias("line"),
+                pl.col(START).alias("byte_start"),
+                pl.col(END).alias("byte_end"),
+                pl.lit("cast").alias("stage"),
+                pl.col(REJECT_COLUMN).alias("column"),
+                pl.col(REJECT_REASON).alias("reason"),
+            )
+            .collect()
+            .cast(REJECT_SCHEMA)
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise TransformError(f"cannot cast the records to the schema: {exc}") from exc
+    rejects.write_parquet(out_dir / REJECTS_FILE)
+    result = TransformResult(rows_in, rows_in - rejects.height, rejects.height)
+    result.write(out_dir)
+    return result

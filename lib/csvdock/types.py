@@ -1,0 +1,136 @@
+"""csvdock's logical column types and how a text value becomes one.
+
+Every type is a pattern a (stripped) text value must match plus a Polars conversion. The patterns
+are plain regular expressions so the same rules can be written as SQL for ELT mode.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+BOOLEAN, INTEGER, BIGINT, DOUBLE, DATE, TIMESTAMP, TEXT = (
+    "boolean",
+    "integer",
+    "bigint",
+    "double",
+    "date",
+    "timestamp",
+    "text",
+)
+DECIMAL_PRECISION = 38
+MAX_DECIMAL_SCALE = 9
+TRUE_WORDS = ("true", "t", "yes", "y")
+FALSE_WORDS = ("false", "f", "no", "n")
+
+INTEGER_PATTERN = r"^[+-]?[0-9]+$"
+DECIMAL_PATTERN = r"^[+-]?[0-9]+(\.[0-9]+)?$"
+DOUBLE_PATTERN = (
+    r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$|^(?i:[+-]?(inf|infinity|nan))$"
+)
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+TIMESTAMP_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?$"
+)
+BOOLEAN_PATTERN = r"^(?i:" + "|".join(TRUE_WORDS + FALSE_WORDS) + ")$"
+LEADING_ZERO_PATTERN = r"^[+-]?0[0-9]"
+INT32_MAX, INT64_MAX = 2**31 - 1, 2**63 - 1
+
+_DECIMAL_RE = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
+
+
+def decimal_type(scale: int) -> str:
+    """Return the logical name of an exact decimal with ``scale`` digits after the point."""
+    return f"decimal({DECIMAL_PRECISION},{scale})"
+
+
+def decimal_scale(logical_type: str) -> int | None:
+    """Return the scale of a ``decimal(p,s)`` type, or None for any other type."""
+    match = _DECIMAL_RE.match(logical_type)
+    return int(match.group(2)) if match else None
+
+
+def is_known_type(logical_type: str) -> bool:
+    """Return whether ``logical_type`` is one csvdock knows."""
+    simple = (BOOLEAN, INTEGER, BIGINT, DOUBLE, DATE, TIMESTAMP, TEXT)
+    return logical_type in simple or decimal_scale(logical_type) is not None
+
+
+def polars_dtype(logical_type: str) -> pl.DataType:
+    """Return the Polars dtype that holds ``logical_type``."""
+    scale = decimal_scale(logical_type)
+    if scale is not None:
+        return pl.Decimal(DECIMAL_PRECISION, scale)
+    return {
+        BOOLEAN: pl.Boolean(),
+        INTEGER: pl.Int32(),
+        BIGINT: pl.Int64(),
+        DOUBLE: pl.Float64(),
+        DATE: pl.Date(),
+        TIMESTAMP: pl.Datetime("us"),
+        TEXT: pl.String(),
+    }[logical_type]
+
+
+def null_tokens_for(logical_type: str, null_tokens: tuple[str, ...]) -> tuple[str, ...]:
+    """Return the tokens that read as NULL in a column of ``logical_type``: text keeps ``NA``."""
+    return ("",) if logical_type == TEXT else tuple(set(null_tokens) | {""})
+
+
+def is_null_expr(column: str, logical_type: str, null_tokens: tuple[str, ...]) -> pl.Expr:
+    """Return an expression true where the raw text of ``column`` counts as NULL."""
+    value = pl.col(column)
+    if logical_type != TEXT:
+        value = value.str.strip_chars()
+    return value.is_null() | value.is_in(list(null_tokens_for(logical_type, null_tokens)))
+
+
+def typed_expr(column: str, logical_type: str) -> pl.Expr:
+    """Return ``column``'s raw text converted to ``logical_type``; NULL where it does not fit."""
+    raw = pl.col(column)
+    if logical_type == TEXT:
+        return pl.when(raw == "").then(None).otherwise(raw).cast(pl.String)
+    value = raw.str.strip_chars()
+    scale = decimal_scale(logical_type)
+    if scale is not None:
+        whole = DECIMAL_PRECISION - scale
+        fraction = rf"(\.[0-9]{{1,{scale}}})?" if scale else ""
+        pattern = rf"^[+-]?[0-9]{{1,{whole}}}{fraction}$"
+        return _when_matches(value, pattern, value.cast(polars_dtype(logical_type), strict=False))
+    if logical_type in (INTEGER, BIGINT):
+        converted = value.cast(polars_dtype(logical_type), strict=False)
+        return _when_matches(value, INTEGER_PATTERN, converted)
+    if logical_type == DOUBLE:
+        return _when_matches(value, DOUBLE_PATTERN, value.cast(pl.Float64, strict=False))
+    if logical_type == BOOLEAN:
+        lowered = value.str.to_lowercase()
+        return (
+            pl.when(lowered.is_in(list(TRUE_WORDS)))
+            .then(True)
+            .when(lowered.is_in(list(FALSE_WORDS)))
+            .then(False)
+            .otherwise(None)
+        )
+    if logical_type == DATE:
+        return _when_matches(value, DATE_PATTERN, value.str.to_date("%Y-%m-%d", strict=False))
+    if logical_type == TIMESTAMP:
+        return _when_matches(value, TIMESTAMP_PATTERN, _to_timestamp(value))
+    raise ValueError(f"unknown type {logical_type!r}")
+
+
+def _to_timestamp(value: pl.Expr) -> pl.Expr:
+    text = value.str.replace("T", " ", literal=True)
+    length = text.str.len_chars()
+    text = (
+        pl.when(length == 10)
+        .then(text + " 00:00:00")
+        .when(length == 16)
+        .then(text + ":00")
+        .otherwise(text)
+    )
+    return text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False)
+
+
+def _when_matches(value: pl.Expr, pattern: str, converted: pl.Expr) -> pl.Expr:
+    return pl.when(value.str.contains(pattern)).then(converted).otherwise(None)

@@ -1,0 +1,65 @@
+"""Run an ingest through Luigi and turn the outcome into the run summary (used by the CLI)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import luigi
+from csvdock.config import Settings
+from csvdock.extract import file_sha256
+from csvdock.runs import FAILED, FileResult, RunSummary
+from csvdock.targets import parse_target
+from csvdock.workspace import Workspace
+
+from luigi_tasks.tasks import Extract, IngestFile, Load, Transform, resolve_table
+
+log = logging.getLogger("csvdock")
+
+
+def run_ingest(
+    files: list[Path],
+    settings: Settings,
+    run_id: str,
+    table: str = "",
+    options: dict[str, Any] | None = None,
+    scheduler_url: str | None = None,
+    workers: int = 1,
+) -> RunSummary:
+    """Ingest ``files`` as one run and return (and write) its summary; never raises for a file."""
+    options = options or {}
+    tasks = [IngestFile(str(path), table, settings.target, run_id, options) for path in files]
+    build_options: dict[str, Any] = {"workers": workers, "detailed_summary": False}
+    if scheduler_url:
+        build_options["scheduler_url"] = scheduler_url
+    else:
+        build_options["local_scheduler"] = True
+    luigi.build(tasks, log_level="WARNING", **build_options)
+    workspace = Workspace(settings.workspace)
+    results = [_file_result(task, workspace) for task in tasks]
+    summary = RunSummary(run_id, "etl", parse_target(settings.target).display, results)
+    summary.write(workspace.run_dir(run_id))
+    return summary
+
+
+def _file_result(task: IngestFile, workspace: Workspace) -> FileResult:
+    path = Path(task.path)
+    table = resolve_table(task.table, path)
+    try:
+        sha256 = task.sha256
+    except OSError as exc:
+        return FileResult(str(path), "", table, FAILED, reason=f"cannot read the file: {exc}")
+    load: Load = task.requires()
+    output = Path(load.output().path)
+    if output.exists():
+        return FileResult.read(output)
+    chain = [load, Transform(table, load.target, load.options, load.path, sha256)]
+    chain.append(Extract(table, load.target, load.options, load.path, sha256))
+    reasons = [
+        workspace.failure_note(t.task_id).read_text(encoding="utf-8")
+        for t in chain
+        if workspace.failure_note(t.task_id).exists()
+    ]
+    reason = reasons[-1] if reasons else "the task did not run; see the Luigi log"
+    return FileResult(str(path), sha256 or file_sha256(path), table, FAILED, reason=reason)

@@ -1,0 +1,188 @@
+"""The pipeline as Luigi tasks: Extract -> Transform -> Load, wrapped by IngestFile and IngestRun.
+
+Each task is parameters + requires + output + a short run that calls ``csvdock.pipeline``.
+Checkpoints are folders written through ``temporary_path()``, so they appear complete or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import luigi
+from csvdock import pipeline
+from csvdock.config import Settings, load_settings
+from csvdock.extract import file_sha256
+from csvdock.naming import split_table_name, table_name_from_stem
+from csvdock.runs import FileResult, RunSummary, new_run_id
+from csvdock.targets import parse_target
+from csvdock.workspace import Workspace
+
+
+class CsvdockTask(luigi.Task):
+    """Common parameters; settings are read once per task from luigi.cfg plus ``options``."""
+
+    table = luigi.Parameter(description="target table, TABLE or SCHEMA.TABLE")
+    target = luigi.Parameter(default="", description="target URL (default: luigi.cfg)")
+    options = luigi.DictParameter(default={}, description="per-run setting overrides")
+
+    @cached_property
+    def settings(self) -> Settings:
+        overrides: dict[str, Any] = dict(self.options)
+        return load_settings().with_overrides(target=self.target or None, **overrides)
+
+    @property
+    def workspace(self) -> Workspace:
+        return Workspace(self.settings.workspace)
+
+    def on_failure(self, exception: BaseException) -> str:
+        note = self.workspace.failure_note(self.task_id)
+        note.parent.mkdir(parents=True, exist_ok=True)
+        message = f"{self.task_family} failed: {exception}".strip()
+        note.write_text(message, encoding="utf-8")
+        return super().on_failure(exception)
+
+    def checkpoint(self, sha256: str, stage: str) -> luigi.LocalTarget:
+        if self.options:
+            digest = hashlib.sha256(json.dumps(dict(self.options), sort_keys=True).encode())
+            stage = f"{stage}-{digest.hexdigest()[:8]}"
+        return luigi.LocalTarget(str(self.workspace.checkpoint(self.table, sha256, stage)))
+
+
+class Extract(CsvdockTask):
+    """Parse one CSV file into text records plus parse rejects (or quarantine it)."""
+
+    path = luigi.Parameter()
+    sha256 = luigi.Parameter()
+
+    def output(self) -> luigi.LocalTarget:
+        return self.checkpoint(self.sha256, "extract")
+
+    def run(self) -> None:
+        self.output().makedirs()
+        with self.output().temporary_path() as tmp:
+            pipeline.extract_stage(
+                Path(self.path), self.sha256, self.table, self.settings, Path(tmp)
+            )
+
+
+class Transform(CsvdockTask):
+    """Type the extracted records by the table's schema; cast failures become rejects."""
+
+    path = luigi.Parameter()
+    sha256 = luigi.Parameter()
+
+    def requires(self) -> Extract:
+        return Extract(self.table, self.target, self.options, self.path, self.sha256)
+
+    def output(self) -> luigi.LocalTarget:
+        return self.checkpoint(self.sha256, "transform")
+
+    def run(self) -> None:
+        self.output().makedirs()
+        with self.output().temporary_path() as tmp:
+            pipeline.transform_stage(Path(self.input().path), self.table, self.settings, Path(tmp))
+
+
+class Load(CsvdockTask):
+    """Load the typed rows and the ledger row in one transaction; write the file's result."""
+
+    path = luigi.Parameter()
+    sha256 = luigi.Parameter()
+    run_id = luigi.Parameter()
+
+    def requires(self) -> dict[str, luigi.Task]:
+        return {
+            "extract": Extract(self.table, self.target, self.options, self.path, self.sha256),
+            "transform": Transform(self.table, self.target, self.options, self.path, self.sha256),
+        }
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(
+            str(self.workspace.file_result(self.run_id, self.table, self.sha256))
+        )
+
+    def run(self) -> None:
+        result = pipeline.load_stage(
+            Path(self.path),
+            self.sha256,
+            self.table,
+            self.run_id,
+            self.settings,
+            Path(self.input()["extract"].path),
+            Path(self.input()["transform"].path),
+        )
+        self.output().makedirs()
+        with self.output().temporary_path() as tmp:
+            result.write(Path(tmp))
+
+
+class IngestFile(luigi.WrapperTask):
+    """Ingest one CSV file: the table defaults to the file's stem, the run id to a new one."""
+
+    path = luigi.Parameter()
+    table = luigi.Parameter(default="")
+    target = luigi.Parameter(default="")
+    run_id = luigi.Parameter(default="")
+    options = luigi.DictParameter(default={})
+
+    @cached_property
+    def resolved_run_id(self) -> str:
+        return self.run_id or new_run_id()
+
+    @cached_property
+    def resolved_table(self) -> str:
+        return resolve_table(self.table, Path(self.path))
+
+    @cached_property
+    def sha256(self) -> str:
+        return file_sha256(Path(self.path))
+
+    def requires(self) -> Load:
+        return Load(
+            self.resolved_table,
+            self.target,
+            self.options,
+            self.path,
+            self.sha256,
+            self.resolved_run_id,
+        )
+
+
+class IngestRun(luigi.Task):
+    """Ingest several files as one run and write the run's summary.json."""
+
+    paths = luigi.ListParameter()
+    run_id = luigi.Parameter()
+    table = luigi.Parameter(default="")
+    target = luigi.Parameter(default="")
+    options = luigi.DictParameter(default={})
+
+    def requires(self) -> list[IngestFile]:
+        return [
+            IngestFile(str(p), self.table, self.target, self.run_id, self.options)
+            for p in self.paths
+        ]
+
+    def output(self) -> luigi.LocalTarget:
+        settings = load_settings()
+        return luigi.LocalTarget(
+            str(Workspace(settings.workspace).run_dir(self.run_id) / "summary.json")
+        )
+
+    def run(self) -> None:
+        settings = load_settings().with_overrides(target=self.target or None, **dict(self.options))
+        results = [FileResult.read(Path(task.requires().output().path)) for task in self.requires()]
+        summary = RunSummary(self.run_id, "etl", parse_target(settings.target).display, results)
+        summary.write(Path(self.output().path).parent)
+
+
+def resolve_table(table: str, path: Path) -> str:
+    """Return the normalised table name: ``table`` if given, else the file's stem."""
+    if not table:
+        return table_name_from_stem(path.stem)
+    schema, name = split_table_name(table)
+    return f"{schema}.{name}" if schema else name
