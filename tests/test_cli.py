@@ -1,0 +1,147 @@
+"""The CLI contract: exit codes, the JSON summary, one-line errors; and the luigi CLI path."""
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from csvdock.cli import main
+
+SUMMARY_KEYS = {"run_id", "mode", "target", "files"}
+FILE_KEYS = {
+    "path",
+    "sha256",
+    "table",
+    "status",
+    "rows_read",
+    "rows_loaded",
+    "rows_rejected",
+    "rejects_path",
+    "quarantine_path",
+    "reason",
+    "schema_version",
+    "schema_path",
+}
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_json_summary_and_exit_zero(workdir: Path):
+    (workdir / "Users List.csv").write_text("id,name\n1,a\n2,b\n3\n", encoding="utf-8")
+    code, out, _ = run_cli("ingest", "Users List.csv", "--json")
+    summary = json.loads(out)
+    assert code == 0
+    assert SUMMARY_KEYS <= set(summary)
+    assert summary["mode"] == "etl"
+    assert summary["target"] == "duckdb:///warehouse.duckdb"
+    (entry,) = summary["files"]
+    assert FILE_KEYS <= set(entry)
+    assert entry["table"] == "users_list"
+    assert (entry["rows_read"], entry["rows_loaded"], entry["rows_rejected"]) == (3, 2, 1)
+    rejects = Path(entry["rejects_path"]).read_text(encoding="utf-8").splitlines()
+    assert rejects[0] == "file,line,stage,column,reason,raw"
+    assert rejects[1].startswith("Users List.csv,4,parse,,missing columns")
+    assert rejects[1].endswith(",3")
+    written = workdir / ".csvdock" / "runs" / summary["run_id"] / "summary.json"
+    assert json.loads(written.read_text(encoding="utf-8")) == summary
+
+
+def test_a_quarantined_file_exits_one_and_the_others_load(workdir: Path):
+    (workdir / "in").mkdir()
+    (workdir / "in" / "good.csv").write_text("a\n1\n", encoding="utf-8")
+    (workdir / "in" / "zipped.csv").write_bytes(b"\x1f\x8b\x08\x00\x00")
+    code, out, _ = run_cli("ingest", "in", "--json")
+    files = {Path(f["path"]).name: f for f in json.loads(out)["files"]}
+    assert code == 1
+    assert files["good.csv"]["status"] == "loaded"
+    bad = files["zipped.csv"]
+    assert bad["status"] == "quarantined"
+    assert bad["reason"] == "the file is gzip-compressed, not CSV text"
+    assert Path(bad["quarantine_path"]).read_bytes() == b"\x1f\x8b\x08\x00\x00"
+    reason = json.loads(Path(bad["quarantine_path"] + ".REASON.json").read_text("utf-8"))
+    assert reason["reason"] == bad["reason"]
+
+
+def test_an_unreachable_target_fails_the_file_with_a_reason(workdir: Path):
+    (workdir / "a.csv").write_text("a\n1\n", encoding="utf-8")
+    code, out, _ = run_cli(
+        "ingest", "a.csv", "--json", "--target", "postgresql://u:pw@127.0.0.1:1/none"
+    )
+    (entry,) = json.loads(out)["files"]
+    assert code == 1
+    assert entry["status"] == "failed"
+    assert entry["reason"].startswith(
+        "Load failed: cannot connect to postgresql://u:***@127.0.0.1:1/none"
+    )
+    assert "pw@" not in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ingest", "missing.csv"], "csvdock: error: no such file or folder: missing.csv\n"),
+        (
+            ["ingest", "a.csv", "--target", "mysql://x"],
+            "csvdock: error: target 'mysql://x' is not supported: use duckdb:///PATH or "
+            "postgresql://...\n",
+        ),
+        (
+            ["ingest", "a.csv", "--table", "a.b.c"],
+            "csvdock: error: table name 'a.b.c' must be TABLE or SCHEMA.TABLE\n",
+        ),
+    ],
+)
+def test_usage_errors_exit_two_with_one_line(workdir: Path, args, message):
+    (workdir / "a.csv").write_text("a\n1\n", encoding="utf-8")
+    code, out, err = run_cli(*args)
+    assert (code, out) == (2, "")
+    assert err == message
+
+
+def test_the_luigi_command_line_ingests_a_file(workdir: Path):
+    (workdir / "people.csv").write_text("id,name\n1,Ann\n2,Bo\n", encoding="utf-8")
+    luigi = Path(sys.executable).with_name("luigi")
+    done = subprocess.run(
+        [
+            str(luigi),
+            "--module",
+            "luigi_tasks",
+            "IngestFile",
+            "--path",
+            "people.csv",
+            "--local-scheduler",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "CSVDOCK_TARGET": ""},
+    )
+    assert done.returncode == 0, done.stderr
+    (result,) = (workdir / ".csvdock" / "runs").glob("*/files/people--*.json")
+    entry = json.loads(result.read_text(encoding="utf-8"))
+    assert (entry["status"], entry["rows_loaded"], entry["table"]) == ("loaded", 2, "people")
+    import duckdb
+
+    with duckdb.connect(str(workdir / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT name FROM people ORDER BY id").fetchall() == [("Ann",), ("Bo",)]
+
+
+def test_the_library_does_not_import_luigi():
+    code = (
+        "import sys, csvdock.pipeline, csvdock.cli, csvdock.schema, csvdock.warehouse; "
+        "print('luigi' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

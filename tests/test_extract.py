@@ -1,0 +1,72 @@
+from pathlib import Path
+
+import polars as pl
+import pytest
+from csvdock.config import TableSettings
+from csvdock.extract import ExtractError, extract_file
+from csvdock.records import index_records
+
+
+def write(path: Path, text: str, newline: str = "\n") -> Path:
+    path.write_bytes(text.replace("\n", newline).encode("utf-8"))
+    return path
+
+
+MESSY = (
+    'id,name,amount\n1,"a\nb",1.5\n2,bob,2\n3,carl\n4,"x""y",3,extra\n\n5,eve,7\n6,"p\nq\nr",8\n7\n'
+)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_rejects_carry_editor_line_numbers_after_quoted_newlines(tmp_path, newline):
+    source = write(tmp_path / "messy.csv", MESSY, newline)
+    result = extract_file(source, tmp_path / "out", TableSettings())
+    records = pl.read_parquet(tmp_path / "out" / "records.parquet")
+    rejects = pl.read_parquet(tmp_path / "out" / "rejects.parquet")
+    assert result.rows_read == 7
+    assert records["id"].to_list() == ["1", "2", "5", "6"]
+    assert records["__line"].to_list() == [2, 4, 8, 9]
+    assert rejects["line"].to_list() == [5, 6, 12]
+    assert rejects["stage"].unique().to_list() == ["parse"]
+    assert rejects["reason"][0].startswith("missing columns")
+    assert rejects["reason"][1].startswith("too many columns")
+    assert result.rows_read == records.height + rejects.height
+
+
+def test_record_index_is_the_same_across_chunk_boundaries(tmp_path, monkeypatch):
+    source = write(tmp_path / "m.csv", MESSY)
+    whole = index_records(source, '"', '"')
+    monkeypatch.setattr("csvdock.records.CHUNK_BYTES", 3)
+    chunked = index_records(source, '"', '"')
+    assert whole.starts.tolist() == chunked.starts.tolist()
+    assert whole.lines.tolist() == chunked.lines.tolist() == [1, 2, 4, 5, 6, 8, 9, 12]
+
+
+def test_header_only_file_has_no_records(tmp_path):
+    result = extract_file(write(tmp_path / "h.csv", "a,b\n"), tmp_path / "out", TableSettings())
+    assert (result.rows_read, result.rows_rejected, result.columns) == (0, 0, ["a", "b"])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty: no header and no records"),
+        (b"\x1f\x8b\x08\x00\x00\x00", "the file is gzip-compressed, not CSV text"),
+        (b"PK\x03\x04rest", "the file is zip-compressed, not CSV text"),
+        (b"\x00\x01\x00\x02" * 100, "the file is binary (NUL bytes), not CSV text"),
+    ],
+)
+def test_unreadable_files_raise_a_clear_error(tmp_path, content, message):
+    source = tmp_path / "bad.csv"
+    source.write_bytes(content)
+    with pytest.raises(ExtractError) as caught:
+        extract_file(source, tmp_path / "out", TableSettings())
+    assert str(caught.value) == message
+
+
+def test_semicolon_files_are_sniffed(tmp_path):
+    source = write(tmp_path / "s.csv", "a;b\n1;2\n3;4\n")
+    result = extract_file(source, tmp_path / "out", TableSettings())
+    assert result.dialect["delimiter"] == ";"
+    assert result.columns == ["a", "b"]
+    assert result.rows_read == 2

@@ -1,0 +1,57 @@
+from pathlib import Path
+
+import polars as pl
+from csvdock.schema import detect_schema
+
+
+def detect(tmp_path: Path, values: dict[str, list[str | None]], share: float = 0.001):
+    path = tmp_path / "records.parquet"
+    pl.DataFrame(values, schema={k: pl.String for k in values}).write_parquet(path)
+    names = list(values)
+    schema = detect_schema(path, "t", names, names, ("", "NA", "N/A", "NULL", "null", "\\N"), share)
+    return {c.name: c.type for c in schema.columns}
+
+
+def test_types_are_detected_from_every_value(tmp_path):
+    types = detect(
+        tmp_path,
+        {
+            "i": ["1", "-2", "NA"],
+            "big": ["1", "99999999999", None],
+            "money": ["12.50", "3.1", "0.99"],
+            "f": ["1e3", "2.5", "-1"],
+            "b": ["true", "False", "N/A"],
+            "d": ["2024-01-31", "2024-02-29", ""],
+            "ts": ["2024-01-31 10:00:00", "2024-02-29T11:12", "2024-03-01"],
+            "s": ["x", "NA", "1"],
+        },
+    )
+    assert types == {
+        "i": "integer",
+        "big": "bigint",
+        "money": "decimal(38,2)",
+        "f": "double",
+        "b": "boolean",
+        "d": "date",
+        "ts": "timestamp",
+        "s": "text",
+    }
+
+
+def test_leading_zero_codes_stay_text(tmp_path):
+    assert detect(tmp_path, {"zip": ["00501", "12345", "007"]}) == {"zip": "text"}
+
+
+def test_a_late_float_widens_the_column(tmp_path):
+    values = [str(i) for i in range(200_000)] + ["1.5"]
+    assert detect(tmp_path, {"n": values}) == {"n": "decimal(38,1)"}
+
+
+def test_a_rare_outlier_keeps_the_type(tmp_path):
+    values = [str(i % 90) for i in range(100_000)]
+    values[77_777] = "forty"
+    assert detect(tmp_path, {"age": values}) == {"age": "integer"}
+
+
+def test_too_many_outliers_make_the_column_text(tmp_path):
+    assert detect(tmp_path, {"age": ["1", "2", "forty"]}) == {"age": "text"}
