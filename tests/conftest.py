@@ -1,4 +1,4 @@
-"""Shared fixtures: a real PostgreSQL (CSVDOCK_TEST_PG_DSN, else a throwaway pgserver) and DuckDB."""
+"""Shared fixtures: a real PostgreSQL (CSVDOCK_TEST_PG_DSN or a throwaway pgserver), DuckDB."""
 
 from __future__ import annotations
 
