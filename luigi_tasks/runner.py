@@ -29,7 +29,12 @@ def run_ingest(
 ) -> RunSummary:
     """Ingest ``files`` as one run and return (and write) its summary; never raises for a file."""
     options = options or {}
-    tasks = [IngestFile(str(path), table, settings.target, run_id, options) for path in files]
+    tasks = [
+        IngestFile(
+            path=str(path), table=table, target=settings.target, run_id=run_id, options=options
+        )
+        for path in files
+    ]
     build_options: dict[str, Any] = {"workers": workers, "detailed_summary": False}
     if scheduler_url:
         build_options["scheduler_url"] = scheduler_url
@@ -54,8 +59,7 @@ def _file_result(task: IngestFile, workspace: Workspace) -> FileResult:
     output = Path(load.output().path)
     if output.exists():
         return FileResult.read(output)
-    chain = [load, Transform(table, load.target, load.options, load.path, sha256)]
-    chain.append(Extract(table, load.target, load.options, load.path, sha256))
+    chain = [load, Transform(**load.file_params()), Extract(**load.file_params())]
     reasons = [
         workspace.failure_note(t.task_id).read_text(encoding="utf-8")
         for t in chain

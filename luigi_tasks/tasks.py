@@ -25,9 +25,11 @@ from csvdock.workspace import Workspace
 class CsvdockTask(luigi.Task):
     """Common parameters; settings are read once per task from luigi.cfg plus ``options``."""
 
-    table = luigi.Parameter(description="target table, TABLE or SCHEMA.TABLE")
-    target = luigi.Parameter(default="", description="target URL (default: luigi.cfg)")
-    options = luigi.DictParameter(default={}, description="per-run setting overrides")
+    table: str = luigi.Parameter(description="target table, TABLE or SCHEMA.TABLE")
+    target: str = luigi.Parameter(default="", description="target URL (default: luigi.cfg)")
+    options: dict[str, Any] = luigi.DictParameter(
+        default={}, description="per-run setting overrides"
+    )
 
     @cached_property
     def settings(self) -> Settings:
@@ -45,6 +47,23 @@ class CsvdockTask(luigi.Task):
         note.write_text(message, encoding="utf-8")
         return super().on_failure(exception)
 
+
+class FileTask(CsvdockTask):
+    """A stage of one file, named by its path and the SHA-256 of its bytes."""
+
+    path: str = luigi.Parameter()
+    sha256: str = luigi.Parameter()
+
+    def file_params(self) -> dict[str, Any]:
+        """Return the parameters that name this task's file, for the tasks it requires."""
+        return {
+            "table": self.table,
+            "target": self.target,
+            "options": self.options,
+            "path": self.path,
+            "sha256": self.sha256,
+        }
+
     def checkpoint(self, sha256: str, stage: str) -> luigi.LocalTarget:
         if self.options:
             digest = hashlib.sha256(json.dumps(dict(self.options), sort_keys=True).encode())
@@ -52,11 +71,8 @@ class CsvdockTask(luigi.Task):
         return luigi.LocalTarget(str(self.workspace.checkpoint(self.table, sha256, stage)))
 
 
-class Extract(CsvdockTask):
+class Extract(FileTask):
     """Parse one CSV file into text records plus parse rejects (or quarantine it)."""
-
-    path = luigi.Parameter()
-    sha256 = luigi.Parameter()
 
     def output(self) -> luigi.LocalTarget:
         return self.checkpoint(self.sha256, "extract")
@@ -69,14 +85,11 @@ class Extract(CsvdockTask):
             )
 
 
-class Transform(CsvdockTask):
+class Transform(FileTask):
     """Type the extracted records by the table's schema; cast failures become rejects."""
 
-    path = luigi.Parameter()
-    sha256 = luigi.Parameter()
-
     def requires(self) -> Extract:
-        return Extract(self.table, self.target, self.options, self.path, self.sha256)
+        return Extract(**self.file_params())
 
     def output(self) -> luigi.LocalTarget:
         return self.checkpoint(self.sha256, "transform")
@@ -87,17 +100,15 @@ class Transform(CsvdockTask):
             pipeline.transform_stage(Path(self.input().path), self.table, self.settings, Path(tmp))
 
 
-class Load(CsvdockTask):
+class Load(FileTask):
     """Load the typed rows and the ledger row in one transaction; write the file's result."""
 
-    path = luigi.Parameter()
-    sha256 = luigi.Parameter()
-    run_id = luigi.Parameter()
+    run_id: str = luigi.Parameter()
 
     def requires(self) -> dict[str, luigi.Task]:
         return {
-            "extract": Extract(self.table, self.target, self.options, self.path, self.sha256),
-            "transform": Transform(self.table, self.target, self.options, self.path, self.sha256),
+            "extract": Extract(**self.file_params()),
+            "transform": Transform(**self.file_params()),
         }
 
     def output(self) -> luigi.LocalTarget:
@@ -123,11 +134,11 @@ class Load(CsvdockTask):
 class IngestFile(luigi.WrapperTask):
     """Ingest one CSV file: the table defaults to the file's stem, the run id to a new one."""
 
-    path = luigi.Parameter()
-    table = luigi.Parameter(default="")
-    target = luigi.Parameter(default="")
-    run_id = luigi.Parameter(default="")
-    options = luigi.DictParameter(default={})
+    path: str = luigi.Parameter()
+    table: str = luigi.Parameter(default="")
+    target: str = luigi.Parameter(default="")
+    run_id: str = luigi.Parameter(default="")
+    options: dict[str, Any] = luigi.DictParameter(default={})
 
     @cached_property
     def resolved_run_id(self) -> str:
@@ -143,27 +154,33 @@ class IngestFile(luigi.WrapperTask):
 
     def requires(self) -> Load:
         return Load(
-            self.resolved_table,
-            self.target,
-            self.options,
-            self.path,
-            self.sha256,
-            self.resolved_run_id,
+            table=self.resolved_table,
+            target=self.target,
+            options=self.options,
+            path=self.path,
+            sha256=self.sha256,
+            run_id=self.resolved_run_id,
         )
 
 
 class IngestRun(luigi.Task):
     """Ingest several files as one run and write the run's summary.json."""
 
-    paths = luigi.ListParameter()
-    run_id = luigi.Parameter()
-    table = luigi.Parameter(default="")
-    target = luigi.Parameter(default="")
-    options = luigi.DictParameter(default={})
+    paths: list[str] = luigi.ListParameter()
+    run_id: str = luigi.Parameter()
+    table: str = luigi.Parameter(default="")
+    target: str = luigi.Parameter(default="")
+    options: dict[str, Any] = luigi.DictParameter(default={})
 
     def requires(self) -> list[IngestFile]:
         return [
-            IngestFile(str(p), self.table, self.target, self.run_id, self.options)
+            IngestFile(
+                path=str(p),
+                table=self.table,
+                target=self.target,
+                run_id=self.run_id,
+                options=self.options,
+            )
             for p in self.paths
         ]
 

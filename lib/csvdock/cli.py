@@ -13,9 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from csvdock.config import load_settings
+from csvdock.config import EVOLUTION_POLICIES, load_settings
 from csvdock.errors import CsvdockError
 from csvdock.naming import split_table_name
+from csvdock.registry import SchemaRegistry, diff
+from csvdock.report_text import format_diff, format_schema
 from csvdock.runs import RunSummary, new_run_id
 
 EXIT_OK, EXIT_FILE_PROBLEM, EXIT_USAGE = 0, 1, 2
@@ -36,6 +38,20 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--json", action="store_true", help="print only the run summary as JSON")
     ingest.add_argument("--workers", type=int, default=1, help="Luigi workers (default 1)")
     ingest.add_argument("--scheduler-url", help="central luigid scheduler, e.g. http://host:8082")
+    ingest.add_argument(
+        "--evolution",
+        choices=EVOLUTION_POLICIES,
+        help="schema evolution policy for this run (default: luigi.cfg, else evolve)",
+    )
+    schema = commands.add_parser("schema", help="inspect the schema registry")
+    schema_commands = schema.add_subparsers(dest="schema_command", required=True)
+    show = schema_commands.add_parser("show", help="print a table's latest schema version")
+    show.add_argument("table")
+    show.add_argument("--version", type=int, help="a version other than the latest")
+    diff = schema_commands.add_parser("diff", help="print what changed between two versions")
+    diff.add_argument("table")
+    diff.add_argument("a", type=int, metavar="A")
+    diff.add_argument("b", type=int, metavar="B")
     return parser
 
 
@@ -47,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "ingest":
             return _ingest(args)
+        if args.command == "schema":
+            print(schema_command(args))
+            return EXIT_OK
     except CsvdockError as exc:
         print(f"csvdock: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -83,11 +102,13 @@ def _ingest(args: argparse.Namespace) -> int:
     settings = load_settings().with_overrides(target=args.target)
     from luigi_tasks.runner import run_ingest  # Luigi stays out of the library's import graph
 
+    options = {"evolution": args.evolution} if args.evolution else {}
     summary = run_ingest(
         files,
         settings,
         new_run_id(),
         table=args.table or "",
+        options=options,
         scheduler_url=args.scheduler_url,
         workers=args.workers,
     )
@@ -98,12 +119,32 @@ def _ingest(args: argparse.Namespace) -> int:
     return EXIT_OK if summary.ok else EXIT_FILE_PROBLEM
 
 
+def schema_command(args: argparse.Namespace) -> str:
+    """Return the text of ``csvdock schema show|diff``."""
+    settings = load_settings()
+    registry = SchemaRegistry(settings.schemas_dir)
+    try:
+        schema_name, name = split_table_name(args.table)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    table = f"{schema_name}.{name}" if schema_name else name
+    if not registry.versions(table):
+        raise UsageError(f"table {table!r} has no schema in {settings.schemas_dir}")
+    if args.schema_command == "show":
+        version = args.version or registry.versions(table)[-1]
+        return format_schema(registry.read(table, version))
+    return format_diff(
+        table, args.a, args.b, diff(registry.read(table, args.a), registry.read(table, args.b))
+    )
+
+
 def human_summary(summary: RunSummary) -> str:
     """Return a short readable account of a run."""
     lines = [f"run {summary.run_id} ({summary.mode}) into {summary.target}"]
     for f in summary.files:
         counts = f"{f.rows_read} read, {f.rows_loaded} loaded, {f.rows_rejected} rejected"
-        lines.append(f"  {f.status:<11} {f.path} -> {f.table}: {counts}")
+        version = f" (schema v{f.schema_version})" if f.schema_version else ""
+        lines.append(f"  {f.status:<11} {f.path} -> {f.table}{version}: {counts}")
         if f.rejects_path:
             lines.append(f"              rejects: {f.rejects_path}")
         if f.reason:

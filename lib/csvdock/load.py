@@ -127,6 +127,29 @@ def create_table_if_missing(schema: TableSchema) -> Callable[[Warehouse, str, st
     return prepare
 
 
+def evolve_table(schema: TableSchema) -> Callable[[Warehouse, str, str], None]:
+    """Return a ``prepare_table`` that creates the table, or brings an existing one up to
+    ``schema``: ``ADD COLUMN`` for new columns, ``ALTER COLUMN ... TYPE`` for widened ones."""
+
+    def prepare(warehouse: Warehouse, db_schema: str, table: str) -> None:
+        existing = warehouse.table_types(db_schema, table)
+        if existing is None:
+            create_table_if_missing(schema)(warehouse, db_schema, table)
+            return
+        target = qualified_name(db_schema, table)
+        for column in schema.columns:
+            name, sql_type = quote_identifier(column.name), warehouse.sql_type(column.type)
+            if column.name not in existing:
+                warehouse.execute(f"ALTER TABLE {target} ADD COLUMN {name} {sql_type}")
+            elif existing[column.name] != column.type:
+                warehouse.execute(
+                    f"ALTER TABLE {target} ALTER COLUMN {name} TYPE {sql_type} "
+                    f"USING CAST({name} AS {sql_type})"
+                )
+
+    return prepare
+
+
 def _claim_ledger_row(warehouse: Warehouse, entry: LedgerEntry) -> bool:
     rows = warehouse.execute(
         f"INSERT INTO {qualified_name(LEDGER_SCHEMA, LEDGER_TABLE)} "

@@ -17,12 +17,13 @@ from csvdock.config import Settings
 from csvdock.deadletter import quarantine_file, write_rejects_csv
 from csvdock.extract import RECORDS_FILE, ExtractError, ExtractResult, extract_file
 from csvdock.extract import REJECTS_FILE as EXTRACT_REJECTS
-from csvdock.load import LedgerEntry, LoadError, load_typed_file
+from csvdock.load import LedgerEntry, LoadError, evolve_table, load_typed_file
+from csvdock.registry import SchemaRegistry
 from csvdock.runs import LOADED, QUARANTINED, FileResult
 from csvdock.schema import TableSchema, detect_schema
 from csvdock.targets import parse_target
 from csvdock.transform import REJECTS_FILE as TRANSFORM_REJECTS
-from csvdock.transform import TYPED_FILE, TransformResult, transform_records
+from csvdock.transform import TYPED_FILE, ContractRules, TransformResult, transform_records
 from csvdock.warehouse import connect
 from csvdock.workspace import Workspace
 
@@ -45,13 +46,14 @@ def extract_stage(path: Path, sha256: str, table: str, settings: Settings, out_d
 
 
 def transform_stage(extract_dir: Path, table: str, settings: Settings, out_dir: Path) -> None:
-    """Detect the schema of the extracted records and cast them into ``out_dir``."""
+    """Detect the file's schema, resolve it against the registry under the table's evolution
+    policy (recording a new version when the table changes), and cast the records."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if (extract_dir / QUARANTINE_FILE).exists():
         return
     extracted = ExtractResult.read(extract_dir)
     table_settings = settings.for_table(table)
-    schema = detect_schema(
+    detected = detect_schema(
         extract_dir / RECORDS_FILE,
         table,
         extracted.columns,
@@ -59,12 +61,25 @@ def transform_stage(extract_dir: Path, table: str, settings: Settings, out_dir: 
         table_settings.null_tokens,
         table_settings.outlier_share,
     )
+    resolution = SchemaRegistry(settings.schemas_dir).resolve_and_record(
+        detected, table_settings.evolution
+    )
+    schema = resolution.schema
+    contract = None
+    if table_settings.evolution == "freeze":
+        contract = ContractRules(
+            tuple(resolution.unknown_columns), tuple(resolution.missing_columns), schema.version
+        )
     (out_dir / SCHEMA_FILE).write_text(schema.to_json(), encoding="utf-8")
     result = transform_records(
-        extract_dir / RECORDS_FILE, schema, table_settings.null_tokens, out_dir
+        extract_dir / RECORDS_FILE, schema, table_settings.null_tokens, out_dir, contract
     )
     log.info(
-        "%s: %d rows typed, %d rejected", extracted.path, result.rows_out, result.rows_rejected
+        "%s: schema v%s, %d rows typed, %d rejected",
+        extracted.path,
+        schema.version,
+        result.rows_out,
+        result.rows_rejected,
     )
 
 
@@ -117,7 +132,12 @@ def load_stage(
     )
     with connect(parse_target(settings.target)) as warehouse:
         outcome = load_typed_file(
-            warehouse, schema, transform_dir / TYPED_FILE, entry, before_commit=before_commit
+            warehouse,
+            schema,
+            transform_dir / TYPED_FILE,
+            entry,
+            prepare_table=evolve_table(schema),
+            before_commit=before_commit,
         )
     rejects_path = None
     if outcome.status == LOADED:
@@ -135,5 +155,12 @@ def load_stage(
         rows_rejected=rows_rejected if outcome.status == LOADED else 0,
         rejects_path=str(rejects_path) if rejects_path else None,
         schema_version=schema.version,
+        schema_path=_schema_path(settings, schema),
         dialect=extracted.dialect,
     )
+
+
+def _schema_path(settings: Settings, schema: TableSchema) -> str | None:
+    if schema.version is None:
+        return None
+    return str(SchemaRegistry(settings.schemas_dir).path(schema.table, schema.version))

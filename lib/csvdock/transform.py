@@ -19,7 +19,7 @@ from csvdock.rejects import REJECT_SCHEMA
 from csvdock.schema import TableSchema
 
 TYPED_FILE, REJECTS_FILE, META_FILE = "typed.parquet", "rejects.parquet", "transform.json"
-REJECT_COLUMN, REJECT_REASON = "__reject_column", "__reject_reason"
+REJECT_COLUMN, REJECT_REASON, REJECT_STAGE = "__reject_column", "__reject_reason", "__reject_stage"
 MAX_VALUE_IN_REASON = 60
 
 
@@ -45,17 +45,28 @@ class TransformResult:
         return cls(**json.loads((folder / META_FILE).read_text(encoding="utf-8")))
 
 
+@dataclass(frozen=True)
+class ContractRules:
+    """Rows that break the frozen contract: a value in an unknown column, a missing column."""
+
+    unknown_columns: tuple[str, ...] = ()
+    missing_columns: tuple[str, ...] = ()
+    version: int | None = None
+
+
 def typed_frame(
-    records: pl.LazyFrame, schema: TableSchema, null_tokens: tuple[str, ...]
+    records: pl.LazyFrame,
+    schema: TableSchema,
+    null_tokens: tuple[str, ...],
+    contract: ContractRules | None = None,
 ) -> pl.LazyFrame:
-    """Return ``records`` with the schema's typed columns plus the reject column and reason.
+    """Return ``records`` with the schema's typed columns plus the reject column, reason and stage.
 
     A schema column the records lack reads NULL; a record column the schema lacks is left out.
     """
     available = set(records.collect_schema().names())
     typed: list[pl.Expr] = []
-    reject_column: list[pl.Expr] = []
-    reject_reason: list[pl.Expr] = []
+    checks: list[tuple[pl.Expr, str, pl.Expr, str]] = []
     for column in schema.columns:
         dtype = t.polars_dtype(column.type)
         if column.name not in available:
@@ -64,33 +75,50 @@ def typed_frame(
         value = t.typed_expr(column.name, column.type)
         misfit = ~t.is_null_expr(column.name, column.type, null_tokens) & value.is_null()
         typed.append(value.cast(dtype).alias(column.name))
-        reject_column.append(pl.when(misfit).then(pl.lit(column.name)))
         shown = pl.col(column.name).str.slice(0, MAX_VALUE_IN_REASON)
-        reject_reason.append(
-            pl.when(misfit).then(
-                pl.concat_str(
-                    [pl.lit(f"column {column.name!r}: '"), shown, pl.lit(f"' is not {column.type}")]
-                )
-            )
+        reason = pl.concat_str(
+            [pl.lit(f"column {column.name!r}: '"), shown, pl.lit(f"' is not {column.type}")]
         )
-    extra = [
-        pl.coalesce(reject_column).alias(REJECT_COLUMN)
-        if reject_column
-        else pl.lit(None, dtype=pl.String).alias(REJECT_COLUMN),
-        pl.coalesce(reject_reason).alias(REJECT_REASON)
-        if reject_reason
-        else pl.lit(None, dtype=pl.String).alias(REJECT_REASON),
-    ]
-    return records.select(pl.col(LINE, START, END), *typed, *extra)
+        checks.append((misfit, column.name, reason, "cast"))
+        if not column.nullable:
+            is_null = t.is_null_expr(column.name, column.type, null_tokens)
+            reason = pl.lit(f"column {column.name!r} is empty but the schema says NOT NULL")
+            checks.append((is_null, column.name, reason, "contract"))
+    if contract is not None:
+        version = contract.version
+        for name in contract.missing_columns:
+            reason = pl.lit(f"column {name!r} of schema v{version} is missing from the file")
+            checks.insert(0, (pl.lit(True), name, reason, "contract"))
+        for name in contract.unknown_columns:
+            present = ~t.is_null_expr(name, t.TEXT, null_tokens)
+            reason = pl.lit(f"column {name!r} is not in schema v{version} (frozen)")
+            checks.insert(0, (present, name, reason, "contract"))
+    return records.select(
+        pl.col(LINE, START, END),
+        *typed,
+        _first_failing([(m, pl.lit(c)) for m, c, _, _ in checks]).alias(REJECT_COLUMN),
+        _first_failing([(m, r) for m, _, r, _ in checks]).alias(REJECT_REASON),
+        _first_failing([(m, pl.lit(s)) for m, _, _, s in checks]).alias(REJECT_STAGE),
+    )
+
+
+def _first_failing(pairs: list[tuple[pl.Expr, pl.Expr]]) -> pl.Expr:
+    if not pairs:
+        return pl.lit(None, dtype=pl.String)
+    return pl.coalesce([pl.when(misfit).then(value) for misfit, value in pairs]).cast(pl.String)
 
 
 def transform_records(
-    records: Path, schema: TableSchema, null_tokens: tuple[str, ...], out_dir: Path
+    records: Path,
+    schema: TableSchema,
+    null_tokens: tuple[str, ...],
+    out_dir: Path,
+    contract: ContractRules | None = None,
 ) -> TransformResult:
     """Cast ``records`` (Extract's Parquet) to ``schema``; write typed.parquet and
     rejects.parquet into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    frame = typed_frame(pl.scan_parquet(records), schema, null_tokens)
+    frame = typed_frame(pl.scan_parquet(records), schema, null_tokens, contract)
     rows_in = pl.scan_parquet(records).select(pl.len()).collect().item()
     try:
         frame.filter(pl.col(REJECT_COLUMN).is_null()).select(schema.names).sink_parquet(
@@ -102,7 +130,7 @@ def transform_records(
                 pl.col(LINE).alias("line"),
                 pl.col(START).alias("byte_start"),
                 pl.col(END).alias("byte_end"),
-                pl.lit("cast").alias("stage"),
+                pl.col(REJECT_STAGE).alias("stage"),
                 pl.col(REJECT_COLUMN).alias("column"),
                 pl.col(REJECT_REASON).alias("reason"),
             )

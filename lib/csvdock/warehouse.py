@@ -89,6 +89,15 @@ class Warehouse(ABC):
         )
         return {str(name): str(kind).lower() for name, kind in rows} or None
 
+    def table_types(self, schema: str, table: str) -> dict[str, str] | None:
+        """Return the columns of ``schema.table`` as name -> csvdock type, or None if absent."""
+        rows = self.execute(
+            "SELECT column_name, data_type, numeric_scale FROM information_schema.columns "
+            "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+            [schema, table],
+        )
+        return {str(name): logical_type(str(kind), scale) for name, kind, scale in rows} or None
+
     def ensure_ledger(self) -> None:
         """Create csvdock's ledger table if it is missing (own transaction)."""
         for attempt in range(3):
@@ -235,6 +244,23 @@ class PostgresWarehouse(Warehouse):
             t.TIMESTAMP: "TIMESTAMP",
             t.TEXT: "TEXT",
         }[logical_type]
+
+
+def logical_type(data_type: str, numeric_scale: int | None) -> str:
+    """Return the csvdock type of an ``information_schema`` column type (DuckDB or PostgreSQL)."""
+    kind = data_type.lower()
+    if kind.startswith(("decimal", "numeric")):
+        return t.decimal_type(int(numeric_scale or 0))
+    if kind.startswith("timestamp"):
+        return t.TIMESTAMP
+    return {
+        "boolean": t.BOOLEAN,
+        "integer": t.INTEGER,
+        "bigint": t.BIGINT,
+        "double": t.DOUBLE,
+        "double precision": t.DOUBLE,
+        "date": t.DATE,
+    }.get(kind, t.TEXT)
 
 
 def connect(target: Target) -> Warehouse:
