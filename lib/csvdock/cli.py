@@ -13,12 +13,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from csvdock.config import EVOLUTION_POLICIES, load_settings
+from csvdock.deadletter import mark_replayed, read_ledger, replay_files
 from csvdock.errors import CsvdockError
 from csvdock.naming import split_table_name
 from csvdock.registry import SchemaRegistry, diff
-from csvdock.report_text import format_diff, format_schema
-from csvdock.runs import RunSummary, new_run_id
+from csvdock.report_text import format_diff, format_schema, format_table
+from csvdock.runs import OK_STATUSES, RunSummary, new_run_id
+from csvdock.workspace import Workspace
 
 EXIT_OK, EXIT_FILE_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -43,6 +47,28 @@ def build_parser() -> argparse.ArgumentParser:
         choices=EVOLUTION_POLICIES,
         help="schema evolution policy for this run (default: luigi.cfg, else evolve)",
     )
+    dialect = ingest.add_argument_group("dialect (sniffed when not given)")
+    dialect.add_argument("--delimiter", help="field delimiter, e.g. ';' or 'tab'")
+    dialect.add_argument("--quote", help="quote character")
+    dialect.add_argument("--escape", help="escape character (default: the quote, doubled)")
+    dialect.add_argument("--encoding", help="e.g. cp1252 (default: UTF-8, else detected)")
+    dialect.add_argument("--no-header", action="store_true", help="the files have no header row")
+    limits = ingest.add_argument_group("error thresholds (quarantine the whole file when over)")
+    limits.add_argument("--max-rejects", type=int, help="most rejected records a file may have")
+    limits.add_argument("--max-reject-ratio", type=float, help="largest share, e.g. 0.01")
+
+    dead = commands.add_parser("deadletter", help="the rejected records of a table")
+    dead_commands = dead.add_subparsers(dest="deadletter_command", required=True)
+    dead_show = dead_commands.add_parser("show", help="list a table's rejected records")
+    dead_show.add_argument("table")
+    dead_show.add_argument("--run", help="only this run's")
+    dead_show.add_argument("--all", action="store_true", help="include replayed records")
+    replay = commands.add_parser("replay", help="re-ingest a table's rejected records")
+    replay.add_argument("table")
+    replay.add_argument("--run", help="only the records rejected in this run")
+    replay.add_argument("--target", help="as for ingest")
+    replay.add_argument("--json", action="store_true", help="print only the run summary as JSON")
+
     schema = commands.add_parser("schema", help="inspect the schema registry")
     schema_commands = schema.add_subparsers(dest="schema_command", required=True)
     show = schema_commands.add_parser("show", help="print a table's latest schema version")
@@ -63,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "ingest":
             return _ingest(args)
+        if args.command == "deadletter":
+            print(deadletter_show(args))
+            return EXIT_OK
+        if args.command == "replay":
+            return _replay(args)
         if args.command == "schema":
             print(schema_command(args))
             return EXIT_OK
@@ -102,7 +133,7 @@ def _ingest(args: argparse.Namespace) -> int:
     settings = load_settings().with_overrides(target=args.target)
     from luigi_tasks.runner import run_ingest  # Luigi stays out of the library's import graph
 
-    options = {"evolution": args.evolution} if args.evolution else {}
+    options = ingest_options(args)
     summary = run_ingest(
         files,
         settings,
@@ -112,22 +143,104 @@ def _ingest(args: argparse.Namespace) -> int:
         scheduler_url=args.scheduler_url,
         workers=args.workers,
     )
-    if args.json:
+    return _report(summary, args.json)
+
+
+def _report(summary: RunSummary, as_json: bool) -> int:
+    if as_json:
         print(json.dumps(summary.as_dict(), indent=2))
     else:
         print(human_summary(summary))
     return EXIT_OK if summary.ok else EXIT_FILE_PROBLEM
 
 
+def ingest_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the per-run setting overrides given on the ingest command line (validated)."""
+    options: dict[str, Any] = {
+        "evolution": args.evolution,
+        "delimiter": _unescape_char(args.delimiter),
+        "quote": args.quote,
+        "escape": args.escape,
+        "encoding": args.encoding,
+        "header": False if args.no_header else None,
+        "max_rejects": args.max_rejects,
+        "max_reject_ratio": args.max_reject_ratio,
+    }
+    options = {k: v for k, v in options.items() if v is not None}
+    load_settings().with_overrides(**options)  # raises ConfigError on a bad value
+    return options
+
+
+def _unescape_char(value: str | None) -> str | None:
+    aliases = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+    return aliases.get(value, value) if value is not None else None
+
+
+def deadletter_show(args: argparse.Namespace) -> str:
+    """Return the text of ``csvdock deadletter show``."""
+    settings = load_settings()
+    table = _table_arg(args.table)
+    ledger = read_ledger(Workspace(settings.workspace), table)
+    if args.run:
+        ledger = ledger.filter(pl.col("run_id") == args.run)
+    if not args.all:
+        ledger = ledger.filter(pl.col("replayed_in").is_null())
+    if ledger.is_empty():
+        return f"{table}: no rejected records" + ("" if args.all else " waiting for replay")
+    rows = [
+        [
+            r["run_id"],
+            Path(r["file"]).name,
+            str(r["line"]),
+            r["stage"],
+            r["column"] or "",
+            r["reason"],
+            _short(r["raw"]),
+            r["replayed_in"] or "",
+        ]
+        for r in ledger.iter_rows(named=True)
+    ]
+    headers = ["run", "file", "line", "stage", "column", "reason", "raw", "replayed in"]
+    return f"{table}: {ledger.height} rejected records\n" + format_table(headers, rows)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    settings = load_settings().with_overrides(target=args.target)
+    table = _table_arg(args.table)
+    workspace = Workspace(settings.workspace)
+    replay_id = new_run_id()
+    files = replay_files(workspace, table, replay_id, args.run)
+    if not files:
+        raise UsageError(f"table {table!r} has no rejected records waiting for replay")
+    from luigi_tasks.runner import run_ingest
+
+    summary = run_ingest(files, settings, replay_id, table=table)
+    replayed = {f.path for f in summary.files if f.status in OK_STATUSES}
+    originals = {p.stem for p in files if str(p) in replayed}
+    pending = read_ledger(workspace, table).filter(pl.col("replayed_in").is_null())
+    shas = {s for s in pending["file_sha256"].unique().to_list() if s[:12] in originals}
+    mark_replayed(workspace, table, replay_id, args.run, shas)
+    return _report(summary, args.json)
+
+
+def _table_arg(raw: str) -> str:
+    try:
+        schema_name, name = split_table_name(raw)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return f"{schema_name}.{name}" if schema_name else name
+
+
+def _short(text: str, limit: int = 60) -> str:
+    flat = text.replace("\r", "\\r").replace("\n", "\\n")
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
 def schema_command(args: argparse.Namespace) -> str:
     """Return the text of ``csvdock schema show|diff``."""
     settings = load_settings()
     registry = SchemaRegistry(settings.schemas_dir)
-    try:
-        schema_name, name = split_table_name(args.table)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    table = f"{schema_name}.{name}" if schema_name else name
+    table = _table_arg(args.table)
     if not registry.versions(table):
         raise UsageError(f"table {table!r} has no schema in {settings.schemas_dir}")
     if args.schema_command == "show":

@@ -18,12 +18,14 @@ import polars as pl
 
 from csvdock.config import TableSettings
 from csvdock.dialect import Dialect, sniff_dialect
+from csvdock.encoding import UTF8, EncodingProblem, detect_encoding, transcode_to_utf8
 from csvdock.errors import CsvdockError
 from csvdock.naming import quote_identifier, unique_column_names
 from csvdock.records import RecordIndex, index_records, record_text
 from csvdock.rejects import REJECT_SCHEMA
 
 RECORDS_FILE, REJECTS_FILE, META_FILE = "records.parquet", "rejects.parquet", "extract.json"
+TRANSCODED_FILE = "source.utf8.csv"
 LINE, START, END = "__line", "__start", "__end"
 MAX_LINE_BYTES = 64 * 1024 * 1024
 BINARY_SIGNATURES = {
@@ -52,6 +54,7 @@ class ExtractResult:
     source_columns: list[str]
     columns: list[str]
     dialect: dict[str, Any] = field(default_factory=dict)
+    text_path: str = ""  # the UTF-8 text parsed: the file itself or its transcoded copy
 
     def write(self, folder: Path) -> None:
         """Write this result as ``extract.json`` into ``folder``."""
@@ -79,6 +82,14 @@ def extract_file(
     ``__start``, ``__end``), rejects.parquet and extract.json. Raises ``ExtractError`` when the
     file cannot be read as CSV at all."""
     _check_readable(path)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    source = path
+    try:
+        encoding = detect_encoding(path, settings.encoding)
+    except EncodingProblem as exc:
+        raise ExtractError(str(exc)) from None
+    if encoding != UTF8:
+        path = transcode_to_utf8(source, encoding, out_dir / TRANSCODED_FILE)
     dialect = sniff_dialect(path, settings)
     index = index_records(path, dialect.quote, dialect.escape)
     if len(index) == 0:
@@ -87,7 +98,6 @@ def extract_file(
     columns = unique_column_names(source_columns)
     first_data = 1 if dialect.header else 0
     rows_read = len(index) - first_data
-    out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
         parsed = Path(scratch) / "parsed.parquet"
         reject_positions = _parse_with_duckdb(path, parsed, dialect, columns, rows_read)
@@ -108,13 +118,14 @@ def extract_file(
         ).sink_parquet(out_dir / RECORDS_FILE)
     rejects.drop("__record").write_parquet(out_dir / REJECTS_FILE)
     result = ExtractResult(
-        path=str(path),
-        sha256=sha256 or file_sha256(path),
+        path=str(source),
+        sha256=sha256 or file_sha256(source),
         rows_read=rows_read,
         rows_rejected=rejects.height,
         source_columns=source_columns,
         columns=columns,
-        dialect=dialect.as_dict(),
+        dialect={**dialect.as_dict(), "encoding": encoding},
+        text_path=str(path),
     )
     result.write(out_dir)
     return result
@@ -172,6 +183,7 @@ def _parse_with_duckdb(
         "buffer_size": 2 * MAX_LINE_BYTES,
         "strict_mode": True,
         "null_padding": False,
+        "allow_quoted_nulls": False,
     }
     select = ", ".join(
         f"{quote_identifier(f'c{i}')} AS {quote_identifier(name)}" for i, name in enumerate(columns)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import polars as pl
 
-from csvdock.config import Settings
-from csvdock.deadletter import quarantine_file, write_rejects_csv
+from csvdock.config import Settings, TableSettings
+from csvdock.deadletter import quarantine_file, record_dead_letters, write_rejects_csv
 from csvdock.extract import RECORDS_FILE, ExtractError, ExtractResult, extract_file
 from csvdock.extract import REJECTS_FILE as EXTRACT_REJECTS
 from csvdock.load import LedgerEntry, LoadError, evolve_table, load_typed_file
@@ -93,7 +93,11 @@ def load_stage(
     transform_dir: Path,
     before_commit: Callable[[], None] | None = None,
 ) -> FileResult:
-    """Load the transformed rows and return the file's result (quarantined files pass through)."""
+    """Load the transformed rows and return the file's result (quarantined files pass through).
+
+    After the commit, the file's rejects go to the table's dead-letter ledger (also when the file
+    was already loaded, so a crash between the two cannot lose them).
+    """
     workspace = Workspace(settings.workspace)
     if (extract_dir / QUARANTINE_FILE).exists():
         note = json.loads((extract_dir / QUARANTINE_FILE).read_text(encoding="utf-8"))
@@ -114,12 +118,28 @@ def load_stage(
             pl.read_parquet(transform_dir / TRANSFORM_REJECTS),
         ]
     )
-    rows_rejected = rejects.height
-    if extracted.rows_read != transformed.rows_out + rows_rejected:
+    result = FileResult(
+        path=str(path),
+        sha256=sha256,
+        table=table,
+        status=LOADED,
+        rows_read=extracted.rows_read,
+        rows_rejected=rejects.height,
+        schema_version=schema.version,
+        schema_path=_schema_path(settings, schema),
+        dialect=extracted.dialect,
+    )
+    if extracted.rows_read != transformed.rows_out + rejects.height:
         raise LoadError(
             f"{path}: {extracted.rows_read} records read but {transformed.rows_out} typed and "
-            f"{rows_rejected} rejected; refusing to load"
+            f"{rejects.height} rejected; refusing to load"
         )
+    over = over_threshold(settings.for_table(table), extracted.rows_read, rejects.height)
+    if over:
+        copy = quarantine_file(workspace, path, sha256, over)
+        log.warning("%s: quarantined: %s", path, over)
+        result.status, result.reason, result.quarantine_path = QUARANTINED, over, str(copy)
+        return result
     entry = LedgerEntry(
         table=table,
         sha256=sha256,
@@ -127,7 +147,7 @@ def load_stage(
         run_id=run_id,
         mode="etl",
         rows_read=extracted.rows_read,
-        rows_rejected=rows_rejected,
+        rows_rejected=rejects.height,
         schema_version=schema.version,
     )
     with connect(parse_target(settings.target)) as warehouse:
@@ -139,25 +159,32 @@ def load_stage(
             prepare_table=evolve_table(schema),
             before_commit=before_commit,
         )
-    rejects_path = None
+    text = Path(extracted.text_path)
+    record_dead_letters(workspace, table, run_id, path, text, sha256, rejects)
+    result.status, result.rows_loaded = outcome.status, outcome.rows_loaded
     if outcome.status == LOADED:
-        rejects_path = write_rejects_csv(
-            rejects, path, workspace.rejects_csv(run_id, table, sha256)
-        )
+        rejects_csv = workspace.rejects_csv(run_id, table, sha256)
+        written = write_rejects_csv(rejects, path, text, rejects_csv)
+        result.rejects_path = str(written) if written else None
+    else:
+        result.rows_rejected = 0
     log.info("%s: %s, %d rows into %s", path, outcome.status, outcome.rows_loaded, table)
-    return FileResult(
-        path=str(path),
-        sha256=sha256,
-        table=table,
-        status=outcome.status,
-        rows_read=extracted.rows_read,
-        rows_loaded=outcome.rows_loaded,
-        rows_rejected=rows_rejected if outcome.status == LOADED else 0,
-        rejects_path=str(rejects_path) if rejects_path else None,
-        schema_version=schema.version,
-        schema_path=_schema_path(settings, schema),
-        dialect=extracted.dialect,
-    )
+    return result
+
+
+def over_threshold(table_settings: TableSettings, rows_read: int, rejected: int) -> str | None:
+    """Return why a file with ``rejected`` of ``rows_read`` records rejected must be quarantined
+    under the table's ``max_rejects`` / ``max_reject_ratio``, or None when it may load."""
+    limit, ratio = table_settings.max_rejects, table_settings.max_reject_ratio
+    share = rejected / rows_read if rows_read else 0.0
+    if limit is not None and rejected > limit:
+        return f"{rejected} of {rows_read} records rejected, over max_rejects = {limit}"
+    if ratio is not None and share > ratio:
+        return (
+            f"{rejected} of {rows_read} records rejected ({share:.1%}), "
+            f"over max_reject_ratio = {ratio:g}"
+        )
+    return None
 
 
 def _schema_path(settings: Settings, schema: TableSchema) -> str | None:

@@ -90,7 +90,7 @@ def typed_expr(column: str, logical_type: str) -> pl.Expr:
     """Return ``column``'s raw text converted to ``logical_type``; NULL where it does not fit."""
     raw = pl.col(column)
     if logical_type == TEXT:
-        return pl.when(raw == "").then(None).otherwise(raw).cast(pl.String)
+        return raw  # an unquoted empty field is already NULL; a quoted "" stays ""
     value = raw.str.strip_chars()
     scale = decimal_scale(logical_type)
     if scale is not None:
