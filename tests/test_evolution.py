@@ -158,7 +158,10 @@ def test_schema_show_and_diff(workdir: Path):
         "7",
     ]
     code, _, err = run_cli("schema", "show", "nosuch")
-    assert (code, err) == (2, "csvdock: error: table 'nosuch' has no schema in schemas\n")
+    assert (code, err) == (
+        2,
+        f"csvdock: error: table 'nosuch' has no schema in {workdir / 'schemas'}\n",
+    )
 
 
 def test_main_is_importable():

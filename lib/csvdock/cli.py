@@ -214,7 +214,8 @@ def _replay(args: argparse.Namespace) -> int:
         raise UsageError(f"table {table!r} has no rejected records waiting for replay")
     from luigi_tasks.runner import run_ingest
 
-    summary = run_ingest(files, settings, replay_id, table=table)
+    # The table's latest schema is the contract: a replay never widens or adds columns.
+    summary = run_ingest(files, settings, replay_id, table=table, options={"evolution": "freeze"})
     replayed = {f.path for f in summary.files if f.status in OK_STATUSES}
     originals = {p.stem for p in files if str(p) in replayed}
     pending = read_ledger(workspace, table).filter(pl.col("replayed_in").is_null())

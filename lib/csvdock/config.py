@@ -103,9 +103,11 @@ def load_settings(path: Path | None = None) -> Settings:
     }
     target = os.environ.get("CSVDOCK_TARGET") or section.get("target", DEFAULT_TARGET)
     settings = Settings(
-        workspace=Path(os.environ.get("CSVDOCK_WORKSPACE") or section.get("workspace", ".csvdock")),
+        workspace=Path(
+            os.environ.get("CSVDOCK_WORKSPACE") or section.get("workspace", ".csvdock")
+        ).absolute(),
         target=target,
-        schemas_dir=Path(section.get("schemas_dir", "schemas")),
+        schemas_dir=Path(section.get("schemas_dir", "schemas")).absolute(),
         batch_rows=_int(section, "batch_rows", 100_000, cfg),
         report=_bool(section, "report", True, cfg),
         defaults=defaults,

@@ -8,7 +8,7 @@ import hashlib
 import io
 import json
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,11 @@ from csvdock.dialect import Dialect, sniff_dialect
 from csvdock.encoding import UTF8, EncodingProblem, detect_encoding, transcode_to_utf8
 from csvdock.errors import CsvdockError
 from csvdock.naming import quote_identifier, unique_column_names
-from csvdock.records import RecordIndex, index_records, record_text
+from csvdock.records import RecordIndex, index_records, normalise_line_endings, record_text
 from csvdock.rejects import REJECT_SCHEMA
 
 RECORDS_FILE, REJECTS_FILE, META_FILE = "records.parquet", "rejects.parquet", "extract.json"
-TRANSCODED_FILE = "source.utf8.csv"
+TRANSCODED_FILE, LF_FILE = "source.utf8.csv", "source.lf.csv"
 LINE, START, END = "__line", "__start", "__end"
 MAX_LINE_BYTES = 64 * 1024 * 1024
 BINARY_SIGNATURES = {
@@ -54,7 +54,11 @@ class ExtractResult:
     source_columns: list[str]
     columns: list[str]
     dialect: dict[str, Any] = field(default_factory=dict)
-    text_path: str = ""  # the UTF-8 text parsed: the file itself or its transcoded copy
+    text_copy: str = ""  # the UTF-8, one-line-ending copy parsed (in the checkpoint), if any
+
+    def text_path(self, folder: Path) -> Path:
+        """Return the text that was parsed (the raw text of rejects is read from it)."""
+        return folder / self.text_copy if self.text_copy else Path(self.path)
 
     def write(self, folder: Path) -> None:
         """Write this result as ``extract.json`` into ``folder``."""
@@ -94,6 +98,15 @@ def extract_file(
     index = index_records(path, dialect.quote, dialect.escape)
     if len(index) == 0:
         raise ExtractError("the file is empty: no header and no records")
+    if index.open_quote_at is not None:
+        line = int(index.lines[index.record_at_or_after(index.open_quote_at)])
+        raise ExtractError(
+            f"unterminated quote: the record at line {line} runs to the end of the file"
+        )
+    if index.mixed_line_endings:
+        path = normalise_line_endings(path, dialect.quote, dialect.escape, out_dir / LF_FILE)
+        index = index_records(path, dialect.quote, dialect.escape)
+        dialect = replace(dialect, newline="mixed")
     source_columns = _header_names(path, index, dialect)
     columns = unique_column_names(source_columns)
     first_data = 1 if dialect.header else 0
@@ -125,7 +138,7 @@ def extract_file(
         source_columns=source_columns,
         columns=columns,
         dialect={**dialect.as_dict(), "encoding": encoding},
-        text_path=str(path),
+        text_copy=path.name if path != source else "",
     )
     result.write(out_dir)
     return result
@@ -141,7 +154,7 @@ def _check_readable(path: Path) -> None:
     for signature, what in BINARY_SIGNATURES.items():
         if head.startswith(signature):
             raise ExtractError(f"the file is {what}, not CSV text")
-    if head.count(b"\x00") > len(head) // 100:
+    if head.count(b"\x00") > max(8, len(head) // 100):
         raise ExtractError("the file is binary (NUL bytes), not CSV text")
 
 

@@ -159,7 +159,7 @@ def load_stage(
             prepare_table=evolve_table(schema),
             before_commit=before_commit,
         )
-    text = Path(extracted.text_path)
+    text = extracted.text_path(extract_dir)
     record_dead_letters(workspace, table, run_id, path, text, sha256, rejects)
     result.status, result.rows_loaded = outcome.status, outcome.rows_loaded
     if outcome.status == LOADED:

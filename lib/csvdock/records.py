@@ -8,6 +8,7 @@ record starts at the next non-blank line. This is not a parser: the fields are D
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,33 +26,46 @@ class RecordIndex:
     starts: np.ndarray
     ends: np.ndarray
     lines: np.ndarray
+    open_quote_at: int | None = None  # the record still inside quotes at the end of the file
+    crlf_endings: int = 0
+    lf_endings: int = 0
 
     def __len__(self) -> int:
         return int(self.starts.size)
+
+    @property
+    def mixed_line_endings(self) -> bool:
+        """Whether records end with both CRLF and bare LF."""
+        return self.crlf_endings > 0 and self.lf_endings > 0
 
     def record_at_or_after(self, byte_position: int) -> int:
         """Return the index of the first record that starts at or after ``byte_position``."""
         return int(np.searchsorted(self.starts, byte_position, side="left"))
 
 
-def index_records(path: Path, quote: str | None, escape: str | None) -> RecordIndex:
-    """Scan ``path`` and return the position of every record (see the module docstring)."""
+@dataclass
+class _Chunk:
+    position: int  # offset of ``body`` in the file
+    body: np.ndarray  # the chunk's bytes
+    lookahead: np.ndarray  # ``body`` plus up to two following bytes
+    previous: int  # the byte before the chunk (-1 at the start)
+    ends: np.ndarray  # local offsets of newlines outside quotes (record terminators)
+    newline_rank: np.ndarray  # for each of ``ends``, how many newlines precede it in the file
+    parity: int  # quote parity after the chunk
+
+
+def _chunks(path: Path, quote: str | None, escape: str | None) -> Iterator[_Chunk]:
     quote_byte = ord(quote) if quote else None
     escape_byte = ord(escape) if escape and escape != quote else None
     size = path.stat().st_size
-    starts: list[np.ndarray] = []
-    lines: list[np.ndarray] = []
-    parity = 0
-    newlines_before = 0
+    parity, newlines_before, position = 0, 0, 0
     with path.open("rb") as handle:
-        position = 0
         while position < size:
             handle.seek(max(position - 1, 0))
-            raw = handle.read(CHUNK_BYTES + 3 if position else CHUNK_BYTES + 2)
+            raw = handle.read(CHUNK_BYTES + (3 if position else 2))
             previous = raw[0] if position else -1
             data = np.frombuffer(raw[1:] if position else raw, dtype=np.uint8)
             body = data[:CHUNK_BYTES]
-            is_newline = body == NEWLINE
             if quote_byte is None:
                 quote_counts = np.zeros(body.size, dtype=np.int64)
             else:
@@ -62,28 +76,69 @@ def index_records(path: Path, quote: str | None, escape: str | None) -> RecordIn
                     escaped[1:] = body[:-1] == escape_byte
                     is_quote &= ~escaped
                 quote_counts = np.cumsum(is_quote, dtype=np.int64)
-            newline_at = np.flatnonzero(is_newline)
+            newline_at = np.flatnonzero(body == NEWLINE)
             outside = ((quote_counts[newline_at] + parity) % 2) == 0
-            candidates = newline_at[outside] + 1
-            candidate_lines = (np.flatnonzero(outside) + newlines_before + 2).astype(np.int64)
-            if position == 0:
-                candidates = np.concatenate(([0], candidates))
-                candidate_lines = np.concatenate(([1], candidate_lines))
-            keep = candidates < data.size
-            candidates, candidate_lines = candidates[keep], candidate_lines[keep]
-            first = data[candidates]
-            second = data[np.minimum(candidates + 1, data.size - 1)]
-            not_blank = (first != NEWLINE) & ~((first == CARRIAGE_RETURN) & (second == NEWLINE))
-            not_blank &= candidates + position < size
-            starts.append(candidates[not_blank] + position)
-            lines.append(candidate_lines[not_blank])
+            rank = (np.flatnonzero(outside) + newlines_before).astype(np.int64)
             parity = int((parity + (quote_counts[-1] if quote_counts.size else 0)) % 2)
+            yield _Chunk(position, body, data, previous, newline_at[outside], rank, parity)
             newlines_before += int(newline_at.size)
             position += body.size
-    all_starts = np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64)
-    all_starts = all_starts.astype(np.int64)
+
+
+def index_records(path: Path, quote: str | None, escape: str | None) -> RecordIndex:
+    """Scan ``path`` and return the position of every record (see the module docstring)."""
+    size = path.stat().st_size
+    starts: list[np.ndarray] = []
+    lines: list[np.ndarray] = []
+    crlf = lf = 0
+    parity = 0
+    for chunk in _chunks(path, quote, escape):
+        candidates = chunk.ends + 1
+        candidate_lines = chunk.newline_rank + 2
+        if chunk.position == 0:
+            candidates = np.concatenate(([0], candidates))
+            candidate_lines = np.concatenate(([1], candidate_lines))
+        data = chunk.lookahead
+        keep = candidates < data.size
+        candidates, candidate_lines = candidates[keep], candidate_lines[keep]
+        first = data[candidates]
+        second = data[np.minimum(candidates + 1, data.size - 1)]
+        not_blank = (first != NEWLINE) & ~((first == CARRIAGE_RETURN) & (second == NEWLINE))
+        not_blank &= candidates + chunk.position < size
+        starts.append(candidates[not_blank] + chunk.position)
+        lines.append(candidate_lines[not_blank])
+        before = _byte_before(chunk)
+        crlf += int(np.count_nonzero(before == CARRIAGE_RETURN))
+        lf += int(np.count_nonzero(before != CARRIAGE_RETURN))
+        parity = chunk.parity
+    all_starts = (np.concatenate(starts) if starts else np.zeros(0)).astype(np.int64)
     ends = np.append(all_starts[1:], size).astype(np.int64)
-    return RecordIndex(all_starts, ends, np.concatenate(lines) if lines else all_starts.copy())
+    all_lines = (np.concatenate(lines) if lines else np.zeros(0)).astype(np.int64)
+    open_quote_at = int(all_starts[-1]) if parity and all_starts.size else None
+    return RecordIndex(all_starts, ends, all_lines, open_quote_at, crlf, lf)
+
+
+def normalise_line_endings(path: Path, quote: str | None, escape: str | None, out: Path) -> Path:
+    """Write ``path`` to ``out`` with every record terminator as LF (CRLF inside quoted fields is
+    data and stays). DuckDB's strict reader needs one kind of line ending per file."""
+    with out.open("wb") as target:
+        for chunk in _chunks(path, quote, escape):
+            before = _byte_before(chunk)
+            drop = chunk.ends[before == CARRIAGE_RETURN] - 1
+            keep = np.ones(chunk.body.size, dtype=bool)
+            local = drop[drop >= 0]
+            keep[local] = False
+            if chunk.position and (drop < 0).any():
+                target.seek(target.tell() - 1)  # the CR ended the previous chunk
+            target.write(chunk.body[keep].tobytes())
+    return out
+
+
+def _byte_before(chunk: _Chunk) -> np.ndarray:
+    """Return the byte before each record terminator of ``chunk`` (the chunk's previous byte for
+    a terminator at offset 0)."""
+    before = np.where(chunk.ends > 0, chunk.body[np.maximum(chunk.ends - 1, 0)], chunk.previous)
+    return before.astype(np.int64)
 
 
 def record_text(path: Path, start: int, end: int) -> bytes:

@@ -1,0 +1,271 @@
+"""Messy input: every case file of tests/corpus has one exact expected outcome."""
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from .conftest import open_warehouse, unique_table
+from .test_cli import run_cli
+
+CORPUS = Path(__file__).parent / "corpus"
+QUARANTINED = "quarantined"
+
+# file: (status, rows_read, rows_loaded, rows_rejected, reason, [(line, stage, column)])
+EXPECTED = {
+    "semicolon.csv": ("loaded", 2, 2, 0, None, []),
+    "tab.csv": ("loaded", 2, 2, 0, None, []),
+    "pipe.csv": ("loaded", 2, 2, 0, None, []),
+    "crlf.csv": ("loaded", 2, 2, 0, None, []),
+    "mixed_endings.csv": ("loaded", 3, 2, 1, None, [(5, "parse", None)]),
+    "bom.csv": ("loaded", 1, 1, 0, None, []),
+    "latin1.csv": ("loaded", 2, 2, 0, None, []),
+    "header_only.csv": ("loaded", 0, 0, 0, None, []),
+    "hostile_header.csv": ("loaded", 1, 1, 0, None, []),
+    "ragged.csv": (
+        "loaded",
+        5,
+        2,
+        3,
+        None,
+        [(3, "parse", None), (4, "parse", None), (8, "parse", None)],
+    ),
+    "stray_quote.csv": ("loaded", 3, 2, 1, None, [(3, "parse", None)]),
+    "nul_in_value.csv": ("loaded", 3, 2, 1, None, [(3, "cast", "name")]),
+    "casts.csv": ("loaded", 2002, 2000, 2, None, [(2002, "cast", "amount"), (2003, "cast", "day")]),
+    "empty.csv": (QUARANTINED, 0, 0, 0, "the file is empty: no header and no records", []),
+    "blank_lines_only.csv": (
+        QUARANTINED,
+        0,
+        0,
+        0,
+        "the file is empty: no header and no records",
+        [],
+    ),
+    "compressed.csv": (QUARANTINED, 0, 0, 0, "the file is gzip-compressed, not CSV text", []),
+    "broken_utf8.csv": (
+        QUARANTINED,
+        0,
+        0,
+        0,
+        "not valid UTF-8 at byte 21 (line 3), although other parts are UTF-8; "
+        "set `encoding` if the file really is in another encoding",
+        [],
+    ),
+    "unterminated_quote.csv": (
+        QUARANTINED,
+        0,
+        0,
+        0,
+        "unterminated quote: the record at line 3 runs to the end of the file",
+        [],
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, dict[str, dict]]:
+    """Ingest the whole corpus folder once (one run, DuckDB)."""
+    import os
+
+    workdir = tmp_path_factory.mktemp("corpus")
+    shutil.copytree(CORPUS, workdir / "in")
+    old = os.getcwd()
+    os.chdir(workdir)
+    try:
+        code, out, _ = run_cli("ingest", "in", "--json")
+    finally:
+        os.chdir(old)
+    files = {Path(f["path"]).name: f for f in json.loads(out)["files"]}
+    return workdir, code, files
+
+
+def test_the_corpus_is_covered(corpus_run):
+    _, code, files = corpus_run
+    assert set(files) == {p.name for p in CORPUS.glob("*.csv")} == set(EXPECTED)
+    assert code == 1  # some files are quarantined
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_case_has_its_exact_outcome(corpus_run, name):
+    workdir, _, files = corpus_run
+    status, read, loaded, rejected, reason, rejects = EXPECTED[name]
+    entry = files[name]
+    assert (entry["status"], entry["rows_read"], entry["rows_loaded"], entry["rows_rejected"]) == (
+        status,
+        read,
+        loaded,
+        rejected,
+    )
+    assert entry["reason"] == reason
+    ledger = workdir / ".csvdock" / "deadletter" / entry["table"] / "DeadLetterQueue.csv"
+    dead = pl.read_csv(ledger, infer_schema=False) if ledger.exists() else None
+    mine = (
+        []
+        if dead is None
+        else dead.filter(pl.col("file_sha256") == entry["sha256"]).rows(named=True)
+    )
+    assert len(mine) == entry["rows_rejected"]
+    assert [(int(r["line"]), r["stage"], r["column"]) for r in mine] == rejects
+    if status == QUARANTINED:
+        copy = Path(entry["quarantine_path"])
+        assert copy.read_bytes() == (CORPUS / name).read_bytes()
+        assert json.loads(Path(str(copy) + ".REASON.json").read_text())["reason"] == reason
+    else:
+        assert entry["rows_read"] == entry["rows_loaded"] + entry["rows_rejected"]
+
+
+def test_raw_text_of_rejects_is_the_original_record(corpus_run):
+    workdir, _, files = corpus_run
+    ledger = workdir / ".csvdock" / "deadletter" / "ragged" / "DeadLetterQueue.csv"
+    with ledger.open(newline="", encoding="utf-8") as handle:
+        raws = [row["raw"] for row in csv.DictReader(handle)]
+    assert raws == ["2,Bo", "3,Cy,41,x", "5,Ed"]
+    nul = workdir / ".csvdock" / "deadletter" / "nul_in_value" / "DeadLetterQueue.csv"
+    assert b"2,A\x00n" in nul.read_bytes()
+
+
+def test_dialect_and_encoding_are_in_the_summary(corpus_run):
+    _, _, files = corpus_run
+    assert files["semicolon.csv"]["dialect"]["delimiter"] == ";"
+    assert files["tab.csv"]["dialect"]["delimiter"] == "\t"
+    assert files["pipe.csv"]["dialect"]["delimiter"] == "|"
+    assert files["crlf.csv"]["dialect"]["newline"] == "\\r\\n"
+    assert files["mixed_endings.csv"]["dialect"]["newline"] == "mixed"
+    assert files["latin1.csv"]["dialect"]["encoding"] == "cp1252"
+    assert files["bom.csv"]["dialect"]["encoding"] == "utf-8"
+
+
+def test_hostile_headers_become_safe_columns_on_both_targets(workdir: Path, target_url: str):
+    shutil.copy(CORPUS / "hostile_header.csv", workdir / "h.csv")
+    table = unique_table("hostile")
+    code, _, _ = run_cli("ingest", "h.csv", "--target", target_url, "--table", table, "--json")
+    assert code == 0
+    with open_warehouse(target_url) as warehouse:
+        columns = list(warehouse.table_types(warehouse.default_schema, table) or {})
+    assert columns == [
+        "a_b",
+        "x_drop_table_t",
+        "column_3",
+        "select",
+        "spaced_name",
+        "dup",
+        "dup_2",
+        "uni",
+    ]
+
+
+def test_text_decoded_from_latin1_is_stored_correctly(workdir: Path, target_url: str):
+    shutil.copy(CORPUS / "latin1.csv", workdir / "l.csv")
+    table = unique_table("latin")
+    run_cli("ingest", "l.csv", "--target", target_url, "--table", table)
+    with open_warehouse(target_url) as warehouse:
+        assert warehouse.execute(f'SELECT name FROM "{table}" ORDER BY id') == [
+            ("café",),
+            ("naïve",),
+        ]
+
+
+def test_pinned_dialect_and_encoding_win(workdir: Path):
+    (workdir / "p.csv").write_bytes(b"a;b\n1;x,y\n")
+    code, out, _ = run_cli("ingest", "p.csv", "--delimiter", ";", "--encoding", "latin-1", "--json")
+    (entry,) = json.loads(out)["files"]
+    assert code == 0
+    assert entry["dialect"]["delimiter"] == ";"
+    assert entry["dialect"]["encoding"] == "iso8859-1"
+
+
+def test_a_bad_pinned_option_is_a_usage_error(workdir: Path):
+    (workdir / "p.csv").write_text("a\n1\n")
+    code, _, err = run_cli("ingest", "p.csv", "--delimiter", ";;")
+    assert (code, err) == (
+        2,
+        "csvdock: error: options: delimiter must be one character, not ';;'\n",
+    )
+
+
+def test_reject_thresholds_quarantine_the_whole_file(workdir: Path):
+    shutil.copy(CORPUS / "casts.csv", workdir / "casts.csv")
+    code, out, _ = run_cli("ingest", "casts.csv", "--max-rejects", "1", "--json")
+    (entry,) = json.loads(out)["files"]
+    assert code == 1
+    assert entry["status"] == "quarantined"
+    assert entry["reason"] == "2 of 2002 records rejected, over max_rejects = 1"
+    assert entry["rows_loaded"] == 0
+    code, out, _ = run_cli("ingest", "casts.csv", "--max-reject-ratio", "0.0005", "--json")
+    (entry,) = json.loads(out)["files"]
+    assert entry["reason"] == "2 of 2002 records rejected (0.1%), over max_reject_ratio = 0.0005"
+    with open_warehouse(f"duckdb:///{workdir / 'warehouse.duckdb'}") as warehouse:
+        assert warehouse.table_types("main", "casts") is None
+    code, out, _ = run_cli("ingest", "casts.csv", "--max-reject-ratio", "0.01", "--json")
+    assert json.loads(out)["files"][0]["status"] == "loaded"
+
+
+def test_replay_loads_fixed_records_once(workdir: Path):
+    shutil.copy(CORPUS / "casts.csv", workdir / "casts.csv")
+    run_cli("ingest", "casts.csv")
+    code, out, _ = run_cli("deadletter", "show", "casts")
+    assert code == 0
+    assert out.splitlines()[0] == "casts: 2 rejected records"
+    assert "column 'amount': 'lots' is not decimal(38,2)" in out
+    ledger = workdir / ".csvdock" / "deadletter" / "casts" / "DeadLetterQueue.csv"
+    ledger.write_text(ledger.read_text().replace("2001,lots,", "2001,7.25,"))
+    code, out, _ = run_cli("replay", "casts", "--json")
+    (entry,) = json.loads(out)["files"]
+    assert code == 0
+    assert (entry["rows_read"], entry["rows_loaded"], entry["rows_rejected"]) == (2, 1, 1)
+    dead = pl.read_csv(ledger, infer_schema=False)
+    original = dead.filter(pl.col("file") == "casts.csv")
+    assert original["replayed_in"].to_list() == [json.loads(out)["run_id"]] * 2
+    assert dead.filter(pl.col("replayed_in").is_null())["reason"].to_list() == [
+        "column 'day': '2024-02-30' is not date"
+    ]
+    with open_warehouse(f"duckdb:///{workdir / 'warehouse.duckdb'}") as warehouse:
+        assert (
+            warehouse.execute("SELECT count(*), sum(amount) FILTER (WHERE id = 2001) FROM casts")[
+                0
+            ][0]
+            == 2001
+        )
+    _, out, _ = run_cli("replay", "casts", "--json")
+    assert json.loads(out)["files"][0]["rows_loaded"] == 0  # still bad: rejected again, not loaded
+    with open_warehouse(f"duckdb:///{workdir / 'warehouse.duckdb'}") as warehouse:
+        assert warehouse.execute("SELECT count(*) FROM casts WHERE id = 2001") == [(1,)]
+
+
+def test_replay_without_rejects_is_a_usage_error(workdir: Path):
+    code, _, err = run_cli("replay", "nothing")
+    assert (code, err) == (
+        2,
+        "csvdock: error: table 'nothing' has no rejected records waiting for replay\n",
+    )
+
+
+def test_huge_fields_and_wide_rows_load(workdir: Path):
+    big = "x" * (5 * 1024 * 1024)
+    (workdir / "big.csv").write_text(f"id,blob\n1,{big}\n2,small\n", encoding="utf-8")
+    header = ",".join(f"c{i}" for i in range(2000))
+    (workdir / "wide.csv").write_text(header + "\n" + ",".join("1" * 1 for _ in range(2000)) + "\n")
+    code, out, _ = run_cli("ingest", "big.csv", "wide.csv", "--json")
+    files = {Path(f["path"]).name: f for f in json.loads(out)["files"]}
+    assert code == 0
+    assert files["big.csv"]["rows_loaded"] == 2
+    assert files["wide.csv"]["rows_loaded"] == 1
+    with open_warehouse(f"duckdb:///{workdir / 'warehouse.duckdb'}") as warehouse:
+        assert warehouse.execute("SELECT length(blob) FROM big WHERE id = 1") == [(len(big),)]
+
+
+def test_too_wide_for_postgresql_fails_cleanly(workdir: Path, pg_dsn: str):
+    header = ",".join(f"c{i}" for i in range(1700))
+    (workdir / "wide.csv").write_text(header + "\n" + ",".join("1" for _ in range(1700)) + "\n")
+    code, out, err = run_cli(
+        "ingest", "wide.csv", "--target", pg_dsn, "--table", unique_table(), "--json"
+    )
+    (entry,) = json.loads(out)["files"]
+    assert code == 1
+    assert entry["status"] == "failed"
+    assert "tables can have at most 1600 columns" in entry["reason"]
+    assert "Traceback" not in err
