@@ -34,7 +34,7 @@ EXPECTED = {
         [(3, "parse", None), (4, "parse", None), (8, "parse", None)],
     ),
     "stray_quote.csv": ("loaded", 3, 2, 1, None, [(3, "parse", None)]),
-    "nul_in_value.csv": ("loaded", 3, 2, 1, None, [(3, "cast", "name")]),
+    "nul_in_value.csv": ("loaded", 3, 2, 1, None, [(3, "parse", "name")]),
     "casts.csv": ("loaded", 2002, 2000, 2, None, [(2002, "cast", "amount"), (2003, "cast", "day")]),
     "empty.csv": (QUARANTINED, 0, 0, 0, "the file is empty: no header and no records", []),
     "blank_lines_only.csv": (

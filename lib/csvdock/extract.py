@@ -26,7 +26,7 @@ from csvdock.rejects import REJECT_SCHEMA
 
 RECORDS_FILE, REJECTS_FILE, META_FILE = "records.parquet", "rejects.parquet", "extract.json"
 TRANSCODED_FILE, LF_FILE = "source.utf8.csv", "source.lf.csv"
-LINE, START, END = "__line", "__start", "__end"
+LINE, START, END, NUL_COLUMN = "__line", "__start", "__end", "__nul_column"
 MAX_LINE_BYTES = 64 * 1024 * 1024
 BINARY_SIGNATURES = {
     b"\x1f\x8b": "gzip-compressed",
@@ -124,17 +124,23 @@ def extract_file(
                 f"the parser found {good_count + rejects.height} records where the file has "
                 f"{rows_read}; check the quote and escape characters (sniffed {dialect.as_dict()})"
             )
-        pl.scan_parquet(parsed).with_columns(
+        frame = pl.scan_parquet(parsed).with_columns(
             pl.Series(LINE, index.lines[good]),
             pl.Series(START, index.starts[good]),
             pl.Series(END, index.ends[good]),
-        ).sink_parquet(out_dir / RECORDS_FILE)
-    rejects.drop("__record").write_parquet(out_dir / REJECTS_FILE)
+            _first_column_with_nul(columns).alias(NUL_COLUMN),
+        )
+        frame.filter(pl.col(NUL_COLUMN).is_null()).drop(NUL_COLUMN).sink_parquet(
+            out_dir / RECORDS_FILE
+        )
+        with_nul = _nul_rejects(frame)
+    all_rejects = pl.concat([rejects.drop("__record"), with_nul]).sort("line")
+    all_rejects.write_parquet(out_dir / REJECTS_FILE)
     result = ExtractResult(
         path=str(source),
         sha256=sha256 or file_sha256(source),
         rows_read=rows_read,
-        rows_rejected=rejects.height,
+        rows_rejected=all_rejects.height,
         source_columns=source_columns,
         columns=columns,
         dialect={**dialect.as_dict(), "encoding": encoding},
@@ -142,6 +148,30 @@ def extract_file(
     )
     result.write(out_dir)
     return result
+
+
+def _first_column_with_nul(columns: list[str]) -> pl.Expr:
+    """PostgreSQL text cannot hold NUL, so a record with one is rejected whatever the target."""
+    if not columns:
+        return pl.lit(None, dtype=pl.String)
+    found = [pl.when(pl.col(c).str.contains("\x00", literal=True)).then(pl.lit(c)) for c in columns]
+    return pl.coalesce(found)
+
+
+def _nul_rejects(frame: pl.LazyFrame) -> pl.DataFrame:
+    return (
+        frame.filter(pl.col(NUL_COLUMN).is_not_null())
+        .select(
+            pl.col(LINE).alias("line"),
+            pl.col(START).alias("byte_start"),
+            pl.col(END).alias("byte_end"),
+            pl.lit("parse").alias("stage"),
+            pl.col(NUL_COLUMN).alias("column"),
+            pl.format("column '{}': contains a NUL character", pl.col(NUL_COLUMN)).alias("reason"),
+        )
+        .collect()
+        .cast(REJECT_SCHEMA)
+    )
 
 
 def _check_readable(path: Path) -> None:

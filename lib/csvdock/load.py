@@ -41,6 +41,7 @@ class LoadOutcome:
 
     status: str
     rows_loaded: int
+    rows_rejected: int = 0
 
 
 def split_qualified(table: str, warehouse: Warehouse) -> tuple[str, str]:
@@ -59,12 +60,16 @@ def is_loaded(warehouse: Warehouse, table: str, sha256: str) -> bool:
     return bool(rows)
 
 
+RowWriter = Callable[[Warehouse, str, str], tuple[int, int]]
+TablePreparer = Callable[[Warehouse, str, str], None]
+
+
 def load_typed_file(
     warehouse: Warehouse,
     schema: TableSchema,
     typed: Path,
     entry: LedgerEntry,
-    prepare_table: Callable[[Warehouse, str, str], None] | None = None,
+    prepare_table: TablePreparer | None = None,
     before_commit: Callable[[], None] | None = None,
 ) -> LoadOutcome:
     """Load the typed Parquet ``typed`` into ``entry.table`` with its ledger row, atomically.
@@ -73,6 +78,24 @@ def load_typed_file(
     the table (default: create it from ``schema`` when missing). ``before_commit`` runs just
     before COMMIT (tests use it to inject a failure).
     """
+
+    def write_rows(w: Warehouse, db_schema: str, table: str) -> tuple[int, int]:
+        return w.ingest_parquet(db_schema, table, schema.names, typed), entry.rows_rejected
+
+    prepare = prepare_table or create_table_if_missing(schema)
+    return load_atomically(warehouse, entry, prepare, write_rows, before_commit)
+
+
+def load_atomically(
+    warehouse: Warehouse,
+    entry: LedgerEntry,
+    prepare_table: TablePreparer,
+    write_rows: RowWriter,
+    before_commit: Callable[[], None] | None = None,
+) -> LoadOutcome:
+    """Run one file's load in ONE transaction: claim the ledger row (or report ``skipped``),
+    prepare the table, write the rows (``write_rows`` returns rows loaded and rejected), record
+    the counts, check that nothing was lost, commit. Any failure rolls everything back."""
     warehouse.ensure_ledger()
     db_schema, table = split_qualified(entry.table, warehouse)
     warehouse.begin()
@@ -80,17 +103,17 @@ def load_typed_file(
         if not _claim_ledger_row(warehouse, entry):
             warehouse.rollback()
             return LoadOutcome("skipped", 0)
-        (prepare_table or create_table_if_missing(schema))(warehouse, db_schema, table)
-        loaded = warehouse.ingest_parquet(db_schema, table, schema.names, typed)
+        prepare_table(warehouse, db_schema, table)
+        loaded, rejected = write_rows(warehouse, db_schema, table)
         warehouse.execute(
-            f"UPDATE {qualified_name(LEDGER_SCHEMA, LEDGER_TABLE)} SET rows_loaded = $1 "
-            "WHERE table_name = $2 AND file_sha256 = $3",
-            [loaded, entry.table, entry.sha256],
+            f"UPDATE {qualified_name(LEDGER_SCHEMA, LEDGER_TABLE)} "
+            "SET rows_loaded = $1, rows_rejected = $2 WHERE table_name = $3 AND file_sha256 = $4",
+            [loaded, rejected, entry.table, entry.sha256],
         )
-        if loaded != entry.rows_read - entry.rows_rejected:
+        if loaded + rejected != entry.rows_read:
             raise LoadError(
-                f"{loaded} rows reached the target where {entry.rows_read - entry.rows_rejected} "
-                "were expected; nothing was committed"
+                f"{loaded} rows loaded and {rejected} rejected do not add up to the "
+                f"{entry.rows_read} records read; nothing was committed"
             )
         if before_commit is not None:
             before_commit()
@@ -101,7 +124,7 @@ def load_typed_file(
     except BaseException:
         warehouse.rollback()
         raise
-    return LoadOutcome("loaded", loaded)
+    return LoadOutcome("loaded", loaded, rejected)
 
 
 def table_ddl(warehouse: Warehouse, db_schema: str, table: str, schema: TableSchema) -> str:

@@ -80,10 +80,6 @@ def typed_frame(
             [pl.lit(f"column {column.name!r}: '"), shown, pl.lit(f"' is not {column.type}")]
         )
         checks.append((misfit, column.name, reason, "cast"))
-        if column.type == t.TEXT:
-            has_nul = pl.col(column.name).str.contains("\x00", literal=True)
-            reason = pl.lit(f"column {column.name!r}: contains a NUL character")
-            checks.append((has_nul, column.name, reason, "cast"))
         if not column.nullable:
             is_null = t.is_null_expr(column.name, column.type, null_tokens)
             reason = pl.lit(f"column {column.name!r} is empty but the schema says NOT NULL")
