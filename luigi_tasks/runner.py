@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import luigi
 from csvdock.config import Settings
-from csvdock.extract import file_sha256
-from csvdock.runs import FAILED, FileResult, RunSummary
+from csvdock.runs import FAILED, FileResult, RunSummary, run_mode
 from csvdock.targets import parse_target
 from csvdock.workspace import Workspace
 
-from luigi_tasks.tasks import Extract, IngestFile, Load, Transform, resolve_table
+from luigi_tasks.tasks import IngestFile, resolve_table
 
 log = logging.getLogger("csvdock")
 
@@ -43,7 +43,7 @@ def run_ingest(
     luigi.build(tasks, log_level="WARNING", **build_options)
     workspace = Workspace(settings.workspace)
     results = [_file_result(task, workspace) for task in tasks]
-    summary = RunSummary(run_id, "etl", parse_target(settings.target).display, results)
+    summary = RunSummary(run_id, run_mode(results), parse_target(settings.target).display, results)
     summary.write(workspace.run_dir(run_id))
     return summary
 
@@ -55,15 +55,20 @@ def _file_result(task: IngestFile, workspace: Workspace) -> FileResult:
         sha256 = task.sha256
     except OSError as exc:
         return FileResult(str(path), "", table, FAILED, reason=f"cannot read the file: {exc}")
-    load: Load = task.requires()
+    load = task.requires()
     output = Path(load.output().path)
     if output.exists():
         return FileResult.read(output)
-    chain = [load, Transform(**load.file_params()), Extract(**load.file_params())]
     reasons = [
         workspace.failure_note(t.task_id).read_text(encoding="utf-8")
-        for t in chain
+        for t in _task_and_upstream(load)
         if workspace.failure_note(t.task_id).exists()
     ]
     reason = reasons[-1] if reasons else "the task did not run; see the Luigi log"
-    return FileResult(str(path), sha256 or file_sha256(path), table, FAILED, reason=reason)
+    return FileResult(str(path), sha256, table, FAILED, mode=task.mode, reason=reason)
+
+
+def _task_and_upstream(task: luigi.Task) -> Iterator[luigi.Task]:
+    yield task
+    for dependency in luigi.task.flatten(task.requires()):
+        yield from _task_and_upstream(dependency)

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import luigi
-from csvdock import pipeline
+from csvdock import pipeline, pipeline_elt
 from csvdock.config import Settings, load_settings
 from csvdock.extract import file_sha256
 from csvdock.naming import split_table_name, table_name_from_stem
-from csvdock.runs import FileResult, RunSummary, new_run_id
+from csvdock.runs import FileResult, RunSummary, new_run_id, run_mode
 from csvdock.targets import parse_target
 from csvdock.workspace import Workspace
 
@@ -131,6 +132,63 @@ class Load(FileTask):
             result.write(Path(tmp))
 
 
+class LoadRaw(FileTask):
+    """ELT: resolve the schema and stage the text records in the target (a staging table)."""
+
+    run_id: str = luigi.Parameter()
+
+    def requires(self) -> Extract:
+        return Extract(**self.file_params())
+
+    def output(self) -> luigi.LocalTarget:
+        folder = self.workspace.run_dir(self.run_id) / "elt" / f"{self.table}--{self.sha256[:12]}"
+        return luigi.LocalTarget(str(folder))
+
+    def run(self) -> None:
+        self.output().makedirs()
+        with self.output().temporary_path() as tmp:
+            pipeline_elt.load_raw_stage(
+                self.sha256, self.table, self.settings, Path(self.input().path), Path(tmp)
+            )
+
+
+class TransformInTarget(FileTask):
+    """ELT: cast the staged records with SQL inside the target, in one transaction with the
+    ledger row; write the file's result."""
+
+    run_id: str = luigi.Parameter()
+
+    def requires(self) -> dict[str, luigi.Task]:
+        return {
+            "extract": Extract(**self.file_params()),
+            "raw": LoadRaw(**self.file_params(), run_id=self.run_id),
+        }
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(
+            str(self.workspace.file_result(self.run_id, self.table, self.sha256))
+        )
+
+    def run(self) -> None:
+        try:
+            result = pipeline_elt.transform_in_target_stage(
+                Path(self.path),
+                self.sha256,
+                self.table,
+                self.run_id,
+                self.settings,
+                Path(self.input()["extract"].path),
+                Path(self.input()["raw"].path),
+            )
+        except BaseException:
+            # The staging table is gone: a retry must stage again.
+            shutil.rmtree(self.input()["raw"].path, ignore_errors=True)
+            raise
+        self.output().makedirs()
+        with self.output().temporary_path() as tmp:
+            result.write(Path(tmp))
+
+
 class IngestFile(luigi.WrapperTask):
     """Ingest one CSV file: the table defaults to the file's stem, the run id to a new one."""
 
@@ -152,8 +210,14 @@ class IngestFile(luigi.WrapperTask):
     def sha256(self) -> str:
         return file_sha256(Path(self.path))
 
-    def requires(self) -> Load:
-        return Load(
+    @cached_property
+    def mode(self) -> str:
+        overrides: dict[str, Any] = dict(self.options)
+        return load_settings().with_overrides(**overrides).for_table(self.resolved_table).mode
+
+    def requires(self) -> Load | TransformInTarget:
+        task = TransformInTarget if self.mode == "elt" else Load
+        return task(
             table=self.resolved_table,
             target=self.target,
             options=self.options,
@@ -193,7 +257,9 @@ class IngestRun(luigi.Task):
     def run(self) -> None:
         settings = load_settings().with_overrides(target=self.target or None, **dict(self.options))
         results = [FileResult.read(Path(task.requires().output().path)) for task in self.requires()]
-        summary = RunSummary(self.run_id, "etl", parse_target(settings.target).display, results)
+        summary = RunSummary(
+            self.run_id, run_mode(results), parse_target(settings.target).display, results
+        )
         summary.write(Path(self.output().path).parent)
 
 

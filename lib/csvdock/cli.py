@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from csvdock.config import EVOLUTION_POLICIES, load_settings
+from csvdock.config import EVOLUTION_POLICIES, MODES, load_settings
 from csvdock.deadletter import mark_replayed, read_ledger, replay_files
 from csvdock.errors import CsvdockError
 from csvdock.naming import split_table_name
@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--evolution",
         choices=EVOLUTION_POLICIES,
         help="schema evolution policy for this run (default: luigi.cfg, else evolve)",
+    )
+    ingest.add_argument(
+        "--mode",
+        choices=MODES,
+        help="etl: cast with Polars, then load; elt: load raw, cast with SQL in the target",
     )
     dialect = ingest.add_argument_group("dialect (sniffed when not given)")
     dialect.add_argument("--delimiter", help="field delimiter, e.g. ';' or 'tab'")
@@ -158,6 +163,7 @@ def ingest_options(args: argparse.Namespace) -> dict[str, Any]:
     """Return the per-run setting overrides given on the ingest command line (validated)."""
     options: dict[str, Any] = {
         "evolution": args.evolution,
+        "mode": args.mode,
         "delimiter": _unescape_char(args.delimiter),
         "quote": args.quote,
         "escape": args.escape,

@@ -21,6 +21,7 @@ class FileResult:
     sha256: str
     table: str
     status: str
+    mode: str = "etl"
     rows_read: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
@@ -67,6 +68,12 @@ class RunSummary:
         partial.write_text(json.dumps(self.as_dict(), indent=2), encoding="utf-8")
         partial.replace(path)
         return path
+
+
+def run_mode(files: list[FileResult]) -> str:
+    """Return the mode of a run: ``etl`` or ``elt``, or ``mixed`` when tables differ."""
+    modes = {f.mode for f in files if f.status != QUARANTINED} or {f.mode for f in files}
+    return modes.pop() if len(modes) == 1 else ("mixed" if modes else "etl")
 
 
 def new_run_id() -> str:

@@ -134,7 +134,7 @@ def detect_schema(
 def _type_stats(columns: list[str], null_tokens: tuple[str, ...]) -> list[pl.Expr]:
     exprs = [pl.len().alias("__rows")]
     for name in columns:
-        value = pl.col(name).str.strip_chars()
+        value = pl.col(name).str.strip_chars(t.WHITESPACE)
         present = ~t.is_null_expr(name, t.BIGINT, null_tokens)
         exprs.append(present.sum().alias(f"{name}|present"))
         for candidate in (t.BOOLEAN, t.INTEGER, t.BIGINT, t.DOUBLE, t.DATE, t.TIMESTAMP):

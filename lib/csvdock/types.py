@@ -24,16 +24,17 @@ MAX_DECIMAL_SCALE = 9
 TRUE_WORDS = ("true", "t", "yes", "y")
 FALSE_WORDS = ("false", "f", "no", "n")
 
+WHITESPACE = " \t\n\r\x0b\x0c"  # stripped around non-text values
 INTEGER_PATTERN = r"^[+-]?[0-9]+$"
 DECIMAL_PATTERN = r"^[+-]?[0-9]+(\.[0-9]+)?$"
-DOUBLE_PATTERN = (
-    r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$|^(?i:[+-]?(inf|infinity|nan))$"
-)
-DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+DOUBLE_PATTERN = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$"
+# Past these magnitudes engines disagree (overflow, underflow), so such values are not doubles.
+DOUBLE_MIN_MAGNITUDE, DOUBLE_MAX_MAGNITUDE = 1e-300, 1e300
+DATE_PATTERN = r"^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}$"
 TIMESTAMP_PATTERN = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?$"
+    r"^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}"
+    r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?)?$"
 )
-BOOLEAN_PATTERN = r"^(?i:" + "|".join(TRUE_WORDS + FALSE_WORDS) + ")$"
 LEADING_ZERO_PATTERN = r"^[+-]?0[0-9]"
 INT32_MAX, INT64_MAX = 2**31 - 1, 2**63 - 1
 
@@ -82,7 +83,7 @@ def is_null_expr(column: str, logical_type: str, null_tokens: tuple[str, ...]) -
     """Return an expression true where the raw text of ``column`` counts as NULL."""
     value = pl.col(column)
     if logical_type != TEXT:
-        value = value.str.strip_chars()
+        value = value.str.strip_chars(WHITESPACE)
     return value.is_null() | value.is_in(list(null_tokens_for(logical_type, null_tokens)))
 
 
@@ -91,7 +92,7 @@ def typed_expr(column: str, logical_type: str) -> pl.Expr:
     raw = pl.col(column)
     if logical_type == TEXT:
         return raw  # an unquoted empty field is already NULL; a quoted "" stays ""
-    value = raw.str.strip_chars()
+    value = raw.str.strip_chars(WHITESPACE)
     scale = decimal_scale(logical_type)
     if scale is not None:
         whole = DECIMAL_PRECISION - scale
@@ -102,7 +103,12 @@ def typed_expr(column: str, logical_type: str) -> pl.Expr:
         converted = value.cast(polars_dtype(logical_type), strict=False)
         return _when_matches(value, INTEGER_PATTERN, converted)
     if logical_type == DOUBLE:
-        return _when_matches(value, DOUBLE_PATTERN, value.cast(pl.Float64, strict=False))
+        number = value.cast(pl.Float64, strict=False)
+        magnitude = number.abs()
+        in_range = (magnitude == 0) | magnitude.is_between(
+            DOUBLE_MIN_MAGNITUDE, DOUBLE_MAX_MAGNITUDE
+        )
+        return _when_matches(value, DOUBLE_PATTERN, pl.when(in_range).then(number))
     if logical_type == BOOLEAN:
         lowered = value.str.to_lowercase()
         return (

@@ -51,6 +51,10 @@ class Warehouse(ABC):
         """Run one statement and return its rows (empty for statements without rows)."""
 
     @abstractmethod
+    def execute_rowcount(self, sql: str, params: list[Any] | None = None) -> int:
+        """Run one INSERT/UPDATE/DELETE and return how many rows it changed."""
+
+    @abstractmethod
     def ingest_parquet(self, schema: str, table: str, columns: list[str], path: Path) -> int:
         """Append the rows of a Parquet file (columns in table order) and return their count."""
 
@@ -132,6 +136,10 @@ class DuckDBWarehouse(Warehouse):
         except duckdb.Error as exc:
             raise WarehouseError(str(exc).strip().splitlines()[0]) from exc
 
+    def execute_rowcount(self, sql: str, params: list[Any] | None = None) -> int:
+        rows = self.execute(sql, params)
+        return int(rows[0][0]) if rows else 0
+
     def ingest_parquet(self, schema: str, table: str, columns: list[str], path: Path) -> int:
         names = ", ".join(quote_identifier(c) for c in columns)
         rows = self.execute(
@@ -195,11 +203,15 @@ class PostgresWarehouse(Warehouse):
         except self._errors.Error as exc:
             raise WarehouseError(_adbc_message(exc)) from exc
 
+    def execute_rowcount(self, sql: str, params: list[Any] | None = None) -> int:
+        self.execute(sql, params)
+        return int(self._cur.rowcount)
+
     def ingest_parquet(self, schema: str, table: str, columns: list[str], path: Path) -> int:
         import pyarrow as pa
 
         parquet = pq.ParquetFile(path)
-        arrow_schema = parquet.schema_arrow
+        arrow_schema = pa.schema([parquet.schema_arrow.field(c) for c in columns])
         batches = parquet.iter_batches(batch_size=INGEST_BATCH_ROWS, columns=columns)
         reader = pa.RecordBatchReader.from_batches(arrow_schema, batches)
         try:

@@ -1,0 +1,180 @@
+"""ELT stages: LoadRaw stages the text records in the target; TransformInTarget casts them with
+SQL into the final table, in ONE transaction with the ledger row (and the raw archive)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+
+from csvdock.config import Settings
+from csvdock.elt import SqlDialect, checked_rows_sql, create_staging, drop_staging, staging_table
+from csvdock.errors import CsvdockError
+from csvdock.extract import END, LINE, RECORDS_FILE, START, ExtractResult
+from csvdock.extract import REJECTS_FILE as EXTRACT_REJECTS
+from csvdock.load import evolve_table, load_atomically
+from csvdock.naming import qualified_name, quote_identifier
+from csvdock.pipeline import (
+    finish_load,
+    is_quarantined,
+    ledger_entry,
+    new_result,
+    over_threshold,
+    quarantine_over_threshold,
+    quarantined_result,
+    read_resolved_schema,
+    resolve_schema_stage,
+)
+from csvdock.rejects import REJECT_SCHEMA
+from csvdock.runs import FileResult
+from csvdock.targets import parse_target
+from csvdock.warehouse import Warehouse, connect
+
+log = logging.getLogger("csvdock")
+STAGED_FILE = "staged.json"
+
+
+class ThresholdExceeded(CsvdockError):
+    """The file's rejects exceed the table's threshold (found inside the transaction)."""
+
+
+def load_raw_stage(
+    sha256: str, table: str, settings: Settings, extract_dir: Path, out_dir: Path
+) -> None:
+    """Resolve the schema (as ETL does) and stage the text records in the target."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if is_quarantined(extract_dir):
+        return
+    resolve_schema_stage(extract_dir, table, settings, out_dir)
+    extracted = ExtractResult.read(extract_dir)
+    staging = staging_table(table, sha256)
+    columns = [*extracted.columns, LINE, START, END]
+    with connect(parse_target(settings.target)) as warehouse:
+        warehouse.begin()
+        try:
+            create_staging(warehouse, staging, extracted.columns)
+            staged = warehouse.ingest_parquet(*staging, columns, extract_dir / RECORDS_FILE)
+            warehouse.commit()
+        except BaseException:
+            warehouse.rollback()
+            raise
+    note = {"staging": list(staging), "columns": extracted.columns, "rows": staged}
+    (out_dir / STAGED_FILE).write_text(json.dumps(note), encoding="utf-8")
+    log.info("%s: staged %d raw records in %s", extracted.path, staged, ".".join(staging))
+
+
+def transform_in_target_stage(
+    path: Path,
+    sha256: str,
+    table: str,
+    run_id: str,
+    settings: Settings,
+    extract_dir: Path,
+    raw_dir: Path,
+    before_commit: Callable[[], None] | None = None,
+) -> FileResult:
+    """Cast the staged records into the table with SQL, route the rows that do not fit to the
+    dead letters, write the ledger row and drop the staging table, all in one transaction. On
+    failure nothing stays behind: not the final rows, not the staging table."""
+    if is_quarantined(extract_dir):
+        return quarantined_result(path, sha256, table, extract_dir, "elt")
+    extracted = ExtractResult.read(extract_dir)
+    schema, contract = read_resolved_schema(raw_dir)
+    staged = json.loads((raw_dir / STAGED_FILE).read_text(encoding="utf-8"))
+    staging = (staged["staging"][0], staged["staging"][1])
+    parse_rejects = pl.read_parquet(extract_dir / EXTRACT_REJECTS)
+    result = new_result(path, sha256, table, "elt", extracted, schema, settings)
+    result.rows_rejected = parse_rejects.height
+    table_settings = settings.for_table(table)
+    found: list[pl.DataFrame] = []
+
+    def write_rows(warehouse: Warehouse, db_schema: str, name: str) -> tuple[int, int]:
+        dialect = SqlDialect(warehouse.kind)
+        checked = checked_rows_sql(
+            dialect, staging, staged["columns"], schema, table_settings.null_tokens, contract
+        )
+        cast_rejects = _fetch_rejects(warehouse, checked)
+        rejected = parse_rejects.height + cast_rejects.height
+        over = over_threshold(table_settings, extracted.rows_read, rejected)
+        if over:
+            raise ThresholdExceeded(over)
+        names = ", ".join(quote_identifier(c) for c in schema.names)
+        loaded = warehouse.execute_rowcount(
+            f"INSERT INTO {qualified_name(db_schema, name)} ({names}) "
+            f"SELECT {names} FROM ({checked}) AS checked WHERE __reject_column IS NULL"
+        )
+        if table_settings.keep_raw:
+            _archive_raw(warehouse, db_schema, name, staging, staged["columns"], sha256)
+        drop_staging(warehouse, staging)
+        found.append(cast_rejects)
+        return loaded, rejected
+
+    with connect(parse_target(settings.target)) as warehouse:
+        try:
+            outcome = load_atomically(
+                warehouse,
+                ledger_entry(result, run_id),
+                evolve_table(schema),
+                write_rows,
+                before_commit,
+            )
+        except ThresholdExceeded as exc:
+            _drop_quietly(warehouse, staging)
+            return quarantine_over_threshold(result, settings, str(exc))
+        except BaseException:
+            _drop_quietly(warehouse, staging)
+            raise
+        if outcome.status != "loaded":
+            _drop_quietly(warehouse, staging)
+    rejects = pl.concat([parse_rejects, *found]).sort("line")
+    return finish_load(result, outcome, rejects, settings, run_id, extracted.text_path(extract_dir))
+
+
+def _fetch_rejects(warehouse: Warehouse, checked: str) -> pl.DataFrame:
+    rows = warehouse.execute(
+        f"SELECT {quote_identifier(LINE)}, {quote_identifier(START)}, {quote_identifier(END)}, "
+        f"__reject_stage, __reject_column, __reject_reason FROM ({checked}) AS checked "
+        f"WHERE __reject_column IS NOT NULL ORDER BY 1"
+    )
+    columns = ["line", "byte_start", "byte_end", "stage", "column", "reason"]
+    return (
+        pl.DataFrame(rows, schema=columns, orient="row")
+        .cast(REJECT_SCHEMA)
+        .select(REJECT_SCHEMA.names())
+    )
+
+
+def _archive_raw(
+    warehouse: Warehouse,
+    db_schema: str,
+    table: str,
+    staging: tuple[str, str],
+    columns: list[str],
+    sha256: str,
+) -> None:
+    """Append the staged text records to ``<table>__raw`` (keep_raw = true)."""
+    archive = qualified_name(db_schema, f"{table}__raw")
+    text = "VARCHAR" if warehouse.kind == "duckdb" else "TEXT"
+    warehouse.execute(f"CREATE TABLE IF NOT EXISTS {archive} (__file_sha256 {text}, __line BIGINT)")
+    existing = warehouse.table_types(db_schema, f"{table}__raw") or {}
+    for column in columns:
+        if column not in existing:
+            warehouse.execute(f"ALTER TABLE {archive} ADD COLUMN {quote_identifier(column)} {text}")
+    names = ", ".join(quote_identifier(c) for c in columns)
+    warehouse.execute(
+        f"INSERT INTO {archive} (__file_sha256, __line, {names}) "
+        f"SELECT $1, {quote_identifier(LINE)}, {names} FROM {qualified_name(*staging)}",
+        [sha256],
+    )
+
+
+def _drop_quietly(warehouse: Warehouse, staging: tuple[str, str]) -> None:
+    try:
+        warehouse.begin()
+        drop_staging(warehouse, staging)
+        warehouse.commit()
+    except CsvdockError:
+        warehouse.rollback()
