@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck clean setup
+.PHONY: demo test lint format typecheck clean setup lab
 
 setup: $(STAMP)
 
@@ -31,6 +31,11 @@ typecheck: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# JupyterLab on notebooks/ with the project's kernel: change a report's parameters to any past run.
+lab: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[lab]'
+	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 clean:
 	rm -rf .csvdock warehouse.duckdb demo

@@ -13,7 +13,7 @@ from csvdock.runs import FAILED, FileResult, RunSummary, run_mode
 from csvdock.targets import parse_target
 from csvdock.workspace import Workspace
 
-from luigi_tasks.tasks import IngestFile, resolve_table
+from luigi_tasks.tasks import IngestFile, IngestRun, Report, resolve_table, write_reports
 
 log = logging.getLogger("csvdock")
 
@@ -27,25 +27,35 @@ def run_ingest(
     scheduler_url: str | None = None,
     workers: int = 1,
 ) -> RunSummary:
-    """Ingest ``files`` as one run and return (and write) its summary; never raises for a file."""
-    options = options or {}
-    tasks = [
-        IngestFile(
-            path=str(path), table=table, target=settings.target, run_id=run_id, options=options
-        )
-        for path in files
-    ]
+    """Ingest ``files`` as one run (IngestRun, then Report when reports are on) and return its
+    summary, also written to the run's folder. Never raises for a file: a file whose tasks crashed
+    is ``failed`` with the reason its task recorded."""
+    params: dict[str, Any] = {
+        "paths": [str(p) for p in files],
+        "run_id": run_id,
+        "table": table,
+        "target": settings.target,
+        "options": options or {},
+    }
+    top = Report(**params) if settings.report else IngestRun(**params)
     build_options: dict[str, Any] = {"workers": workers, "detailed_summary": False}
     if scheduler_url:
         build_options["scheduler_url"] = scheduler_url
     else:
         build_options["local_scheduler"] = True
-    luigi.build(tasks, log_level="WARNING", **build_options)
+    luigi.build([top], log_level="WARNING", **build_options)
     workspace = Workspace(settings.workspace)
-    results = [_file_result(task, workspace) for task in tasks]
+    summary_path = workspace.run_dir(run_id) / "summary.json"
+    if summary_path.exists():
+        return RunSummary.read(summary_path)
+    # A task crashed, so IngestRun could not run: assemble the summary here.
+    ingest = IngestRun(**params)
+    results = [_file_result(task, workspace) for task in ingest.requires()]
     summary = RunSummary(run_id, run_mode(results), parse_target(settings.target).display, results)
     summary.write(workspace.run_dir(run_id))
-    return summary
+    if settings.report:
+        write_reports(summary_path, settings)
+    return RunSummary.read(summary_path)
 
 
 def _file_result(task: IngestFile, workspace: Workspace) -> FileResult:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -16,11 +18,15 @@ from typing import Any
 import luigi
 from csvdock import pipeline, pipeline_elt
 from csvdock.config import Settings, load_settings
+from csvdock.errors import CsvdockError
 from csvdock.extract import file_sha256
 from csvdock.naming import split_table_name, table_name_from_stem
-from csvdock.runs import FileResult, RunSummary, new_run_id, run_mode
+from csvdock.retry import with_retries
+from csvdock.runs import FAILED, FileResult, RunSummary, new_run_id, run_mode
 from csvdock.targets import parse_target
 from csvdock.workspace import Workspace
+
+log = logging.getLogger("csvdock")
 
 
 class CsvdockTask(luigi.Task):
@@ -64,6 +70,21 @@ class FileTask(CsvdockTask):
             "path": self.path,
             "sha256": self.sha256,
         }
+
+    def attempt(self, mode: str, load: Callable[[], FileResult]) -> FileResult:
+        """Run a load with retries of transient errors; a lasting csvdock error makes the file's
+        result ``failed`` (with the reason) instead of failing the task, so the run goes on."""
+        settings = self.settings
+        try:
+            return with_retries(load, settings.retries, settings.retry_delay, self.path)
+        except CsvdockError as exc:
+            log.error("%s: failed: %s", self.path, exc)
+            return FileResult(self.path, self.sha256, self.table, FAILED, mode, reason=str(exc))
+
+    def write_result(self, result: FileResult) -> None:
+        self.output().makedirs()
+        with self.output().temporary_path() as tmp:
+            result.write(Path(tmp))
 
     def checkpoint(self, sha256: str, stage: str) -> luigi.LocalTarget:
         if self.options:
@@ -118,18 +139,19 @@ class Load(FileTask):
         )
 
     def run(self) -> None:
-        result = pipeline.load_stage(
-            Path(self.path),
-            self.sha256,
-            self.table,
-            self.run_id,
-            self.settings,
-            Path(self.input()["extract"].path),
-            Path(self.input()["transform"].path),
+        result = self.attempt(
+            "etl",
+            lambda: pipeline.load_stage(
+                Path(self.path),
+                self.sha256,
+                self.table,
+                self.run_id,
+                self.settings,
+                Path(self.input()["extract"].path),
+                Path(self.input()["transform"].path),
+            ),
         )
-        self.output().makedirs()
-        with self.output().temporary_path() as tmp:
-            result.write(Path(tmp))
+        self.write_result(result)
 
 
 class LoadRaw(FileTask):
@@ -170,8 +192,9 @@ class TransformInTarget(FileTask):
         )
 
     def run(self) -> None:
-        try:
-            result = pipeline_elt.transform_in_target_stage(
+        result = self.attempt(
+            "elt",
+            lambda: pipeline_elt.transform_in_target_stage(
                 Path(self.path),
                 self.sha256,
                 self.table,
@@ -179,14 +202,12 @@ class TransformInTarget(FileTask):
                 self.settings,
                 Path(self.input()["extract"].path),
                 Path(self.input()["raw"].path),
-            )
-        except BaseException:
-            # The staging table is gone: a retry must stage again.
+            ),
+        )
+        if result.status == FAILED:
+            # The staging table was dropped: a later attempt must stage again.
             shutil.rmtree(self.input()["raw"].path, ignore_errors=True)
-            raise
-        self.output().makedirs()
-        with self.output().temporary_path() as tmp:
-            result.write(Path(tmp))
+        self.write_result(result)
 
 
 class IngestFile(luigi.WrapperTask):
@@ -249,18 +270,69 @@ class IngestRun(luigi.Task):
         ]
 
     def output(self) -> luigi.LocalTarget:
-        settings = load_settings()
         return luigi.LocalTarget(
-            str(Workspace(settings.workspace).run_dir(self.run_id) / "summary.json")
+            str(run_settings(self).workspace / "runs" / self.run_id / "summary.json")
         )
 
     def run(self) -> None:
-        settings = load_settings().with_overrides(target=self.target or None, **dict(self.options))
         results = [FileResult.read(Path(task.requires().output().path)) for task in self.requires()]
-        summary = RunSummary(
-            self.run_id, run_mode(results), parse_target(settings.target).display, results
+        target = parse_target(run_settings(self).target).display
+        RunSummary(self.run_id, run_mode(results), target, results).write(
+            Path(self.output().path).parent
         )
-        summary.write(Path(self.output().path).parent)
+
+
+class Report(luigi.Task):
+    """Render the run's schema and error reports (papermill + nbconvert) once all its files are
+    done. A report that fails is logged and noted in the summary; it never fails the run."""
+
+    paths: list[str] = luigi.ListParameter()
+    run_id: str = luigi.Parameter()
+    table: str = luigi.Parameter(default="")
+    target: str = luigi.Parameter(default="")
+    options: dict[str, Any] = luigi.DictParameter(default={})
+
+    def requires(self) -> IngestRun:
+        return IngestRun(
+            paths=self.paths,
+            run_id=self.run_id,
+            table=self.table,
+            target=self.target,
+            options=self.options,
+        )
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(str(Path(self.input().path).parent / "reports.json"))
+
+    def run(self) -> None:
+        reports = write_reports(Path(self.input().path), run_settings(self))
+        with self.output().temporary_path() as tmp:
+            Path(tmp).write_text(json.dumps(reports), encoding="utf-8")
+
+
+def run_settings(task: IngestRun | Report) -> Settings:
+    """Return the settings of a run-level task (luigi.cfg plus its ``target`` and ``options``)."""
+    overrides: dict[str, Any] = dict(task.options)
+    return load_settings().with_overrides(target=task.target or None, **overrides)
+
+
+def write_reports(summary_path: Path, settings: Settings) -> dict[str, str]:
+    """Render the reports of the run whose summary is at ``summary_path``, record their paths (or
+    the error) in the summary and refresh runs/index.html. Never raises."""
+    from csvdock.report import render_run_reports, write_runs_index
+
+    try:
+        reports = render_run_reports(
+            summary_path, settings.workspace, settings.schemas_dir, settings.notebooks_dir
+        )
+    except Exception as exc:  # a report must never fail or roll back a load
+        log.exception("%s: the reports could not be made", summary_path.parent.name)
+        reports = {"error": f"the reports could not be made: {exc}"}
+    summary = RunSummary.read(summary_path)
+    summary.reports = reports
+    summary.write(summary_path.parent)
+    write_runs_index(Workspace(settings.workspace))
+    return reports
 
 
 def resolve_table(table: str, path: Path) -> str:

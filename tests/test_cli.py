@@ -74,7 +74,8 @@ def test_a_quarantined_file_exits_one_and_the_others_load(workdir: Path):
     assert reason["reason"] == bad["reason"]
 
 
-def test_an_unreachable_target_fails_the_file_with_a_reason(workdir: Path):
+def test_an_unreachable_target_is_retried_then_fails_the_file(workdir: Path, caplog):
+    (workdir / "luigi.cfg").write_text("[csvdock]\nretries = 2\nretry_delay = 0.05\n")
     (workdir / "a.csv").write_text("a\n1\n", encoding="utf-8")
     code, out, _ = run_cli(
         "ingest", "a.csv", "--json", "--target", "postgresql://u:pw@127.0.0.1:1/none"
@@ -82,10 +83,9 @@ def test_an_unreachable_target_fails_the_file_with_a_reason(workdir: Path):
     (entry,) = json.loads(out)["files"]
     assert code == 1
     assert entry["status"] == "failed"
-    assert entry["reason"].startswith(
-        "Load failed: cannot connect to postgresql://u:***@127.0.0.1:1/none"
-    )
-    assert "pw@" not in out
+    assert entry["reason"].startswith("cannot connect to postgresql://u:***@127.0.0.1:1/none: ")
+    assert "transient error, retry 2 of 2" in caplog.text
+    assert "pw@" not in out and "pw@" not in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -273,6 +273,8 @@ def human_summary(summary: RunSummary) -> str:
     for f in summary.files:
         totals[f.status] = totals.get(f.status, 0) + 1
     lines.append("  " + ", ".join(f"{n} {status}" for status, n in sorted(totals.items())))
+    for name, path in (summary.reports or {}).items():
+        lines.append(f"  report {name}: {path}")
     return "\n".join(lines)
 
 

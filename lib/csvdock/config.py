@@ -48,6 +48,9 @@ class Settings:
     schemas_dir: Path = Path("schemas")
     batch_rows: int = 100_000
     report: bool = True
+    notebooks_dir: Path | None = None
+    retries: int = 3
+    retry_delay: float = 1.0
     defaults: TableSettings = field(default_factory=TableSettings)
     tables: dict[str, TableSettings] = field(default_factory=dict)
 
@@ -109,7 +112,17 @@ def load_settings(path: Path | None = None) -> Settings:
         target=target,
         schemas_dir=Path(section.get("schemas_dir", "schemas")).absolute(),
         batch_rows=_int(section, "batch_rows", 100_000, cfg),
-        report=_bool(section, "report", True, cfg),
+        report=_bool(
+            {"report": os.environ.get("CSVDOCK_REPORT") or section.get("report", "true")},
+            "report",
+            True,
+            cfg,
+        ),
+        notebooks_dir=Path(section["notebooks_dir"]).absolute()
+        if "notebooks_dir" in section
+        else None,
+        retries=_int(section, "retries", 3, cfg),
+        retry_delay=_float(section, "retry_delay", cfg) if "retry_delay" in section else 1.0,
         defaults=defaults,
         tables=tables,
     )

@@ -50,6 +50,14 @@ class RunSummary:
     mode: str
     target: str
     files: list[FileResult] = field(default_factory=list)
+    reports: dict[str, str] | None = None
+
+    @classmethod
+    def read(cls, path: Path) -> RunSummary:
+        """Read a ``summary.json``."""
+        data = json.loads(path.read_text(encoding="utf-8"))
+        files = [FileResult(**f) for f in data.pop("files")]
+        return cls(files=files, **data)
 
     @property
     def ok(self) -> bool:

@@ -1,0 +1,109 @@
+"""Per-run reports: papermill notebooks rendered to HTML, data-driven, never failing a load."""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .test_bad_input import CORPUS
+from .test_cli import run_cli
+from .test_evolution import FILES as EVOLVING_FILES
+
+
+@pytest.fixture
+def reporting(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CSVDOCK_REPORT", "true")
+    return workdir
+
+
+def ingest(*args: str) -> dict:
+    code, out, err = run_cli("ingest", *args, "--json")
+    assert code in (0, 1), err
+    return json.loads(out)
+
+
+def html_text(path: str) -> str:
+    return re.sub(r"<[^>]+>", " ", Path(path).read_text(encoding="utf-8"))
+
+
+def test_a_run_with_rejects_and_a_quarantined_file(reporting: Path):
+    shutil.copy(CORPUS / "ragged.csv", reporting / "ragged.csv")
+    shutil.copy(CORPUS / "compressed.csv", reporting / "compressed.csv")
+    summary = ingest("ragged.csv", "compressed.csv")
+    reports = summary["reports"]
+    assert set(reports) == {"schema", "errors"}
+    errors = Path(reports["errors"]).read_text(encoding="utf-8")
+    assert "data:image/png;base64" in errors  # the rejects chart is embedded
+    assert "https://" not in re.sub(
+        r'xmlns[^ ]*|href="https://[^"]*"', "", errors.split("<body")[1]
+    )
+    text = html_text(reports["errors"])
+    assert "3 record(s) set aside" in text
+    assert "missing columns: Expected Number of Columns: 3 Found: 2" in text
+    assert "the file is gzip-compressed, not CSV text" in text
+    assert "quarantined" in text
+    assert Path(reports["errors"]).with_suffix(".ipynb").exists()
+    executed = json.loads(Path(reports["schema"]).with_suffix(".ipynb").read_text())
+    injected = [
+        c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])
+    ]
+    assert summary["run_id"] in "".join(injected[0]["source"])  # the parameters reached it
+    schema_text = html_text(reports["schema"])
+    assert "ragged" in schema_text and "First version of this table." in schema_text
+
+
+def test_a_schema_change_is_shown(reporting: Path):
+    for name, text in EVOLVING_FILES.items():
+        (reporting / name).write_text(text)
+    ingest("f1.csv", "--table", "people")
+    summary = ingest("f3.csv", "--table", "people")
+    text = html_text(summary["reports"]["schema"])
+    assert "v2 (evolved, from v1)" in text
+    assert "widened" in text and "added" in text
+    assert "Null ratio per column: people v2" in Path(summary["reports"]["schema"]).read_text() or (
+        "data:image/png;base64" in Path(summary["reports"]["schema"]).read_text()
+    )
+
+
+def test_an_empty_run_reads_well(reporting: Path):
+    shutil.copy(CORPUS / "header_only.csv", reporting / "header_only.csv")
+    summary = ingest("header_only.csv")
+    assert "No rejects in this run." in html_text(summary["reports"]["errors"])
+    assert "No file was quarantined or failed in this run." in html_text(
+        summary["reports"]["errors"]
+    )
+    index = (reporting / ".csvdock" / "runs" / "index.html").read_text()
+    assert summary["run_id"] in index
+    assert f'href="{summary["run_id"]}/error_report.html"' in index
+
+
+def test_the_index_lists_runs_newest_first(reporting: Path):
+    (reporting / "a.csv").write_text("x\n1\n")
+    (reporting / "b.csv").write_text("y\n2\n")
+    first = ingest("a.csv")["run_id"]
+    second = ingest("b.csv")["run_id"]
+    index = (reporting / ".csvdock" / "runs" / "index.html").read_text()
+    assert index.index(second) < index.index(first)
+
+
+def test_a_failing_report_never_fails_the_load(reporting: Path):
+    broken = reporting / "broken"
+    broken.mkdir()
+    for name in ("schema_report", "error_report"):
+        (broken / f"{name}.ipynb").write_text("this is not a notebook")
+    (reporting / "luigi.cfg").write_text(f"[csvdock]\nnotebooks_dir = {broken}\n")
+    (reporting / "ok.csv").write_text("a\n1\n2\n")
+    code, out, _ = run_cli("ingest", "ok.csv", "--json")
+    summary = json.loads(out)
+    assert code == 0
+    assert summary["files"][0]["status"] == "loaded"
+    assert summary["reports"]["error"].startswith("the reports could not be made: ")
+
+
+def test_reports_can_be_switched_off(workdir: Path):
+    (workdir / "a.csv").write_text("x\n1\n")
+    summary = ingest("a.csv")
+    assert summary["reports"] is None
+    assert not list((workdir / ".csvdock" / "runs").glob("*/*.html"))
