@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck clean setup lab
+.PHONY: demo test lint format typecheck clean setup lab scheduler
 
 setup: $(STAMP)
 
@@ -31,6 +31,12 @@ typecheck: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The Luigi central scheduler with its web UI on http://localhost:8082 (state and task history in
+# the workspace, see luigi.cfg [scheduler]); run ingests with --scheduler-url http://localhost:8082.
+scheduler: $(STAMP)
+	mkdir -p .csvdock/luigid
+	$(BIN)/luigid --port 8082 --state-path .csvdock/luigid/state.pickle
 
 # JupyterLab on notebooks/ with the project's kernel: change a report's parameters to any past run.
 lab: $(STAMP)

@@ -43,7 +43,9 @@ def run_ingest(
         build_options["scheduler_url"] = scheduler_url
     else:
         build_options["local_scheduler"] = True
-    luigi.build([top], log_level="WARNING", **build_options)
+    # csvdock configured logging already (run id on every line); Luigi must not add its own.
+    luigi.configuration.get_config().set("core", "no_configure_logging", "true")
+    luigi.build([top], **build_options)
     workspace = Workspace(settings.workspace)
     summary_path = workspace.run_dir(run_id) / "summary.json"
     if summary_path.exists():

@@ -6,11 +6,12 @@ Checkpoints are folders written through ``temporary_path()``, so they appear com
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,22 @@ class FileTask(CsvdockTask):
         with self.output().temporary_path() as tmp:
             result.write(Path(tmp))
 
+    @contextlib.contextmanager
+    def publishing(self) -> Iterator[Path]:
+        """Write a shared checkpoint folder through ``temporary_path()``; when another process
+        (a second ingest of the same file) published it first, keep theirs: it is the same."""
+        self.output().makedirs()
+        written: list[Path] = []
+        try:
+            with self.output().temporary_path() as tmp:
+                written.append(Path(tmp))
+                yield Path(tmp)
+        except (luigi.target.FileAlreadyExists, OSError):
+            if not written or not self.output().exists():
+                raise
+            log.info("%s: %s was written by another worker", self.path, self.output().path)
+            shutil.rmtree(written[0], ignore_errors=True)
+
     def checkpoint(self, sha256: str, stage: str) -> luigi.LocalTarget:
         if self.options:
             digest = hashlib.sha256(json.dumps(dict(self.options), sort_keys=True).encode())
@@ -100,11 +117,8 @@ class Extract(FileTask):
         return self.checkpoint(self.sha256, "extract")
 
     def run(self) -> None:
-        self.output().makedirs()
-        with self.output().temporary_path() as tmp:
-            pipeline.extract_stage(
-                Path(self.path), self.sha256, self.table, self.settings, Path(tmp)
-            )
+        with self.publishing() as tmp:
+            pipeline.extract_stage(Path(self.path), self.sha256, self.table, self.settings, tmp)
 
 
 class Transform(FileTask):
@@ -117,9 +131,8 @@ class Transform(FileTask):
         return self.checkpoint(self.sha256, "transform")
 
     def run(self) -> None:
-        self.output().makedirs()
-        with self.output().temporary_path() as tmp:
-            pipeline.transform_stage(Path(self.input().path), self.table, self.settings, Path(tmp))
+        with self.publishing() as tmp:
+            pipeline.transform_stage(Path(self.input().path), self.table, self.settings, tmp)
 
 
 class Load(FileTask):

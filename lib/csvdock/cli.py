@@ -7,8 +7,8 @@ configuration error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,12 @@ import polars as pl
 from csvdock.config import EVOLUTION_POLICIES, MODES, load_settings
 from csvdock.deadletter import mark_replayed, read_ledger, replay_files
 from csvdock.errors import CsvdockError
+from csvdock.logs import configure_logging, set_run_id
 from csvdock.naming import split_table_name
+from csvdock.progress import Progress
 from csvdock.registry import SchemaRegistry, diff
 from csvdock.report_text import format_diff, format_schema, format_table
-from csvdock.runs import OK_STATUSES, RunSummary, new_run_id
+from csvdock.runs import OK_STATUSES, RunSummary, new_run_id, valid_run_id
 from csvdock.workspace import Workspace
 
 EXIT_OK, EXIT_FILE_PROBLEM, EXIT_USAGE = 0, 1, 2
@@ -42,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--json", action="store_true", help="print only the run summary as JSON")
     ingest.add_argument("--workers", type=int, default=1, help="Luigi workers (default 1)")
     ingest.add_argument("--scheduler-url", help="central luigid scheduler, e.g. http://host:8082")
+    ingest.add_argument("--run-id", help=argparse.SUPPRESS)  # set by the upload API
     ingest.add_argument(
         "--evolution",
         choices=EVOLUTION_POLICIES,
@@ -74,6 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--target", help="as for ingest")
     replay.add_argument("--json", action="store_true", help="print only the run summary as JSON")
 
+    serve = commands.add_parser("serve", help="run the upload API (FastAPI + uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    watch = commands.add_parser("watch", help="ingest each CSV that lands in a folder")
+    watch.add_argument("inbox", metavar="INBOX")
+    watch.add_argument("--table", help="target table (default: each file's stem)")
+    watch.add_argument("--target", help="as for ingest")
+    watch.add_argument("--mode", choices=MODES, help="as for ingest")
+
     schema = commands.add_parser("schema", help="inspect the schema registry")
     schema_commands = schema.add_subparsers(dest="schema_command", required=True)
     show = schema_commands.add_parser("show", help="print a table's latest schema version")
@@ -90,8 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(quiet=getattr(args, "json", False))
     try:
+        settings = load_settings()
+        log_file = settings.workspace / "logs" / "csvdock.log"
+        configure_logging(settings.log_level, log_file, quiet=getattr(args, "json", False))
         if args.command == "ingest":
             return _ingest(args)
         if args.command == "deadletter":
@@ -99,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "replay":
             return _replay(args)
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "watch":
+            return _watch(args)
         if args.command == "schema":
             print(schema_command(args))
             return EXIT_OK
@@ -127,6 +145,8 @@ def expand_paths(paths: list[str]) -> list[Path]:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    if args.run_id and not valid_run_id(args.run_id):
+        raise UsageError(f"invalid run id {args.run_id!r}")
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
     if args.table:
@@ -139,15 +159,24 @@ def _ingest(args: argparse.Namespace) -> int:
     from luigi_tasks.runner import run_ingest  # Luigi stays out of the library's import graph
 
     options = ingest_options(args)
-    summary = run_ingest(
-        files,
-        settings,
-        new_run_id(),
-        table=args.table or "",
-        options=options,
-        scheduler_url=args.scheduler_url,
-        workers=args.workers,
-    )
+    run_id = args.run_id or new_run_id()
+    set_run_id(run_id)
+    progress: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    if sys.stderr.isatty() and not args.json:
+        sizes = {str(f): f.stat().st_size for f in files}
+        # The progress line replaces INFO lines on the terminal; the log file keeps them all.
+        configure_logging(settings.log_level, settings.workspace / "logs" / "csvdock.log", True)
+        progress = Progress(Workspace(settings.workspace).run_dir(run_id) / "files", sizes)
+    with progress:
+        summary = run_ingest(
+            files,
+            settings,
+            run_id,
+            table=args.table or "",
+            options=options,
+            scheduler_url=args.scheduler_url,
+            workers=args.workers,
+        )
     return _report(summary, args.json)
 
 
@@ -215,6 +244,7 @@ def _replay(args: argparse.Namespace) -> int:
     table = _table_arg(args.table)
     workspace = Workspace(settings.workspace)
     replay_id = new_run_id()
+    set_run_id(replay_id)
     files = replay_files(workspace, table, replay_id, args.run)
     if not files:
         raise UsageError(f"table {table!r} has no rejected records waiting for replay")
@@ -228,6 +258,47 @@ def _replay(args: argparse.Namespace) -> int:
     shas = {s for s in pending["file_sha256"].unique().to_list() if s[:12] in originals}
     mark_replayed(workspace, table, replay_id, args.run, shas)
     return _report(summary, args.json)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if not settings.api_token:
+        raise UsageError(
+            "the API needs a token: set CSVDOCK_API_TOKEN or api_token in luigi.cfg [csvdock]"
+        )
+    import uvicorn
+
+    from csvdock.api import create_app
+
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return EXIT_OK
+
+
+def _watch(args: argparse.Namespace) -> int:
+    inbox = Path(args.inbox)
+    if not inbox.is_dir():
+        raise UsageError(f"no such folder: {args.inbox}")
+    table = _table_arg(args.table) if args.table else ""
+    settings = load_settings().with_overrides(target=args.target)
+    options = {"mode": args.mode} if args.mode else {}
+    from csvdock.deadletter import quarantine_file
+    from csvdock.extract import file_sha256
+    from csvdock.watch import watch
+    from luigi_tasks.runner import run_ingest
+
+    def ingest(files: list[Path]) -> RunSummary:
+        run_id = new_run_id()
+        set_run_id(run_id)
+        summary = run_ingest(files, settings, run_id, table=table, options=options)
+        print(human_summary(summary), flush=True)
+        return summary
+
+    def dead_letter(path: Path, reason: str) -> None:
+        quarantine_file(Workspace(settings.workspace), path, file_sha256(path), reason)
+        path.unlink()
+
+    watch(inbox, ingest, dead_letter)
+    return EXIT_OK
 
 
 def _table_arg(raw: str) -> str:
@@ -276,14 +347,6 @@ def human_summary(summary: RunSummary) -> str:
     for name, path in (summary.reports or {}).items():
         lines.append(f"  report {name}: {path}")
     return "\n".join(lines)
-
-
-def _configure_logging(quiet: bool) -> None:
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
 
 
 if __name__ == "__main__":

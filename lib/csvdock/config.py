@@ -49,6 +49,10 @@ class Settings:
     batch_rows: int = 100_000
     report: bool = True
     notebooks_dir: Path | None = None
+    log_level: str = "INFO"
+    api_token: str | None = None
+    max_upload_bytes: int = 100 * 1024 * 1024
+    daily_input: str = "data/input/{date:%Y-%m-%d}/*.csv"
     retries: int = 3
     retry_delay: float = 1.0
     defaults: TableSettings = field(default_factory=TableSettings)
@@ -121,6 +125,10 @@ def load_settings(path: Path | None = None) -> Settings:
         notebooks_dir=Path(section["notebooks_dir"]).absolute()
         if "notebooks_dir" in section
         else None,
+        log_level=section.get("log_level", "INFO"),
+        api_token=os.environ.get("CSVDOCK_API_TOKEN") or section.get("api_token") or None,
+        max_upload_bytes=_int(section, "max_upload_mb", 100, cfg) * 1024 * 1024,
+        daily_input=section.get("daily_input", "data/input/{date:%Y-%m-%d}/*.csv"),
         retries=_int(section, "retries", 3, cfg),
         retry_delay=_float(section, "retry_delay", cfg) if "retry_delay" in section else 1.0,
         defaults=defaults,

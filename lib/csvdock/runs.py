@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -82,6 +83,11 @@ def run_mode(files: list[FileResult]) -> str:
     """Return the mode of a run: ``etl`` or ``elt``, or ``mixed`` when tables differ."""
     modes = {f.mode for f in files if f.status != QUARANTINED} or {f.mode for f in files}
     return modes.pop() if len(modes) == 1 else ("mixed" if modes else "etl")
+
+
+def valid_run_id(run_id: str) -> bool:
+    """Return whether ``run_id`` is safe as a folder name (letters, digits, ``-``, ``_``)."""
+    return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}", run_id))
 
 
 def new_run_id() -> str:
