@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck clean setup lab scheduler
+.PHONY: demo test lint format typecheck clean setup lab scheduler bench bench-quick
 
 setup: $(STAMP)
 
@@ -37,6 +37,18 @@ format: $(STAMP)
 scheduler: $(STAMP)
 	mkdir -p .csvdock/luigid
 	$(BIN)/luigid --port 8082 --state-path .csvdock/luigid/state.pickle
+
+# Benchmarks (PostgreSQL at $$CSVDOCK_BENCH_PG_DSN, default postgresql://postgres@127.0.0.1:5432/test).
+# The pandas baseline needs SQLAlchemy 2 (the project pins 1.4 for luigid): its own small venv.
+benchmarks/.venv-pandas/bin/python:
+	$(PYTHON) -m venv benchmarks/.venv-pandas
+	benchmarks/.venv-pandas/bin/python -m pip install --quiet pandas 'sqlalchemy>=2' psycopg2-binary
+
+bench: $(STAMP) benchmarks/.venv-pandas/bin/python
+	$(BIN)/python benchmarks/run.py
+
+bench-quick: $(STAMP) benchmarks/.venv-pandas/bin/python
+	$(BIN)/python benchmarks/run.py --quick
 
 # JupyterLab on notebooks/ with the project's kernel: change a report's parameters to any past run.
 lab: $(STAMP)

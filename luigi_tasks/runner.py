@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,14 @@ def run_ingest(
     else:
         build_options["local_scheduler"] = True
     # csvdock configured logging already (run id on every line); Luigi must not add its own.
-    luigi.configuration.get_config().set("core", "no_configure_logging", "true")
+    config = luigi.configuration.get_config()
+    config.set("core", "no_configure_logging", "true")
+    # Each task in its own (forked) process: its memory goes back to the system when it ends,
+    # so a run's peak is one stage's, not the sum of every library's caches. Forking is only
+    # safe from a process that has not run Polars yet (the CLI's); in-process callers that have
+    # (the test suite) set CSVDOCK_ISOLATE_TASKS=false.
+    isolate = os.environ.get("CSVDOCK_ISOLATE_TASKS", "true").lower() != "false"
+    config.set("worker", "force_multiprocessing", "true" if isolate else "false")
     luigi.build([top], **build_options)
     workspace = Workspace(settings.workspace)
     summary_path = workspace.run_dir(run_id) / "summary.json"

@@ -61,6 +61,8 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("CSVDOCK_WORKSPACE", raising=False)
     monkeypatch.delenv("LUIGI_CONFIG_PATH", raising=False)
     monkeypatch.setenv("CSVDOCK_REPORT", "false")  # tests/test_reports.py turns reports on
+    # In-process runs must not fork (Polars already ran here); subprocess tests do fork.
+    monkeypatch.setenv("CSVDOCK_ISOLATE_TASKS", "false")
     return tmp_path
 
 

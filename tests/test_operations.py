@@ -38,7 +38,8 @@ def wait_for(condition, timeout: float = 30.0, every: float = 0.1):
 
 
 def env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "CSVDOCK_REPORT": "false", **extra}
+    clean = {k: v for k, v in os.environ.items() if k != "CSVDOCK_ISOLATE_TASKS"}
+    return {**clean, "CSVDOCK_REPORT": "false", **extra}
 
 
 def write_files(folder: Path, count: int, prefix: str = "f") -> list[Path]:

@@ -27,7 +27,8 @@ from csvdock.rejects import REJECT_SCHEMA
 RECORDS_FILE, REJECTS_FILE, META_FILE = "records.parquet", "rejects.parquet", "extract.json"
 TRANSCODED_FILE, LF_FILE = "source.utf8.csv", "source.lf.csv"
 LINE, START, END, NUL_COLUMN = "__line", "__start", "__end", "__nul_column"
-MAX_LINE_BYTES = 64 * 1024 * 1024
+MAX_LINE_BYTES = 16 * 1024 * 1024  # the longest record DuckDB accepts (fields of many MB)
+DUCKDB_MEMORY_MB, DUCKDB_MEMORY_MB_PER_COLUMN = 256, 2
 BINARY_SIGNATURES = {
     b"\x1f\x8b": "gzip-compressed",
     b"PK\x03\x04": "zip-compressed",
@@ -124,16 +125,7 @@ def extract_file(
                 f"the parser found {good_count + rejects.height} records where the file has "
                 f"{rows_read}; check the quote and escape characters (sniffed {dialect.as_dict()})"
             )
-        frame = pl.scan_parquet(parsed).with_columns(
-            pl.Series(LINE, index.lines[good]),
-            pl.Series(START, index.starts[good]),
-            pl.Series(END, index.ends[good]),
-            _first_column_with_nul(columns).alias(NUL_COLUMN),
-        )
-        frame.filter(pl.col(NUL_COLUMN).is_null()).drop(NUL_COLUMN).sink_parquet(
-            out_dir / RECORDS_FILE
-        )
-        with_nul = _nul_rejects(frame)
+        with_nul = _attach_positions(parsed, out_dir / RECORDS_FILE, index, good, columns)
     all_rejects = pl.concat([rejects.drop("__record"), with_nul]).sort("line")
     all_rejects.write_parquet(out_dir / REJECTS_FILE)
     result = ExtractResult(
@@ -150,28 +142,57 @@ def extract_file(
     return result
 
 
-def _first_column_with_nul(columns: list[str]) -> pl.Expr:
-    """PostgreSQL text cannot hold NUL, so a record with one is rejected whatever the target."""
-    if not columns:
-        return pl.lit(None, dtype=pl.String)
-    found = [pl.when(pl.col(c).str.contains("\x00", literal=True)).then(pl.lit(c)) for c in columns]
-    return pl.coalesce(found)
+def _attach_positions(
+    parsed: Path, out: Path, index: RecordIndex, good: np.ndarray, columns: list[str]
+) -> pl.DataFrame:
+    """Write the good records with their line and byte positions (a DuckDB POSITIONAL JOIN, so
+    nothing is held in memory whole) and return the records holding a NUL character as rejects:
+    PostgreSQL text cannot hold NUL, so such a record is rejected whatever the target."""
+    import pyarrow as pa
 
-
-def _nul_rejects(frame: pl.LazyFrame) -> pl.DataFrame:
-    return (
-        frame.filter(pl.col(NUL_COLUMN).is_not_null())
-        .select(
-            pl.col(LINE).alias("line"),
-            pl.col(START).alias("byte_start"),
-            pl.col(END).alias("byte_end"),
-            pl.lit("parse").alias("stage"),
-            pl.col(NUL_COLUMN).alias("column"),
-            pl.format("column '{}': contains a NUL character", pl.col(NUL_COLUMN)).alias("reason"),
-        )
-        .collect()
-        .cast(REJECT_SCHEMA)
+    positions = pa.table(
+        {LINE: index.lines[good], START: index.starts[good], END: index.ends[good]}
     )
+    has_nul = " ".join(
+        f"WHEN contains({quote_identifier(c)}, chr(0)) THEN {_literal(c)}" for c in columns
+    )
+    nul_column = f"CASE {has_nul} END" if columns else "NULL"
+    source = (
+        f"SELECT p.*, q.*, {nul_column} AS {NUL_COLUMN} "
+        f"FROM read_parquet('{_sql_path(parsed)}') AS p POSITIONAL JOIN positions AS q"
+    )
+    names = ", ".join(quote_identifier(c) for c in [*columns, LINE, START, END])
+    with duckdb.connect() as con:
+        _limit_memory(con, len(columns))
+        con.register("positions", positions)
+        con.execute(
+            f"COPY (SELECT {names} FROM ({source}) WHERE {NUL_COLUMN} IS NULL) "
+            f"TO '{_sql_path(out)}' (FORMAT parquet)"
+        )
+        rows = con.execute(
+            f"SELECT {LINE}, {START}, {END}, {NUL_COLUMN} FROM ({source}) "
+            f"WHERE {NUL_COLUMN} IS NOT NULL ORDER BY {LINE}"
+        ).fetchall()
+    return pl.DataFrame(
+        [
+            (line, start, end, "parse", column, f"column '{column}': contains a NUL character")
+            for line, start, end, column in rows
+        ],
+        schema=REJECT_SCHEMA,
+        orient="row",
+    )
+
+
+def _limit_memory(con: duckdb.DuckDBPyConnection, columns: int) -> None:
+    """Keep DuckDB's memory bounded: it spills to disk rather than grow with the file. Its
+    buffers are per column, so a very wide file gets more."""
+    limit = DUCKDB_MEMORY_MB + DUCKDB_MEMORY_MB_PER_COLUMN * columns
+    con.execute(f"SET memory_limit = '{limit}MB'")
+    con.execute("SET preserve_insertion_order = true")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _check_readable(path: Path) -> None:
@@ -232,7 +253,7 @@ def _parse_with_duckdb(
         f"{quote_identifier(f'c{i}')} AS {quote_identifier(name)}" for i, name in enumerate(columns)
     )
     with duckdb.connect() as con:
-        con.execute("SET preserve_insertion_order = true")
+        _limit_memory(con, len(columns))
         try:
             if rows_read == 0:
                 empty = ", ".join(f"NULL::VARCHAR AS {quote_identifier(c)}" for c in columns)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from csvdock.registry import SchemaRegistry
 from csvdock.runs import LOADED, QUARANTINED, FileResult
 from csvdock.schema import TableSchema, detect_schema
 from csvdock.targets import parse_target
+from csvdock.timing import read_timings, timed
 from csvdock.transform import REJECTS_FILE as TRANSFORM_REJECTS
 from csvdock.transform import TYPED_FILE, ContractRules, TransformResult, transform_records
 from csvdock.warehouse import connect
@@ -36,7 +38,8 @@ def extract_stage(path: Path, sha256: str, table: str, settings: Settings, out_d
     """Extract ``path`` into ``out_dir``; a file that is not CSV is quarantined instead."""
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        result = extract_file(path, out_dir, settings.for_table(table), sha256)
+        with timed(out_dir, "extract"):
+            result = extract_file(path, out_dir, settings.for_table(table), sha256)
     except ExtractError as exc:
         copy = quarantine_file(Workspace(settings.workspace), path, sha256, str(exc))
         log.warning("%s: quarantined: %s", path, exc)
@@ -53,17 +56,18 @@ def resolve_schema_stage(
     policy (recording a new version when the table changes); write schema.json to ``out_dir``."""
     extracted = ExtractResult.read(extract_dir)
     table_settings = settings.for_table(table)
-    detected = detect_schema(
-        extract_dir / RECORDS_FILE,
-        table,
-        extracted.columns,
-        extracted.source_columns,
-        table_settings.null_tokens,
-        table_settings.outlier_share,
-    )
-    resolution = SchemaRegistry(settings.schemas_dir).resolve_and_record(
-        detected, table_settings.evolution
-    )
+    with timed(out_dir, "detect_schema"):
+        detected = detect_schema(
+            extract_dir / RECORDS_FILE,
+            table,
+            extracted.columns,
+            extracted.source_columns,
+            table_settings.null_tokens,
+            table_settings.outlier_share,
+        )
+        resolution = SchemaRegistry(settings.schemas_dir).resolve_and_record(
+            detected, table_settings.evolution
+        )
     schema = resolution.schema
     contract = None
     if table_settings.evolution == "freeze":
@@ -95,7 +99,10 @@ def transform_stage(extract_dir: Path, table: str, settings: Settings, out_dir: 
         return
     schema, contract = resolve_schema_stage(extract_dir, table, settings, out_dir)
     null_tokens = settings.for_table(table).null_tokens
-    result = transform_records(extract_dir / RECORDS_FILE, schema, null_tokens, out_dir, contract)
+    with timed(out_dir, "cast"):
+        result = transform_records(
+            extract_dir / RECORDS_FILE, schema, null_tokens, out_dir, contract
+        )
     log.info(
         "%s: schema v%s, %d rows typed, %d rejected",
         extract_dir,
@@ -162,6 +169,7 @@ def load_stage(
     if over:
         return quarantine_over_threshold(result, settings, over)
     entry = ledger_entry(result, run_id)
+    started = time.perf_counter()
     with connect(parse_target(settings.target)) as warehouse:
         outcome = load_typed_file(
             warehouse,
@@ -171,6 +179,10 @@ def load_stage(
             prepare_table=evolve_table(schema),
             before_commit=before_commit,
         )
+    result.timings = {
+        **read_timings(extract_dir, transform_dir),
+        "load": round(time.perf_counter() - started, 4),
+    }
     return finish_load(result, outcome, rejects, settings, run_id, extracted.text_path(extract_dir))
 
 

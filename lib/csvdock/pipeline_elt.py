@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from csvdock.pipeline import (
 from csvdock.rejects import REJECT_SCHEMA
 from csvdock.runs import FileResult
 from csvdock.targets import parse_target
+from csvdock.timing import read_timings, timed
 from csvdock.warehouse import Warehouse, connect
 
 log = logging.getLogger("csvdock")
@@ -52,7 +54,7 @@ def load_raw_stage(
     extracted = ExtractResult.read(extract_dir)
     staging = staging_table(table, sha256)
     columns = [*extracted.columns, LINE, START, END]
-    with connect(parse_target(settings.target)) as warehouse:
+    with connect(parse_target(settings.target)) as warehouse, timed(out_dir, "stage_raw"):
         warehouse.begin()
         try:
             create_staging(warehouse, staging, extracted.columns)
@@ -96,7 +98,10 @@ def transform_in_target_stage(
         checked = checked_rows_sql(
             dialect, staging, staged["columns"], schema, table_settings.null_tokens, contract
         )
-        cast_rejects = _fetch_rejects(warehouse, checked)
+        # The casts run once: into a temporary table, read twice (rejects, then good rows).
+        scratch = quote_identifier(f"csvdock_checked_{sha256[:12]}")
+        warehouse.execute(f"CREATE TEMPORARY TABLE {scratch} AS {checked}")
+        cast_rejects = _fetch_rejects(warehouse, f"SELECT * FROM {scratch}")
         rejected = parse_rejects.height + cast_rejects.height
         over = over_threshold(table_settings, extracted.rows_read, rejected)
         if over:
@@ -104,14 +109,16 @@ def transform_in_target_stage(
         names = ", ".join(quote_identifier(c) for c in schema.names)
         loaded = warehouse.execute_rowcount(
             f"INSERT INTO {qualified_name(db_schema, name)} ({names}) "
-            f"SELECT {names} FROM ({checked}) AS checked WHERE __reject_column IS NULL"
+            f"SELECT {names} FROM {scratch} WHERE __reject_column IS NULL"
         )
+        warehouse.execute(f"DROP TABLE {scratch}")
         if table_settings.keep_raw:
             _archive_raw(warehouse, db_schema, name, staging, staged["columns"], sha256)
         drop_staging(warehouse, staging)
         found.append(cast_rejects)
         return loaded, rejected
 
+    started = time.perf_counter()
     with connect(parse_target(settings.target)) as warehouse:
         try:
             outcome = load_atomically(
@@ -129,6 +136,10 @@ def transform_in_target_stage(
             raise
         if outcome.status != "loaded":
             _drop_quietly(warehouse, staging)
+    result.timings = {
+        **read_timings(extract_dir, raw_dir),
+        "transform_in_target": round(time.perf_counter() - started, 4),
+    }
     rejects = pl.concat([parse_rejects, *found]).sort("line")
     return finish_load(result, outcome, rejects, settings, run_id, extracted.text_path(extract_dir))
 

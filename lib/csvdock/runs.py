@@ -32,6 +32,7 @@ class FileResult:
     schema_version: int | None = None
     schema_path: str | None = None
     dialect: dict[str, Any] | None = None
+    timings: dict[str, float] | None = None  # seconds per stage (see README, "Benchmarks")
 
     def write(self, path: Path) -> None:
         """Write the result as JSON to ``path`` (the caller makes the write atomic)."""

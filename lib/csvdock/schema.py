@@ -116,10 +116,24 @@ def detect_schema(
     null_tokens: tuple[str, ...],
     outlier_share: float,
 ) -> TableSchema:
-    """Return the schema of the text ``records`` (a Parquet file of Extract), from every row."""
+    """Return the schema of the text ``records`` (a Parquet file of Extract), from every row.
+
+    A first look at the first rows rules out the families a column cannot have (more misfits
+    there than the whole file may hold); only the remaining candidates are checked on every row.
+    """
     frame = pl.scan_parquet(records)
-    stats = frame.select(_type_stats(columns, null_tokens)).collect().row(0, named=True)
-    rows = stats.pop("__rows")
+    rows = frame.select(pl.len()).collect().item()
+    everything = {name: set(ALL_CHECKS) for name in columns}
+    sample = frame.head(SAMPLE_ROWS).select(_type_stats(everything, null_tokens))
+    first_look = sample.collect(engine="streaming").row(0, named=True)
+    candidates = {
+        name: _possible_checks(name, first_look, int(rows * outlier_share)) for name in columns
+    }
+    stats = (
+        frame.select(_type_stats(candidates, null_tokens))
+        .collect(engine="streaming")
+        .row(0, named=True)
+    )
     chosen = {name: _choose_type(name, stats, outlier_share) for name in columns}
     evidence = _evidence(frame, chosen, null_tokens, rows)
     return TableSchema(
@@ -131,27 +145,42 @@ def detect_schema(
     )
 
 
-def _type_stats(columns: list[str], null_tokens: tuple[str, ...]) -> list[pl.Expr]:
-    exprs = [pl.len().alias("__rows")]
-    for name in columns:
+SAMPLE_ROWS = 10_000
+NUMERIC_CHECKS = (t.INTEGER, t.BIGINT, t.DOUBLE, "decimal", "zeros", "scale", "whole")
+ALL_CHECKS = (t.BOOLEAN, *NUMERIC_CHECKS, t.DATE, t.TIMESTAMP)
+
+
+def _possible_checks(name: str, first_look: dict[str, Any], allowed: int) -> set[str]:
+    """Return the checks still worth running on every row for column ``name``."""
+    possible: set[str] = set()
+    if first_look[f"{name}|{t.BOOLEAN}"] <= allowed:
+        possible.add(t.BOOLEAN)
+    if first_look[f"{name}|zeros"] == 0 and first_look[f"{name}|{t.DOUBLE}"] <= allowed:
+        possible.update(NUMERIC_CHECKS)
+    if first_look[f"{name}|{t.TIMESTAMP}"] <= allowed:
+        possible.update((t.DATE, t.TIMESTAMP))
+    return possible
+
+
+def _type_stats(checks: dict[str, set[str]], null_tokens: tuple[str, ...]) -> list[pl.Expr]:
+    exprs: list[pl.Expr] = []
+    for name, wanted in checks.items():
         value = pl.col(name).str.strip_chars(t.WHITESPACE)
         present = ~t.is_null_expr(name, t.BIGINT, null_tokens)
         exprs.append(present.sum().alias(f"{name}|present"))
         for candidate in (t.BOOLEAN, t.INTEGER, t.BIGINT, t.DOUBLE, t.DATE, t.TIMESTAMP):
-            misfit = present & t.typed_expr(name, candidate).is_null()
-            exprs.append(misfit.sum().alias(f"{name}|{candidate}"))
-        exprs.append(
-            (present & ~value.str.contains(t.DECIMAL_PATTERN)).sum().alias(f"{name}|decimal")
-        )
-        exprs.append(
-            (present & value.str.contains(t.LEADING_ZERO_PATTERN)).sum().alias(f"{name}|zeros")
-        )
-        exprs.append(
-            value.str.extract(r"\.([0-9]+)$", 1).str.len_chars().max().alias(f"{name}|scale")
-        )
-        exprs.append(
-            value.str.extract(r"^[+-]?([0-9]+)", 1).str.len_chars().max().alias(f"{name}|whole")
-        )
+            if candidate in wanted:
+                misfit = present & t.typed_expr(name, candidate).is_null()
+                exprs.append(misfit.sum().alias(f"{name}|{candidate}"))
+        if "decimal" in wanted:
+            misfit = present & ~value.str.contains(t.DECIMAL_PATTERN)
+            exprs.append(misfit.sum().alias(f"{name}|decimal"))
+            zeros = present & value.str.contains(t.LEADING_ZERO_PATTERN)
+            exprs.append(zeros.sum().alias(f"{name}|zeros"))
+            scale = value.str.extract(r"\.([0-9]+)$", 1).str.len_chars().max()
+            exprs.append(scale.alias(f"{name}|scale"))
+            whole = value.str.extract(r"^[+-]?([0-9]+)", 1).str.len_chars().max()
+            exprs.append(whole.alias(f"{name}|whole"))
     return exprs
 
 
@@ -160,11 +189,13 @@ def _choose_type(name: str, stats: dict[str, Any], outlier_share: float) -> str:
     if present == 0:
         return t.TEXT
     allowed = int(present * outlier_share)
-    scale = stats[f"{name}|scale"] or 0
-    whole = stats[f"{name}|whole"] or 0
+    scale = stats.get(f"{name}|scale") or 0
+    whole = stats.get(f"{name}|whole") or 0
     decimal_fits = 0 < scale <= t.MAX_DECIMAL_SCALE and whole + scale <= t.DECIMAL_PRECISION
     for family in FAMILIES:
         members = [m for m in family if m != "decimal" or decimal_fits]
+        if any(f"{name}|{m}" not in stats for m in members):
+            continue  # ruled out by the first look
         if t.INTEGER in members and stats[f"{name}|zeros"] > 0:
             continue
         misfits = {m: stats[f"{name}|{m}"] for m in members}
@@ -196,7 +227,7 @@ def _evidence(
             typed = t.typed_expr(name, logical)
             exprs.append(typed.min().cast(pl.String).alias(f"{name}|min"))
             exprs.append(typed.max().cast(pl.String).alias(f"{name}|max"))
-    stats = frame.select(exprs).collect().row(0, named=True)
+    stats = frame.select(exprs).collect(engine="streaming").row(0, named=True)
     result: dict[str, dict[str, Any]] = {}
     for name in chosen:
         entry: dict[str, Any] = {

@@ -134,7 +134,7 @@ def transform_records(
                 pl.col(REJECT_COLUMN).alias("column"),
                 pl.col(REJECT_REASON).alias("reason"),
             )
-            .collect()
+            .collect(engine="streaming")
             .cast(REJECT_SCHEMA)
         )
     except pl.exceptions.PolarsError as exc:
