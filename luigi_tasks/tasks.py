@@ -135,21 +135,25 @@ class Transform(FileTask):
             pipeline.transform_stage(Path(self.input().path), self.table, self.settings, tmp)
 
 
-class Load(FileTask):
-    """Load the typed rows and the ledger row in one transaction; write the file's result."""
+class FileResultTask(FileTask):
+    """The last stage of a file in a run: its output is the file's result JSON for that run."""
 
     run_id: str = luigi.Parameter()
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(
+            str(self.workspace.file_result(self.run_id, self.table, self.sha256))
+        )
+
+
+class Load(FileResultTask):
+    """Load the typed rows and the ledger row in one transaction; write the file's result."""
 
     def requires(self) -> dict[str, luigi.Task]:
         return {
             "extract": Extract(**self.file_params()),
             "transform": Transform(**self.file_params()),
         }
-
-    def output(self) -> luigi.LocalTarget:
-        return luigi.LocalTarget(
-            str(self.workspace.file_result(self.run_id, self.table, self.sha256))
-        )
 
     def run(self) -> None:
         result = self.attempt(
@@ -187,22 +191,15 @@ class LoadRaw(FileTask):
             )
 
 
-class TransformInTarget(FileTask):
+class TransformInTarget(FileResultTask):
     """ELT: cast the staged records with SQL inside the target, in one transaction with the
     ledger row; write the file's result."""
-
-    run_id: str = luigi.Parameter()
 
     def requires(self) -> dict[str, luigi.Task]:
         return {
             "extract": Extract(**self.file_params()),
             "raw": LoadRaw(**self.file_params(), run_id=self.run_id),
         }
-
-    def output(self) -> luigi.LocalTarget:
-        return luigi.LocalTarget(
-            str(self.workspace.file_result(self.run_id, self.table, self.sha256))
-        )
 
     def run(self) -> None:
         result = self.attempt(

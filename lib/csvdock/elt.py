@@ -16,7 +16,7 @@ from csvdock.extract import END, LINE, START
 from csvdock.naming import qualified_name, quote_identifier
 from csvdock.schema import TableSchema
 from csvdock.transform import MAX_VALUE_IN_REASON, ContractRules
-from csvdock.warehouse import Warehouse
+from csvdock.warehouse import Warehouse, sql_type
 
 STAGING_SCHEMA = "csvdock_staging"
 
@@ -80,20 +80,7 @@ class SqlDialect:
 
     def sql_type(self, logical_type: str) -> str:
         """Return the SQL type of ``logical_type`` in this dialect."""
-        scale = t.decimal_scale(logical_type)
-        if scale is not None:
-            name = "DECIMAL" if self.kind == "duckdb" else "NUMERIC"
-            return f"{name}({t.DECIMAL_PRECISION},{scale})"
-        double = "DOUBLE" if self.kind == "duckdb" else "DOUBLE PRECISION"
-        return {
-            t.BOOLEAN: "BOOLEAN",
-            t.INTEGER: "INTEGER",
-            t.BIGINT: "BIGINT",
-            t.DOUBLE: double,
-            t.DATE: "DATE",
-            t.TIMESTAMP: "TIMESTAMP",
-            t.TEXT: "TEXT" if self.kind != "duckdb" else "VARCHAR",
-        }[logical_type]
+        return sql_type(self.kind, logical_type)
 
 
 def _magnitude_ok(number: str) -> str:
@@ -150,10 +137,10 @@ def checked_rows_sql(
     typed: list[str] = []
     checks: list[tuple[str, str, str, str]] = []  # (condition, column, reason SQL, stage)
     for column in schema.columns:
-        sql_type = dialect.sql_type(column.type)
+        column_type = dialect.sql_type(column.type)
         name = quote_identifier(column.name)
         if column.name not in available:
-            typed.append(f"CAST(NULL AS {sql_type}) AS {name}")
+            typed.append(f"CAST(NULL AS {column_type}) AS {name}")
             continue
         raw = name
         if column.type == t.TEXT:
@@ -162,7 +149,7 @@ def checked_rows_sql(
         else:
             value = dialect.trimmed(raw)
             valid = dialect.valid(value, column.type)
-            cast = _converted(dialect, value, column.type, sql_type)
+            cast = _converted(dialect, value, column.type, column_type)
             typed.append(f"CASE WHEN {valid} THEN {cast} END AS {name}")
             is_null = _null_check(dialect, value, t.null_tokens_for(column.type, null_tokens))
             reason = (
@@ -207,8 +194,8 @@ def _null_check(dialect: SqlDialect, value: str, tokens: tuple[str, ...]) -> str
     return f"({value} IS NULL OR {value} IN ({listed}))"
 
 
-def _converted(dialect: SqlDialect, value: str, logical_type: str, sql_type: str) -> str:
+def _converted(dialect: SqlDialect, value: str, logical_type: str, target_type: str) -> str:
     if logical_type == t.BOOLEAN:
         true_words = ", ".join(dialect.literal(w) for w in t.TRUE_WORDS)
         return f"(lower({value}) IN ({true_words}))"
-    return f"CAST({value} AS {sql_type})"
+    return f"CAST({value} AS {target_type})"

@@ -74,9 +74,9 @@ class Warehouse(ABC):
     def close(self) -> None:
         """Close the connection."""
 
-    @abstractmethod
     def sql_type(self, logical_type: str) -> str:
         """Return the SQL type that stores ``logical_type``."""
+        return sql_type(self.kind, logical_type)
 
     def __enter__(self) -> Warehouse:
         return self
@@ -164,20 +164,6 @@ class DuckDBWarehouse(Warehouse):
     def close(self) -> None:
         self._con.close()
 
-    def sql_type(self, logical_type: str) -> str:
-        scale = t.decimal_scale(logical_type)
-        if scale is not None:
-            return f"DECIMAL({t.DECIMAL_PRECISION},{scale})"
-        return {
-            t.BOOLEAN: "BOOLEAN",
-            t.INTEGER: "INTEGER",
-            t.BIGINT: "BIGINT",
-            t.DOUBLE: "DOUBLE",
-            t.DATE: "DATE",
-            t.TIMESTAMP: "TIMESTAMP",
-            t.TEXT: "VARCHAR",
-        }[logical_type]
-
 
 class PostgresWarehouse(Warehouse):
     """A PostgreSQL database, loaded through ADBC (binary COPY of Arrow batches)."""
@@ -243,19 +229,22 @@ class PostgresWarehouse(Warehouse):
         except self._errors.Error:
             pass
 
-    def sql_type(self, logical_type: str) -> str:
-        scale = t.decimal_scale(logical_type)
-        if scale is not None:
-            return f"NUMERIC({t.DECIMAL_PRECISION},{scale})"
-        return {
-            t.BOOLEAN: "BOOLEAN",
-            t.INTEGER: "INTEGER",
-            t.BIGINT: "BIGINT",
-            t.DOUBLE: "DOUBLE PRECISION",
-            t.DATE: "DATE",
-            t.TIMESTAMP: "TIMESTAMP",
-            t.TEXT: "TEXT",
-        }[logical_type]
+
+def sql_type(kind: str, logical_type: str) -> str:
+    """Return the SQL type of ``logical_type`` on a ``kind`` target (duckdb, postgresql)."""
+    scale = t.decimal_scale(logical_type)
+    duckdb_target = kind == "duckdb"
+    if scale is not None:
+        return f"{'DECIMAL' if duckdb_target else 'NUMERIC'}({t.DECIMAL_PRECISION},{scale})"
+    return {
+        t.BOOLEAN: "BOOLEAN",
+        t.INTEGER: "INTEGER",
+        t.BIGINT: "BIGINT",
+        t.DOUBLE: "DOUBLE" if duckdb_target else "DOUBLE PRECISION",
+        t.DATE: "DATE",
+        t.TIMESTAMP: "TIMESTAMP",
+        t.TEXT: "VARCHAR" if duckdb_target else "TEXT",
+    }[logical_type]
 
 
 def logical_type(data_type: str, numeric_scale: int | None) -> str:
