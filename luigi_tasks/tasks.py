@@ -24,17 +24,29 @@ from csvdock.extract import file_sha256
 from csvdock.naming import split_table_name, table_name_from_stem
 from csvdock.retry import with_retries
 from csvdock.runs import FAILED, FileResult, RunSummary, new_run_id, run_mode
-from csvdock.targets import parse_target
+from csvdock.targets import masked_url, parse_target
 from csvdock.workspace import Workspace
 
 log = logging.getLogger("csvdock")
+
+
+class TargetUrlParameter(luigi.Parameter):
+    """A target URL may hold a password: it never reaches luigid, task ids or logs (masked)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            significant=False, visibility=luigi.parameter.ParameterVisibility.PRIVATE, **kwargs
+        )
+
+    def serialize(self, x: Any) -> str:
+        return masked_url(str(x))
 
 
 class CsvdockTask(luigi.Task):
     """Common parameters; settings are read once per task from luigi.cfg plus ``options``."""
 
     table: str = luigi.Parameter(description="target table, TABLE or SCHEMA.TABLE")
-    target: str = luigi.Parameter(default="", description="target URL (default: luigi.cfg)")
+    target: str = TargetUrlParameter(default="", description="target URL (default: luigi.cfg)")
     options: dict[str, Any] = luigi.DictParameter(
         default={}, description="per-run setting overrides"
     )
@@ -225,7 +237,7 @@ class IngestFile(luigi.WrapperTask):
 
     path: str = luigi.Parameter()
     table: str = luigi.Parameter(default="")
-    target: str = luigi.Parameter(default="")
+    target: str = TargetUrlParameter(default="")
     run_id: str = luigi.Parameter(default="")
     options: dict[str, Any] = luigi.DictParameter(default={})
 
@@ -264,7 +276,7 @@ class IngestRun(luigi.Task):
     paths: list[str] = luigi.ListParameter()
     run_id: str = luigi.Parameter()
     table: str = luigi.Parameter(default="")
-    target: str = luigi.Parameter(default="")
+    target: str = TargetUrlParameter(default="")
     options: dict[str, Any] = luigi.DictParameter(default={})
 
     def requires(self) -> list[IngestFile]:
@@ -299,7 +311,7 @@ class Report(luigi.Task):
     paths: list[str] = luigi.ListParameter()
     run_id: str = luigi.Parameter()
     table: str = luigi.Parameter(default="")
-    target: str = luigi.Parameter(default="")
+    target: str = TargetUrlParameter(default="")
     options: dict[str, Any] = luigi.DictParameter(default={})
 
     def requires(self) -> IngestRun:

@@ -357,3 +357,40 @@ def test_a_three_day_backfill_ingests_each_day_once(workdir: Path):
     assert rows == [(3,)]
     markers = sorted(p.name for p in (workdir / ".csvdock" / "daily").iterdir())
     assert markers == ["2026-11-01.json", "2026-11-02.json", "2026-11-03.json"]
+
+
+def test_a_password_in_the_target_never_reaches_output_or_logs(workdir: Path, pg_dsn: str):
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(pg_dsn)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    user = (parts.username or "postgres") if "@" in parts.netloc else "postgres"
+    secret_dsn = parts._replace(netloc=f"{user}:hunter2secret@{host}").geturl()
+    (workdir / "a.csv").write_text("a\n1\n")
+    done = subprocess.run(
+        [
+            str(BIN / "csvdock"),
+            "ingest",
+            "a.csv",
+            "--target",
+            secret_dsn,
+            "--table",
+            unique_table("secret"),
+            "--json",
+        ],
+        cwd=workdir,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["target"].startswith(f"postgresql://{user}:***@")
+    logs = (workdir / ".csvdock" / "logs" / "csvdock.log").read_text()
+    everything = (
+        done.stdout
+        + done.stderr
+        + logs
+        + "".join(p.read_text() for p in (workdir / ".csvdock").rglob("*.json"))
+    )
+    assert "hunter2secret" not in everything
