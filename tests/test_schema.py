@@ -55,3 +55,35 @@ def test_a_rare_outlier_keeps_the_type(tmp_path):
 
 def test_too_many_outliers_make_the_column_text(tmp_path):
     assert detect(tmp_path, {"age": ["1", "2", "forty"]}) == {"age": "text"}
+
+
+def test_the_integer_cast_accepts_exactly_the_integer_pattern():
+    import polars as pl
+    from csvdock import types as t
+
+    values = [
+        "1",
+        "+5",
+        "-0",
+        "007",
+        "1_000",
+        "١٢",
+        "1.0",
+        "1e3",
+        "",
+        "+",
+        "0x10",
+        "−5",
+        "１２",
+        "9223372036854775807",
+        "9223372036854775808",
+        "2147483648",
+    ]
+    frame = pl.DataFrame({"v": values})
+    for logical in (t.INTEGER, t.BIGINT):
+        cast = frame.select(t.typed_expr("v", logical)).to_series()
+        guarded = frame.select(
+            pl.when(pl.col("v").str.contains(t.INTEGER_PATTERN)).then(t.typed_expr("v", logical))
+        ).to_series()
+        assert cast.to_list() == guarded.to_list()
+        assert cast.is_not_null().sum() == (6 if logical == t.BIGINT else 4)

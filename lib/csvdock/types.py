@@ -100,8 +100,9 @@ def typed_expr(column: str, logical_type: str) -> pl.Expr:
         pattern = rf"^[+-]?[0-9]{{1,{whole}}}{fraction}$"
         return _when_matches(value, pattern, value.cast(polars_dtype(logical_type), strict=False))
     if logical_type in (INTEGER, BIGINT):
-        converted = value.cast(polars_dtype(logical_type), strict=False)
-        return _when_matches(value, INTEGER_PATTERN, converted)
+        # Polars' string-to-integer cast accepts exactly INTEGER_PATTERN (sign, ASCII digits) and
+        # checks the range: no regular expression needed here (SQL still needs the pattern).
+        return value.cast(polars_dtype(logical_type), strict=False)
     if logical_type == DOUBLE:
         number = value.cast(pl.Float64, strict=False)
         magnitude = number.abs()
