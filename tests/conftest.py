@@ -15,6 +15,10 @@ from csvdock.warehouse import Warehouse, connect
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
+# Ingests run in this process must not fork Luigi tasks: Polars already ran here, and a forked
+# Polars deadlocks. Tests that start `csvdock` as a subprocess drop this (they do fork).
+os.environ["CSVDOCK_ISOLATE_TASKS"] = "false"
+
 
 def _admin_dsn() -> Iterator[str]:
     dsn = os.environ.get("CSVDOCK_TEST_PG_DSN")
@@ -61,8 +65,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("CSVDOCK_WORKSPACE", raising=False)
     monkeypatch.delenv("LUIGI_CONFIG_PATH", raising=False)
     monkeypatch.setenv("CSVDOCK_REPORT", "false")  # tests/test_reports.py turns reports on
-    # In-process runs must not fork (Polars already ran here); subprocess tests do fork.
-    monkeypatch.setenv("CSVDOCK_ISOLATE_TASKS", "false")
     return tmp_path
 
 

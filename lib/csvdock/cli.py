@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -250,6 +251,8 @@ def _replay(args: argparse.Namespace) -> int:
         raise UsageError(f"table {table!r} has no rejected records waiting for replay")
     from luigi_tasks.runner import run_ingest
 
+    # Polars ran in this process (reading the ledger): forking Luigi tasks now could deadlock.
+    os.environ["CSVDOCK_ISOLATE_TASKS"] = "false"
     # The table's latest schema is the contract: a replay never widens or adds columns.
     summary = run_ingest(files, settings, replay_id, table=table, options={"evolution": "freeze"})
     replayed = {f.path for f in summary.files if f.status in OK_STATUSES}
