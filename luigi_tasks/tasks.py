@@ -148,14 +148,42 @@ class Transform(FileTask):
 
 
 class FileResultTask(FileTask):
-    """The last stage of a file in a run: its output is the file's result JSON for that run."""
+    """The last stage of a file in a run: its output is the file's result JSON for that run.
+
+    Subclasses name their mode, the input that holds the prepared rows, and the stage function.
+    """
 
     run_id: str = luigi.Parameter()
+    mode = "etl"
+    prepared = "transform"
 
     def output(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(
             str(self.workspace.file_result(self.run_id, self.table, self.sha256))
         )
+
+    def stage(self) -> Callable[..., FileResult]:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        load = self.stage()
+        result = self.attempt(
+            self.mode,
+            lambda: load(
+                Path(self.path),
+                self.sha256,
+                self.table,
+                self.run_id,
+                self.settings,
+                Path(self.input()["extract"].path),
+                Path(self.input()[self.prepared].path),
+            ),
+        )
+        self.after(result)
+        self.write_result(result)
+
+    def after(self, result: FileResult) -> None:
+        """Hook run once the file's result is known."""
 
 
 class Load(FileResultTask):
@@ -167,20 +195,8 @@ class Load(FileResultTask):
             "transform": Transform(**self.file_params()),
         }
 
-    def run(self) -> None:
-        result = self.attempt(
-            "etl",
-            lambda: pipeline.load_stage(
-                Path(self.path),
-                self.sha256,
-                self.table,
-                self.run_id,
-                self.settings,
-                Path(self.input()["extract"].path),
-                Path(self.input()["transform"].path),
-            ),
-        )
-        self.write_result(result)
+    def stage(self) -> Callable[..., FileResult]:
+        return pipeline.load_stage
 
 
 class LoadRaw(FileTask):
@@ -213,23 +229,16 @@ class TransformInTarget(FileResultTask):
             "raw": LoadRaw(**self.file_params(), run_id=self.run_id),
         }
 
-    def run(self) -> None:
-        result = self.attempt(
-            "elt",
-            lambda: pipeline_elt.transform_in_target_stage(
-                Path(self.path),
-                self.sha256,
-                self.table,
-                self.run_id,
-                self.settings,
-                Path(self.input()["extract"].path),
-                Path(self.input()["raw"].path),
-            ),
-        )
+    mode = "elt"
+    prepared = "raw"
+
+    def stage(self) -> Callable[..., FileResult]:
+        return pipeline_elt.transform_in_target_stage
+
+    def after(self, result: FileResult) -> None:
         if result.status == FAILED:
             # The staging table was dropped: a later attempt must stage again.
             shutil.rmtree(self.input()["raw"].path, ignore_errors=True)
-        self.write_result(result)
 
 
 class IngestFile(luigi.WrapperTask):
@@ -270,14 +279,18 @@ class IngestFile(luigi.WrapperTask):
         )
 
 
-class IngestRun(luigi.Task):
-    """Ingest several files as one run and write the run's summary.json."""
+class RunTask(luigi.Task):
+    """A task over a whole run: its files, run id and the run's table, target and options."""
 
     paths: list[str] = luigi.ListParameter()
     run_id: str = luigi.Parameter()
     table: str = luigi.Parameter(default="")
     target: str = TargetUrlParameter(default="")
     options: dict[str, Any] = luigi.DictParameter(default={})
+
+
+class IngestRun(RunTask):
+    """Ingest several files as one run and write the run's summary.json."""
 
     def requires(self) -> list[IngestFile]:
         return [
@@ -304,15 +317,9 @@ class IngestRun(luigi.Task):
         )
 
 
-class Report(luigi.Task):
+class Report(RunTask):
     """Render the run's schema and error reports (papermill + nbconvert) once all its files are
     done. A report that fails is logged and noted in the summary; it never fails the run."""
-
-    paths: list[str] = luigi.ListParameter()
-    run_id: str = luigi.Parameter()
-    table: str = luigi.Parameter(default="")
-    target: str = TargetUrlParameter(default="")
-    options: dict[str, Any] = luigi.DictParameter(default={})
 
     def requires(self) -> IngestRun:
         return IngestRun(
@@ -332,7 +339,7 @@ class Report(luigi.Task):
             Path(tmp).write_text(json.dumps(reports), encoding="utf-8")
 
 
-def run_settings(task: IngestRun | Report) -> Settings:
+def run_settings(task: RunTask) -> Settings:
     """Return the settings of a run-level task (luigi.cfg plus its ``target`` and ``options``)."""
     overrides: dict[str, Any] = dict(task.options)
     return load_settings().with_overrides(target=task.target or None, **overrides)
