@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-BUDGET_MB = 450  # peak RSS of the largest csvdock process, whatever the file size
-FILE_MB = 520
+BUDGET_MB = 600  # the peak RSS target of issue 7, whatever the file size
+FILE_MB = 650
 
 
 def make_file(path: Path) -> None:
@@ -56,4 +56,5 @@ def test_a_file_larger_than_the_budget_streams_with_bounded_memory(workdir: Path
     assert done.returncode == 0, done.stderr[-2000:]
     (entry,) = json.loads(done.stdout)["files"]
     assert entry["rows_loaded"] == entry["rows_read"] > 2_000_000
+    print(f"peak RSS {peak_mb:.0f} MB for a {FILE_MB} MB file")
     assert peak_mb < BUDGET_MB, f"peak RSS {peak_mb:.0f} MB for a {FILE_MB} MB file"
