@@ -123,7 +123,7 @@ def test_a_failure_before_commit_leaves_no_rows_and_no_ledger_row(workdir: Path,
             source, sha, table, "run-1", settings, workdir / "e", workdir / "t", explode
         )
     with open_warehouse(target_url) as warehouse:
-        assert warehouse.table_columns(warehouse.default_schema, table) is None
+        assert warehouse.table_types(warehouse.default_schema, table) is None
         assert warehouse.execute(
             "SELECT count(*) FROM csvdock.ledger WHERE table_name = $1", [table]
         ) == [(0,)]

@@ -42,6 +42,20 @@ def env(**extra: str) -> dict[str, str]:
     return {**clean, "CSVDOCK_REPORT": "false", **extra}
 
 
+def run_csvdock(
+    workdir: Path, *args: str, environment: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``csvdock`` command in ``workdir`` (a fresh process: it may fork tasks)."""
+    return subprocess.run(
+        [str(BIN / "csvdock"), *args],
+        cwd=workdir,
+        env=environment or env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def write_files(folder: Path, count: int, prefix: str = "f") -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -72,24 +86,17 @@ def test_luigid_runs_the_files_with_two_workers(workdir: Path):
         wait_for(lambda: _get(f"{base}/api/task_list?data=%7B%7D") is not None)
         write_files(workdir / "in", 3)
         # A real process: Luigi forks its workers, which a test process full of threads must not.
-        done = subprocess.run(
-            [
-                str(BIN / "csvdock"),
-                "ingest",
-                "in",
-                "--scheduler-url",
-                base,
-                "--workers",
-                "2",
-                "--table",
-                "shared",
-                "--json",
-            ],
-            cwd=workdir,
-            env=env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
+        done = run_csvdock(
+            workdir,
+            "ingest",
+            "in",
+            "--scheduler-url",
+            base,
+            "--workers",
+            "2",
+            "--table",
+            "shared",
+            "--json",
         )
         assert done.returncode == 0, done.stderr
         assert [f["status"] for f in json.loads(done.stdout)["files"]] == ["loaded"] * 3
@@ -266,14 +273,7 @@ def test_an_upload_without_waiting_can_be_polled(api: str):
 
 def test_the_server_refuses_to_start_without_a_token(workdir: Path):
     clean = {k: v for k, v in env().items() if k != "CSVDOCK_API_TOKEN"}
-    done = subprocess.run(
-        [str(BIN / "csvdock"), "serve"],
-        cwd=workdir,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_csvdock(workdir, "serve", environment=clean, timeout=60)
     assert done.returncode == 2
     assert done.stderr == (
         "csvdock: error: the API needs a token: set CSVDOCK_API_TOKEN or api_token in "
@@ -367,22 +367,15 @@ def test_a_password_in_the_target_never_reaches_output_or_logs(workdir: Path, pg
     user = (parts.username or "postgres") if "@" in parts.netloc else "postgres"
     secret_dsn = parts._replace(netloc=f"{user}:hunter2secret@{host}").geturl()
     (workdir / "a.csv").write_text("a\n1\n")
-    done = subprocess.run(
-        [
-            str(BIN / "csvdock"),
-            "ingest",
-            "a.csv",
-            "--target",
-            secret_dsn,
-            "--table",
-            unique_table("secret"),
-            "--json",
-        ],
-        cwd=workdir,
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = run_csvdock(
+        workdir,
+        "ingest",
+        "a.csv",
+        "--target",
+        secret_dsn,
+        "--table",
+        unique_table("secret"),
+        "--json",
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["target"].startswith(f"postgresql://{user}:***@")

@@ -46,7 +46,6 @@ class Settings:
     workspace: Path = Path(".csvdock")
     target: str = DEFAULT_TARGET
     schemas_dir: Path = Path("schemas")
-    batch_rows: int = 100_000
     report: bool = True
     notebooks_dir: Path | None = None
     log_level: str = "INFO"
@@ -115,7 +114,6 @@ def load_settings(path: Path | None = None) -> Settings:
         ).absolute(),
         target=target,
         schemas_dir=Path(section.get("schemas_dir", "schemas")).absolute(),
-        batch_rows=_int(section, "batch_rows", 100_000, cfg),
         report=_bool(
             {"report": os.environ.get("CSVDOCK_REPORT") or section.get("report", "true")},
             "report",

@@ -50,16 +50,6 @@ def split_qualified(table: str, warehouse: Warehouse) -> tuple[str, str]:
     return (schema or warehouse.default_schema), name
 
 
-def is_loaded(warehouse: Warehouse, table: str, sha256: str) -> bool:
-    """Return whether the ledger records ``sha256`` as loaded into ``table``."""
-    rows = warehouse.execute(
-        f"SELECT 1 FROM {qualified_name(LEDGER_SCHEMA, LEDGER_TABLE)} "
-        "WHERE table_name = $1 AND file_sha256 = $2",
-        [table, sha256],
-    )
-    return bool(rows)
-
-
 RowWriter = Callable[[Warehouse, str, str], tuple[int, int]]
 TablePreparer = Callable[[Warehouse, str, str], None]
 

@@ -20,11 +20,6 @@ REJECT_SCHEMA = pl.Schema(
 )
 
 
-def empty_rejects() -> pl.DataFrame:
-    """Return a rejects frame with no rows."""
-    return pl.DataFrame(schema=REJECT_SCHEMA)
-
-
 def rejects_with_raw_text(rejects: pl.DataFrame, source: Path) -> pl.DataFrame:
     """Return ``rejects`` with a ``raw`` column: each record's original text, read from ``source``.
 

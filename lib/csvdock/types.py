@@ -36,7 +36,6 @@ TIMESTAMP_PATTERN = (
     r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?)?$"
 )
 LEADING_ZERO_PATTERN = r"^[+-]?0[0-9]"
-INT32_MAX, INT64_MAX = 2**31 - 1, 2**63 - 1
 
 _DECIMAL_RE = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 

@@ -84,15 +84,6 @@ class Warehouse(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def table_columns(self, schema: str, table: str) -> dict[str, str] | None:
-        """Return the columns of ``schema.table`` as name -> SQL type, or None if it is absent."""
-        rows = self.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
-            [schema, table],
-        )
-        return {str(name): str(kind).lower() for name, kind in rows} or None
-
     def table_types(self, schema: str, table: str) -> dict[str, str] | None:
         """Return the columns of ``schema.table`` as name -> csvdock type, or None if absent."""
         rows = self.execute(
