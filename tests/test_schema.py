@@ -87,3 +87,21 @@ def test_the_integer_cast_accepts_exactly_the_integer_pattern():
         ).to_series()
         assert cast.to_list() == guarded.to_list()
         assert cast.is_not_null().sum() == (6 if logical == t.BIGINT else 4)
+
+
+def test_concurrent_writers_record_one_complete_version(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from csvdock.registry import SchemaRegistry
+    from csvdock.schema import Column, TableSchema
+
+    registry = SchemaRegistry(tmp_path / "schemas")
+    detected = TableSchema("t", [Column("a", "a", "integer")])
+    with ThreadPoolExecutor(8) as pool:
+        versions = list(
+            pool.map(
+                lambda _: registry.resolve_and_record(detected, "evolve").schema.version, range(32)
+            )
+        )
+    assert versions == [1] * 32
+    assert sorted(p.name for p in (tmp_path / "schemas" / "t").iterdir()) == ["v1.json"]

@@ -4,7 +4,9 @@ A hand-written version (origin ``declared``) wins over detection for its columns
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
 from dataclasses import replace
 from pathlib import Path
 
@@ -70,15 +72,29 @@ class SchemaRegistry:
                 changes=resolution.changes,
             )
             path = self.path(detected.table, version)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with path.open("x", encoding="utf-8") as handle:
-                    handle.write(schema.to_json())
-            except FileExistsError:
+            if not _create_exclusively(path, schema.to_json()):
                 continue
             resolution.schema = schema
             return resolution
         raise SchemaError(f"could not record a new schema version of {detected.table!r}")
+
+
+def _create_exclusively(path: Path, text: str) -> bool:
+    """Create ``path`` with ``text`` unless it exists; return whether this call created it.
+
+    The text is written to a private file first and hard-linked into place, so a concurrent
+    reader never sees a version file half written, and only one writer wins.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    private = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+    private.write_text(text, encoding="utf-8")
+    try:
+        os.link(private, path)
+    except FileExistsError:
+        return False
+    finally:
+        private.unlink()
+    return True
 
 
 def diff(old: TableSchema, new: TableSchema) -> list[dict[str, str]]:
