@@ -120,26 +120,27 @@ def transform_records(
     out_dir.mkdir(parents=True, exist_ok=True)
     frame = typed_frame(pl.scan_parquet(records), schema, null_tokens, contract)
     rows_in = pl.scan_parquet(records).select(pl.len()).collect().item()
+    good = frame.filter(pl.col(REJECT_COLUMN).is_null()).select(schema.names)
+    bad = frame.filter(pl.col(REJECT_COLUMN).is_not_null()).select(
+        pl.col(LINE).alias("line"),
+        pl.col(START).alias("byte_start"),
+        pl.col(END).alias("byte_end"),
+        pl.col(REJECT_STAGE).alias("stage"),
+        pl.col(REJECT_COLUMN).alias("column"),
+        pl.col(REJECT_REASON).alias("reason"),
+    )
     try:
-        frame.filter(pl.col(REJECT_COLUMN).is_null()).select(schema.names).sink_parquet(
-            out_dir / TYPED_FILE
-        )
-        rejects = (
-            frame.filter(pl.col(REJECT_COLUMN).is_not_null())
-            .select(
-                pl.col(LINE).alias("line"),
-                pl.col(START).alias("byte_start"),
-                pl.col(END).alias("byte_end"),
-                pl.col(REJECT_STAGE).alias("stage"),
-                pl.col(REJECT_COLUMN).alias("column"),
-                pl.col(REJECT_REASON).alias("reason"),
-            )
-            .collect(engine="streaming")
-            .cast(REJECT_SCHEMA)
+        # One query, two sinks: every record is read and cast once, whatever its fate.
+        pl.collect_all(
+            [
+                good.sink_parquet(out_dir / TYPED_FILE, lazy=True),
+                bad.cast(REJECT_SCHEMA).sink_parquet(out_dir / REJECTS_FILE, lazy=True),
+            ],
+            engine="streaming",
         )
     except pl.exceptions.PolarsError as exc:
         raise TransformError(f"cannot cast the records to the schema: {exc}") from exc
-    rejects.write_parquet(out_dir / REJECTS_FILE)
-    result = TransformResult(rows_in, rows_in - rejects.height, rejects.height)
+    rejected = pl.scan_parquet(out_dir / REJECTS_FILE).select(pl.len()).collect().item()
+    result = TransformResult(rows_in, rows_in - rejected, rejected)
     result.write(out_dir)
     return result
