@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from csvdock import types as t
+from csvdock.batches import HEAD, MAX, MIN, SUM, Statistic, folded_statistics, record_batches
 from csvdock.errors import CsvdockError
 
 FAMILIES: tuple[tuple[str, ...], ...] = (
@@ -119,23 +121,26 @@ def detect_schema(
     """Return the schema of the text ``records`` (a Parquet file of Extract), from every row.
 
     A first look at the first rows rules out the families a column cannot have (more misfits
-    there than the whole file may hold); only the remaining candidates are checked on every row.
+    there than the whole file may hold); only the remaining candidates are checked on every row,
+    in one pass that also gathers each candidate's evidence (nulls, samples, min and max).
     """
-    frame = pl.scan_parquet(records)
-    rows = frame.select(pl.len()).collect().item()
+    rows = pl.scan_parquet(records).select(pl.len()).collect().item()
     everything = {name: set(ALL_CHECKS) for name in columns}
-    sample = frame.head(SAMPLE_ROWS).select(_type_stats(everything, null_tokens))
-    first_look = sample.collect(engine="streaming").row(0, named=True)
+    first_rows = pl.scan_parquet(records).select(columns).head(SAMPLE_ROWS)
+    first_look = folded_statistics([first_rows], _type_stats(everything, null_tokens))
     candidates = {
         name: _possible_checks(name, first_look, int(rows * outlier_share)) for name in columns
     }
-    stats = (
-        frame.select(_type_stats(candidates, null_tokens))
-        .collect(engine="streaming")
-        .row(0, named=True)
+    stats = folded_statistics(
+        record_batches(records, columns), _type_stats(candidates, null_tokens)
     )
     chosen = {name: _choose_type(name, stats, outlier_share) for name in columns}
-    evidence = _evidence(frame, chosen, null_tokens, rows)
+    evidence = {name: _evidence(name, chosen[name], stats, rows) for name in columns}
+    inexact = {name: chosen[name] for name in columns if "min" not in evidence[name]}
+    inexact = {name: kind for name, kind in inexact.items() if kind not in (t.TEXT, t.BOOLEAN)}
+    if inexact:
+        for name, extremes in _min_max(records, inexact).items():
+            evidence[name].update(extremes)
     return TableSchema(
         table=table,
         columns=[
@@ -146,59 +151,92 @@ def detect_schema(
 
 
 SAMPLE_ROWS = 10_000
+SAMPLE_SCAN = 200  # samples are the first distinct values among this many present ones
 NUMERIC_CHECKS = (t.INTEGER, t.BIGINT, t.DOUBLE, "decimal", "zeros", "scale", "whole")
 ALL_CHECKS = (t.BOOLEAN, *NUMERIC_CHECKS, t.DATE, t.TIMESTAMP)
+# Decimal evidence is gathered at the widest scale and rounded to the chosen one afterwards.
+EVIDENCE_DECIMAL = pl.Decimal(t.DECIMAL_PRECISION, t.MAX_DECIMAL_SCALE)
+
+
+def _key(name: str, check: str) -> str:
+    """Return the name of one statistic of column ``name`` (a unit separator joins them, so no
+    header collides with another column's statistic)."""
+    return f"{name}\x1f{check}"
 
 
 def _possible_checks(name: str, first_look: dict[str, Any], allowed: int) -> set[str]:
     """Return the checks still worth running on every row for column ``name``."""
     possible: set[str] = set()
-    if first_look[f"{name}|{t.BOOLEAN}"] <= allowed:
+    if first_look[_key(name, t.BOOLEAN)] <= allowed:
         possible.add(t.BOOLEAN)
-    if first_look[f"{name}|zeros"] == 0 and first_look[f"{name}|{t.DOUBLE}"] <= allowed:
+    if first_look[_key(name, "zeros")] == 0 and first_look[_key(name, t.DOUBLE)] <= allowed:
         possible.update(NUMERIC_CHECKS)
-    if first_look[f"{name}|{t.TIMESTAMP}"] <= allowed:
+    if first_look[_key(name, t.TIMESTAMP)] <= allowed:
         possible.update((t.DATE, t.TIMESTAMP))
     return possible
 
 
-def _type_stats(checks: dict[str, set[str]], null_tokens: tuple[str, ...]) -> list[pl.Expr]:
-    exprs: list[pl.Expr] = []
+def _type_stats(checks: dict[str, set[str]], null_tokens: tuple[str, ...]) -> list[Statistic]:
+    stats: list[Statistic] = []
     for name, wanted in checks.items():
         value = pl.col(name).str.strip_chars(t.WHITESPACE)
         present = ~t.is_null_expr(name, t.BIGINT, null_tokens)
-        exprs.append(present.sum().alias(f"{name}|present"))
+        text_present = ~t.is_null_expr(name, t.TEXT, null_tokens)
+        stats.append(Statistic(present.sum().alias(_key(name, "present")), SUM))
+        stats.append(Statistic(text_present.sum().alias(_key(name, "text_present")), SUM))
+        stats.append(_samples(name, present, "samples"))
+        stats.append(_samples(name, text_present, "text_samples"))
         for candidate in (t.BOOLEAN, t.INTEGER, t.BIGINT, t.DOUBLE, t.DATE, t.TIMESTAMP):
             if candidate in wanted:
-                misfit = present & t.typed_expr(name, candidate).is_null()
-                exprs.append(misfit.sum().alias(f"{name}|{candidate}"))
+                typed = t.typed_expr(name, candidate)
+                misfits = (present & typed.is_null()).sum()
+                stats.append(Statistic(misfits.alias(_key(name, candidate)), SUM))
+                if candidate != t.BOOLEAN:
+                    stats.extend(_min_max_stats(typed, name, candidate))
         if "decimal" in wanted:
-            misfit = present & ~value.str.contains(t.DECIMAL_PATTERN)
-            exprs.append(misfit.sum().alias(f"{name}|decimal"))
-            zeros = present & value.str.contains(t.LEADING_ZERO_PATTERN)
-            exprs.append(zeros.sum().alias(f"{name}|zeros"))
+            is_decimal = value.str.contains(t.DECIMAL_PATTERN)
+            misfits = (present & ~is_decimal).sum()
+            zeros = (present & value.str.contains(t.LEADING_ZERO_PATTERN)).sum()
             scale = value.str.extract(r"\.([0-9]+)$", 1).str.len_chars().max()
-            exprs.append(scale.alias(f"{name}|scale"))
             whole = value.str.extract(r"^[+-]?([0-9]+)", 1).str.len_chars().max()
-            exprs.append(whole.alias(f"{name}|whole"))
-    return exprs
+            exact = pl.when(is_decimal).then(value.cast(EVIDENCE_DECIMAL, strict=False))
+            stats += [
+                Statistic(misfits.alias(_key(name, "decimal")), SUM),
+                Statistic(zeros.alias(_key(name, "zeros")), SUM),
+                Statistic(scale.alias(_key(name, "scale")), MAX),
+                Statistic(whole.alias(_key(name, "whole")), MAX),
+                *_min_max_stats(exact, name, "decimal"),
+            ]
+    return stats
+
+
+def _samples(name: str, present: pl.Expr, key: str) -> Statistic:
+    first = pl.col(name).filter(present).head(SAMPLE_SCAN).implode()
+    return Statistic(first.alias(_key(name, key)), HEAD, SAMPLE_SCAN)
+
+
+def _min_max_stats(typed: pl.Expr, name: str, check: str) -> list[Statistic]:
+    return [
+        Statistic(typed.min().alias(_key(name, f"{check}|min")), MIN),
+        Statistic(typed.max().alias(_key(name, f"{check}|max")), MAX),
+    ]
 
 
 def _choose_type(name: str, stats: dict[str, Any], outlier_share: float) -> str:
-    present = stats[f"{name}|present"]
+    present = stats[_key(name, "present")]
     if present == 0:
         return t.TEXT
     allowed = int(present * outlier_share)
-    scale = stats.get(f"{name}|scale") or 0
-    whole = stats.get(f"{name}|whole") or 0
+    scale = stats.get(_key(name, "scale")) or 0
+    whole = stats.get(_key(name, "whole")) or 0
     decimal_fits = 0 < scale <= t.MAX_DECIMAL_SCALE and whole + scale <= t.DECIMAL_PRECISION
     for family in FAMILIES:
         members = [m for m in family if m != "decimal" or decimal_fits]
-        if any(f"{name}|{m}" not in stats for m in members):
+        if any(_key(name, m) not in stats for m in members):
             continue  # ruled out by the first look
-        if t.INTEGER in members and stats[f"{name}|zeros"] > 0:
+        if t.INTEGER in members and stats[_key(name, "zeros")] > 0:
             continue
-        misfits = {m: stats[f"{name}|{m}"] for m in members}
+        misfits = {m: stats[_key(name, m)] for m in members}
         floor = misfits[members[-1]]
         if floor > allowed:
             continue
@@ -207,35 +245,48 @@ def _choose_type(name: str, stats: dict[str, Any], outlier_share: float) -> str:
     return t.TEXT
 
 
-def _evidence(
-    frame: pl.LazyFrame, chosen: dict[str, str], null_tokens: tuple[str, ...], rows: int
-) -> dict[str, dict[str, Any]]:
-    exprs: list[pl.Expr] = []
-    for name, logical in chosen.items():
-        is_null = t.is_null_expr(name, logical, null_tokens)
-        exprs.append(is_null.sum().alias(f"{name}|nulls"))
-        exprs.append(
-            pl.col(name)
-            .filter(~is_null)
-            .head(200)
-            .unique(maintain_order=True)
-            .head(SAMPLE_COUNT)
-            .implode()
-            .alias(f"{name}|samples")
-        )
-        if logical not in (t.TEXT, t.BOOLEAN):
-            typed = t.typed_expr(name, logical)
-            exprs.append(typed.min().cast(pl.String).alias(f"{name}|min"))
-            exprs.append(typed.max().cast(pl.String).alias(f"{name}|max"))
-    stats = frame.select(exprs).collect(engine="streaming").row(0, named=True)
-    result: dict[str, dict[str, Any]] = {}
-    for name in chosen:
-        entry: dict[str, Any] = {
-            "rows": rows,
-            "null_count": stats[f"{name}|nulls"],
-            "samples": list(stats[f"{name}|samples"] or []),
-        }
-        if f"{name}|min" in stats:
-            entry["min"], entry["max"] = stats[f"{name}|min"], stats[f"{name}|max"]
-        result[name] = entry
-    return result
+def _evidence(name: str, logical: str, stats: dict[str, Any], rows: int) -> dict[str, Any]:
+    """Return column ``name``'s evidence for its chosen ``logical`` type, from the pass's
+    statistics; min and max are left out where the pass could not give them exactly."""
+    text = logical == t.TEXT
+    present = stats[_key(name, "text_present" if text else "present")]
+    samples = stats[_key(name, "text_samples" if text else "samples")]
+    entry: dict[str, Any] = {
+        "rows": rows,
+        "null_count": rows - present,
+        "samples": list(dict.fromkeys(samples))[:SAMPLE_COUNT],
+    }
+    scale = t.decimal_scale(logical)
+    if scale is not None:
+        whole = stats.get(_key(name, "whole")) or 0
+        if whole + t.MAX_DECIMAL_SCALE <= t.DECIMAL_PRECISION:
+            step = Decimal(1).scaleb(-scale)
+            for end in ("min", "max"):
+                value = stats[_key(name, f"decimal|{end}")]
+                entry[end] = None if value is None else format(value.quantize(step), "f")
+    elif _key(name, f"{logical}|min") in stats:
+        for end in ("min", "max"):
+            entry[end] = _as_text(stats[_key(name, f"{logical}|{end}")], logical)
+    return entry
+
+
+def _as_text(value: Any, logical: str) -> str | None:
+    """Return a typed value as Polars writes it as text (what the evidence has always shown)."""
+    if value is None:
+        return None
+    text = pl.Series([value], dtype=t.polars_dtype(logical)).cast(pl.String)[0]
+    return str(text)
+
+
+def _min_max(records: Path, chosen: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Return the exact min and max of the ``chosen`` columns (a pass of its own)."""
+    stats = [
+        stat
+        for name, kind in chosen.items()
+        for stat in _min_max_stats(t.typed_expr(name, kind), name, "")
+    ]
+    found = folded_statistics(record_batches(records, list(chosen)), stats)
+    return {
+        name: {end: _as_text(found[_key(name, f"|{end}")], kind) for end in ("min", "max")}
+        for name, kind in chosen.items()
+    }
