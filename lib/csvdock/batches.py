@@ -9,8 +9,8 @@ from typing import Any
 
 import polars as pl
 
-BATCH_CELLS = 4_000_000  # rows x columns held at once; about 100 MB of text columns
-MIN_BATCH_ROWS = 1_000
+BATCH_BYTES = 32 * 1024 * 1024  # text held at once; the statistics' work space is a few times it
+MIN_BATCH_ROWS, MEASURED_ROWS = 1_000, 10_000
 SUM, MIN, MAX, HEAD = "sum", "min", "max", "head"
 
 
@@ -29,15 +29,18 @@ class Statistic:
         return self.expr.meta.output_name()
 
 
-def batch_rows(columns: int) -> int:
-    """Return how many rows a batch of ``columns`` columns holds."""
-    return max(MIN_BATCH_ROWS, BATCH_CELLS // max(columns, 1))
+def batch_rows(path: Path, columns: list[str]) -> int:
+    """Return how many rows of ``columns`` make about ``BATCH_BYTES`` in memory, measured on the
+    first rows (Parquet's own sizes are of encoded data: a repeated long value looks small)."""
+    first = pl.scan_parquet(path).select(columns).head(MEASURED_ROWS).collect()
+    per_row = max(first.estimated_size() / max(first.height, 1), 1.0)
+    return max(MIN_BATCH_ROWS, int(BATCH_BYTES / per_row))
 
 
 def record_batches(path: Path, columns: list[str]) -> Iterator[pl.LazyFrame]:
     """Yield the rows of the Parquet file ``path`` (only ``columns``) as bounded lazy slices."""
     rows = pl.scan_parquet(path).select(pl.len()).collect().item()
-    step = batch_rows(len(columns))
+    step = batch_rows(path, columns)
     for offset in range(0, rows, step):
         yield pl.scan_parquet(path).select(columns).slice(offset, step)
 

@@ -27,6 +27,7 @@ from csvdock.rejects import REJECT_SCHEMA
 RECORDS_FILE, REJECTS_FILE, META_FILE = "records.parquet", "rejects.parquet", "extract.json"
 TRANSCODED_FILE, LF_FILE = "source.utf8.csv", "source.lf.csv"
 LINE, START, END, NUL_COLUMN = "__line", "__start", "__end", "__nul_column"
+PARSED, TOO_MANY_RECORDS = "__parsed", "csvdock: more records parsed than indexed"
 MAX_LINE_BYTES = 16 * 1024 * 1024  # the longest record DuckDB accepts (fields of many MB)
 DUCKDB_MEMORY_MB, DUCKDB_MEMORY_MB_PER_COLUMN = 256, 2
 BINARY_SIGNATURES = {
@@ -114,18 +115,26 @@ def extract_file(
     rows_read = len(index) - first_data
     with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
         parsed = Path(scratch) / "parsed.parquet"
-        reject_positions = _parse_with_duckdb(path, parsed, dialect, columns, rows_read)
+        reject_positions, parsed_rows = _parse_with_duckdb(
+            path, parsed, dialect, columns, rows_read, _positions(index, first_data)
+        )
         rejects = _parse_rejects(index, reject_positions, first_data)
-        good = np.ones(len(index), dtype=bool)
-        good[:first_data] = False
-        good[rejects["__record"].to_numpy()] = False
-        good_count = pl.scan_parquet(parsed).select(pl.len()).collect().item()
-        if good_count + rejects.height != rows_read:
+        if parsed_rows + rejects.height != rows_read:
             raise ExtractError(
-                f"the parser found {good_count + rejects.height} records where the file has "
+                f"the parser found {parsed_rows + rejects.height} records where the file has "
                 f"{rows_read}; check the quote and escape characters (sniffed {dialect.as_dict()})"
             )
-        with_nul = _attach_positions(parsed, out_dir / RECORDS_FILE, index, good, columns)
+        with_nul = pl.DataFrame(schema=REJECT_SCHEMA)
+        if rejects.height == 0 and index.nul_bytes == 0:
+            parsed.replace(out_dir / RECORDS_FILE)  # every record parsed: positions line up
+        else:
+            good = np.ones(len(index), dtype=bool)
+            good[:first_data] = False
+            good[rejects["__record"].to_numpy()] = False
+            positions = _positions(index, first_data, good)
+            with_nul = _attach_positions(
+                parsed, out_dir / RECORDS_FILE, positions, columns, index.nul_bytes > 0
+            )
     all_rejects = pl.concat([rejects.drop("__record"), with_nul]).sort("line")
     all_rejects.write_parquet(out_dir / REJECTS_FILE)
     result = ExtractResult(
@@ -142,23 +151,32 @@ def extract_file(
     return result
 
 
-def _attach_positions(
-    parsed: Path, out: Path, index: RecordIndex, good: np.ndarray, columns: list[str]
-) -> pl.DataFrame:
-    """Write the good records with their line and byte positions (a DuckDB POSITIONAL JOIN, so
-    nothing is held in memory whole) and return the records holding a NUL character as rejects:
-    PostgreSQL text cannot hold NUL, so such a record is rejected whatever the target."""
+def _positions(index: RecordIndex, first_data: int, good: np.ndarray | None = None) -> Any:
+    """Return the line and byte range of the data records (only the ``good`` ones, if given) as
+    an Arrow table, joined to the parsed records by position."""
     import pyarrow as pa
 
-    positions = pa.table(
-        {LINE: index.lines[good], START: index.starts[good], END: index.ends[good]}
-    )
-    has_nul = " ".join(
-        f"WHEN contains({quote_identifier(c)}, chr(0)) THEN {_literal(c)}" for c in columns
-    )
-    nul_column = f"CASE {has_nul} END" if columns else "NULL"
+    keep = slice(first_data, None) if good is None else good
+    return pa.table({LINE: index.lines[keep], START: index.starts[keep], END: index.ends[keep]})
+
+
+def _attach_positions(
+    parsed: Path, out: Path, positions: Any, columns: list[str], check_nul: bool
+) -> pl.DataFrame:
+    """Write the good records with their line and byte ``positions`` (a DuckDB POSITIONAL JOIN,
+    so nothing is held in memory whole). With ``check_nul``, return the records holding a NUL
+    character as rejects: PostgreSQL text cannot hold NUL, so such a record is rejected whatever
+    the target."""
+    if check_nul and columns:
+        has_nul = " ".join(
+            f"WHEN contains({quote_identifier(c)}, chr(0)) THEN {_literal(c)}" for c in columns
+        )
+        nul_column = f"CASE {has_nul} END"
+    else:
+        nul_column = "NULL"
+    data = "".join(f"p.{quote_identifier(c)}, " for c in columns)
     source = (
-        f"SELECT p.*, q.*, {nul_column} AS {NUL_COLUMN} "
+        f"SELECT {data}q.*, {nul_column} AS {NUL_COLUMN} "
         f"FROM read_parquet('{_sql_path(parsed)}') AS p POSITIONAL JOIN positions AS q"
     )
     names = ", ".join(quote_identifier(c) for c in [*columns, LINE, START, END])
@@ -169,10 +187,12 @@ def _attach_positions(
             f"COPY (SELECT {names} FROM ({source}) WHERE {NUL_COLUMN} IS NULL) "
             f"TO '{_sql_path(out)}' (FORMAT parquet)"
         )
-        rows = con.execute(
-            f"SELECT {LINE}, {START}, {END}, {NUL_COLUMN} FROM ({source}) "
-            f"WHERE {NUL_COLUMN} IS NOT NULL ORDER BY {LINE}"
-        ).fetchall()
+        rows = []
+        if check_nul:
+            rows = con.execute(
+                f"SELECT {LINE}, {START}, {END}, {NUL_COLUMN} FROM ({source}) "
+                f"WHERE {NUL_COLUMN} IS NOT NULL ORDER BY {LINE}"
+            ).fetchall()
     return pl.DataFrame(
         [
             (line, start, end, "parse", column, f"column '{column}': contains a NUL character")
@@ -230,10 +250,17 @@ def _header_names(path: Path, index: RecordIndex, dialect: Dialect) -> list[str]
 
 
 def _parse_with_duckdb(
-    path: Path, out: Path, dialect: Dialect, columns: list[str], rows_read: int
-) -> list[tuple[int, str, int | None, str]]:
-    """Write the good records to ``out`` and return the rejects DuckDB reported as
-    ``(byte_position, error_type, column_index, message)``."""
+    path: Path,
+    out: Path,
+    dialect: Dialect,
+    columns: list[str],
+    rows_read: int,
+    positions: Any,
+) -> tuple[list[tuple[int, str, int | None, str]], int]:
+    """Write the good records to ``out``, each joined by position to one of ``positions`` (right
+    when DuckDB rejected nothing; otherwise ``_attach_positions`` joins them again). Return the
+    rejects DuckDB reported as ``(byte_position, error_type, column_index, message)`` and how many
+    records it parsed."""
     options = {
         "delim": dialect.delimiter,
         "quote": dialect.quote,
@@ -252,27 +279,41 @@ def _parse_with_duckdb(
     select = ", ".join(
         f"{quote_identifier(f'c{i}')} AS {quote_identifier(name)}" for i, name in enumerate(columns)
     )
+    names = ", ".join(quote_identifier(c) for c in [*columns, LINE, START, END])
+    # More parsed records than positions means the parser and the record index disagree.
+    too_many = f"CASE WHEN {LINE} IS NULL THEN error('{TOO_MANY_RECORDS}') ELSE true END"
     with duckdb.connect() as con:
         _limit_memory(con, len(columns))
+        con.register("positions", positions)
         try:
             if rows_read == 0:
-                empty = ", ".join(f"NULL::VARCHAR AS {quote_identifier(c)}" for c in columns)
+                empty = ", ".join(
+                    [f"NULL::VARCHAR AS {quote_identifier(c)}" for c in columns]
+                    + [f"NULL::BIGINT AS {c}" for c in (LINE, START, END)]
+                )
                 con.execute(f"COPY (SELECT {empty} LIMIT 0) TO '{_sql_path(out)}' (FORMAT parquet)")
-                return []
-            con.execute(
-                f"COPY (SELECT {select} FROM read_csv($path, {_options_sql(options)})) "
-                f"TO '{_sql_path(out)}' (FORMAT parquet)",
+                return [], 0
+            parsed = con.execute(
+                f"COPY (SELECT {names} FROM (SELECT {select}, true AS {PARSED} "
+                f"FROM read_csv($path, {_options_sql(options)})) POSITIONAL JOIN positions "
+                f"WHERE {PARSED} AND {too_many}) TO '{_sql_path(out)}' (FORMAT parquet)",
                 {"path": str(path)},
-            )
+            ).fetchone()
         except duckdb.Error as exc:
+            if TOO_MANY_RECORDS in str(exc):
+                raise ExtractError(
+                    f"the parser found more records than the file's {rows_read}; check the quote "
+                    "and escape characters"
+                ) from None
             raise ExtractError(f"the file cannot be parsed as CSV: {_first_line(exc)}") from None
-        return [
+        rejects = [
             (int(r[0]), str(r[1]), r[2], str(r[3]))
             for r in con.execute(
                 "SELECT line_byte_position, error_type, column_idx, error_message "
                 "FROM reject_errors ORDER BY line_byte_position"
             ).fetchall()
         ]
+        return rejects, int(parsed[0]) if parsed else 0
 
 
 def _parse_rejects(

@@ -29,6 +29,7 @@ class RecordIndex:
     open_quote_at: int | None = None  # the record still inside quotes at the end of the file
     crlf_endings: int = 0
     lf_endings: int = 0
+    nul_bytes: int = 0  # NUL bytes anywhere in the file
 
     def __len__(self) -> int:
         return int(self.starts.size)
@@ -52,6 +53,7 @@ class _Chunk:
     ends: np.ndarray  # local offsets of newlines outside quotes (record terminators)
     newline_rank: np.ndarray  # for each of ``ends``, how many newlines precede it in the file
     parity: int  # quote parity after the chunk
+    nul_bytes: int
 
 
 def _chunks(path: Path, quote: str | None, escape: str | None) -> Iterator[_Chunk]:
@@ -66,21 +68,22 @@ def _chunks(path: Path, quote: str | None, escape: str | None) -> Iterator[_Chun
             previous = raw[0] if position else -1
             data = np.frombuffer(raw[1:] if position else raw, dtype=np.uint8)
             body = data[:CHUNK_BYTES]
-            if quote_byte is None:
-                quote_counts = np.zeros(body.size, dtype=np.int64)
-            else:
-                is_quote = body == quote_byte
-                if escape_byte is not None:
-                    escaped = np.empty(body.size, dtype=bool)
-                    escaped[0] = previous == escape_byte
-                    escaped[1:] = body[:-1] == escape_byte
-                    is_quote &= ~escaped
-                quote_counts = np.cumsum(is_quote, dtype=np.int64)
+            quote_at = np.zeros(0, dtype=np.int64)
+            if quote_byte is not None:
+                quote_at = np.flatnonzero(body == quote_byte)
+                if escape_byte is not None and quote_at.size:
+                    before = np.where(quote_at > 0, body[np.maximum(quote_at - 1, 0)], previous)
+                    quote_at = quote_at[before != escape_byte]
             newline_at = np.flatnonzero(body == NEWLINE)
-            outside = ((quote_counts[newline_at] + parity) % 2) == 0
+            # A newline is outside quotes when an even number of quotes precede it.
+            quotes_before = np.searchsorted(quote_at, newline_at)
+            outside = ((quotes_before + parity) % 2) == 0
             rank = (np.flatnonzero(outside) + newlines_before).astype(np.int64)
-            parity = int((parity + (quote_counts[-1] if quote_counts.size else 0)) % 2)
-            yield _Chunk(position, body, data, previous, newline_at[outside], rank, parity)
+            parity = int((parity + quote_at.size) % 2)
+            nul_bytes = int(np.count_nonzero(body == 0))
+            yield _Chunk(
+                position, body, data, previous, newline_at[outside], rank, parity, nul_bytes
+            )
             newlines_before += int(newline_at.size)
             position += body.size
 
@@ -90,7 +93,7 @@ def index_records(path: Path, quote: str | None, escape: str | None) -> RecordIn
     size = path.stat().st_size
     starts: list[np.ndarray] = []
     lines: list[np.ndarray] = []
-    crlf = lf = 0
+    crlf = lf = nul_bytes = 0
     parity = 0
     for chunk in _chunks(path, quote, escape):
         candidates = chunk.ends + 1
@@ -111,11 +114,12 @@ def index_records(path: Path, quote: str | None, escape: str | None) -> RecordIn
         crlf += int(np.count_nonzero(before == CARRIAGE_RETURN))
         lf += int(np.count_nonzero(before != CARRIAGE_RETURN))
         parity = chunk.parity
+        nul_bytes += chunk.nul_bytes
     all_starts = (np.concatenate(starts) if starts else np.zeros(0)).astype(np.int64)
     ends = np.append(all_starts[1:], size).astype(np.int64)
     all_lines = (np.concatenate(lines) if lines else np.zeros(0)).astype(np.int64)
     open_quote_at = int(all_starts[-1]) if parity and all_starts.size else None
-    return RecordIndex(all_starts, ends, all_lines, open_quote_at, crlf, lf)
+    return RecordIndex(all_starts, ends, all_lines, open_quote_at, crlf, lf, nul_bytes)
 
 
 def normalise_line_endings(path: Path, quote: str | None, escape: str | None, out: Path) -> Path:

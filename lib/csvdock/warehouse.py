@@ -20,6 +20,7 @@ from csvdock.targets import Target
 
 LEDGER_SCHEMA, LEDGER_TABLE = "csvdock", "ledger"
 INGEST_BATCH_ROWS = 65_536
+DUCKDB_MEMORY_MB = 256  # the warehouse connection's limit (a session setting, not stored)
 
 LEDGER_DDL = f"""CREATE TABLE IF NOT EXISTS {qualified_name(LEDGER_SCHEMA, LEDGER_TABLE)} (
     table_name TEXT NOT NULL,
@@ -117,6 +118,8 @@ class DuckDBWarehouse(Warehouse):
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._con = duckdb.connect(str(path))
+            # Bounded memory whatever the file size: DuckDB spills and writes rows out early.
+            self._con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_MB}MB'")
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open DuckDB database {path}: {exc}") from None
 
