@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck clean setup lab scheduler bench bench-quick
+.PHONY: demo test lint format typecheck clean setup lab scheduler bench bench-quick bench-scaling bench-parallel
 
 setup: $(STAMP)
 
@@ -49,6 +49,14 @@ bench: $(STAMP) benchmarks/.venv-pandas/bin/python
 
 bench-quick: $(STAMP) benchmarks/.venv-pandas/bin/python
 	$(BIN)/python benchmarks/run.py --quick
+
+# csvdock ETL and psql \copy at 1M, 5M and 20M records (~2.1 GB): linearity and peak memory.
+bench-scaling: $(STAMP)
+	$(BIN)/python benchmarks/scaling.py
+
+# One ADBC COPY stream against parallel streams into staging + INSERT ... SELECT.
+bench-parallel: $(STAMP)
+	$(BIN)/python benchmarks/parallel_copy.py
 
 # JupyterLab on notebooks/ with the project's kernel: change a report's parameters to any past run.
 lab: $(STAMP)

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from csvdock.config import TableSettings
@@ -33,13 +34,22 @@ def test_rejects_carry_editor_line_numbers_after_quoted_newlines(tmp_path, newli
     assert result.rows_read == records.height + rejects.height
 
 
-def test_record_index_is_the_same_across_chunk_boundaries(tmp_path, monkeypatch):
+def test_record_index_is_the_same_across_chunk_and_row_group_boundaries(tmp_path, monkeypatch):
     source = write(tmp_path / "m.csv", MESSY)
-    whole = index_records(source, '"', '"')
+    whole = pl.read_parquet(index_records(source, '"', '"', tmp_path / "whole.parquet").path)
     monkeypatch.setattr("csvdock.records.CHUNK_BYTES", 3)
-    chunked = index_records(source, '"', '"')
-    assert whole.starts.tolist() == chunked.starts.tolist()
-    assert whole.lines.tolist() == chunked.lines.tolist() == [1, 2, 4, 5, 6, 8, 9, 12]
+    monkeypatch.setattr("csvdock.records.INDEX_ROW_GROUP", 2)
+    index = index_records(source, '"', '"', tmp_path / "chunked.parquet")
+    chunked = pl.read_parquet(index.path)
+    assert chunked.equals(whole)
+    assert chunked["__line"].to_list() == [1, 2, 4, 5, 6, 8, 9, 12]
+    assert chunked["__end"].to_list() == [*chunked["__start"].to_list()[1:], source.stat().st_size]
+    starts = chunked["__start"].to_list()
+    probes = np.array([0, starts[3], starts[3] + 1, starts[7] + 1])
+    assert index.records_at_or_after(probes).tolist() == [0, 3, 4, 8]
+    assert index.positions_of(np.array([1, 6]))["__line"].tolist() == [2, 9]
+    kept = pl.read_parquet(index.write_positions(tmp_path / "kept.parquet", 1, np.array([3, 4])))
+    assert kept["__line"].to_list() == [2, 4, 8, 9, 12]
 
 
 def test_header_only_file_has_no_records(tmp_path):

@@ -21,12 +21,20 @@ from csvdock.dialect import Dialect, sniff_dialect
 from csvdock.encoding import UTF8, EncodingProblem, detect_encoding, transcode_to_utf8
 from csvdock.errors import CsvdockError
 from csvdock.naming import quote_identifier, unique_column_names
-from csvdock.records import RecordIndex, index_records, normalise_line_endings, record_text
+from csvdock.records import (
+    END,
+    LINE,
+    START,
+    RecordIndex,
+    index_records,
+    normalise_line_endings,
+    record_text,
+)
 from csvdock.rejects import REJECT_SCHEMA
 
 RECORDS_FILE, REJECTS_FILE, META_FILE = "records.parquet", "rejects.parquet", "extract.json"
 TRANSCODED_FILE, LF_FILE = "source.utf8.csv", "source.lf.csv"
-LINE, START, END, NUL_COLUMN = "__line", "__start", "__end", "__nul_column"
+NUL_COLUMN = "__nul_column"
 PARSED, TOO_MANY_RECORDS = "__parsed", "csvdock: more records parsed than indexed"
 MAX_LINE_BYTES = 16 * 1024 * 1024  # the longest record DuckDB accepts (fields of many MB)
 DUCKDB_MEMORY_MB, DUCKDB_MEMORY_MB_PER_COLUMN = 256, 2
@@ -97,26 +105,32 @@ def extract_file(
     if encoding != UTF8:
         path = transcode_to_utf8(source, encoding, out_dir / TRANSCODED_FILE)
     dialect = sniff_dialect(path, settings)
-    index = index_records(path, dialect.quote, dialect.escape)
-    if len(index) == 0:
-        raise ExtractError("the file is empty: no header and no records")
-    if index.open_quote_at is not None:
-        line = int(index.lines[index.record_at_or_after(index.open_quote_at)])
-        raise ExtractError(
-            f"unterminated quote: the record at line {line} runs to the end of the file"
+    with tempfile.TemporaryDirectory(dir=out_dir) as scratch_dir:
+        scratch = Path(scratch_dir)
+        index = index_records(path, dialect.quote, dialect.escape, scratch / "index.parquet")
+        if len(index) == 0:
+            raise ExtractError("the file is empty: no header and no records")
+        if index.open_quote_at is not None:
+            record = index.records_at_or_after(np.array([index.open_quote_at]))
+            line = int(index.positions_of(record)[LINE][0])
+            raise ExtractError(
+                f"unterminated quote: the record at line {line} runs to the end of the file"
+            )
+        if index.mixed_line_endings:
+            path = normalise_line_endings(path, dialect.quote, dialect.escape, out_dir / LF_FILE)
+            index = index_records(path, dialect.quote, dialect.escape, scratch / "index.lf.parquet")
+            dialect = replace(dialect, newline="mixed")
+        source_columns = _header_names(path, index, dialect)
+        columns = unique_column_names(source_columns)
+        first_data = 1 if dialect.header else 0
+        rows_read = len(index) - first_data
+        parsed = scratch / "parsed.parquet"
+        every_record = (
+            f"(SELECT {LINE}, {START}, {END} FROM read_parquet('{_sql_path(index.path)}', "
+            f"file_row_number = true) WHERE file_row_number >= {first_data})"
         )
-    if index.mixed_line_endings:
-        path = normalise_line_endings(path, dialect.quote, dialect.escape, out_dir / LF_FILE)
-        index = index_records(path, dialect.quote, dialect.escape)
-        dialect = replace(dialect, newline="mixed")
-    source_columns = _header_names(path, index, dialect)
-    columns = unique_column_names(source_columns)
-    first_data = 1 if dialect.header else 0
-    rows_read = len(index) - first_data
-    with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
-        parsed = Path(scratch) / "parsed.parquet"
         reject_positions, parsed_rows = _parse_with_duckdb(
-            path, parsed, dialect, columns, rows_read, _positions(index, first_data)
+            path, parsed, dialect, columns, rows_read, every_record
         )
         rejects = _parse_rejects(index, reject_positions, first_data)
         if parsed_rows + rejects.height != rows_read:
@@ -128,12 +142,10 @@ def extract_file(
         if rejects.height == 0 and index.nul_bytes == 0:
             parsed.replace(out_dir / RECORDS_FILE)  # every record parsed: positions line up
         else:
-            good = np.ones(len(index), dtype=bool)
-            good[:first_data] = False
-            good[rejects["__record"].to_numpy()] = False
-            positions = _positions(index, first_data, good)
+            skipped = np.sort(rejects["__record"].to_numpy())
+            good = index.write_positions(scratch / "good.parquet", first_data, skipped)
             with_nul = _attach_positions(
-                parsed, out_dir / RECORDS_FILE, positions, columns, index.nul_bytes > 0
+                parsed, out_dir / RECORDS_FILE, good, columns, index.nul_bytes > 0
             )
     all_rejects = pl.concat([rejects.drop("__record"), with_nul]).sort("line")
     all_rejects.write_parquet(out_dir / REJECTS_FILE)
@@ -151,17 +163,8 @@ def extract_file(
     return result
 
 
-def _positions(index: RecordIndex, first_data: int, good: np.ndarray | None = None) -> Any:
-    """Return the line and byte range of the data records (only the ``good`` ones, if given) as
-    an Arrow table, joined to the parsed records by position."""
-    import pyarrow as pa
-
-    keep = slice(first_data, None) if good is None else good
-    return pa.table({LINE: index.lines[keep], START: index.starts[keep], END: index.ends[keep]})
-
-
 def _attach_positions(
-    parsed: Path, out: Path, positions: Any, columns: list[str], check_nul: bool
+    parsed: Path, out: Path, positions: Path, columns: list[str], check_nul: bool
 ) -> pl.DataFrame:
     """Write the good records with their line and byte ``positions`` (a DuckDB POSITIONAL JOIN,
     so nothing is held in memory whole). With ``check_nul``, return the records holding a NUL
@@ -177,12 +180,12 @@ def _attach_positions(
     data = "".join(f"p.{quote_identifier(c)}, " for c in columns)
     source = (
         f"SELECT {data}q.*, {nul_column} AS {NUL_COLUMN} "
-        f"FROM read_parquet('{_sql_path(parsed)}') AS p POSITIONAL JOIN positions AS q"
+        f"FROM read_parquet('{_sql_path(parsed)}') AS p "
+        f"POSITIONAL JOIN read_parquet('{_sql_path(positions)}') AS q"
     )
     names = ", ".join(quote_identifier(c) for c in [*columns, LINE, START, END])
     with duckdb.connect() as con:
         _limit_memory(con, len(columns))
-        con.register("positions", positions)
         con.execute(
             f"COPY (SELECT {names} FROM ({source}) WHERE {NUL_COLUMN} IS NULL) "
             f"TO '{_sql_path(out)}' (FORMAT parquet)"
@@ -230,7 +233,7 @@ def _check_readable(path: Path) -> None:
 
 
 def _header_names(path: Path, index: RecordIndex, dialect: Dialect) -> list[str]:
-    raw = record_text(path, int(index.starts[0]), int(index.ends[0]))
+    raw = record_text(path, *index.first_record)
     text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
     reader = csv.reader(
         io.StringIO(text),
@@ -255,10 +258,11 @@ def _parse_with_duckdb(
     dialect: Dialect,
     columns: list[str],
     rows_read: int,
-    positions: Any,
+    positions: str,
 ) -> tuple[list[tuple[int, str, int | None, str]], int]:
-    """Write the good records to ``out``, each joined by position to one of ``positions`` (right
-    when DuckDB rejected nothing; otherwise ``_attach_positions`` joins them again). Return the
+    """Write the good records to ``out``, each joined by position to a row of the SQL source
+    ``positions`` (right when DuckDB rejected nothing; otherwise ``_attach_positions`` joins
+    them again). Return the
     rejects DuckDB reported as ``(byte_position, error_type, column_index, message)`` and how many
     records it parsed."""
     options = {
@@ -284,7 +288,6 @@ def _parse_with_duckdb(
     too_many = f"CASE WHEN {LINE} IS NULL THEN error('{TOO_MANY_RECORDS}') ELSE true END"
     with duckdb.connect() as con:
         _limit_memory(con, len(columns))
-        con.register("positions", positions)
         try:
             if rows_read == 0:
                 empty = ", ".join(
@@ -295,7 +298,7 @@ def _parse_with_duckdb(
                 return [], 0
             parsed = con.execute(
                 f"COPY (SELECT {names} FROM (SELECT {select}, true AS {PARSED} "
-                f"FROM read_csv($path, {_options_sql(options)})) POSITIONAL JOIN positions "
+                f"FROM read_csv($path, {_options_sql(options)})) POSITIONAL JOIN {positions} "
                 f"WHERE {PARSED} AND {too_many}) TO '{_sql_path(out)}' (FORMAT parquet)",
                 {"path": str(path)},
             ).fetchone()
@@ -320,23 +323,30 @@ def _parse_rejects(
     index: RecordIndex, positions: list[tuple[int, str, int | None, str]], first_data: int
 ) -> pl.DataFrame:
     """Map DuckDB's reject positions to records (one reject per record)."""
-    rows: dict[int, dict[str, Any]] = {}
-    for byte_position, error_type, _column, message in positions:
-        # DuckDB's line_byte_position may point one byte early or at the preceding newline.
-        record = max(index.record_at_or_after(byte_position - 1), first_data)
-        if record >= len(index) or record in rows:
-            continue
-        rows[record] = {
-            "__record": record,
-            "line": int(index.lines[record]),
-            "byte_start": int(index.starts[record]),
-            "byte_end": int(index.ends[record]),
-            "stage": "parse",
-            "column": None,
-            "reason": _parse_reason(error_type, message),
-        }
     schema = pl.Schema({"__record": pl.Int64(), **REJECT_SCHEMA})
-    return pl.DataFrame(list(rows.values()), schema=schema)
+    if not positions:
+        return pl.DataFrame(schema=schema)
+    # DuckDB's line_byte_position may point one byte early or at the preceding newline.
+    at = np.array([byte_position - 1 for byte_position, *_ in positions], dtype=np.int64)
+    records = np.maximum(index.records_at_or_after(at), first_data)
+    reasons: dict[int, str] = {}
+    for record, (_, error_type, _column, message) in zip(records.tolist(), positions, strict=True):
+        if record < len(index):
+            reasons.setdefault(record, _parse_reason(error_type, message))
+    chosen = np.array(sorted(reasons), dtype=np.int64)
+    found = index.positions_of(chosen)
+    return pl.DataFrame(
+        {
+            "__record": chosen,
+            "line": found[LINE],
+            "byte_start": found[START],
+            "byte_end": found[END],
+            "stage": ["parse"] * chosen.size,
+            "column": [None] * chosen.size,
+            "reason": [reasons[r] for r in chosen.tolist()],
+        },
+        schema=schema,
+    )
 
 
 def _parse_reason(error_type: str, message: str) -> str:

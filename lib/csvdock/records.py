@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,30 +19,91 @@ CHUNK_BYTES = 4 * 1024 * 1024  # larger chunks cost memory (about 30 bytes a byt
 NEWLINE, CARRIAGE_RETURN = 0x0A, 0x0D
 
 
+LINE, START, END = "__line", "__start", "__end"
+INDEX_ROW_GROUP = 1 << 20  # records a row group of the index file holds (24 MB in memory)
+
+
 @dataclass(frozen=True)
 class RecordIndex:
-    """Start offset, end offset (exclusive, line terminator included) and 1-based editor line of
-    every record in a file, the header record included."""
+    """Where every record of a file is, the header record included: a Parquet file with the
+    1-based editor line, start offset and end offset (exclusive, line terminator included) of
+    each record in file order, read back in row groups so memory stays bounded."""
 
-    starts: np.ndarray
-    ends: np.ndarray
-    lines: np.ndarray
+    path: Path
+    count: int
+    first_record: tuple[int, int] = (0, 0)  # start and end of record 0
     open_quote_at: int | None = None  # the record still inside quotes at the end of the file
     crlf_endings: int = 0
     lf_endings: int = 0
     nul_bytes: int = 0  # NUL bytes anywhere in the file
 
     def __len__(self) -> int:
-        return int(self.starts.size)
+        return self.count
 
     @property
     def mixed_line_endings(self) -> bool:
         """Whether records end with both CRLF and bare LF."""
         return self.crlf_endings > 0 and self.lf_endings > 0
 
-    def record_at_or_after(self, byte_position: int) -> int:
-        """Return the index of the first record that starts at or after ``byte_position``."""
-        return int(np.searchsorted(self.starts, byte_position, side="left"))
+    def records_at_or_after(self, byte_positions: np.ndarray) -> np.ndarray:
+        """Return, for each of the ascending ``byte_positions``, the index of the first record
+        that starts at or after it (``len(self)`` past the last record)."""
+        found = np.full(byte_positions.size, self.count, dtype=np.int64)
+        base = 0
+        for starts in self._column(START):
+            pending = found == self.count
+            inside = pending & (byte_positions <= starts[-1])
+            found[inside] = base + np.searchsorted(starts, byte_positions[inside], side="left")
+            base += starts.size
+        return found
+
+    def positions_of(self, records: np.ndarray) -> dict[str, np.ndarray]:
+        """Return the line, start and end of each of the ascending ``records``."""
+        import pyarrow.parquet as pq
+
+        result = {name: np.zeros(records.size, dtype=np.int64) for name in (LINE, START, END)}
+        base = 0
+        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=INDEX_ROW_GROUP):
+            inside = (records >= base) & (records < base + batch.num_rows)
+            for name in (LINE, START, END):
+                column = batch.column(name).to_numpy()
+                result[name][inside] = column[records[inside] - base]
+            base += batch.num_rows
+        return result
+
+    def write_positions(self, out: Path, first: int, skipped: np.ndarray) -> Path:
+        """Write the positions of records ``first`` onwards, leaving out the ascending
+        ``skipped`` ones, to the Parquet file ``out`` (in row groups)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        base = 0
+        with pq.ParquetWriter(out, _INDEX_SCHEMA) as writer:
+            for batch in pq.ParquetFile(self.path).iter_batches(batch_size=INDEX_ROW_GROUP):
+                keep = np.ones(batch.num_rows, dtype=bool)
+                keep[: max(first - base, 0)] = False
+                inside = skipped[(skipped >= base) & (skipped < base + batch.num_rows)]
+                keep[inside - base] = False
+                writer.write_batch(batch.filter(pa.array(keep)))
+                base += batch.num_rows
+        return out
+
+    def _column(self, name: str) -> Iterator[np.ndarray]:
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(self.path)
+        for batch in parquet.iter_batches(batch_size=INDEX_ROW_GROUP, columns=[name]):
+            if batch.num_rows:
+                yield batch.column(0).to_numpy()
+
+
+def _index_schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema([(LINE, pa.int64()), (START, pa.int64()), (END, pa.int64())])
+
+
+_INDEX_SCHEMA = _index_schema()
 
 
 @dataclass
@@ -88,38 +150,68 @@ def _chunks(path: Path, quote: str | None, escape: str | None) -> Iterator[_Chun
             position += body.size
 
 
-def index_records(path: Path, quote: str | None, escape: str | None) -> RecordIndex:
-    """Scan ``path`` and return the position of every record (see the module docstring)."""
+def index_records(path: Path, quote: str | None, escape: str | None, out: Path) -> RecordIndex:
+    """Scan ``path`` and write the position of every record to the Parquet file ``out`` (see
+    the module docstring); return the index."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     size = path.stat().st_size
-    starts: list[np.ndarray] = []
-    lines: list[np.ndarray] = []
-    crlf = lf = nul_bytes = 0
+    crlf = lf = nul_bytes = count = 0
     parity = 0
-    for chunk in _chunks(path, quote, escape):
-        candidates = chunk.ends + 1
-        candidate_lines = chunk.newline_rank + 2
-        if chunk.position == 0:
-            candidates = np.concatenate(([0], candidates))
-            candidate_lines = np.concatenate(([1], candidate_lines))
-        data = chunk.lookahead
-        keep = candidates < data.size
-        candidates, candidate_lines = candidates[keep], candidate_lines[keep]
-        first = data[candidates]
-        second = data[np.minimum(candidates + 1, data.size - 1)]
-        not_blank = (first != NEWLINE) & ~((first == CARRIAGE_RETURN) & (second == NEWLINE))
-        not_blank &= candidates + chunk.position < size
-        starts.append(candidates[not_blank] + chunk.position)
-        lines.append(candidate_lines[not_blank])
-        before = _byte_before(chunk)
-        crlf += int(np.count_nonzero(before == CARRIAGE_RETURN))
-        lf += int(np.count_nonzero(before != CARRIAGE_RETURN))
-        parity = chunk.parity
-        nul_bytes += chunk.nul_bytes
-    all_starts = (np.concatenate(starts) if starts else np.zeros(0)).astype(np.int64)
-    ends = np.append(all_starts[1:], size).astype(np.int64)
-    all_lines = (np.concatenate(lines) if lines else np.zeros(0)).astype(np.int64)
-    open_quote_at = int(all_starts[-1]) if parity and all_starts.size else None
-    return RecordIndex(all_starts, ends, all_lines, open_quote_at, crlf, lf, nul_bytes)
+    heads: list[int] = []  # the first two record starts
+    last_start = -1
+    pending: list[tuple[np.ndarray, np.ndarray]] = []
+    pending_rows = 0
+
+    def flush(writer: Any, final: bool) -> None:
+        nonlocal pending, pending_rows
+        if not pending:
+            return
+        starts = np.concatenate([p[0] for p in pending])
+        lines = np.concatenate([p[1] for p in pending])
+        # A record ends where the next one starts: the last one waits for the next chunk's
+        # first record, or ends with the file.
+        if final:
+            pending, pending_rows = [], 0
+            table = {LINE: lines, START: starts, END: np.append(starts[1:], size)}
+        else:
+            pending, pending_rows = [(starts[-1:], lines[-1:])], 1
+            table = {LINE: lines[:-1], START: starts[:-1], END: starts[1:]}
+        writer.write_table(pa.table(table, schema=_INDEX_SCHEMA), row_group_size=INDEX_ROW_GROUP)
+
+    with pq.ParquetWriter(out, _INDEX_SCHEMA) as writer:
+        for chunk in _chunks(path, quote, escape):
+            candidates = chunk.ends + 1
+            candidate_lines = chunk.newline_rank + 2
+            if chunk.position == 0:
+                candidates = np.concatenate(([0], candidates))
+                candidate_lines = np.concatenate(([1], candidate_lines))
+            data = chunk.lookahead
+            keep = candidates < data.size
+            candidates, candidate_lines = candidates[keep], candidate_lines[keep]
+            first = data[candidates]
+            second = data[np.minimum(candidates + 1, data.size - 1)]
+            not_blank = (first != NEWLINE) & ~((first == CARRIAGE_RETURN) & (second == NEWLINE))
+            not_blank &= candidates + chunk.position < size
+            starts = (candidates[not_blank] + chunk.position).astype(np.int64)
+            if starts.size:
+                pending.append((starts, candidate_lines[not_blank].astype(np.int64)))
+                pending_rows += starts.size
+                count += starts.size
+                last_start = int(starts[-1])
+                heads = (heads + starts[:2].tolist())[:2]
+            before = _byte_before(chunk)
+            crlf += int(np.count_nonzero(before == CARRIAGE_RETURN))
+            lf += int(np.count_nonzero(before != CARRIAGE_RETURN))
+            parity = chunk.parity
+            nul_bytes += chunk.nul_bytes
+            if pending_rows >= INDEX_ROW_GROUP:
+                flush(writer, final=False)
+        flush(writer, final=True)
+    open_quote_at = last_start if parity and count else None
+    first_record = (heads[0], heads[1] if len(heads) > 1 else size) if heads else (0, 0)
+    return RecordIndex(out, count, first_record, open_quote_at, crlf, lf, nul_bytes)
 
 
 def normalise_line_endings(path: Path, quote: str | None, escape: str | None, out: Path) -> Path:
