@@ -30,7 +30,13 @@ def typed_parquet(csv: Path, out: Path) -> Path:
     """Write ``csv`` as a typed Parquet file in row groups, as Transform does."""
     import polars as pl
 
-    frame = pl.scan_csv(csv, schema_overrides={"zip": pl.String, "balance": pl.Decimal(38, 2)})
+    types = {
+        "zip": pl.String,
+        "balance": pl.Decimal(38, 2),
+        "signup_date": pl.Date,
+        "last_login": pl.Datetime("us"),
+    }
+    frame = pl.scan_csv(csv, schema_overrides=types)
     frame.sink_parquet(out)
     return out
 

@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -88,6 +89,38 @@ def psql(dsn: str, sql: str) -> None:
         ["psql", dsn, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
         check=True,
         stdout=subprocess.DEVNULL,
+    )
+
+
+def settle(dsn: str) -> None:
+    """Drop the tables of earlier measurements and wait until PostgreSQL is idle (a CHECKPOINT,
+    no autovacuum worker), so one method's aftermath does not slow the next one down."""
+    drop_bench_tables(dsn)
+    psql(dsn, "CHECKPOINT")
+    for _ in range(120):
+        busy = subprocess.run(
+            [
+                "psql",
+                dsn,
+                "-tAc",
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        if busy == "0":
+            return
+        time.sleep(0.5)
+
+
+def drop_bench_tables(dsn: str) -> None:
+    """Drop every ``bench_*`` table the measurements created."""
+    psql(
+        dsn,
+        "DO $$ DECLARE t text; BEGIN FOR t IN SELECT tablename FROM pg_tables "
+        "WHERE tablename LIKE 'bench\\_%' "
+        "LOOP EXECUTE format('DROP TABLE %I', t); END LOOP; END $$",
     )
 
 
@@ -247,7 +280,10 @@ def main() -> None:
     results = []
     try:
         for name, target, command, scale in methods(csv, halves, small, args.pg, work):
-            runs = [timed(command(), env) for _ in range(repeat)]
+            runs = []
+            for _ in range(repeat):
+                settle(args.pg)
+                runs.append(timed(command(), env))
             seconds = [round(s * scale, 2) for s, _ in runs]
             results.append(
                 {
@@ -263,15 +299,11 @@ def main() -> None:
                 f"{results[-1]['peak_rss_mb']:6d} MB",
                 flush=True,
             )
+        settle(args.pg)
         prof = profile(csv, args.pg, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        psql(
-            args.pg,
-            "DO $$ DECLARE t text; BEGIN FOR t IN SELECT tablename FROM pg_tables "
-            "WHERE tablename LIKE 'bench\\_%' "
-            "LOOP EXECUTE format('DROP TABLE %I', t); END LOOP; END $$",
-        )
+        drop_bench_tables(args.pg)
     write_outputs(args.out, rows, csv, repeat, results, prof)
 
 

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from run import BIN, COLUMNS, HERE, generate, machine, psql, timed
+from run import BIN, COLUMNS, HERE, drop_bench_tables, generate, machine, psql, settle, timed
 
 LINEAR_WITHIN = 0.15
 
@@ -27,12 +27,14 @@ def measure(rows: int, dsn: str, work: Path) -> dict[str, object]:
     """Time psql \\copy and csvdock ETL on a ``rows``-record file."""
     csv = generate(rows, HERE / "data" / f"users_{rows}.csv")
     copy_table, csvdock_table = f"bench_{secrets.token_hex(3)}", f"bench_{secrets.token_hex(3)}"
+    settle(dsn)
     psql(dsn, f"CREATE TABLE {copy_table} ({COLUMNS})")
     copy_s, copy_mb = timed(
         ["psql", dsn, "-q", "-c", f"\\copy {copy_table} FROM '{csv}' CSV HEADER"]
     )
     env = {**os.environ, "CSVDOCK_REPORT": "false", "CSVDOCK_WORKSPACE": str(work / f"ws{rows}")}
     command = [str(BIN / "csvdock"), "ingest", str(csv), "--target", dsn, "--table", csvdock_table]
+    settle(dsn)
     csvdock_s, csvdock_mb = timed(command, env)
     shutil.rmtree(work / f"ws{rows}", ignore_errors=True)
     return {
@@ -64,12 +66,7 @@ def main() -> None:
             print(json.dumps(results[-1]), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        psql(
-            args.pg,
-            "DO $$ DECLARE t text; BEGIN FOR t IN SELECT tablename FROM pg_tables "
-            "WHERE tablename LIKE 'bench\\_%' "
-            "LOOP EXECUTE format('DROP TABLE %I', t); END LOOP; END $$",
-        )
+        drop_bench_tables(args.pg)
     base = results[0]["csvdock_seconds_per_million"]
     for r in results:
         r["rate_vs_smallest"] = round(r["csvdock_seconds_per_million"] / base, 2)

@@ -29,20 +29,24 @@ class Statistic:
         return self.expr.meta.output_name()
 
 
-def batch_rows(path: Path, columns: list[str]) -> int:
-    """Return how many rows of ``columns`` make about ``BATCH_BYTES`` in memory, measured on the
+def batch_rows(path: Path, columns: list[str], size: int = BATCH_BYTES) -> int:
+    """Return how many rows of ``columns`` make about ``size`` bytes in memory, measured on the
     first rows (Parquet's own sizes are of encoded data: a repeated long value looks small)."""
     first = pl.scan_parquet(path).select(columns).head(MEASURED_ROWS).collect()
     per_row = max(first.estimated_size() / max(first.height, 1), 1.0)
-    return max(MIN_BATCH_ROWS, int(BATCH_BYTES / per_row))
+    return max(MIN_BATCH_ROWS, int(size / per_row))
 
 
-def record_batches(path: Path, columns: list[str]) -> Iterator[pl.LazyFrame]:
-    """Yield the rows of the Parquet file ``path`` (only ``columns``) as bounded lazy slices."""
+def record_batches(
+    path: Path, columns: list[str], limit: int | None = None
+) -> Iterator[pl.LazyFrame]:
+    """Yield the rows of the Parquet file ``path`` (only ``columns``; only the first ``limit``
+    rows, if given) as bounded lazy slices."""
     rows = pl.scan_parquet(path).select(pl.len()).collect().item()
+    rows = rows if limit is None else min(rows, limit)
     step = batch_rows(path, columns)
     for offset in range(0, rows, step):
-        yield pl.scan_parquet(path).select(columns).slice(offset, step)
+        yield pl.scan_parquet(path).select(columns).slice(offset, min(step, rows - offset))
 
 
 def folded_statistics(batches: Iterable[pl.LazyFrame], stats: list[Statistic]) -> dict[str, Any]:

@@ -57,12 +57,12 @@ TablePreparer = Callable[[Warehouse, str, str], None]
 def load_typed_file(
     warehouse: Warehouse,
     schema: TableSchema,
-    typed: Path,
+    typed: list[Path],
     entry: LedgerEntry,
     prepare_table: TablePreparer | None = None,
     before_commit: Callable[[], None] | None = None,
 ) -> LoadOutcome:
-    """Load the typed Parquet ``typed`` into ``entry.table`` with its ledger row, atomically.
+    """Load the typed Parquet files ``typed`` into ``entry.table`` with its ledger row, atomically.
 
     ``prepare_table(warehouse, schema, table)`` runs inside the transaction to create or alter
     the table (default: create it from ``schema`` when missing). ``before_commit`` runs just

@@ -26,7 +26,7 @@ from csvdock.schema import TableSchema, detect_schema
 from csvdock.targets import parse_target
 from csvdock.timing import read_timings, timed
 from csvdock.transform import REJECTS_FILE as TRANSFORM_REJECTS
-from csvdock.transform import TYPED_FILE, ContractRules, TransformResult, transform_records
+from csvdock.transform import ContractRules, TransformResult, transform_records, typed_parts
 from csvdock.warehouse import connect
 from csvdock.workspace import Workspace
 
@@ -174,7 +174,7 @@ def load_stage(
         outcome = load_typed_file(
             warehouse,
             schema,
-            transform_dir / TYPED_FILE,
+            typed_parts(transform_dir),
             replace(entry, rows_rejected=rejects.height),
             prepare_table=evolve_table(schema),
             before_commit=before_commit,

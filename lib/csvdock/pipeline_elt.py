@@ -58,7 +58,7 @@ def load_raw_stage(
         warehouse.begin()
         try:
             create_staging(warehouse, staging, extracted.columns)
-            staged = warehouse.ingest_parquet(*staging, columns, extract_dir / RECORDS_FILE)
+            staged = warehouse.ingest_parquet(*staging, columns, [extract_dir / RECORDS_FILE])
             warehouse.commit()
         except BaseException:
             warehouse.rollback()

@@ -126,11 +126,14 @@ def detect_schema(
     """
     rows = pl.scan_parquet(records).select(pl.len()).collect().item()
     everything = {name: set(ALL_CHECKS) for name in columns}
-    first_rows = pl.scan_parquet(records).select(columns).head(SAMPLE_ROWS)
-    first_look = folded_statistics([first_rows], _type_stats(everything, null_tokens))
-    candidates = {
-        name: _possible_checks(name, first_look, int(rows * outlier_share)) for name in columns
-    }
+    allowed = int(rows * outlier_share)
+    # Only more misfits than the whole file may hold rule a family out, so the first look must
+    # be several times larger than that allowance to rule anything out in a big file.
+    first_rows = max(SAMPLE_ROWS, FIRST_LOOK_FACTOR * allowed)
+    first_look = folded_statistics(
+        record_batches(records, columns, limit=first_rows), _type_stats(everything, null_tokens)
+    )
+    candidates = {name: _possible_checks(name, first_look, allowed) for name in columns}
     stats = folded_statistics(
         record_batches(records, columns), _type_stats(candidates, null_tokens)
     )
@@ -150,7 +153,7 @@ def detect_schema(
     )
 
 
-SAMPLE_ROWS = 10_000
+SAMPLE_ROWS, FIRST_LOOK_FACTOR = 10_000, 4
 SAMPLE_SCAN = 200  # samples are the first distinct values among this many present ones
 NUMERIC_CHECKS = (t.INTEGER, t.BIGINT, t.DOUBLE, "decimal", "zeros", "scale", "whole")
 ALL_CHECKS = (t.BOOLEAN, *NUMERIC_CHECKS, t.DATE, t.TIMESTAMP)

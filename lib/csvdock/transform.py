@@ -1,7 +1,7 @@
 """Transform (ETL): turn Extract's text records into the table's typed columns with Polars.
 
 A value that does not fit its column's type makes its row a reject (stage ``cast``) naming the
-column; NULL tokens read as NULL. Output: typed.parquet and rejects.parquet.
+column; NULL tokens read as NULL. Output: typed/part-*.parquet and rejects.parquet.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from pathlib import Path
 import polars as pl
 
 from csvdock import types as t
+from csvdock.batches import batch_rows
 from csvdock.errors import CsvdockError
 from csvdock.extract import END, LINE, START
 from csvdock.rejects import REJECT_SCHEMA
 from csvdock.schema import TableSchema
 
-TYPED_FILE, REJECTS_FILE, META_FILE = "typed.parquet", "rejects.parquet", "transform.json"
+TYPED_DIR, REJECTS_FILE, META_FILE = "typed", "rejects.parquet", "transform.json"
+SLICE_BYTES = 64 * 1024 * 1024  # text records cast at once
 REJECT_COLUMN, REJECT_REASON, REJECT_STAGE = "__reject_column", "__reject_reason", "__reject_stage"
 MAX_VALUE_IN_REASON = 60
 
@@ -115,32 +117,51 @@ def transform_records(
     out_dir: Path,
     contract: ContractRules | None = None,
 ) -> TransformResult:
-    """Cast ``records`` (Extract's Parquet) to ``schema``; write typed.parquet and
-    rejects.parquet into ``out_dir``."""
+    """Cast ``records`` (Extract's Parquet) to ``schema``; write the typed rows as Parquet parts
+    ``typed/part-NNNNN.parquet`` (in file order) and rejects.parquet into ``out_dir``.
+
+    The records are cast in slices of bounded size, one part each: Polars' streaming sink alone
+    does not bound its memory (its peak grew with the file, 390 MB at 1M records and 500-840 MB
+    at 5M)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    frame = typed_frame(pl.scan_parquet(records), schema, null_tokens, contract)
+    typed_dir = out_dir / TYPED_DIR
+    typed_dir.mkdir(exist_ok=True)
     rows_in = pl.scan_parquet(records).select(pl.len()).collect().item()
-    good = frame.filter(pl.col(REJECT_COLUMN).is_null()).select(schema.names)
-    bad = frame.filter(pl.col(REJECT_COLUMN).is_not_null()).select(
-        pl.col(LINE).alias("line"),
-        pl.col(START).alias("byte_start"),
-        pl.col(END).alias("byte_end"),
-        pl.col(REJECT_STAGE).alias("stage"),
-        pl.col(REJECT_COLUMN).alias("column"),
-        pl.col(REJECT_REASON).alias("reason"),
-    )
-    try:
-        # One query, two sinks: every record is read and cast once, whatever its fate.
-        pl.collect_all(
-            [
-                good.sink_parquet(out_dir / TYPED_FILE, lazy=True),
-                bad.cast(REJECT_SCHEMA).sink_parquet(out_dir / REJECTS_FILE, lazy=True),
-            ],
-            engine="streaming",
+    step = batch_rows(records, list(pl.scan_parquet(records).collect_schema()), SLICE_BYTES)
+    parts: list[Path] = []
+    for number, offset in enumerate(range(0, max(rows_in, 1), step)):
+        part = pl.scan_parquet(records).slice(offset, step)
+        frame = typed_frame(part, schema, null_tokens, contract)
+        good = frame.filter(pl.col(REJECT_COLUMN).is_null()).select(schema.names)
+        bad = frame.filter(pl.col(REJECT_COLUMN).is_not_null()).select(
+            pl.col(LINE).alias("line"),
+            pl.col(START).alias("byte_start"),
+            pl.col(END).alias("byte_end"),
+            pl.col(REJECT_STAGE).alias("stage"),
+            pl.col(REJECT_COLUMN).alias("column"),
+            pl.col(REJECT_REASON).alias("reason"),
         )
-    except pl.exceptions.PolarsError as exc:
-        raise TransformError(f"cannot cast the records to the schema: {exc}") from exc
-    rejected = pl.scan_parquet(out_dir / REJECTS_FILE).select(pl.len()).collect().item()
-    result = TransformResult(rows_in, rows_in - rejected, rejected)
+        parts.append(out_dir / f"rejects-{number:05d}.parquet")
+        try:
+            # One query, two sinks: every record is read and cast once, whatever its fate.
+            pl.collect_all(
+                [
+                    good.sink_parquet(typed_dir / f"part-{number:05d}.parquet", lazy=True),
+                    bad.cast(REJECT_SCHEMA).sink_parquet(parts[-1], lazy=True),
+                ],
+                engine="streaming",
+            )
+        except pl.exceptions.PolarsError as exc:
+            raise TransformError(f"cannot cast the records to the schema: {exc}") from exc
+    rejects = pl.concat([pl.read_parquet(p) for p in parts])
+    rejects.write_parquet(out_dir / REJECTS_FILE)
+    for path in parts:
+        path.unlink()
+    result = TransformResult(rows_in, rows_in - rejects.height, rejects.height)
     result.write(out_dir)
     return result
+
+
+def typed_parts(folder: Path) -> list[Path]:
+    """Return the typed Parquet parts Transform wrote into ``folder``, in file order."""
+    return sorted((folder / TYPED_DIR).glob("part-*.parquet"))

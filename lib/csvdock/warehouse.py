@@ -56,8 +56,9 @@ class Warehouse(ABC):
         """Run one INSERT/UPDATE/DELETE and return how many rows it changed."""
 
     @abstractmethod
-    def ingest_parquet(self, schema: str, table: str, columns: list[str], path: Path) -> int:
-        """Append the rows of a Parquet file (columns in table order) and return their count."""
+    def ingest_parquet(self, schema: str, table: str, columns: list[str], paths: list[Path]) -> int:
+        """Append the rows of Parquet files, in order (columns in table order); return their
+        count."""
 
     @abstractmethod
     def begin(self) -> None:
@@ -134,12 +135,12 @@ class DuckDBWarehouse(Warehouse):
         rows = self.execute(sql, params)
         return int(rows[0][0]) if rows else 0
 
-    def ingest_parquet(self, schema: str, table: str, columns: list[str], path: Path) -> int:
+    def ingest_parquet(self, schema: str, table: str, columns: list[str], paths: list[Path]) -> int:
         names = ", ".join(quote_identifier(c) for c in columns)
         rows = self.execute(
             f"INSERT INTO {qualified_name(schema, table)} ({names}) "
             f"SELECT {names} FROM read_parquet($1)",
-            [str(path)],
+            [[str(path) for path in paths]],
         )
         return int(rows[0][0]) if rows else 0
 
@@ -187,12 +188,18 @@ class PostgresWarehouse(Warehouse):
         self.execute(sql, params)
         return int(self._cur.rowcount)
 
-    def ingest_parquet(self, schema: str, table: str, columns: list[str], path: Path) -> int:
+    def ingest_parquet(self, schema: str, table: str, columns: list[str], paths: list[Path]) -> int:
         import pyarrow as pa
 
-        parquet = pq.ParquetFile(path)
-        arrow_schema = pa.schema([parquet.schema_arrow.field(c) for c in columns])
-        batches = parquet.iter_batches(batch_size=INGEST_BATCH_ROWS, columns=columns)
+        first = pq.ParquetFile(paths[0])
+        arrow_schema = pa.schema([first.schema_arrow.field(c) for c in columns])
+        batches = (
+            batch
+            for path in paths
+            for batch in pq.ParquetFile(path).iter_batches(
+                batch_size=INGEST_BATCH_ROWS, columns=columns
+            )
+        )
         reader = pa.RecordBatchReader.from_batches(arrow_schema, batches)
         try:
             return int(
