@@ -7,6 +7,7 @@ load of the same file wait and then find it, so a file is loaded at most once pe
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ class LoadOutcome:
     status: str
     rows_loaded: int
     rows_rejected: int = 0
+    commit_seconds: float = 0.0
 
 
 def split_qualified(table: str, warehouse: Warehouse) -> tuple[str, str]:
@@ -107,14 +109,16 @@ def load_atomically(
             )
         if before_commit is not None:
             before_commit()
+        committing = time.perf_counter()
         warehouse.commit()
+        commit_seconds = time.perf_counter() - committing
     except WarehouseError as exc:
         warehouse.rollback()
         raise LoadError(f"load into {entry.table} failed, nothing was committed: {exc}") from exc
     except BaseException:
         warehouse.rollback()
         raise
-    return LoadOutcome("loaded", loaded, rejected)
+    return LoadOutcome("loaded", loaded, rejected, round(commit_seconds, 4))
 
 
 def table_ddl(warehouse: Warehouse, db_schema: str, table: str, schema: TableSchema) -> str:

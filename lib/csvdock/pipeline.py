@@ -181,9 +181,16 @@ def load_stage(
         )
     result.timings = {
         **read_timings(extract_dir, transform_dir),
-        "load": round(time.perf_counter() - started, 4),
+        **load_timings("load", started, outcome),
     }
     return finish_load(result, outcome, rejects, settings, run_id, extracted.text_path(extract_dir))
+
+
+def load_timings(step: str, started: float, outcome: LoadOutcome) -> dict[str, float]:
+    """Return the seconds of a load's ``step`` (since ``started``, the commit left out) and of
+    its commit."""
+    elapsed = time.perf_counter() - started
+    return {step: round(elapsed - outcome.commit_seconds, 4), "commit": outcome.commit_seconds}
 
 
 def new_result(

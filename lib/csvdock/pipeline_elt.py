@@ -22,6 +22,7 @@ from csvdock.pipeline import (
     finish_load,
     is_quarantined,
     ledger_entry,
+    load_timings,
     new_result,
     over_threshold,
     quarantine_over_threshold,
@@ -138,7 +139,7 @@ def transform_in_target_stage(
             _drop_quietly(warehouse, staging)
     result.timings = {
         **read_timings(extract_dir, raw_dir),
-        "transform_in_target": round(time.perf_counter() - started, 4),
+        **load_timings("transform_in_target", started, outcome),
     }
     rejects = pl.concat([parse_rejects, *found]).sort("line")
     return finish_load(result, outcome, rejects, settings, run_id, extracted.text_path(extract_dir))
