@@ -47,11 +47,13 @@ class ThresholdExceeded(CsvdockError):
 def load_raw_stage(
     sha256: str, table: str, settings: Settings, extract_dir: Path, out_dir: Path
 ) -> None:
-    """Resolve the schema (as ETL does) and stage the text records in the target."""
+    """Stage the text records in the target and resolve the schema (as ETL does).
+
+    Staging comes first: the target's buffers are released before detection's are taken, so
+    the two peaks do not add up in this process."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if is_quarantined(extract_dir):
         return
-    resolve_schema_stage(extract_dir, table, settings, out_dir)
     extracted = ExtractResult.read(extract_dir)
     staging = staging_table(table, sha256)
     columns = [*extracted.columns, LINE, START, END]
@@ -64,6 +66,12 @@ def load_raw_stage(
         except BaseException:
             warehouse.rollback()
             raise
+    try:
+        resolve_schema_stage(extract_dir, table, settings, out_dir)
+    except BaseException:
+        with connect(parse_target(settings.target)) as warehouse:
+            _drop_quietly(warehouse, staging)
+        raise
     note = {"staging": list(staging), "columns": extracted.columns, "rows": staged}
     (out_dir / STAGED_FILE).write_text(json.dumps(note), encoding="utf-8")
     log.info("%s: staged %d raw records in %s", extracted.path, staged, ".".join(staging))

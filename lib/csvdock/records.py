@@ -59,11 +59,10 @@ class RecordIndex:
 
     def positions_of(self, records: np.ndarray) -> dict[str, np.ndarray]:
         """Return the line, start and end of each of the ascending ``records``."""
-        import pyarrow.parquet as pq
 
         result = {name: np.zeros(records.size, dtype=np.int64) for name in (LINE, START, END)}
         base = 0
-        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=INDEX_ROW_GROUP):
+        for batch in _parquet(self.path).iter_batches(batch_size=INDEX_ROW_GROUP):
             inside = (records >= base) & (records < base + batch.num_rows)
             for name in (LINE, START, END):
                 column = batch.column(name).to_numpy()
@@ -79,7 +78,7 @@ class RecordIndex:
 
         base = 0
         with pq.ParquetWriter(out, _INDEX_SCHEMA) as writer:
-            for batch in pq.ParquetFile(self.path).iter_batches(batch_size=INDEX_ROW_GROUP):
+            for batch in _parquet(self.path).iter_batches(batch_size=INDEX_ROW_GROUP):
                 keep = np.ones(batch.num_rows, dtype=bool)
                 keep[: max(first - base, 0)] = False
                 inside = skipped[(skipped >= base) & (skipped < base + batch.num_rows)]
@@ -89,12 +88,20 @@ class RecordIndex:
         return out
 
     def _column(self, name: str) -> Iterator[np.ndarray]:
-        import pyarrow.parquet as pq
 
-        parquet = pq.ParquetFile(self.path)
+        parquet = _parquet(self.path)
         for batch in parquet.iter_batches(batch_size=INDEX_ROW_GROUP, columns=[name]):
             if batch.num_rows:
                 yield batch.column(0).to_numpy()
+
+
+def _parquet(path: Path) -> Any:
+    """Open a Parquet file for reading in batches. Without ``pre_buffer=False`` pyarrow keeps
+    every row group it has read in memory until the file is closed (measured: 243 MB left
+    allocated after iterating 5M records)."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path, pre_buffer=False)
 
 
 def _index_schema() -> Any:

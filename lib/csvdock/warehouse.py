@@ -191,12 +191,13 @@ class PostgresWarehouse(Warehouse):
     def ingest_parquet(self, schema: str, table: str, columns: list[str], paths: list[Path]) -> int:
         import pyarrow as pa
 
-        first = pq.ParquetFile(paths[0])
+        # pre_buffer=False: otherwise pyarrow keeps each row group read until the file closes.
+        first = pq.ParquetFile(paths[0], pre_buffer=False)
         arrow_schema = pa.schema([first.schema_arrow.field(c) for c in columns])
         batches = (
             batch
             for path in paths
-            for batch in pq.ParquetFile(path).iter_batches(
+            for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(
                 batch_size=INGEST_BATCH_ROWS, columns=columns
             )
         )
