@@ -1,6 +1,8 @@
 """ELT parity: for any input, ETL and ELT give the same table, rejects, ledger and versions."""
 
 import json
+import random
+import re
 import secrets
 import shutil
 from pathlib import Path
@@ -8,15 +10,18 @@ from pathlib import Path
 import polars as pl
 import pytest
 from csvdock import pipeline, pipeline_elt
+from csvdock import types as t
 from csvdock.config import load_settings
 from csvdock.demo import write_users_csv
-from csvdock.elt import staging_table
+from csvdock.elt import staging_table, without_bounded_repeats
 from csvdock.extract import file_sha256
 
 from .conftest import open_warehouse, unique_table
 from .test_bad_input import CORPUS
 from .test_cli import run_cli
 from .test_evolution import FILES as EVOLVING_FILES
+
+PATTERNS = (t.DATE_PATTERN, t.TIMESTAMP_PATTERN, t.DOUBLE_PATTERN, t.DECIMAL_PATTERN)
 
 
 def _ingest_folder(folder: Path, target: str, mode: str) -> dict[str, dict]:
@@ -179,3 +184,16 @@ def test_the_luigi_graph_has_loadraw_and_transformintarget(workdir: Path):
     assert isinstance(top, TransformInTarget)
     assert any(isinstance(t, LoadRaw) for t in luigi.task.flatten(top.requires()))
     shutil.rmtree(workdir / "schemas", ignore_errors=True)
+
+
+def test_bounded_repeats_are_written_out_without_changing_what_matches():
+    expanded = {p: without_bounded_repeats(p) for p in PATTERNS}
+    assert expanded[t.DATE_PATTERN] == r"^[1-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]$"
+    assert all("{" not in p for p in expanded.values())
+    rng = random.Random(5)
+    alphabet = "0123456789+-.:eET 1"
+    samples = ["2024-02-29", "2024-02-29T23:59:58.123456", "2024-02-29 23:59:58.1234567", "1e999"]
+    samples += ["".join(rng.choices(alphabet, k=rng.randint(1, 28))) for _ in range(20_000)]
+    for original, written_out in expanded.items():
+        for text in samples:
+            assert bool(re.search(original, text)) == bool(re.search(written_out, text)), text
