@@ -1,7 +1,7 @@
 from pathlib import Path
 
 import polars as pl
-from csvdock.schema import detect_schema
+from csvdock.detect import detect_schema
 
 
 def detect(tmp_path: Path, values: dict[str, list[str | None]], share: float = 0.001):

@@ -17,12 +17,13 @@ import polars as pl
 
 from csvdock.config import Settings, TableSettings
 from csvdock.deadletter import quarantine_file, record_dead_letters, write_rejects_csv
+from csvdock.detect import detect_schema
 from csvdock.extract import RECORDS_FILE, ExtractError, ExtractResult, extract_file
 from csvdock.extract import REJECTS_FILE as EXTRACT_REJECTS
 from csvdock.load import LedgerEntry, LoadError, LoadOutcome, evolve_table, load_typed_file
 from csvdock.registry import SchemaRegistry
 from csvdock.runs import LOADED, QUARANTINED, FileResult
-from csvdock.schema import TableSchema, detect_schema
+from csvdock.schema import TableSchema
 from csvdock.targets import parse_target
 from csvdock.timing import read_timings, timed
 from csvdock.transform import REJECTS_FILE as TRANSFORM_REJECTS
