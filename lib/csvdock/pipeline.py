@@ -106,7 +106,7 @@ def transform_stage(extract_dir: Path, table: str, settings: Settings, out_dir: 
         )
     log.info(
         "%s: schema v%s, %d rows typed, %d rejected",
-        extract_dir,
+        ExtractResult.read(extract_dir).path,
         schema.version,
         result.rows_out,
         result.rows_rejected,
