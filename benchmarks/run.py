@@ -67,12 +67,16 @@ def generate(rows: int, path: Path) -> Path:
     return path
 
 
-def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Run ``command`` under /usr/bin/time; return (wall seconds, peak RSS in MB)."""
+def timed(
+    command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[float, float]:
+    """Run ``command`` under /usr/bin/time in ``cwd`` (csvdock writes its schema registry below
+    its working directory: keep it out of the project); return (wall seconds, peak RSS in MB)."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
         done = subprocess.run(
             ["/usr/bin/time", "-f", "%e %M", "-o", report.name, *command],
             env=env,
+            cwd=cwd,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -208,7 +212,9 @@ def profile(csv: Path, dsn: str, work: Path) -> dict[str, object]:
     """One csvdock ETL run into PostgreSQL with its stage timings, plus the import start-up cost."""
     space = work / "profile"
     env = {**os.environ, "CSVDOCK_REPORT": "false", "CSVDOCK_WORKSPACE": str(space)}
-    startup, _ = timed([str(BIN / "python"), "-c", "import csvdock.cli, luigi_tasks.runner"], env)
+    startup, _ = timed(
+        [str(BIN / "python"), "-c", "import csvdock.cli, luigi_tasks.runner"], env, cwd=work
+    )
     table = f"bench_{secrets.token_hex(3)}"
     command = [
         str(BIN / "csvdock"),
@@ -221,7 +227,7 @@ def profile(csv: Path, dsn: str, work: Path) -> dict[str, object]:
         table,
     ]
     started = dt.datetime.now()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True, check=True)
     wall = (dt.datetime.now() - started).total_seconds()
     timings = json.loads(done.stdout)["files"][0]["timings"]
     return {
@@ -283,7 +289,7 @@ def main() -> None:
             runs = []
             for _ in range(repeat):
                 settle(args.pg)
-                runs.append(timed(command(), env))
+                runs.append(timed(command(), env, cwd=work))
             seconds = [round(s * scale, 2) for s, _ in runs]
             results.append(
                 {

@@ -35,7 +35,7 @@ def measure(rows: int, dsn: str, work: Path) -> dict[str, object]:
     env = {**os.environ, "CSVDOCK_REPORT": "false", "CSVDOCK_WORKSPACE": str(work / f"ws{rows}")}
     command = [str(BIN / "csvdock"), "ingest", str(csv), "--target", dsn, "--table", csvdock_table]
     settle(dsn)
-    csvdock_s, csvdock_mb = timed(command, env)
+    csvdock_s, csvdock_mb = timed(command, env, cwd=work)
     shutil.rmtree(work / f"ws{rows}", ignore_errors=True)
     return {
         "rows": rows,
