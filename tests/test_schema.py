@@ -105,3 +105,25 @@ def test_concurrent_writers_record_one_complete_version(tmp_path):
         )
     assert versions == [1] * 32
     assert sorted(p.name for p in (tmp_path / "schemas" / "t").iterdir()) == ["v1.json"]
+
+
+def test_a_proposal_from_the_first_rows_is_checked_against_every_row(tmp_path):
+    # The first look (10,000 rows) proposes integer and date; later rows decide otherwise.
+    head, tail = 15_000, 5_000
+    types = detect(
+        tmp_path,
+        {
+            "widens": ["7"] * head + ["1.5"] * tail,
+            "one_outlier": ["7"] * head + ["8"] * (tail - 1) + ["oops"],
+            "zeros_late": ["7"] * head + ["007"] * tail,
+            "later_times": ["2024-01-31"] * head + ["2024-01-31 10:00"] * tail,
+            "too_big_late": ["7"] * head + ["99999999999"] * tail,
+        },
+    )
+    assert types == {
+        "widens": "decimal(38,1)",
+        "one_outlier": "integer",  # one misfit in 20,000 is within the 0.1% outlier share
+        "zeros_late": "text",
+        "later_times": "timestamp",
+        "too_big_late": "bigint",
+    }
