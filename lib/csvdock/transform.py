@@ -128,7 +128,7 @@ def transform_records(
     typed_dir.mkdir(exist_ok=True)
     rows_in = pl.scan_parquet(records).select(pl.len()).collect().item()
     step = batch_rows(records, list(pl.scan_parquet(records).collect_schema()), SLICE_BYTES)
-    parts: list[Path] = []
+    rejects: list[pl.DataFrame] = []
     for number, offset in enumerate(range(0, max(rows_in, 1), step)):
         part = pl.scan_parquet(records).slice(offset, step)
         frame = typed_frame(part, schema, null_tokens, contract)
@@ -141,23 +141,22 @@ def transform_records(
             pl.col(REJECT_COLUMN).alias("column"),
             pl.col(REJECT_REASON).alias("reason"),
         )
-        parts.append(out_dir / f"rejects-{number:05d}.parquet")
         try:
-            # One query, two sinks: every record is read and cast once, whatever its fate.
-            pl.collect_all(
+            # One query: the typed rows go to their part, the rejects come back; every record
+            # is read and cast once, whatever its fate.
+            _, slice_rejects = pl.collect_all(
                 [
                     good.sink_parquet(typed_dir / f"part-{number:05d}.parquet", lazy=True),
-                    bad.cast(REJECT_SCHEMA).sink_parquet(parts[-1], lazy=True),
+                    bad.cast(REJECT_SCHEMA),
                 ],
                 engine="streaming",
             )
         except pl.exceptions.PolarsError as exc:
             raise TransformError(f"cannot cast the records to the schema: {exc}") from exc
-    rejects = pl.concat([pl.read_parquet(p) for p in parts])
-    rejects.write_parquet(out_dir / REJECTS_FILE)
-    for path in parts:
-        path.unlink()
-    result = TransformResult(rows_in, rows_in - rejects.height, rejects.height)
+        rejects.append(slice_rejects)
+    rejected = pl.concat(rejects)
+    rejected.write_parquet(out_dir / REJECTS_FILE)
+    result = TransformResult(rows_in, rows_in - rejected.height, rejected.height)
     result.write(out_dir)
     return result
 
