@@ -1,4 +1,4 @@
-"""Statistics over a whole checkpoint, folded over bounded batches of its rows."""
+"""Reading checkpoints in bounded batches, and statistics folded over them."""
 
 from __future__ import annotations
 
@@ -27,6 +27,17 @@ class Statistic:
     def name(self) -> str:
         """Return the statistic's name (the expression's output name)."""
         return self.expr.meta.output_name()
+
+
+def parquet_batches(path: Path, batch_size: int, columns: list[str] | None = None) -> Iterator[Any]:
+    """Yield the Arrow record batches of the Parquet file ``path`` (only ``columns``, if given).
+
+    Read without pre-buffering: with it pyarrow keeps every row group it has read until the file
+    is closed (measured: 243 MB left allocated after iterating 5M records)."""
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path, pre_buffer=False)
+    yield from parquet.iter_batches(batch_size=batch_size, columns=columns)
 
 
 def batch_rows(path: Path, columns: list[str], size: int = BATCH_BYTES) -> int:

@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from csvdock.batches import parquet_batches
 
 CHUNK_BYTES = 4 * 1024 * 1024  # larger chunks cost memory (about 30 bytes a byte) and no speed
 NEWLINE, CARRIAGE_RETURN = 0x0A, 0x0D
@@ -59,10 +62,9 @@ class RecordIndex:
 
     def positions_of(self, records: np.ndarray) -> dict[str, np.ndarray]:
         """Return the line, start and end of each of the ascending ``records``."""
-
         result = {name: np.zeros(records.size, dtype=np.int64) for name in (LINE, START, END)}
         base = 0
-        for batch in _parquet(self.path).iter_batches(batch_size=INDEX_ROW_GROUP):
+        for batch in parquet_batches(self.path, INDEX_ROW_GROUP):
             inside = (records >= base) & (records < base + batch.num_rows)
             for name in (LINE, START, END):
                 column = batch.column(name).to_numpy()
@@ -73,12 +75,9 @@ class RecordIndex:
     def write_positions(self, out: Path, first: int, skipped: np.ndarray) -> Path:
         """Write the positions of records ``first`` onwards, leaving out the ascending
         ``skipped`` ones, to the Parquet file ``out`` (in row groups)."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         base = 0
         with pq.ParquetWriter(out, _INDEX_SCHEMA) as writer:
-            for batch in _parquet(self.path).iter_batches(batch_size=INDEX_ROW_GROUP):
+            for batch in parquet_batches(self.path, INDEX_ROW_GROUP):
                 keep = np.ones(batch.num_rows, dtype=bool)
                 keep[: max(first - base, 0)] = False
                 inside = skipped[(skipped >= base) & (skipped < base + batch.num_rows)]
@@ -88,29 +87,12 @@ class RecordIndex:
         return out
 
     def _column(self, name: str) -> Iterator[np.ndarray]:
-
-        parquet = _parquet(self.path)
-        for batch in parquet.iter_batches(batch_size=INDEX_ROW_GROUP, columns=[name]):
+        for batch in parquet_batches(self.path, INDEX_ROW_GROUP, [name]):
             if batch.num_rows:
                 yield batch.column(0).to_numpy()
 
 
-def _parquet(path: Path) -> Any:
-    """Open a Parquet file for reading in batches. Without ``pre_buffer=False`` pyarrow keeps
-    every row group it has read in memory until the file is closed (measured: 243 MB left
-    allocated after iterating 5M records)."""
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(path, pre_buffer=False)
-
-
-def _index_schema() -> Any:
-    import pyarrow as pa
-
-    return pa.schema([(LINE, pa.int64()), (START, pa.int64()), (END, pa.int64())])
-
-
-_INDEX_SCHEMA = _index_schema()
+_INDEX_SCHEMA = pa.schema([(LINE, pa.int64()), (START, pa.int64()), (END, pa.int64())])
 
 
 @dataclass
@@ -160,9 +142,6 @@ def _chunks(path: Path, quote: str | None, escape: str | None) -> Iterator[_Chun
 def index_records(path: Path, quote: str | None, escape: str | None, out: Path) -> RecordIndex:
     """Scan ``path`` and write the position of every record to the Parquet file ``out`` (see
     the module docstring); return the index."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     size = path.stat().st_size
     crlf = lf = nul_bytes = count = 0
     parity = 0
@@ -171,7 +150,7 @@ def index_records(path: Path, quote: str | None, escape: str | None, out: Path) 
     pending: list[tuple[np.ndarray, np.ndarray]] = []
     pending_rows = 0
 
-    def flush(writer: Any, final: bool) -> None:
+    def flush(writer: pq.ParquetWriter, final: bool) -> None:
         nonlocal pending, pending_rows
         if not pending:
             return

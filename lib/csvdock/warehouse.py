@@ -14,6 +14,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from csvdock import types as t
+from csvdock.batches import parquet_batches
 from csvdock.errors import CsvdockError
 from csvdock.naming import qualified_name, quote_identifier
 from csvdock.targets import Target
@@ -191,15 +192,10 @@ class PostgresWarehouse(Warehouse):
     def ingest_parquet(self, schema: str, table: str, columns: list[str], paths: list[Path]) -> int:
         import pyarrow as pa
 
-        # pre_buffer=False: otherwise pyarrow keeps each row group read until the file closes.
-        first = pq.ParquetFile(paths[0], pre_buffer=False)
-        arrow_schema = pa.schema([first.schema_arrow.field(c) for c in columns])
+        stored = pq.read_schema(paths[0])
+        arrow_schema = pa.schema([stored.field(c) for c in columns])
         batches = (
-            batch
-            for path in paths
-            for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(
-                batch_size=INGEST_BATCH_ROWS, columns=columns
-            )
+            batch for path in paths for batch in parquet_batches(path, INGEST_BATCH_ROWS, columns)
         )
         reader = pa.RecordBatchReader.from_batches(arrow_schema, batches)
         try:
