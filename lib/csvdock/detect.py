@@ -110,10 +110,8 @@ def _confirmed(name: str, proposal: str | None, stats: dict[str, Any]) -> str | 
     if proposal in FAMILIES[1] and stats[_key(name, "zeros")] > 0:
         return None  # leading zeros: the numeric family is out
     if proposal == "decimal":
-        scale, whole = stats[_key(name, "scale")] or 0, stats[_key(name, "whole")] or 0
-        if not (0 < scale <= t.MAX_DECIMAL_SCALE and whole + scale <= t.DECIMAL_PRECISION):
-            return None
-        return t.decimal_type(scale)
+        scale = _fitting_decimal_scale(name, stats)
+        return t.decimal_type(scale) if scale is not None else None
     return proposal
 
 
@@ -195,11 +193,9 @@ def _choose_type(name: str, stats: dict[str, Any], outlier_share: float) -> str:
     if present == 0:
         return t.TEXT
     allowed = int(present * outlier_share)
-    scale = stats.get(_key(name, "scale")) or 0
-    whole = stats.get(_key(name, "whole")) or 0
-    decimal_fits = 0 < scale <= t.MAX_DECIMAL_SCALE and whole + scale <= t.DECIMAL_PRECISION
+    scale = _fitting_decimal_scale(name, stats)
     for family in FAMILIES:
-        members = [m for m in family if m != "decimal" or decimal_fits]
+        members = [m for m in family if m != "decimal" or scale is not None]
         if any(_key(name, m) not in stats for m in members):
             continue  # ruled out by the first look
         if t.INTEGER in members and stats[_key(name, "zeros")] > 0:
@@ -209,8 +205,17 @@ def _choose_type(name: str, stats: dict[str, Any], outlier_share: float) -> str:
         if floor > allowed:
             continue
         narrowest = next(m for m in members if misfits[m] == floor)
-        return t.decimal_type(scale) if narrowest == "decimal" else narrowest
+        return t.decimal_type(scale) if narrowest == "decimal" and scale is not None else narrowest
     return t.TEXT
+
+
+def _fitting_decimal_scale(name: str, stats: dict[str, Any]) -> int | None:
+    """Return the scale of the exact decimal that holds column ``name``'s decimal values (its
+    longest fraction), or None when they have no fraction or need more digits than it has."""
+    scale = stats.get(_key(name, "scale")) or 0
+    whole = stats.get(_key(name, "whole")) or 0
+    fits = 0 < scale <= t.MAX_DECIMAL_SCALE and whole + scale <= t.DECIMAL_PRECISION
+    return scale if fits else None
 
 
 def _evidence(name: str, logical: str, stats: dict[str, Any], rows: int) -> dict[str, Any]:
