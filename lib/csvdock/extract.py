@@ -262,9 +262,8 @@ def _parse_with_duckdb(
 ) -> tuple[list[tuple[int, str, int | None, str]], int]:
     """Write the good records to ``out``, each joined by position to a row of the SQL source
     ``positions`` (right when DuckDB rejected nothing; otherwise ``_attach_positions`` joins
-    them again). Return the
-    rejects DuckDB reported as ``(byte_position, error_type, column_index, message)`` and how many
-    records it parsed."""
+    them again). Return the rejects DuckDB reported as ``(byte_position, error_type,
+    column_index, message)`` and how many records it parsed."""
     options = {
         "delim": dialect.delimiter,
         "quote": dialect.quote,
