@@ -25,6 +25,7 @@ class Dialect:
     escape: str = '"'
     header: bool = True
     newline: str = "\\n"
+    trailing_delimiter: bool = False  # every data record ends with one more, empty, field
 
     def as_dict(self) -> dict[str, Any]:
         """Return the dialect as a JSON-ready dict."""

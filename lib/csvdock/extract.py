@@ -23,6 +23,7 @@ from csvdock.errors import CsvdockError
 from csvdock.naming import quote_identifier, unique_column_names
 from csvdock.records import (
     END,
+    FIELDS,
     LINE,
     START,
     RecordIndex,
@@ -107,7 +108,9 @@ def extract_file(
     dialect = sniff_dialect(path, settings)
     with tempfile.TemporaryDirectory(dir=out_dir) as scratch_dir:
         scratch = Path(scratch_dir)
-        index = index_records(path, dialect.quote, dialect.escape, scratch / "index.parquet")
+        index = index_records(
+            path, dialect.quote, dialect.escape, scratch / "index.parquet", dialect.delimiter
+        )
         if len(index) == 0:
             raise ExtractError("the file is empty: no header and no records")
         if index.open_quote_at is not None:
@@ -118,12 +121,15 @@ def extract_file(
             )
         if index.mixed_line_endings:
             path = normalise_line_endings(path, dialect.quote, dialect.escape, out_dir / LF_FILE)
-            index = index_records(path, dialect.quote, dialect.escape, scratch / "index.lf.parquet")
+            index = index_records(
+                path, dialect.quote, dialect.escape, scratch / "index.lf.parquet", dialect.delimiter
+            )
             dialect = replace(dialect, newline="mixed")
         source_columns = _header_names(path, index, dialect)
         columns = unique_column_names(source_columns)
         first_data = 1 if dialect.header else 0
         rows_read = len(index) - first_data
+        fields, dialect = _expected_fields(index, dialect, first_data, rows_read)
         parsed = scratch / "parsed.parquet"
         every_record = (
             f"(SELECT {LINE}, {START}, {END} FROM read_parquet('{_sql_path(index.path)}', "
@@ -133,7 +139,9 @@ def extract_file(
             path, parsed, dialect, columns, rows_read, every_record
         )
         rejects = _parse_rejects(index, reject_positions, first_data)
-        if parsed_rows + rejects.height != rows_read:
+        duckdb_rejects = rejects.height
+        rejects = _with_misaligned(rejects, index, first_data, fields)
+        if parsed_rows + duckdb_rejects != rows_read:
             raise ExtractError(
                 f"the parser found {parsed_rows + rejects.height} records where the file has "
                 f"{rows_read}; check the quote and escape characters (sniffed {dialect.as_dict()})"
@@ -142,12 +150,14 @@ def extract_file(
         if rejects.height == 0 and index.nul_bytes == 0:
             parsed.replace(out_dir / RECORDS_FILE)  # every record parsed: positions line up
         else:
-            skipped = np.sort(rejects["__record"].to_numpy())
+            # DuckDB's output lacks the records it rejected: leave those out of the positions to
+            # join them by position, then drop the records whose fields do not line up.
+            skipped = np.sort(rejects.filter(pl.col("__by_duckdb"))["__record"].to_numpy())
             good = index.write_positions(scratch / "good.parquet", first_data, skipped)
             with_nul = _attach_positions(
-                parsed, out_dir / RECORDS_FILE, good, columns, index.nul_bytes > 0
+                parsed, out_dir / RECORDS_FILE, good, columns, index.nul_bytes > 0, fields
             )
-    all_rejects = pl.concat([rejects.drop("__record"), with_nul]).sort("line")
+    all_rejects = pl.concat([rejects.drop("__record", "__by_duckdb"), with_nul]).sort("line")
     all_rejects.write_parquet(out_dir / REJECTS_FILE)
     result = ExtractResult(
         path=str(source),
@@ -164,12 +174,12 @@ def extract_file(
 
 
 def _attach_positions(
-    parsed: Path, out: Path, positions: Path, columns: list[str], check_nul: bool
+    parsed: Path, out: Path, positions: Path, columns: list[str], check_nul: bool, fields: int
 ) -> pl.DataFrame:
     """Write the good records with their line and byte ``positions`` (a DuckDB POSITIONAL JOIN,
-    so nothing is held in memory whole). With ``check_nul``, return the records holding a NUL
-    character as rejects: PostgreSQL text cannot hold NUL, so such a record is rejected whatever
-    the target."""
+    so nothing is held in memory whole), leaving out those without ``fields`` fields (already
+    rejects). With ``check_nul``, return the records holding a NUL character as rejects:
+    PostgreSQL text cannot hold NUL, so such a record is rejected whatever the target."""
     if check_nul and columns:
         has_nul = " ".join(
             f"WHEN contains({quote_identifier(c)}, chr(0)) THEN {_literal(c)}" for c in columns
@@ -187,14 +197,14 @@ def _attach_positions(
     with duckdb.connect() as con:
         _limit_memory(con, len(columns))
         con.execute(
-            f"COPY (SELECT {names} FROM ({source}) WHERE {NUL_COLUMN} IS NULL) "
-            f"TO '{_sql_path(out)}' (FORMAT parquet)"
+            f"COPY (SELECT {names} FROM ({source}) WHERE {NUL_COLUMN} IS NULL "
+            f"AND {FIELDS} = {fields}) TO '{_sql_path(out)}' (FORMAT parquet)"
         )
         rows = []
         if check_nul:
             rows = con.execute(
                 f"SELECT {LINE}, {START}, {END}, {NUL_COLUMN} FROM ({source}) "
-                f"WHERE {NUL_COLUMN} IS NOT NULL ORDER BY {LINE}"
+                f"WHERE {NUL_COLUMN} IS NOT NULL AND {FIELDS} = {fields} ORDER BY {LINE}"
             ).fetchall()
     return pl.DataFrame(
         [
@@ -322,7 +332,7 @@ def _parse_rejects(
     index: RecordIndex, positions: list[tuple[int, str, int | None, str]], first_data: int
 ) -> pl.DataFrame:
     """Map DuckDB's reject positions to records (one reject per record)."""
-    schema = pl.Schema({"__record": pl.Int64(), **REJECT_SCHEMA})
+    schema = pl.Schema({"__record": pl.Int64(), **REJECT_SCHEMA, "__by_duckdb": pl.Boolean()})
     if not positions:
         return pl.DataFrame(schema=schema)
     # DuckDB's line_byte_position may point one byte early or at the preceding newline.
@@ -343,9 +353,55 @@ def _parse_rejects(
             "stage": ["parse"] * chosen.size,
             "column": [None] * chosen.size,
             "reason": [reasons[r] for r in chosen.tolist()],
+            "__by_duckdb": [True] * chosen.size,
         },
         schema=schema,
     )
+
+
+def _expected_fields(
+    index: RecordIndex, dialect: Dialect, first_data: int, rows_read: int
+) -> tuple[int, Dialect]:
+    """Return how many fields a data record must have, and the dialect with its trailing
+    delimiter noted: when every data record has one field more than the first record and ends
+    with the delimiter, the trailing delimiter is the file's dialect, not an extra field."""
+    header_fields = int(index.fields_of(np.array([0]))[0]) if len(index) else 0
+    counts, trailing, _ = index.field_counts(first_data)
+    if (
+        dialect.header
+        and rows_read
+        and counts == {header_fields + 1: rows_read}
+        and trailing == rows_read
+    ):
+        return header_fields + 1, replace(dialect, trailing_delimiter=True)
+    return header_fields, dialect
+
+
+def _with_misaligned(
+    rejects: pl.DataFrame, index: RecordIndex, first_data: int, fields: int
+) -> pl.DataFrame:
+    """Add to DuckDB's ``rejects`` every record whose field count is not ``fields``: its values
+    would land in the wrong columns (DuckDB lets an extra empty last field through)."""
+    odd = index.records_with_fields_other_than(first_data, fields)
+    odd = odd[~np.isin(odd, rejects["__record"].to_numpy())]
+    if odd.size == 0:
+        return rejects
+    found = index.positions_of(odd)
+    counts = index.fields_of(odd)
+    extra = pl.DataFrame(
+        {
+            "__record": odd,
+            "line": found[LINE],
+            "byte_start": found[START],
+            "byte_end": found[END],
+            "stage": ["parse"] * odd.size,
+            "column": [None] * odd.size,
+            "reason": [f"expected {fields} fields, found {n}" for n in counts.tolist()],
+            "__by_duckdb": [False] * odd.size,
+        },
+        schema=rejects.schema,
+    )
+    return pl.concat([rejects, extra]).sort("__record")
 
 
 def _parse_reason(error_type: str, message: str) -> str:

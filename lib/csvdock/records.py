@@ -23,6 +23,7 @@ NEWLINE, CARRIAGE_RETURN = 0x0A, 0x0D
 
 
 LINE, START, END = "__line", "__start", "__end"
+FIELDS, TRAILING = "__fields", "__trailing"  # fields of a record; whether it ends with a delimiter
 INDEX_ROW_GROUP = 1 << 20  # records a row group of the index file holds (24 MB in memory)
 
 
@@ -39,6 +40,7 @@ class RecordIndex:
     crlf_endings: int = 0
     lf_endings: int = 0
     nul_bytes: int = 0  # NUL bytes anywhere in the file
+    counts_fields: bool = False  # the index holds FIELDS and TRAILING (a delimiter was given)
 
     def __len__(self) -> int:
         return self.count
@@ -76,7 +78,7 @@ class RecordIndex:
         """Write the positions of records ``first`` onwards, leaving out the ascending
         ``skipped`` ones, to the Parquet file ``out`` (in row groups)."""
         base = 0
-        with pq.ParquetWriter(out, _INDEX_SCHEMA) as writer:
+        with pq.ParquetWriter(out, _index_schema(self.counts_fields)) as writer:
             for batch in parquet_batches(self.path, INDEX_ROW_GROUP):
                 keep = np.ones(batch.num_rows, dtype=bool)
                 keep[: max(first - base, 0)] = False
@@ -86,6 +88,43 @@ class RecordIndex:
                 base += batch.num_rows
         return out
 
+    def field_counts(self, first: int) -> tuple[dict[int, int], int, int]:
+        """Return, for records ``first`` onwards, how many have each field count, and how many
+        end with a delimiter (an empty last field) and how many of those end the file's lines."""
+        counts: dict[int, int] = {}
+        trailing = 0
+        base = 0
+        for batch in parquet_batches(self.path, INDEX_ROW_GROUP, [FIELDS, TRAILING]):
+            skip = max(first - base, 0)
+            fields = batch.column(0).to_numpy()[skip:]
+            values, found = np.unique(fields, return_counts=True)
+            for value, n in zip(values.tolist(), found.tolist(), strict=True):
+                counts[value] = counts.get(value, 0) + n
+            trailing += int(np.count_nonzero(batch.column(1).to_numpy(zero_copy_only=False)[skip:]))
+            base += batch.num_rows
+        return counts, trailing, sum(counts.values())
+
+    def records_with_fields_other_than(self, first: int, expected: int) -> np.ndarray:
+        """Return the indexes of records ``first`` onwards whose field count is not ``expected``."""
+        found: list[np.ndarray] = []
+        base = 0
+        for batch in parquet_batches(self.path, INDEX_ROW_GROUP, [FIELDS]):
+            fields = batch.column(0).to_numpy()
+            odd = np.flatnonzero(fields != expected) + base
+            found.append(odd[odd >= first])
+            base += batch.num_rows
+        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+    def fields_of(self, records: np.ndarray) -> np.ndarray:
+        """Return the field count of each of the ascending ``records``."""
+        result = np.zeros(records.size, dtype=np.int64)
+        base = 0
+        for batch in parquet_batches(self.path, INDEX_ROW_GROUP, [FIELDS]):
+            inside = (records >= base) & (records < base + batch.num_rows)
+            result[inside] = batch.column(0).to_numpy()[records[inside] - base]
+            base += batch.num_rows
+        return result
+
     def _column(self, name: str) -> Iterator[np.ndarray]:
         for batch in parquet_batches(self.path, INDEX_ROW_GROUP, [name]):
             if batch.num_rows:
@@ -93,6 +132,11 @@ class RecordIndex:
 
 
 _INDEX_SCHEMA = pa.schema([(LINE, pa.int64()), (START, pa.int64()), (END, pa.int64())])
+_FIELDS_SCHEMA = pa.schema([*_INDEX_SCHEMA, (FIELDS, pa.int32()), (TRAILING, pa.bool_())])
+
+
+def _index_schema(counts_fields: bool) -> pa.Schema:
+    return _FIELDS_SCHEMA if counts_fields else _INDEX_SCHEMA
 
 
 @dataclass
@@ -105,6 +149,8 @@ class _Chunk:
     newline_rank: np.ndarray  # for each of ``ends``, how many newlines precede it in the file
     parity: int  # quote parity after the chunk
     nul_bytes: int
+    quote_at: np.ndarray  # local offsets of the quotes that count (escaped ones left out)
+    parity_in: int  # quote parity before the chunk
 
 
 def _chunks(path: Path, quote: str | None, escape: str | None) -> Iterator[_Chunk]:
@@ -130,43 +176,68 @@ def _chunks(path: Path, quote: str | None, escape: str | None) -> Iterator[_Chun
             quotes_before = np.searchsorted(quote_at, newline_at)
             outside = ((quotes_before + parity) % 2) == 0
             rank = (np.flatnonzero(outside) + newlines_before).astype(np.int64)
+            parity_in = parity
             parity = int((parity + quote_at.size) % 2)
             nul_bytes = int(np.count_nonzero(body == 0))
             yield _Chunk(
-                position, body, data, previous, newline_at[outside], rank, parity, nul_bytes
+                position,
+                body,
+                data,
+                previous,
+                newline_at[outside],
+                rank,
+                parity,
+                nul_bytes,
+                quote_at,
+                parity_in,
             )
             newlines_before += int(newline_at.size)
             position += body.size
 
 
-def index_records(path: Path, quote: str | None, escape: str | None, out: Path) -> RecordIndex:
+def index_records(
+    path: Path, quote: str | None, escape: str | None, out: Path, delimiter: str | None = None
+) -> RecordIndex:
     """Scan ``path`` and write the position of every record to the Parquet file ``out`` (see
-    the module docstring); return the index."""
+    the module docstring); return the index. With ``delimiter``, also count each record's fields
+    (delimiters outside quotes, plus one) and note whether it ends with a delimiter."""
     size = path.stat().st_size
     crlf = lf = nul_bytes = count = 0
     parity = 0
     heads: list[int] = []  # the first two record starts
     last_start = -1
-    pending: list[tuple[np.ndarray, np.ndarray]] = []
+    # Per pending record: start, line, and the delimiters (all, and those ending a line) before it.
+    pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     pending_rows = 0
+    delimiters_before = terminal_before = 0
+    delimiter_byte = ord(delimiter) if delimiter else None
+    schema = _index_schema(delimiter_byte is not None)
 
     def flush(writer: pq.ParquetWriter, final: bool) -> None:
         nonlocal pending, pending_rows
         if not pending:
             return
-        starts = np.concatenate([p[0] for p in pending])
-        lines = np.concatenate([p[1] for p in pending])
+        starts, lines, delims, terminal = (np.concatenate(p) for p in zip(*pending, strict=True))
         # A record ends where the next one starts: the last one waits for the next chunk's
         # first record, or ends with the file.
         if final:
             pending, pending_rows = [], 0
-            table = {LINE: lines, START: starts, END: np.append(starts[1:], size)}
+            ends = np.append(starts[1:], size)
+            delims_after = np.append(delims[1:], delimiters_before)
+            terminal_after = np.append(terminal[1:], terminal_before)
+            keep = slice(None)
         else:
-            pending, pending_rows = [(starts[-1:], lines[-1:])], 1
-            table = {LINE: lines[:-1], START: starts[:-1], END: starts[1:]}
-        writer.write_table(pa.table(table, schema=_INDEX_SCHEMA), row_group_size=INDEX_ROW_GROUP)
+            pending = [(starts[-1:], lines[-1:], delims[-1:], terminal[-1:])]
+            pending_rows = 1
+            ends, delims_after, terminal_after = starts[1:], delims[1:], terminal[1:]
+            keep = slice(None, -1)
+        table: dict[str, np.ndarray] = {LINE: lines[keep], START: starts[keep], END: ends}
+        if delimiter_byte is not None:
+            table[FIELDS] = (delims_after - delims[keep] + 1).astype(np.int32)
+            table[TRAILING] = terminal_after > terminal[keep]
+        writer.write_table(pa.table(table, schema=schema), row_group_size=INDEX_ROW_GROUP)
 
-    with pq.ParquetWriter(out, _INDEX_SCHEMA) as writer:
+    with pq.ParquetWriter(out, schema) as writer:
         for chunk in _chunks(path, quote, escape):
             candidates = chunk.ends + 1
             candidate_lines = chunk.newline_rank + 2
@@ -180,13 +251,24 @@ def index_records(path: Path, quote: str | None, escape: str | None, out: Path) 
             second = data[np.minimum(candidates + 1, data.size - 1)]
             not_blank = (first != NEWLINE) & ~((first == CARRIAGE_RETURN) & (second == NEWLINE))
             not_blank &= candidates + chunk.position < size
-            starts = (candidates[not_blank] + chunk.position).astype(np.int64)
-            if starts.size:
-                pending.append((starts, candidate_lines[not_blank].astype(np.int64)))
+            local_starts = candidates[not_blank]
+            delimiters, terminal = _delimiters(chunk, delimiter_byte, size)
+            if local_starts.size:
+                starts = (local_starts + chunk.position).astype(np.int64)
+                pending.append(
+                    (
+                        starts,
+                        candidate_lines[not_blank].astype(np.int64),
+                        delimiters_before + np.searchsorted(delimiters, local_starts),
+                        terminal_before + np.searchsorted(terminal, local_starts),
+                    )
+                )
                 pending_rows += starts.size
                 count += starts.size
                 last_start = int(starts[-1])
                 heads = (heads + starts[:2].tolist())[:2]
+            delimiters_before += int(delimiters.size)
+            terminal_before += int(terminal.size)
             before = _byte_before(chunk)
             crlf += int(np.count_nonzero(before == CARRIAGE_RETURN))
             lf += int(np.count_nonzero(before != CARRIAGE_RETURN))
@@ -197,7 +279,26 @@ def index_records(path: Path, quote: str | None, escape: str | None, out: Path) 
         flush(writer, final=True)
     open_quote_at = last_start if parity and count else None
     first_record = (heads[0], heads[1] if len(heads) > 1 else size) if heads else (0, 0)
-    return RecordIndex(out, count, first_record, open_quote_at, crlf, lf, nul_bytes)
+    return RecordIndex(
+        out, count, first_record, open_quote_at, crlf, lf, nul_bytes, delimiter_byte is not None
+    )
+
+
+def _delimiters(chunk: _Chunk, delimiter: int | None, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the local offsets of the delimiters outside quotes in ``chunk``, and of those that
+    end a line (followed by a line terminator or the end of the file)."""
+    if delimiter is None:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    found = np.flatnonzero(chunk.body == delimiter)
+    quotes_before = np.searchsorted(chunk.quote_at, found)
+    found = found[((quotes_before + chunk.parity_in) % 2) == 0]
+    data = chunk.lookahead
+    after = np.where(found + 1 < data.size, data[np.minimum(found + 1, data.size - 1)], NEWLINE)
+    after2 = np.where(found + 2 < data.size, data[np.minimum(found + 2, data.size - 1)], NEWLINE)
+    ends_line = (after == NEWLINE) | ((after == CARRIAGE_RETURN) & (after2 == NEWLINE))
+    ends_line |= found + chunk.position == size - 1
+    return found, found[ends_line]
 
 
 def normalise_line_endings(path: Path, quote: str | None, escape: str | None, out: Path) -> Path:
