@@ -79,6 +79,9 @@ def _file_result(task: IngestFile, workspace: Workspace) -> FileResult:
     output = Path(load.output().path)
     if output.exists():
         return FileResult.read(output)
+    failed = workspace.failed_result(load.run_id, load.table, sha256)
+    if failed.exists():
+        return FileResult.read(failed)
     reasons = [
         workspace.failure_note(t.task_id).read_text(encoding="utf-8")
         for t in _task_and_upstream(load)

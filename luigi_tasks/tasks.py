@@ -42,6 +42,10 @@ class TargetUrlParameter(luigi.Parameter):
         return masked_url(str(x))
 
 
+class FileFailed(CsvdockError):
+    """A file could not be loaded: its task fails, with the reason."""
+
+
 class CsvdockTask(luigi.Task):
     """Common parameters; settings are read once per task from luigi.cfg plus ``options``."""
 
@@ -86,7 +90,7 @@ class FileTask(CsvdockTask):
 
     def attempt(self, mode: str, load: Callable[[], FileResult]) -> FileResult:
         """Run a load with retries of transient errors; a lasting csvdock error makes the file's
-        result ``failed`` (with the reason) instead of failing the task, so the run goes on."""
+        result ``failed`` with the reason (the caller then fails the task)."""
         settings = self.settings
         try:
             return with_retries(load, settings.retries, settings.retry_delay, self.path)
@@ -180,6 +184,13 @@ class FileResultTask(FileTask):
             ),
         )
         self.after(result)
+        if result.status == FAILED:
+            # The task fails (luigid shows it, Luigi's retry policy sees it, the run and its
+            # day are not complete); the result is kept where the run's summary finds it.
+            failed = self.workspace.failed_result(self.run_id, self.table, self.sha256)
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            result.write(failed)
+            raise FileFailed(f"{self.path}: {result.reason}")
         self.write_result(result)
 
     def after(self, result: FileResult) -> None:

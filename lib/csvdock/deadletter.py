@@ -19,12 +19,13 @@ from pathlib import Path
 
 import polars as pl
 
+from csvdock.naming import qualified_name
 from csvdock.records import record_text
-from csvdock.rejects import rejects_with_raw_text
+from csvdock.warehouse import LEDGER_SCHEMA, REJECTS_TABLE, Warehouse
 from csvdock.workspace import Workspace, safe_file_name
 
 LEDGER_FILE = "DeadLetterQueue.csv"
-LEDGER_SCHEMA = pl.Schema(
+LEDGER_COLUMNS = pl.Schema(
     {
         "run_id": pl.String,
         "file": pl.String,
@@ -37,6 +38,7 @@ LEDGER_SCHEMA = pl.Schema(
         "replayed_in": pl.String,
     }
 )
+LEDGER_SCHEMA_COLUMNS = LEDGER_COLUMNS.names()
 
 
 def quarantine_file(workspace: Workspace, source: Path, sha256: str, reason: str) -> Path:
@@ -59,13 +61,13 @@ def quarantine_file(workspace: Workspace, source: Path, sha256: str, reason: str
     return copy
 
 
-def write_rejects_csv(rejects: pl.DataFrame, source: Path, text: Path, out: Path) -> Path | None:
-    """Write ``rejects`` with each record's raw text (read from ``text``) to the CSV ``out``;
-    return None when there are none."""
-    if rejects.is_empty():
+def write_rejects_csv(ledger_rows: pl.DataFrame, source: Path, out: Path) -> Path | None:
+    """Write one file's dead letters (rows of the ledger) to the CSV ``out``; return None when
+    there are none."""
+    if ledger_rows.is_empty():
         return None
     out.parent.mkdir(parents=True, exist_ok=True)
-    full = rejects_with_raw_text(rejects, text).select(
+    full = ledger_rows.sort("line").select(
         pl.lit(str(source)).alias("file"), "line", "stage", "column", "reason", "raw"
     )
     partial = out.with_name(out.name + ".partial")
@@ -83,44 +85,52 @@ def read_ledger(workspace: Workspace, table: str) -> pl.DataFrame:
     """Return every dead letter of ``table`` (an empty frame when there are none)."""
     path = ledger_dir(workspace, table) / LEDGER_FILE
     if not path.exists():
-        return pl.DataFrame(schema=LEDGER_SCHEMA)
-    return pl.read_csv(path, schema=LEDGER_SCHEMA, infer_schema=False)
+        return pl.DataFrame(schema=LEDGER_COLUMNS)
+    return pl.read_csv(path, schema=LEDGER_COLUMNS, infer_schema=False)
 
 
-def record_dead_letters(
-    workspace: Workspace,
-    table: str,
-    run_id: str,
-    source: Path,
-    text: Path,
-    sha256: str,
-    rejects: pl.DataFrame,
+def stored_rejects(warehouse: Warehouse, table: str, sha256: str) -> pl.DataFrame:
+    """Return the rejected records of one loaded file as the target stores them (ledger rows)."""
+    rows = warehouse.execute(
+        "SELECT run_id, file_path, file_sha256, line, stage, column_name, reason, raw "
+        f"FROM {qualified_name(LEDGER_SCHEMA, REJECTS_TABLE)} "
+        "WHERE table_name = $1 AND file_sha256 = $2 ORDER BY line",
+        [table, sha256],
+    )
+    names = [n for n in LEDGER_SCHEMA_COLUMNS if n != "replayed_in"]
+    frame = pl.DataFrame(rows, schema=names, orient="row")
+    return frame.with_columns(pl.lit(None, dtype=pl.String).alias("replayed_in")).cast(
+        LEDGER_COLUMNS
+    )
+
+
+def sync_dead_letters(
+    workspace: Workspace, table: str, sha256: str, stored: pl.DataFrame, header: bytes | None
 ) -> int:
-    """Append one file's rejects to the table's ledger unless they are there already; return how
-    many rows the ledger holds for the file."""
+    """Make the table's dead-letter CSV hold exactly the ``stored`` records of one file (the
+    target's, written with its rows): rows missing after a crash are added, and a file's rows
+    already there are kept as they stand (edits and ``replayed_in`` marks included) when their
+    count agrees. Idempotent; return how many rows the CSV holds for the file."""
     folder = ledger_dir(workspace, table)
     folder.mkdir(parents=True, exist_ok=True)
     with _locked(folder):
+        if header is not None and not stored.is_empty():
+            headers = folder / "headers"
+            headers.mkdir(exist_ok=True)
+            if not (headers / f"{sha256}.txt").exists():
+                (headers / f"{sha256}.txt").write_bytes(header)
         ledger = read_ledger(workspace, table)
-        existing = ledger.filter(pl.col("file_sha256") == sha256).height
-        if existing or rejects.is_empty():
-            return existing
-        headers = folder / "headers"
-        headers.mkdir(exist_ok=True)
-        (headers / f"{sha256}.txt").write_bytes(_header_bytes(text))
-        new = rejects_with_raw_text(rejects, text).select(
-            pl.lit(run_id).alias("run_id"),
-            pl.lit(str(source)).alias("file"),
-            pl.lit(sha256).alias("file_sha256"),
-            "line",
-            "stage",
-            "column",
-            "reason",
-            "raw",
-            pl.lit(None, dtype=pl.String).alias("replayed_in"),
-        )
-        _write_ledger(folder, pl.concat([ledger, new.cast(LEDGER_SCHEMA)]))
-        return new.height
+        mine = ledger.filter(pl.col("file_sha256") == sha256)
+        if mine.height == stored.height:
+            return mine.height
+        others = ledger.filter(pl.col("file_sha256") != sha256)
+        _write_ledger(folder, pl.concat([others, stored.cast(LEDGER_COLUMNS)]))
+        return stored.height
+
+
+def header_bytes(text: Path) -> bytes:
+    """Return the first line of ``text`` (the header a replay file starts with)."""
+    return _header_bytes(text)
 
 
 def replay_files(workspace: Workspace, table: str, replay_id: str, run: str | None) -> list[Path]:

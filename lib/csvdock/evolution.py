@@ -32,6 +32,7 @@ class Resolution:
     changes: list[dict[str, Any]] = field(default_factory=list)
     unknown_columns: list[str] = field(default_factory=list)
     missing_columns: list[str] = field(default_factory=list)
+    base_version: int | None = None  # the version resolved against (None: a new table)
 
 
 def widened_type(old: str, new: str) -> str:

@@ -10,12 +10,14 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+
+import polars as pl
 
 from csvdock.errors import CsvdockError
+from csvdock.evolution import widened_type
 from csvdock.naming import qualified_name, quote_identifier
 from csvdock.schema import TableSchema
-from csvdock.warehouse import LEDGER_SCHEMA, LEDGER_TABLE, Warehouse, WarehouseError
+from csvdock.warehouse import LEDGER_SCHEMA, LEDGER_TABLE, REJECTS_TABLE, Warehouse, WarehouseError
 
 
 class LoadError(CsvdockError):
@@ -44,6 +46,7 @@ class LoadOutcome:
     rows_loaded: int
     rows_rejected: int = 0
     commit_seconds: float = 0.0
+    schema_version: int | None = None
 
 
 def split_qualified(table: str, warehouse: Warehouse) -> tuple[str, str]:
@@ -53,29 +56,25 @@ def split_qualified(table: str, warehouse: Warehouse) -> tuple[str, str]:
 
 
 RowWriter = Callable[[Warehouse, str, str], tuple[int, int]]
-TablePreparer = Callable[[Warehouse, str, str], None]
+# Creates or alters the table inside the transaction; returns the schema version loaded with.
+TablePreparer = Callable[[Warehouse, str, str], int | None]
 
 
-def load_typed_file(
-    warehouse: Warehouse,
-    schema: TableSchema,
-    typed: list[Path],
-    entry: LedgerEntry,
-    prepare_table: TablePreparer | None = None,
-    before_commit: Callable[[], None] | None = None,
-) -> LoadOutcome:
-    """Load the typed Parquet files ``typed`` into ``entry.table`` with its ledger row, atomically.
-
-    ``prepare_table(warehouse, schema, table)`` runs inside the transaction to create or alter
-    the table (default: create it from ``schema`` when missing). ``before_commit`` runs just
-    before COMMIT (tests use it to inject a failure).
-    """
-
-    def write_rows(w: Warehouse, db_schema: str, table: str) -> tuple[int, int]:
-        return w.ingest_parquet(db_schema, table, schema.names, typed), entry.rows_rejected
-
-    prepare = prepare_table or create_table_if_missing(schema)
-    return load_atomically(warehouse, entry, prepare, write_rows, before_commit)
+def store_rejects(warehouse: Warehouse, entry: LedgerEntry, rejects: pl.DataFrame) -> int:
+    """Write a file's rejected records (``rejects`` with their ``raw`` text) to the target's
+    rejects table, in the load's transaction; return how many."""
+    rows = rejects.select(
+        pl.lit(entry.table).alias("table_name"),
+        pl.lit(entry.sha256).alias("file_sha256"),
+        pl.lit(entry.run_id).alias("run_id"),
+        pl.lit(entry.path).alias("file_path"),
+        pl.col("line").cast(pl.Int64),
+        pl.col("stage").cast(pl.String),
+        pl.col("column").cast(pl.String).alias("column_name"),
+        pl.col("reason").cast(pl.String),
+        pl.col("raw").cast(pl.String),
+    )
+    return warehouse.ingest_arrow(LEDGER_SCHEMA, REJECTS_TABLE, rows.to_arrow())
 
 
 def load_atomically(
@@ -85,22 +84,25 @@ def load_atomically(
     write_rows: RowWriter,
     before_commit: Callable[[], None] | None = None,
 ) -> LoadOutcome:
-    """Run one file's load in ONE transaction: claim the ledger row (or report ``skipped``),
-    prepare the table, write the rows (``write_rows`` returns rows loaded and rejected), record
-    the counts, check that nothing was lost, commit. Any failure rolls everything back."""
+    """Run one file's load in ONE transaction: take the table's lock (loads into one table are
+    serialised), claim the ledger row (or report ``skipped``), prepare the table, write the rows
+    (``write_rows`` returns rows loaded and rejected), record the counts, check that nothing was
+    lost, commit. Any failure rolls everything back."""
     warehouse.ensure_ledger()
     db_schema, table = split_qualified(entry.table, warehouse)
     warehouse.begin()
     try:
+        warehouse.lock_table(entry.table)
         if not _claim_ledger_row(warehouse, entry):
             warehouse.rollback()
             return LoadOutcome("skipped", 0)
-        prepare_table(warehouse, db_schema, table)
+        version = prepare_table(warehouse, db_schema, table)
         loaded, rejected = write_rows(warehouse, db_schema, table)
         warehouse.execute(
             f"UPDATE {qualified_name(LEDGER_SCHEMA, LEDGER_TABLE)} "
-            "SET rows_loaded = $1, rows_rejected = $2 WHERE table_name = $3 AND file_sha256 = $4",
-            [loaded, rejected, entry.table, entry.sha256],
+            "SET rows_loaded = $1, rows_rejected = $2, schema_version = $3 "
+            "WHERE table_name = $4 AND file_sha256 = $5",
+            [loaded, rejected, version, entry.table, entry.sha256],
         )
         if loaded + rejected != entry.rows_read:
             raise LoadError(
@@ -118,7 +120,7 @@ def load_atomically(
     except BaseException:
         warehouse.rollback()
         raise
-    return LoadOutcome("loaded", loaded, rejected, round(commit_seconds, 4))
+    return LoadOutcome("loaded", loaded, rejected, round(commit_seconds, 4), version)
 
 
 def table_ddl(warehouse: Warehouse, db_schema: str, table: str, schema: TableSchema) -> str:
@@ -134,37 +136,45 @@ def table_ddl(warehouse: Warehouse, db_schema: str, table: str, schema: TableSch
     return f"CREATE TABLE IF NOT EXISTS {qualified_name(db_schema, table)} ({columns}{key})"
 
 
-def create_table_if_missing(schema: TableSchema) -> Callable[[Warehouse, str, str], None]:
+def create_table_if_missing(schema: TableSchema) -> TablePreparer:
     """Return a ``prepare_table`` that creates the table (and its schema) from ``schema``."""
 
-    def prepare(warehouse: Warehouse, db_schema: str, table: str) -> None:
+    def prepare(warehouse: Warehouse, db_schema: str, table: str) -> int | None:
         warehouse.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(db_schema)}")
         warehouse.execute(table_ddl(warehouse, db_schema, table, schema))
+        return schema.version
 
     return prepare
 
 
-def evolve_table(schema: TableSchema) -> Callable[[Warehouse, str, str], None]:
-    """Return a ``prepare_table`` that creates the table, or brings an existing one up to
-    ``schema``: ``ADD COLUMN`` for new columns, ``ALTER COLUMN ... TYPE`` for widened ones."""
-
-    def prepare(warehouse: Warehouse, db_schema: str, table: str) -> None:
-        existing = warehouse.table_types(db_schema, table)
-        if existing is None:
-            create_table_if_missing(schema)(warehouse, db_schema, table)
-            return
-        target = qualified_name(db_schema, table)
-        for column in schema.columns:
-            name, sql_type = quote_identifier(column.name), warehouse.sql_type(column.type)
-            if column.name not in existing:
-                warehouse.execute(f"ALTER TABLE {target} ADD COLUMN {name} {sql_type}")
-            elif existing[column.name] != column.type:
-                warehouse.execute(
-                    f"ALTER TABLE {target} ALTER COLUMN {name} TYPE {sql_type} "
-                    f"USING CAST({name} AS {sql_type})"
+def evolve_table(warehouse: Warehouse, db_schema: str, table: str, schema: TableSchema) -> None:
+    """Create the table, or bring an existing one up to ``schema``: ``ADD COLUMN`` for new
+    columns, ``ALTER COLUMN ... TYPE`` for widened ones. A column is never narrowed: a table
+    column wider than ``schema``'s is an error (the schema is stale), and nothing changes."""
+    existing = warehouse.table_types(db_schema, table)
+    if existing is None:
+        create_table_if_missing(schema)(warehouse, db_schema, table)
+        return
+    target = qualified_name(db_schema, table)
+    for column in schema.columns:
+        name, sql_type = quote_identifier(column.name), warehouse.sql_type(column.type)
+        stored = existing.get(column.name)
+        if stored is None:
+            warehouse.execute(f"ALTER TABLE {target} ADD COLUMN {name} {sql_type}")
+        elif stored != column.type:
+            if widened_type(stored, column.type) != column.type:
+                raise NarrowingRefused(
+                    f"column {column.name!r} of {table} is {stored}, and schema version "
+                    f"{schema.version} says {column.type}: csvdock never narrows a column"
                 )
+            warehouse.execute(
+                f"ALTER TABLE {target} ALTER COLUMN {name} TYPE {sql_type} "
+                f"USING CAST({name} AS {sql_type})"
+            )
 
-    return prepare
+
+class NarrowingRefused(LoadError):
+    """Loading would narrow a column of the table (and change stored values)."""
 
 
 def _claim_ledger_row(warehouse: Warehouse, entry: LedgerEntry) -> bool:

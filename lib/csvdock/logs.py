@@ -10,6 +10,8 @@ import logging
 import sys
 from pathlib import Path
 
+from csvdock.errors import CsvdockError
+
 FORMAT = "%(asctime)s %(levelname)s [%(run_id)s] %(name)s: %(message)s"
 _HANDLERS: list[logging.Handler] = []
 
@@ -29,6 +31,16 @@ class RunIdFilter(logging.Filter):
 RUN_ID = RunIdFilter()
 
 
+class ExplainedErrorFormatter(logging.Formatter):
+    """Leave out the traceback of an error csvdock explains in one line (a ``CsvdockError``, such
+    as a failed file's task in Luigi's log): the line says it all. Other tracebacks stay."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info and record.exc_info[0] and issubclass(record.exc_info[0], CsvdockError):
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+        return super().format(record)
+
+
 def configure_logging(level: str, log_file: Path | None, quiet: bool = False) -> None:
     """Send log records to stderr (WARNING and up when ``quiet``) and to ``log_file``."""
     root = logging.getLogger()
@@ -43,8 +55,10 @@ def configure_logging(level: str, log_file: Path | None, quiet: bool = False) ->
         to_file = logging.FileHandler(log_file, encoding="utf-8")
         to_file.setLevel(getattr(logging, level.upper(), logging.INFO))
         _HANDLERS.append(to_file)
+    stderr.setFormatter(ExplainedErrorFormatter(FORMAT))
     for handler in _HANDLERS:
-        handler.setFormatter(logging.Formatter(FORMAT))
+        if handler is not stderr:
+            handler.setFormatter(logging.Formatter(FORMAT))
         handler.addFilter(RUN_ID)
         root.addHandler(handler)
     root.setLevel(logging.DEBUG if level.upper() == "DEBUG" else logging.INFO)

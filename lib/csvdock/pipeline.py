@@ -6,33 +6,56 @@ path the caller renames into place, so a checkpoint is complete or absent).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
+import secrets
+import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import polars as pl
 
 from csvdock.config import Settings, TableSettings
-from csvdock.deadletter import quarantine_file, record_dead_letters, write_rejects_csv
+from csvdock.deadletter import (
+    header_bytes,
+    quarantine_file,
+    read_ledger,
+    stored_rejects,
+    sync_dead_letters,
+    write_rejects_csv,
+)
 from csvdock.detect import detect_schema
+from csvdock.errors import CsvdockError
+from csvdock.evolution import Resolution
 from csvdock.extract import RECORDS_FILE, ExtractError, ExtractResult, extract_file
 from csvdock.extract import REJECTS_FILE as EXTRACT_REJECTS
-from csvdock.load import LedgerEntry, LoadError, LoadOutcome, evolve_table, load_typed_file
+from csvdock.load import (
+    LedgerEntry,
+    LoadError,
+    LoadOutcome,
+    evolve_table,
+    load_atomically,
+    store_rejects,
+)
+from csvdock.naming import qualified_name
 from csvdock.registry import SchemaRegistry
+from csvdock.rejects import rejects_with_raw_text
 from csvdock.runs import LOADED, QUARANTINED, FileResult
 from csvdock.schema import TableSchema
 from csvdock.targets import parse_target
 from csvdock.timing import read_timings, timed
+from csvdock.transform import META_FILE as TRANSFORM_META
 from csvdock.transform import REJECTS_FILE as TRANSFORM_REJECTS
 from csvdock.transform import ContractRules, TransformResult, transform_records, typed_parts
-from csvdock.warehouse import connect
+from csvdock.warehouse import LEDGER_SCHEMA, VERSIONS_TABLE, Warehouse, connect
 from csvdock.workspace import Workspace
 
 log = logging.getLogger("csvdock")
 QUARANTINE_FILE, SCHEMA_FILE, CONTRACT_FILE = "quarantine.json", "schema.json", "contract.json"
+DETECTED_FILE = "detected.json"  # the file's own schema, to resolve again at load time
 
 
 def extract_stage(path: Path, sha256: str, table: str, settings: Settings, out_dir: Path) -> None:
@@ -53,8 +76,12 @@ def extract_stage(path: Path, sha256: str, table: str, settings: Settings, out_d
 def resolve_schema_stage(
     extract_dir: Path, table: str, settings: Settings, out_dir: Path
 ) -> tuple[TableSchema, ContractRules | None]:
-    """Detect the file's schema and resolve it against the registry under the table's evolution
-    policy (recording a new version when the table changes); write schema.json to ``out_dir``."""
+    """Detect the file's schema and resolve it against the registry's latest version under the
+    table's evolution policy; write detected.json, schema.json and contract.json to ``out_dir``.
+
+    Nothing is recorded here: a new version is recorded by the load that commits it (in the
+    target, in its transaction), and the load resolves the file again when the table moved on
+    to a newer version meanwhile (``schema_at_load``)."""
     extracted = ExtractResult.read(extract_dir)
     table_settings = settings.for_table(table)
     with timed(out_dir, "detect_schema"):
@@ -66,23 +93,37 @@ def resolve_schema_stage(
             table_settings.null_tokens,
             table_settings.outlier_share,
         )
-        resolution = SchemaRegistry(settings.schemas_dir).resolve_and_record(
+        resolution = SchemaRegistry(settings.schemas_dir).propose(
             detected, table_settings.evolution
         )
-    schema = resolution.schema
-    contract = None
-    if table_settings.evolution == "freeze":
-        contract = ContractRules(
-            tuple(resolution.unknown_columns), tuple(resolution.missing_columns), schema.version
-        )
-    (out_dir / SCHEMA_FILE).write_text(schema.to_json(), encoding="utf-8")
-    (out_dir / CONTRACT_FILE).write_text(json.dumps(asdict(contract) if contract else None))
-    return schema, contract
+    contract = contract_rules(resolution, table_settings.evolution)
+    (out_dir / DETECTED_FILE).write_text(detected.to_json(), encoding="utf-8")
+    _write_resolution(out_dir, resolution.schema, contract, resolution.base_version)
+    return resolution.schema, contract
+
+
+def contract_rules(resolution: Resolution, policy: str) -> ContractRules | None:
+    """Return the frozen contract's rules for a resolution (None unless ``policy`` is freeze)."""
+    if policy != "freeze":
+        return None
+    return ContractRules(
+        tuple(resolution.unknown_columns),
+        tuple(resolution.missing_columns),
+        resolution.schema.version,
+    )
+
+
+def _write_resolution(
+    folder: Path, schema: TableSchema, contract: ContractRules | None, base: int | None
+) -> None:
+    (folder / SCHEMA_FILE).write_text(schema.to_json(), encoding="utf-8")
+    note = {"contract": asdict(contract) if contract else None, "base_version": base}
+    (folder / CONTRACT_FILE).write_text(json.dumps(note), encoding="utf-8")
 
 
 def read_resolved_schema(folder: Path) -> tuple[TableSchema, ContractRules | None]:
     """Read what ``resolve_schema_stage`` wrote."""
-    contract = json.loads((folder / CONTRACT_FILE).read_text(encoding="utf-8"))
+    contract = json.loads((folder / CONTRACT_FILE).read_text(encoding="utf-8"))["contract"]
     rules = None
     if contract:
         rules = ContractRules(
@@ -91,6 +132,87 @@ def read_resolved_schema(folder: Path) -> tuple[TableSchema, ContractRules | Non
             contract["version"],
         )
     return TableSchema.read(folder / SCHEMA_FILE), rules
+
+
+def _base_version(folder: Path) -> int | None:
+    note = json.loads((folder / CONTRACT_FILE).read_text(encoding="utf-8"))
+    return note["base_version"]
+
+
+@dataclass
+class SchemaAtLoad:
+    """The schema a file is loaded with, decided inside the load's transaction."""
+
+    schema: TableSchema
+    contract: ContractRules | None
+    as_prepared: bool  # the schema the file was cast (or staged) with still holds
+
+
+def schema_at_load(
+    warehouse: Warehouse, settings: Settings, table: str, prepared_dir: Path
+) -> SchemaAtLoad:
+    """Return the schema to load a file with, the table's lock held. The versions the target
+    committed are written to the registry first (a crash after a commit cannot lose one); when
+    the table has a newer version than the one the file was resolved against, the file's
+    detected schema is resolved again against it, so an old checkpoint never narrows a column."""
+    registry = SchemaRegistry(settings.schemas_dir)
+    for recorded in recorded_versions(warehouse, table):
+        registry.record(recorded)
+    prepared, contract = read_resolved_schema(prepared_dir)
+    latest = registry.latest(table)
+    if (latest.version if latest else None) == _base_version(prepared_dir):
+        return SchemaAtLoad(prepared, contract, True)
+    policy = settings.for_table(table).evolution
+    resolution = registry.propose(TableSchema.read(prepared_dir / DETECTED_FILE), policy)
+    again = contract_rules(resolution, policy)
+    log.info(
+        "%s: schema v%s is newer than the file's v%s: resolved again as v%s",
+        table,
+        latest.version if latest else None,
+        prepared.version,
+        resolution.schema.version,
+    )
+    same = _shape(resolution.schema) == _shape(prepared) and _contract_shape(
+        again
+    ) == _contract_shape(contract)
+    return SchemaAtLoad(resolution.schema, again, same)
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _shape(schema: TableSchema) -> list[tuple[str, str, bool]]:
+    return [(c.name, c.type, c.nullable) for c in schema.columns]
+
+
+def _contract_shape(contract: ContractRules | None) -> object:
+    return (contract.unknown_columns, contract.missing_columns) if contract else None
+
+
+def recorded_versions(warehouse: Warehouse, table: str) -> list[TableSchema]:
+    """Return the schema versions of ``table`` that loads committed in the target."""
+    rows = warehouse.execute(
+        f"SELECT schema_json FROM {qualified_name(LEDGER_SCHEMA, VERSIONS_TABLE)} "
+        "WHERE table_name = $1 ORDER BY version",
+        [table],
+    )
+    return [TableSchema.from_dict(json.loads(str(text))) for (text,) in rows]
+
+
+def record_version(warehouse: Warehouse, schema: TableSchema) -> None:
+    """Record ``schema`` in the target, in the load's transaction (once per version)."""
+    warehouse.execute(
+        f"INSERT INTO {qualified_name(LEDGER_SCHEMA, VERSIONS_TABLE)} "
+        "(table_name, version, schema_json, recorded_at) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT DO NOTHING",
+        [
+            schema.table,
+            schema.version,
+            schema.to_json(),
+            dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        ],
+    )
 
 
 def transform_stage(extract_dir: Path, table: str, settings: Settings, out_dir: Path) -> None:
@@ -146,45 +268,115 @@ def load_stage(
 ) -> FileResult:
     """Load the transformed rows and return the file's result (quarantined files pass through).
 
-    After the commit, the file's rejects go to the table's dead-letter ledger (also when the file
-    was already loaded, so a crash between the two cannot lose them).
-    """
+    One transaction holds the table change, the schema version, the rows, the rejected records
+    and the ledger row. A file cast against an older schema version than the table's latest is
+    cast again (into a checkpoint keyed by the version) inside the load."""
     if is_quarantined(extract_dir):
         return quarantined_result(path, sha256, table, extract_dir, "etl")
     extracted = ExtractResult.read(extract_dir)
     transformed = TransformResult.read(transform_dir)
     schema = TableSchema.read(transform_dir / SCHEMA_FILE)
-    rejects = pl.concat(
-        [
-            pl.read_parquet(extract_dir / EXTRACT_REJECTS),
-            pl.read_parquet(transform_dir / TRANSFORM_REJECTS),
-        ]
-    )
+    parse_rejects = pl.read_parquet(extract_dir / EXTRACT_REJECTS)
+    rejects = pl.concat([parse_rejects, pl.read_parquet(transform_dir / TRANSFORM_REJECTS)])
     result = new_result(path, sha256, table, "etl", extracted, schema, settings)
     if extracted.rows_read != transformed.rows_out + rejects.height:
         raise LoadError(
             f"{path}: {extracted.rows_read} records read but {transformed.rows_out} typed and "
             f"{rejects.height} rejected; refusing to load"
         )
-    over = over_threshold(settings.for_table(table), extracted.rows_read, rejects.height)
+    table_settings = settings.for_table(table)
+    over = over_threshold(table_settings, extracted.rows_read, rejects.height)
     if over:
         return quarantine_over_threshold(result, settings, over)
+    text = extracted.text_path(extract_dir)
     entry = ledger_entry(result, run_id)
+    chosen: dict[str, object] = {"schema": schema, "folder": transform_dir, "rejects": rejects}
+
+    def prepare(warehouse: Warehouse, db_schema: str, name: str) -> int | None:
+        at_load = schema_at_load(warehouse, settings, table, transform_dir)
+        folder = transform_dir
+        if not at_load.as_prepared:
+            folder = retyped(extract_dir, transform_dir, at_load, table_settings.null_tokens)
+        found = pl.concat([parse_rejects, pl.read_parquet(folder / TRANSFORM_REJECTS)])
+        over = over_threshold(table_settings, extracted.rows_read, found.height)
+        if over:
+            raise ThresholdExceeded(over)
+        record_version(warehouse, at_load.schema)
+        evolve_table(warehouse, db_schema, name, at_load.schema)
+        chosen.update(schema=at_load.schema, folder=folder, rejects=found)
+        return at_load.schema.version
+
+    def write_rows(warehouse: Warehouse, db_schema: str, name: str) -> tuple[int, int]:
+        loaded_with: TableSchema = chosen["schema"]  # type: ignore[assignment]
+        found: pl.DataFrame = chosen["rejects"]  # type: ignore[assignment]
+        parts = typed_parts(chosen["folder"])  # type: ignore[arg-type]
+        loaded = warehouse.ingest_parquet(db_schema, name, loaded_with.names, parts)
+        store_rejects(warehouse, entry, rejects_with_raw_text(found, text))
+        return loaded, found.height
+
     started = time.perf_counter()
     with connect(parse_target(settings.target)) as warehouse:
-        outcome = load_typed_file(
-            warehouse,
-            schema,
-            typed_parts(transform_dir),
-            replace(entry, rows_rejected=rejects.height),
-            prepare_table=evolve_table(schema),
-            before_commit=before_commit,
-        )
+        try:
+            outcome = load_atomically(warehouse, entry, prepare, write_rows, before_commit)
+        except ThresholdExceeded as exc:
+            return quarantine_over_threshold(result, settings, str(exc))
+        loaded_with: TableSchema = chosen["schema"]  # type: ignore[assignment]
+        after_load(warehouse, settings, result, outcome, loaded_with, text)
     result.timings = {
         **read_timings(extract_dir, transform_dir),
         **load_timings("load", started, outcome),
     }
-    return finish_load(result, outcome, rejects, settings, run_id, extracted.text_path(extract_dir))
+    return finish_load(result, outcome, settings, run_id, text)
+
+
+def retyped(
+    extract_dir: Path, transform_dir: Path, at_load: SchemaAtLoad, null_tokens: tuple[str, ...]
+) -> Path:
+    """Cast the file's records again with ``at_load``'s schema into a checkpoint keyed by its
+    version (beside ``transform_dir``; reused when it is there already); return the folder."""
+    version = at_load.schema.version
+    folder = transform_dir.with_name(f"{transform_dir.name}-v{version}")
+    if (folder / TRANSFORM_META).exists():
+        return folder
+    partial = transform_dir.with_name(f"{folder.name}.partial-{secrets.token_hex(4)}")
+    try:
+        transform_records(
+            extract_dir / RECORDS_FILE, at_load.schema, null_tokens, partial, at_load.contract
+        )
+        _write_resolution(partial, at_load.schema, at_load.contract, version)
+        partial.rename(folder)
+    except OSError:
+        if not (folder / TRANSFORM_META).exists():
+            raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return folder
+
+
+class ThresholdExceeded(CsvdockError):
+    """The file's rejects exceed the table's threshold (found inside the transaction)."""
+
+
+def after_load(
+    warehouse: Warehouse,
+    settings: Settings,
+    result: FileResult,
+    outcome: LoadOutcome,
+    schema: TableSchema,
+    text: Path,
+) -> None:
+    """After the commit: write the version the file was loaded with to the registry, and derive
+    the file's dead letters in the workspace from the target (also for a file loaded before, so
+    a crash between the commit and this step loses nothing)."""
+    registry = SchemaRegistry(settings.schemas_dir)
+    for recorded in recorded_versions(warehouse, result.table):
+        registry.record(recorded)
+    if outcome.status == LOADED:
+        result.schema_version = schema.version
+        result.schema_path = _schema_path(settings, schema)
+    stored = stored_rejects(warehouse, result.table, result.sha256)
+    workspace = Workspace(settings.workspace)
+    sync_dead_letters(workspace, result.table, result.sha256, stored, header_bytes(text))
 
 
 def load_timings(step: str, started: float, outcome: LoadOutcome) -> dict[str, float]:
@@ -241,22 +433,17 @@ def quarantine_over_threshold(result: FileResult, settings: Settings, reason: st
 
 
 def finish_load(
-    result: FileResult,
-    outcome: LoadOutcome,
-    rejects: pl.DataFrame,
-    settings: Settings,
-    run_id: str,
-    text: Path,
+    result: FileResult, outcome: LoadOutcome, settings: Settings, run_id: str, text: Path
 ) -> FileResult:
-    """Record the rejects (dead-letter ledger, per-run CSV) and the outcome in ``result``."""
+    """Record the outcome in ``result`` and write the run's rejects CSV of a loaded file."""
     workspace = Workspace(settings.workspace)
     path, table, sha256 = Path(result.path), result.table, result.sha256
-    record_dead_letters(workspace, table, run_id, path, text, sha256, rejects)
     result.status, result.rows_loaded = outcome.status, outcome.rows_loaded
-    result.rows_rejected = rejects.height if outcome.status == LOADED else 0
-    if outcome.status == LOADED:
+    result.rows_rejected = outcome.rows_rejected if outcome.status == LOADED else 0
+    if outcome.status == LOADED and outcome.rows_rejected:
         rejects_csv = workspace.rejects_csv(run_id, table, sha256)
-        written = write_rejects_csv(rejects, path, text, rejects_csv)
+        ledger = read_ledger(workspace, table).filter(pl.col("file_sha256") == sha256)
+        written = write_rejects_csv(ledger, path, rejects_csv)
         result.rejects_path = str(written) if written else None
     log.info("%s: %s, %d rows into %s", path, outcome.status, outcome.rows_loaded, table)
     return result

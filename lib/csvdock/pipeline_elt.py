@@ -16,9 +16,12 @@ from csvdock.elt import SqlDialect, checked_rows_sql, create_staging, drop_stagi
 from csvdock.errors import CsvdockError
 from csvdock.extract import END, LINE, RECORDS_FILE, START, ExtractResult
 from csvdock.extract import REJECTS_FILE as EXTRACT_REJECTS
-from csvdock.load import evolve_table, load_atomically
+from csvdock.load import evolve_table, load_atomically, store_rejects
 from csvdock.naming import qualified_name, quote_identifier
 from csvdock.pipeline import (
+    SchemaAtLoad,
+    ThresholdExceeded,
+    after_load,
     finish_load,
     is_quarantined,
     ledger_entry,
@@ -28,9 +31,11 @@ from csvdock.pipeline import (
     quarantine_over_threshold,
     quarantined_result,
     read_resolved_schema,
+    record_version,
     resolve_schema_stage,
+    schema_at_load,
 )
-from csvdock.rejects import REJECT_SCHEMA
+from csvdock.rejects import REJECT_SCHEMA, rejects_with_raw_text
 from csvdock.runs import FileResult
 from csvdock.targets import parse_target
 from csvdock.timing import read_timings, timed
@@ -38,10 +43,6 @@ from csvdock.warehouse import Warehouse, connect
 
 log = logging.getLogger("csvdock")
 STAGED_FILE = "staged.json"
-
-
-class ThresholdExceeded(CsvdockError):
-    """The file's rejects exceed the table's threshold (found inside the transaction)."""
 
 
 def load_raw_stage(
@@ -93,29 +94,43 @@ def transform_in_target_stage(
     if is_quarantined(extract_dir):
         return quarantined_result(path, sha256, table, extract_dir, "elt")
     extracted = ExtractResult.read(extract_dir)
-    schema, contract = read_resolved_schema(raw_dir)
+    schema, _ = read_resolved_schema(raw_dir)
     staged = json.loads((raw_dir / STAGED_FILE).read_text(encoding="utf-8"))
     staging = (staged["staging"][0], staged["staging"][1])
     parse_rejects = pl.read_parquet(extract_dir / EXTRACT_REJECTS)
     result = new_result(path, sha256, table, "elt", extracted, schema, settings)
-    result.rows_rejected = parse_rejects.height
     table_settings = settings.for_table(table)
-    found: list[pl.DataFrame] = []
+    text = extracted.text_path(extract_dir)
+    entry = ledger_entry(result, run_id)
+    chosen: dict[str, SchemaAtLoad] = {}
+
+    def prepare(warehouse: Warehouse, db_schema: str, name: str) -> int | None:
+        at_load = schema_at_load(warehouse, settings, table, raw_dir)
+        record_version(warehouse, at_load.schema)
+        evolve_table(warehouse, db_schema, name, at_load.schema)
+        chosen["at_load"] = at_load
+        return at_load.schema.version
 
     def write_rows(warehouse: Warehouse, db_schema: str, name: str) -> tuple[int, int]:
+        at_load = chosen["at_load"]
         dialect = SqlDialect(warehouse.kind)
         checked = checked_rows_sql(
-            dialect, staging, staged["columns"], schema, table_settings.null_tokens, contract
+            dialect,
+            staging,
+            staged["columns"],
+            at_load.schema,
+            table_settings.null_tokens,
+            at_load.contract,
         )
         # The casts run once: into a temporary table, read twice (rejects, then good rows).
         scratch = quote_identifier(f"csvdock_checked_{sha256[:12]}")
         warehouse.execute(f"CREATE TEMPORARY TABLE {scratch} AS {checked}")
         cast_rejects = _fetch_rejects(warehouse, f"SELECT * FROM {scratch}")
-        rejected = parse_rejects.height + cast_rejects.height
-        over = over_threshold(table_settings, extracted.rows_read, rejected)
+        rejects = pl.concat([parse_rejects, cast_rejects]).sort("line")
+        over = over_threshold(table_settings, extracted.rows_read, rejects.height)
         if over:
             raise ThresholdExceeded(over)
-        names = ", ".join(quote_identifier(c) for c in schema.names)
+        names = ", ".join(quote_identifier(c) for c in at_load.schema.names)
         loaded = warehouse.execute_rowcount(
             f"INSERT INTO {qualified_name(db_schema, name)} ({names}) "
             f"SELECT {names} FROM {scratch} WHERE __reject_column IS NULL"
@@ -124,19 +139,13 @@ def transform_in_target_stage(
         if table_settings.keep_raw:
             _archive_raw(warehouse, db_schema, name, staging, staged["columns"], sha256)
         drop_staging(warehouse, staging)
-        found.append(cast_rejects)
-        return loaded, rejected
+        store_rejects(warehouse, entry, rejects_with_raw_text(rejects, text))
+        return loaded, rejects.height
 
     started = time.perf_counter()
     with connect(parse_target(settings.target)) as warehouse:
         try:
-            outcome = load_atomically(
-                warehouse,
-                ledger_entry(result, run_id),
-                evolve_table(schema),
-                write_rows,
-                before_commit,
-            )
+            outcome = load_atomically(warehouse, entry, prepare, write_rows, before_commit)
         except ThresholdExceeded as exc:
             _drop_quietly(warehouse, staging)
             return quarantine_over_threshold(result, settings, str(exc))
@@ -145,12 +154,13 @@ def transform_in_target_stage(
             raise
         if outcome.status != "loaded":
             _drop_quietly(warehouse, staging)
+        loaded_with = chosen["at_load"].schema if "at_load" in chosen else schema
+        after_load(warehouse, settings, result, outcome, loaded_with, text)
     result.timings = {
         **read_timings(extract_dir, raw_dir),
         **load_timings("transform_in_target", started, outcome),
     }
-    rejects = pl.concat([parse_rejects, *found]).sort("line")
-    return finish_load(result, outcome, rejects, settings, run_id, extracted.text_path(extract_dir))
+    return finish_load(result, outcome, settings, run_id, text)
 
 
 def _fetch_rejects(warehouse: Warehouse, checked: str) -> pl.DataFrame:

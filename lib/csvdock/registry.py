@@ -54,6 +54,31 @@ class SchemaRegistry:
         versions = self.versions(table)
         return self.read(table, versions[-1]) if versions else None
 
+    def propose(self, detected: TableSchema, policy: str) -> Resolution:
+        """Resolve a file's ``detected`` schema against the latest version under ``policy``
+        without recording anything: a changed schema gets the next version number, which the
+        load records (in the target, in its transaction, then here) once it commits.
+        ``resolution.base_version`` is the version it was resolved against."""
+        latest = self.latest(detected.table)
+        resolution = resolve(latest, detected, policy)
+        resolution.base_version = latest.version if latest else None
+        if resolution.changed:
+            resolution.schema = replace(
+                resolution.schema,
+                version=(latest.version or 0) + 1 if latest else 1,
+                previous_version=latest.version if latest else None,
+                origin="detected" if latest is None else "evolved",
+                changes=resolution.changes,
+            )
+        return resolution
+
+    def record(self, schema: TableSchema) -> bool:
+        """Write ``schema`` as its version's file unless that file exists (a load committed it);
+        return whether this call wrote it."""
+        assert schema.version is not None
+        path = self.path(schema.table, schema.version)
+        return not path.exists() and _create_exclusively(path, schema.to_json())
+
     def resolve_and_record(self, detected: TableSchema, policy: str) -> Resolution:
         """Resolve a file's ``detected`` schema against the latest version under ``policy``,
         writing the next version when the table's schema changes. Safe against a concurrent

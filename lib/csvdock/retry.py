@@ -12,33 +12,18 @@ from csvdock.errors import CsvdockError
 
 log = logging.getLogger("csvdock")
 T = TypeVar("T")
-TRANSIENT_SIGNS = (
-    "connection refused",
-    "could not connect",
-    "connection reset",
-    "server closed the connection",
-    "terminating connection",
-    "serialization failure",
-    "could not serialize",
-    "deadlock detected",
-    "lock timeout",
-    "canceling statement due to lock timeout",
-    "could not set lock on file",
-    "conflicting lock",
-    "sqlstate: 40001",
-    "sqlstate: 40p01",
-    "sqlstate: 55p03",
-    "sqlstate: 57p01",
-    "sqlstate: 08",
-)
 
 
 def is_transient(error: BaseException) -> bool:
-    """Return whether ``error`` (or its cause) looks like a passing condition worth a retry."""
+    """Return whether ``error`` (or an error in its cause chain) is of a transient type: a
+    csvdock error whose class says so (``WarehouseUnavailable``, ``WarehouseLocked``: decided
+    from the driver's exception type and SQLSTATE where they were raised), or an OS-level
+    connection failure. Never from message text."""
     seen: BaseException | None = error
     while seen is not None:
-        text = str(seen).lower()
-        if any(sign in text for sign in TRANSIENT_SIGNS):
+        if getattr(seen, "transient", False) is True:
+            return True
+        if isinstance(seen, ConnectionError | TimeoutError):
             return True
         seen = seen.__cause__
     return False

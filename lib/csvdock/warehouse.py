@@ -6,11 +6,16 @@ Every identifier is quoted.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
+import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from csvdock import types as t
@@ -20,8 +25,10 @@ from csvdock.naming import qualified_name, quote_identifier
 from csvdock.targets import Target
 
 LEDGER_SCHEMA, LEDGER_TABLE = "csvdock", "ledger"
+REJECTS_TABLE, VERSIONS_TABLE = "rejects", "schema_versions"
 INGEST_BATCH_ROWS = 65_536
 DUCKDB_MEMORY_MB = 256  # the warehouse connection's limit (a session setting, not stored)
+DUCKDB_LOCK_WAIT_SECONDS = 600.0  # how long a load waits for another process's DuckDB load
 
 LEDGER_DDL = f"""CREATE TABLE IF NOT EXISTS {qualified_name(LEDGER_SCHEMA, LEDGER_TABLE)} (
     table_name TEXT NOT NULL,
@@ -38,8 +45,51 @@ LEDGER_DDL = f"""CREATE TABLE IF NOT EXISTS {qualified_name(LEDGER_SCHEMA, LEDGE
 )"""
 
 
+# Every rejected record of a loaded file, written in the same transaction as its rows and ledger
+# row: the dead-letter CSV in the workspace is derived from it.
+REJECTS_DDL = f"""CREATE TABLE IF NOT EXISTS {qualified_name(LEDGER_SCHEMA, REJECTS_TABLE)} (
+    table_name TEXT NOT NULL,
+    file_sha256 TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    file_path TEXT,
+    line BIGINT NOT NULL,
+    stage TEXT NOT NULL,
+    column_name TEXT,
+    reason TEXT NOT NULL,
+    raw TEXT
+)"""
+
+# Every schema version a load committed, in the same transaction as the table change: the
+# registry's files (schemas/<table>/vN.json) are written from it.
+VERSIONS_DDL = f"""CREATE TABLE IF NOT EXISTS {qualified_name(LEDGER_SCHEMA, VERSIONS_TABLE)} (
+    table_name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    schema_json TEXT NOT NULL,
+    recorded_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (table_name, version)
+)"""
+
+
 class WarehouseError(CsvdockError):
-    """The target cannot be reached or refused a statement."""
+    """The target refused a statement: permanent unless ``transient`` says otherwise."""
+
+    transient = False
+
+    def __init__(self, message: str, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+class WarehouseUnavailable(WarehouseError):
+    """The target cannot be reached (connection refused, reset or closed): transient."""
+
+    transient = True
+
+
+class WarehouseLocked(WarehouseError):
+    """The target is busy (a lock, a serialization failure, a deadlock): transient."""
+
+    transient = True
 
 
 class Warehouse(ABC):
@@ -60,6 +110,14 @@ class Warehouse(ABC):
     def ingest_parquet(self, schema: str, table: str, columns: list[str], paths: list[Path]) -> int:
         """Append the rows of Parquet files, in order (columns in table order); return their
         count."""
+
+    @abstractmethod
+    def ingest_arrow(self, schema: str, table: str, rows: pa.Table) -> int:
+        """Append the rows of an Arrow table (columns named as the table's); return their count."""
+
+    @abstractmethod
+    def lock_table(self, table: str) -> None:
+        """Serialise loads into ``table`` until the transaction ends."""
 
     @abstractmethod
     def begin(self) -> None:
@@ -102,7 +160,8 @@ class Warehouse(ABC):
             try:
                 self.begin()
                 self.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(LEDGER_SCHEMA)}")
-                self.execute(LEDGER_DDL)
+                for ddl in (LEDGER_DDL, REJECTS_DDL, VERSIONS_DDL):
+                    self.execute(ddl)
                 self.commit()
                 return
             except WarehouseError:
@@ -118,19 +177,25 @@ class DuckDBWarehouse(Warehouse):
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # DuckDB lets one process at a time open a file for writing, and fails the others at
+        # once ("Could not set lock on file"): csvdock's own lock makes them wait their turn.
+        self._lock = _FileLock.acquire(path.with_name(path.name + ".csvdock-lock"))
         try:
             self._con = duckdb.connect(str(path))
             # Bounded memory whatever the file size: DuckDB spills and writes rows out early.
             self._con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_MB}MB'")
         except duckdb.Error as exc:
-            raise WarehouseError(f"cannot open DuckDB database {path}: {exc}") from None
+            self._lock.release()
+            # Another program (not csvdock) holding the file is a passing condition.
+            kind = WarehouseLocked if isinstance(exc, duckdb.IOException) else WarehouseError
+            raise kind(f"cannot open DuckDB database {path}: {_first_line(exc)}") from exc
 
     def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         try:
             cursor = self._con.execute(sql, params or [])
             return cursor.fetchall() if cursor.description else []
         except duckdb.Error as exc:
-            raise WarehouseError(str(exc).strip().splitlines()[0]) from exc
+            raise _duckdb_error(exc) from exc
 
     def execute_rowcount(self, sql: str, params: list[Any] | None = None) -> int:
         rows = self.execute(sql, params)
@@ -145,6 +210,23 @@ class DuckDBWarehouse(Warehouse):
         )
         return int(rows[0][0]) if rows else 0
 
+    def ingest_arrow(self, schema: str, table: str, rows: pa.Table) -> int:
+        if rows.num_rows == 0:
+            return 0
+        names = ", ".join(quote_identifier(c) for c in rows.column_names)
+        self._con.register("__csvdock_rows", rows)
+        try:
+            self.execute(
+                f"INSERT INTO {qualified_name(schema, table)} ({names}) "
+                f"SELECT {names} FROM __csvdock_rows"
+            )
+        finally:
+            self._con.unregister("__csvdock_rows")
+        return rows.num_rows
+
+    def lock_table(self, table: str) -> None:
+        pass  # one writer at a time: the connection holds the database file's lock
+
     def begin(self) -> None:
         self.execute("BEGIN TRANSACTION")
 
@@ -158,7 +240,57 @@ class DuckDBWarehouse(Warehouse):
             pass  # no transaction was open
 
     def close(self) -> None:
-        self._con.close()
+        try:
+            self._con.close()
+        finally:
+            self._lock.release()
+
+
+class _FileLock:
+    """An exclusive lock on a file shared by the processes of a machine (``flock``), re-entrant
+    within a process (a process's connections to one database share it)."""
+
+    _held: dict[Path, tuple[int, int]] = {}  # path -> (file descriptor, holders)
+    _guard = threading.Lock()
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def acquire(cls, path: Path, timeout: float = DUCKDB_LOCK_WAIT_SECONDS) -> _FileLock:
+        key = path.resolve()
+        with cls._guard:
+            if key in cls._held:
+                fd, holders = cls._held[key]
+                cls._held[key] = (fd, holders + 1)
+                return cls(key)
+        fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise WarehouseLocked(
+                        f"the DuckDB database is in use by another process for over {timeout:.0f} s"
+                        f" (lock file {key})"
+                    ) from None
+                time.sleep(0.05)
+        with cls._guard:
+            cls._held[key] = (fd, 1)
+        return cls(key)
+
+    def release(self) -> None:
+        with self._guard:
+            fd, holders = self._held[self.path]
+            if holders > 1:
+                self._held[self.path] = (fd, holders - 1)
+                return
+            del self._held[self.path]
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 class PostgresWarehouse(Warehouse):
@@ -173,9 +305,7 @@ class PostgresWarehouse(Warehouse):
         try:
             self._con = adbc_pg.connect(target.url)
         except adbc_pg.Error as exc:
-            raise WarehouseError(
-                f"cannot connect to {target.display}: {_adbc_message(exc)}"
-            ) from None
+            raise _adbc_error(exc, f"cannot connect to {target.display}: ") from exc
         self._cur = self._con.cursor()
 
     def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -183,15 +313,13 @@ class PostgresWarehouse(Warehouse):
             self._cur.execute(sql, params or None)
             return list(self._cur.fetchall()) if self._cur.description else []
         except self._errors.Error as exc:
-            raise WarehouseError(_adbc_message(exc)) from exc
+            raise _adbc_error(exc) from exc
 
     def execute_rowcount(self, sql: str, params: list[Any] | None = None) -> int:
         self.execute(sql, params)
         return int(self._cur.rowcount)
 
     def ingest_parquet(self, schema: str, table: str, columns: list[str], paths: list[Path]) -> int:
-        import pyarrow as pa
-
         stored = pq.read_schema(paths[0])
         arrow_schema = pa.schema([stored.field(c) for c in columns])
         batches = (
@@ -203,7 +331,19 @@ class PostgresWarehouse(Warehouse):
                 self._cur.adbc_ingest(table, reader, mode="append", db_schema_name=schema) or 0
             )
         except self._errors.Error as exc:
-            raise WarehouseError(_adbc_message(exc)) from exc
+            raise _adbc_error(exc) from exc
+
+    def ingest_arrow(self, schema: str, table: str, rows: pa.Table) -> int:
+        if rows.num_rows == 0:
+            return 0
+        try:
+            self._cur.adbc_ingest(table, rows, mode="append", db_schema_name=schema)
+        except self._errors.Error as exc:
+            raise _adbc_error(exc) from exc
+        return rows.num_rows
+
+    def lock_table(self, table: str) -> None:
+        self.execute("SELECT pg_advisory_xact_lock(hashtext($1))", [f"csvdock:{table}"])
 
     def begin(self) -> None:
         pass  # ADBC's DB-API connection is never in autocommit: a transaction is always open
@@ -212,7 +352,7 @@ class PostgresWarehouse(Warehouse):
         try:
             self._con.commit()
         except self._errors.Error as exc:
-            raise WarehouseError(_adbc_message(exc)) from exc
+            raise _adbc_error(exc) from exc
 
     def rollback(self) -> None:
         try:
@@ -268,6 +408,43 @@ def connect(target: Target) -> Warehouse:
         assert target.duckdb_path is not None
         return DuckDBWarehouse(target.duckdb_path)
     return PostgresWarehouse(target)
+
+
+# SQLSTATEs of passing conditions: connection exceptions (08), serialization failure, deadlock,
+# lock not available, the server shutting down or not yet accepting connections, too many
+# connections and other insufficient resources (53).
+TRANSIENT_SQLSTATE_CLASSES = ("08", "53")
+TRANSIENT_SQLSTATES = ("40001", "40P01", "55P03", "57P01", "57P02", "57P03")
+
+
+def _adbc_error(exc: Exception, prefix: str = "") -> WarehouseError:
+    """Return the csvdock error for an ADBC error, typed by its SQLSTATE: a connection-level
+    failure (no SQLSTATE, an operational I/O error) or a transient SQLSTATE is retried."""
+    import adbc_driver_manager
+
+    sqlstate = getattr(exc, "sqlstate", None) or None
+    message = prefix + _adbc_message(exc)
+    if sqlstate is None:
+        if isinstance(exc, adbc_driver_manager.OperationalError):
+            return WarehouseUnavailable(message)
+        return WarehouseError(message)
+    if sqlstate[:2] in TRANSIENT_SQLSTATE_CLASSES:
+        return WarehouseUnavailable(message, sqlstate)
+    if sqlstate in TRANSIENT_SQLSTATES:
+        return WarehouseLocked(message, sqlstate)
+    return WarehouseError(message, sqlstate)
+
+
+def _duckdb_error(exc: duckdb.Error) -> WarehouseError:
+    """Return the csvdock error for a DuckDB error: a transaction conflict is transient."""
+    message = _first_line(exc)
+    if isinstance(exc, duckdb.TransactionException):
+        return WarehouseLocked(message)
+    return WarehouseError(message)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _adbc_message(exc: BaseException) -> str:

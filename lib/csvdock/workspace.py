@@ -2,6 +2,7 @@
 
 ```
 runs/<run_id>/summary.json, files/<table>--<sha12>.json, rejects/<table>--<sha12>.csv
+runs/<run_id>/failed/<table>--<sha12>.json           (the result of a file whose task failed)
 checkpoints/<table>/<sha256>/extract/, transform/     (reused across runs for the same bytes)
 deadletter/files/<sha12>-<name> + .REASON.json
 failures/<task id>.txt                               (why a Luigi task failed)
@@ -32,6 +33,10 @@ class Workspace:
     def file_result(self, run_id: str, table: str, sha256: str) -> Path:
         """Return the path of one file's result JSON in a run."""
         return self.run_dir(run_id) / "files" / f"{table}--{sha256[:12]}.json"
+
+    def failed_result(self, run_id: str, table: str, sha256: str) -> Path:
+        """Return where a failed file's result is kept (its task failed, so it has no output)."""
+        return self.run_dir(run_id) / "failed" / f"{table}--{sha256[:12]}.json"
 
     def rejects_csv(self, run_id: str, table: str, sha256: str) -> Path:
         """Return the path of one file's rejects CSV in a run."""
