@@ -130,3 +130,127 @@ def test_a_file_typed_against_an_older_version_is_resolved_again(workdir: Path, 
         (2, Decimal("7.0")),
         (3, Decimal("30.5")),
     ]
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(workdir: Path) -> None:
+    """Transient errors are retried quickly here (the DOWN target is refused every time)."""
+    (workdir / "luigi.cfg").write_text("[csvdock]\nretries = 2\nretry_delay = 0.01\n")
+
+
+def declare_primary_key(workdir: Path, table: str) -> None:
+    (workdir / "schemas" / table).mkdir(parents=True)
+    declared = {
+        "table": table,
+        "origin": "declared",
+        "primary_key": ["id"],
+        "columns": [{"name": "id", "type": "integer", "nullable": False}],
+    }
+    (workdir / "schemas" / table / "v1.json").write_text(json.dumps(declared))
+
+
+def test_a_failed_file_fails_its_luigi_task_and_the_run_goes_on(workdir: Path, target_url: str):
+    import luigi
+    from csvdock.config import load_settings
+
+    from luigi_tasks import IngestRun, Load
+
+    table = unique_table()
+    declare_primary_key(workdir, table)
+    (workdir / "good.csv").write_text("id\n1\n2\n")
+    (workdir / "dup.csv").write_text("id\n3\n3\n")  # the database refuses the duplicate key
+    paths = [str(workdir / "good.csv"), str(workdir / "dup.csv")]
+    settings = load_settings().with_overrides(target=target_url)
+    run = IngestRun(paths=paths, run_id="r1", table=table, target=settings.target)
+    outcome = luigi.build([run], local_scheduler=True, detailed_summary=True)
+    assert outcome.status != luigi.execution_summary.LuigiStatusCode.SUCCESS
+    loads = {Path(t.path).name: t.requires() for t in run.requires()}
+    assert isinstance(loads["dup.csv"], Load)
+    assert not loads["dup.csv"].complete() and loads["good.csv"].complete()
+    assert not run.complete()
+    failed = outcome.worker._scheduler.task_list("FAILED", "")
+    assert loads["dup.csv"].task_id in failed and loads["good.csv"].task_id not in failed
+    # `csvdock ingest` over the same files: every file listed with its status, exit 1.
+    code, summary = ingest(*paths, "--table", table, "--target", target_url)
+    statuses = {Path(f["path"]).name: (f["status"], f["reason"]) for f in summary["files"]}
+    assert code == 1
+    assert statuses["good.csv"] == ("skipped", None)
+    assert statuses["dup.csv"][0] == "failed" and "uplicate" in statuses["dup.csv"][1]
+    assert rows(target_url, f"SELECT id FROM {table} ORDER BY id") == [(1,), (2,)]
+
+
+def test_a_day_with_a_failed_file_is_not_complete(workdir: Path):
+    import luigi
+
+    from luigi_tasks.daily import IngestDay
+
+    table = "daily"
+    declare_primary_key(workdir, table)
+    day = workdir / "data" / "input" / "2026-11-26"
+    day.mkdir(parents=True)
+    (day / "daily.csv").write_text("id\n1\n1\n")
+    with (workdir / "luigi.cfg").open("a") as cfg:
+        cfg.write("report = false\n")
+    task = IngestDay(date=__import__("datetime").date(2026, 11, 26))
+    assert not luigi.build([task], local_scheduler=True)
+    assert not task.complete()
+    (day / "daily.csv").write_text("id\n1\n2\n")  # fixed: the day loads on its next attempt
+    luigi.task_register.Register.clear_instance_cache()  # as a new process would see it
+    assert luigi.build([IngestDay(date=task.date)], local_scheduler=True)
+    assert IngestDay(date=task.date).complete()
+
+
+def test_two_workers_into_one_duckdb_file_never_fail_a_good_file(workdir: Path):
+    import subprocess
+    import sys
+
+    folder = workdir / "in"
+    folder.mkdir()
+    for i in range(24):
+        (folder / f"f{i:02d}.csv").write_text("id,v\n" + "".join(f"{i},{j}\n" for j in range(20)))
+    environment = {k: v for k, v in __import__("os").environ.items()}
+    environment.pop("CSVDOCK_ISOLATE_TASKS", None)  # a real process forks its workers
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "csvdock"), "ingest", "in", "--workers", "2"]
+        + ["--table", "many", "--json"],
+        cwd=workdir,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    statuses = [f["status"] for f in json.loads(done.stdout)["files"]]
+    assert (done.returncode, statuses) == (0, ["loaded"] * 24), done.stderr[-2000:]
+    assert "lock" not in done.stderr.lower() and "retry" not in done.stderr
+    assert rows("duckdb:///warehouse.duckdb", "SELECT count(*) FROM many") == [(480,)]
+
+
+def test_transient_or_permanent_comes_from_the_error_type_and_sqlstate(pg_dsn: str):
+    from csvdock.retry import is_transient
+    from csvdock.targets import parse_target
+    from csvdock.warehouse import WarehouseError, WarehouseUnavailable, connect
+
+    with pytest.raises(WarehouseUnavailable) as refused:
+        connect(parse_target(DOWN))
+    assert is_transient(refused.value) and refused.value.__cause__ is not None
+    with connect(parse_target(pg_dsn)) as warehouse:
+        with pytest.raises(WarehouseError) as missing:
+            warehouse.execute("SELECT * FROM no_such_table_anywhere")
+        warehouse.rollback()
+        # A permanent error whose text speaks of a lock is still permanent.
+        with pytest.raises(WarehouseError) as worded:
+            warehouse.execute('SELECT * FROM "lock timeout connection refused"')
+        warehouse.rollback()
+        table = unique_table("locked")
+        warehouse.execute(f"CREATE TABLE {table} (a INTEGER)")
+        warehouse.commit()
+        warehouse.execute(f"LOCK TABLE {table}")  # held until this transaction ends
+        with connect(parse_target(pg_dsn)) as other:
+            other.execute("SET lock_timeout = '50ms'")
+            with pytest.raises(WarehouseError) as busy:
+                other.execute(f"LOCK TABLE {table}")
+        warehouse.rollback()
+    assert missing.value.sqlstate == "42P01" and not is_transient(missing.value)
+    assert not is_transient(worded.value)
+    assert missing.value.__cause__ is not None  # the driver's error, with its SQLSTATE
+    assert busy.value.sqlstate == "55P03" and is_transient(busy.value)

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -147,23 +148,35 @@ def test_two_concurrent_ingests_load_each_file_once(workdir: Path, pg_dsn: str, 
 
 
 def test_a_transient_failure_is_retried_and_succeeds(workdir: Path, caplog):
+    """Another program holds the DuckDB file until csvdock has retried once, then lets go."""
     (workdir / "luigi.cfg").write_text("[csvdock]\nretries = 5\nretry_delay = 0.5\n")
     database = workdir / "locked.duckdb"
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
-            "time.sleep(1.5)",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+            "sys.stdin.readline()",
             str(database),
         ],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     assert holder.stdout.readline().strip() == "held"
+
+    def release_after_the_first_retry() -> None:
+        wait_for(lambda: "transient error, retry 1 of 5" in caplog.text, timeout=120)
+        holder.communicate("go\n", timeout=10)
+
+    releaser = threading.Thread(target=release_after_the_first_retry)
+    releaser.start()
     (workdir / "a.csv").write_text("a\n1\n2\n")
-    code, out, _ = run_cli("ingest", "a.csv", "--target", f"duckdb:///{database}", "--json")
-    holder.wait(timeout=10)
+    try:
+        code, out, _ = run_cli("ingest", "a.csv", "--target", f"duckdb:///{database}", "--json")
+    finally:
+        releaser.join(timeout=130)
+        holder.kill()
     (entry,) = json.loads(out)["files"]
     assert (code, entry["status"], entry["rows_loaded"]) == (0, "loaded", 2)
     assert "transient error, retry 1 of 5" in caplog.text
