@@ -254,3 +254,61 @@ def test_transient_or_permanent_comes_from_the_error_type_and_sqlstate(pg_dsn: s
     assert not is_transient(worded.value)
     assert missing.value.__cause__ is not None  # the driver's error, with its SQLSTATE
     assert busy.value.sqlstate == "55P03" and is_transient(busy.value)
+
+
+def test_the_dead_letters_hold_exactly_the_rejected_records_even_after_a_crash(
+    workdir: Path, target_url: str
+):
+    from csvdock.deadletter import LEDGER_FILE
+
+    source = workdir / "scores.csv"
+    source.write_text(
+        "id,score\n1,10\n2,x\n3,30\n4,40\n5,\n"
+        + "".join(f"{i},{i}\n" for i in range(6, 6000))
+        + "9999,y\n"
+    )
+    table = unique_table()
+    code, summary = ingest(str(source), "--table", table, "--target", target_url)
+    result = summary["files"][0]
+    assert result["rows_rejected"] == 2
+    stored = rows(
+        target_url,
+        f"SELECT line, raw FROM csvdock.rejects WHERE table_name = '{table}' ORDER BY line",
+    )
+    assert stored == [(3, "2,x"), (6001, "9999,y")]
+    ledger = workdir / ".csvdock" / "deadletter" / table / LEDGER_FILE
+    # A crash between the commit and the CSV: the file's dead letters are missing or partial.
+    lines = ledger.read_text(encoding="utf-8").splitlines()
+    ledger.write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")
+    code, again = ingest(str(source), "--table", table, "--target", target_url)
+    assert again["files"][0]["status"] == "skipped"
+    restored = ledger.read_text(encoding="utf-8")
+    assert restored.count(result["sha256"]) == 2 and "9999,y" in restored
+
+
+@pytest.mark.parametrize("mode", ["etl", "elt"])
+def test_counts_are_defined_once_for_every_status(workdir: Path, target_url: str, mode: str):
+    from csvdock.runs import FileResult, run_totals
+
+    # Two values that fit no integer, one record with a field too many: three rejects.
+    (workdir / "bad.csv").write_text("id,n\n1,1\n2,x\n3,y\n4,4,4\n" + "5,5\n" * 9996)
+    (workdir / "ok.csv").write_text("id,n\n1,1\n2,2\n")
+    table = unique_table()
+    common = ["--table", table, "--target", target_url, "--mode", mode]
+    code, first = ingest(str(workdir / "bad.csv"), *common, "--max-rejects", "1")
+    bad = first["files"][0]
+    assert (bad["status"], bad["rows_read"], bad["rows_loaded"], bad["rows_rejected"]) == (
+        "quarantined",
+        10000,
+        0,
+        0,
+    )
+    assert "3 of 10000 records rejected" in bad["reason"]
+    ingest(str(workdir / "ok.csv"), *common)
+    code, second = ingest(
+        str(workdir / "ok.csv"), str(workdir / "bad.csv"), *common, "--max-rejects", "1"
+    )
+    files = [FileResult(**f) for f in second["files"]]
+    assert [f.status for f in files] == ["skipped", "quarantined"]
+    totals = run_totals(files)
+    assert totals == {"read": 10002, "loaded": 0, "rejected": 0, "not_loaded": 10002}

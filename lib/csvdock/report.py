@@ -11,6 +11,7 @@ import re
 import time
 from pathlib import Path
 
+from csvdock.runs import FileResult, run_totals
 from csvdock.workspace import Workspace
 
 log = logging.getLogger("csvdock")
@@ -67,6 +68,7 @@ def write_runs_index(workspace: Workspace) -> Path:
         except (OSError, json.JSONDecodeError):
             continue
         files = summary.get("files", [])
+        totals = run_totals([FileResult(**f) for f in files])
         statuses: dict[str, int] = {}
         for f in files:
             statuses[f["status"]] = statuses.get(f["status"], 0) + 1
@@ -84,9 +86,10 @@ def write_runs_index(workspace: Workspace) -> Path:
                     summary.get("run_id", summary_path.parent.name),
                     summary.get("mode", ""),
                     ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())),
-                    sum(f["rows_read"] for f in files),
-                    sum(f["rows_loaded"] for f in files),
-                    sum(f["rows_rejected"] for f in files),
+                    totals["read"],
+                    totals["loaded"],
+                    totals["rejected"],
+                    totals["not_loaded"],
                 )
             )
             + f"<td>{links or '-'}</td></tr>"
@@ -95,7 +98,16 @@ def write_runs_index(workspace: Workspace) -> Path:
     runs_dir.mkdir(parents=True, exist_ok=True)
     head = "".join(
         f"<th>{h}</th>"
-        for h in ("run", "mode", "files", "rows read", "loaded", "rejected", "reports")
+        for h in (
+            "run",
+            "mode",
+            "files",
+            "rows read",
+            "loaded",
+            "rejected",
+            "not loaded (skipped, quarantined, failed)",
+            "reports",
+        )
     )
     page.write_text(
         "<!doctype html><html><head><meta charset='utf-8'><title>csvdock runs</title>"

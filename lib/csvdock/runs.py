@@ -44,6 +44,28 @@ class FileResult:
         return cls(**json.loads(path.read_text(encoding="utf-8")))
 
 
+def rows_not_loaded(result: FileResult) -> int:
+    """Return the records of a file that this run neither loaded nor set aside: all of them
+    for a file ``skipped`` (loaded before), ``quarantined`` or ``failed``, none for a loaded one.
+
+    The counts, defined once: ``rows_read`` is the file's data records (header and blank lines
+    excluded; 0 when it could not be read); ``rows_loaded`` and ``rows_rejected`` are the records
+    this run stored in the table and in the dead letters. So for every file
+    ``rows_read = rows_loaded + rows_rejected + rows_not_loaded``.
+    """
+    return result.rows_read - result.rows_loaded - result.rows_rejected
+
+
+def run_totals(files: list[FileResult]) -> dict[str, int]:
+    """Return a run's record counts: read, loaded, rejected and not loaded (they balance)."""
+    return {
+        "read": sum(f.rows_read for f in files),
+        "loaded": sum(f.rows_loaded for f in files),
+        "rejected": sum(f.rows_rejected for f in files),
+        "not_loaded": sum(rows_not_loaded(f) for f in files),
+    }
+
+
 @dataclass
 class RunSummary:
     """What happened in one run."""
