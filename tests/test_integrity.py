@@ -3,6 +3,7 @@ counts agree, text is decoded right. Each test failed on the code before the int
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import io
 import json
@@ -312,3 +313,68 @@ def test_counts_are_defined_once_for_every_status(workdir: Path, target_url: str
     assert [f.status for f in files] == ["skipped", "quarantined"]
     totals = run_totals(files)
     assert totals == {"read": 10002, "loaded": 0, "rejected": 0, "not_loaded": 10002}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:Zq@Wk@host/db",
+        "postgresql://u:Zq:Wk@host:5432/db",
+        "postgresql://u:Zq%40Wk@host/db?sslmode=require&password=Zq@Wk",
+    ],
+)
+def test_no_part_of_a_password_is_shown(url: str):
+    from csvdock.targets import masked_url
+
+    shown = masked_url(url)
+    assert "Zq" not in shown and "Wk" not in shown
+    assert shown.startswith("postgresql://u:***@host")
+
+
+def test_a_scheduler_url_where_nothing_answers_is_a_one_line_error(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+):
+    (workdir / "a.csv").write_text("a\n1\n")
+    code = main(["ingest", "a.csv", "--scheduler-url", "http://127.0.0.1:1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("csvdock: error: no Luigi scheduler answers at http://127.0.0.1:1")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+CYRILLIC = "имя,город\nПривет,Москва\nДмитрий,Санкт-Петербург\nАнна,Новосибирск\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "encoding"),
+    [
+        ("cyrillic.csv", CYRILLIC.encode("cp1251"), "cp1251"),
+        ("utf16.csv", CYRILLIC.encode("utf-16"), "utf-16"),
+        ("utf16be.csv", codecs.BOM_UTF16_BE + CYRILLIC.encode("utf-16-be"), "utf-16"),
+        ("western.csv", "name,city\nJosé,Zürich\nFrançois,Besançon\n".encode("cp1252"), "cp1252"),
+    ],
+)
+def test_text_is_decoded_with_its_own_encoding(
+    workdir: Path, name: str, data: bytes, encoding: str
+):
+    (workdir / name).write_bytes(data)
+    code, summary = ingest(name, "--table", "texts")
+    result = summary["files"][0]
+    assert (code, result["status"], result["dialect"]["encoding"]) == (0, "loaded", encoding)
+    expected = data.decode(encoding).splitlines()[1].split(",")[0]
+    found = rows("duckdb:///warehouse.duckdb", "SELECT * FROM texts")
+    assert found[0][0] == expected
+
+
+def test_random_bytes_are_quarantined_as_binary(workdir: Path):
+    import random
+
+    (workdir / "blob.csv").write_bytes(random.Random(7).randbytes(4096))
+    code, summary = ingest("blob.csv")
+    result = summary["files"][0]
+    assert (code, result["status"]) == (1, "quarantined")
+    assert "binary" in result["reason"]
+    assert not (workdir / "warehouse.duckdb").exists() or rows(
+        "duckdb:///warehouse.duckdb",
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'blob'",
+    ) == [(0,)]

@@ -11,6 +11,8 @@ import contextlib
 import json
 import os
 import sys
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +158,8 @@ def _ingest(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     files = expand_paths(args.paths)
+    if args.scheduler_url:
+        check_scheduler(args.scheduler_url)
     settings = load_settings().with_overrides(target=args.target)
     from luigi_tasks.runner import run_ingest  # Luigi stays out of the library's import graph
 
@@ -179,6 +183,20 @@ def _ingest(args: argparse.Namespace) -> int:
             workers=args.workers,
         )
     return _report(summary, args.json)
+
+
+def check_scheduler(url: str) -> None:
+    """Raise ``UsageError`` unless ``url`` is an http(s) URL where a Luigi scheduler answers."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--scheduler-url {url!r}: use http://HOST:PORT (luigid's address)")
+    ping = url.rstrip("/") + "/api/task_list?data=%7B%22status%22%3A%22RUNNING%22%7D"
+    try:
+        with urllib.request.urlopen(ping, timeout=5) as response:
+            json.loads(response.read())
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise UsageError(f"no Luigi scheduler answers at {url}: {reason}") from None
 
 
 def _report(summary: RunSummary, as_json: bool) -> int:

@@ -1,6 +1,8 @@
-"""Text encodings: UTF-8 (with or without a BOM) is read as is; a file in a single-byte encoding
-(cp1252, latin-1) is transcoded to UTF-8 first; a file that mixes UTF-8 with stray bytes is
-refused, so nothing is ever loaded with mangled characters."""
+"""Text encodings. UTF-8 (with or without a BOM) is read as is; UTF-16 and UTF-32 with a BOM are
+transcoded to UTF-8; any other encoding (cp1252, cp1251, GB18030, Shift-JIS, ...) is told by
+charset-normalizer, checked against the whole file, and transcoded. A file whose encoding cannot
+be told with confidence, or that mixes UTF-8 with stray bytes, is refused (quarantined with the
+reason): a clear quarantine beats mojibake."""
 
 from __future__ import annotations
 
@@ -12,7 +14,20 @@ from csvdock.errors import CsvdockError
 
 CHUNK_BYTES = 4 * 1024 * 1024
 UTF8 = "utf-8"
-SINGLE_BYTE_FALLBACKS = ("cp1252", "latin-1")
+WESTERN = "cp1252"  # the common single-byte encoding, chosen when the text reads as Western
+SAMPLE_BYTES = 4 * 1024 * 1024  # what charset-normalizer reads (the choice is then checked whole)
+# Byte order marks, longest first (UTF-32 LE's starts with UTF-16 LE's).
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# Legacy multi-byte encodings: their byte pairs may happen to be valid UTF-8 here and there.
+MULTI_BYTE = ("gb18030", "gbk", "gb2312", "big5", "cp932", "shift_jis", "euc_jp", "euc_kr", "cp949")
+MIN_COHERENCE = 0.3  # charset-normalizer recognised a language in the decoded text
+MAX_CHAOS = 0.1
+MAX_NON_ASCII_LETTERS = 0.3  # share of accented letters in Western text (cp1252)
 _UTF8_MULTIBYTE = re.compile(
     rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
 )
@@ -20,6 +35,11 @@ _UTF8_MULTIBYTE = re.compile(
 
 class EncodingProblem(CsvdockError):
     """The file's bytes are not text in any encoding csvdock may assume."""
+
+
+def bom_encoding(head: bytes) -> str | None:
+    """Return ``utf-16`` or ``utf-32`` when ``head`` starts with their byte order mark."""
+    return next((name for bom, name in BOMS if head.startswith(bom)), None)
 
 
 def detect_encoding(path: Path, configured: str | None = None) -> str:
@@ -34,21 +54,63 @@ def detect_encoding(path: Path, configured: str | None = None) -> str:
             raise EncodingProblem(f"unknown encoding {configured!r}") from None
         _check_decodes(path, configured)
         return codecs.lookup(configured).name
+    with path.open("rb") as handle:
+        sample = handle.read(SAMPLE_BYTES)
+    with_bom = bom_encoding(sample)
+    if with_bom:
+        _check_decodes(path, with_bom)
+        return with_bom
     bad_at, has_multibyte = _first_invalid_utf8(path)
     if bad_at is None:
         return UTF8
-    if has_multibyte:
+    guess = _guess(sample)
+    if has_multibyte and guess not in MULTI_BYTE:
         raise EncodingProblem(
             f"not valid UTF-8 at byte {bad_at} (line {_line_of(path, bad_at)}), although other "
             "parts are UTF-8; set `encoding` if the file really is in another encoding"
         )
-    for fallback in SINGLE_BYTE_FALLBACKS:
-        try:
-            _check_decodes(path, fallback)
-        except EncodingProblem:
-            continue
-        return fallback
-    raise EncodingProblem("the file is not text in UTF-8, cp1252 or latin-1")  # pragma: no cover
+    if guess is None:
+        raise EncodingProblem(
+            f"not valid UTF-8 at byte {bad_at} (line {_line_of(path, bad_at)}), and its "
+            "encoding cannot be told with confidence; set `encoding` (for example cp1252)"
+        )
+    _check_decodes(path, guess)
+    return guess
+
+
+def _guess(sample: bytes) -> str | None:
+    """Return the encoding of ``sample`` (not UTF-8), or None when unsure.
+
+    charset-normalizer ranks the candidates; its pick wins when it is a legacy multi-byte
+    encoding or it recognised a language with little chaos. Otherwise the text is cp1252 when it
+    reads as Western text there (the same text as the pick, or few accented letters)."""
+    import charset_normalizer
+
+    best = charset_normalizer.from_bytes(sample).best()
+    western = _decoded(sample, WESTERN)
+    if best is not None:
+        name = codecs.lookup(best.encoding).name
+        if western is not None and _decoded(sample, name) == western:
+            return WESTERN
+        if name in MULTI_BYTE or (best.chaos <= MAX_CHAOS and best.coherence >= MIN_COHERENCE):
+            return name
+    if western is not None and _reads_western(western):
+        return WESTERN
+    return None
+
+
+def _decoded(sample: bytes, encoding: str) -> str | None:
+    try:
+        # The sample may end inside a character: decode it as a stream that is not finished.
+        return codecs.getincrementaldecoder(encoding)(errors="strict").decode(sample)
+    except UnicodeDecodeError:
+        return None
+
+
+def _reads_western(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    accented = sum(1 for c in letters if not c.isascii())
+    return bool(letters) and accented <= MAX_NON_ASCII_LETTERS * len(letters)
 
 
 def transcode_to_utf8(path: Path, encoding: str, out: Path) -> Path:

@@ -18,7 +18,13 @@ import polars as pl
 
 from csvdock.config import TableSettings
 from csvdock.dialect import Dialect, sniff_dialect
-from csvdock.encoding import UTF8, EncodingProblem, detect_encoding, transcode_to_utf8
+from csvdock.encoding import (
+    UTF8,
+    EncodingProblem,
+    bom_encoding,
+    detect_encoding,
+    transcode_to_utf8,
+)
 from csvdock.errors import CsvdockError
 from csvdock.naming import quote_identifier, unique_column_names
 from csvdock.records import (
@@ -48,6 +54,10 @@ BINARY_SIGNATURES = {
     b"\x89PNG": "a PNG image",
     b"PAR1": "a Parquet file",
 }
+
+
+# Bytes no text file holds (tab, line feed, carriage return, form feed and escape left out).
+CONTROL_BYTES = bytes([*range(0, 9), 11, *range(14, 27), *range(28, 32), 127])
 
 
 class ExtractError(CsvdockError):
@@ -238,8 +248,14 @@ def _check_readable(path: Path) -> None:
     for signature, what in BINARY_SIGNATURES.items():
         if head.startswith(signature):
             raise ExtractError(f"the file is {what}, not CSV text")
+    if bom_encoding(head):
+        return  # UTF-16/32 text: its NUL bytes are half of its characters
     if head.count(b"\x00") > max(8, len(head) // 100):
         raise ExtractError("the file is binary (NUL bytes), not CSV text")
+    controls = len(head) - len(head.translate(None, CONTROL_BYTES))
+    if controls > max(8, len(head) // 100):
+        share = controls / len(head)
+        raise ExtractError(f"the file is binary ({share:.0%} control bytes), not CSV text")
 
 
 def _header_names(path: Path, index: RecordIndex, dialect: Dialect) -> list[str]:

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from csvdock.errors import ConfigError
 
@@ -44,6 +45,19 @@ def parse_target(url: str) -> Target:
 
 
 def masked_url(url: str) -> str:
-    """Replace the password of a URL (``user:secret@host``) or a ``password=`` option by ``***``."""
-    masked = re.sub(r"(://[^:/@]*:)[^@]*(@)", r"\1***\2", url)
-    return re.sub(r"(password=)[^&\s]*", r"\1***", masked, flags=re.IGNORECASE)
+    """Return ``url`` with its password (``user:secret@host``, a ``password=`` option) replaced
+    by ``***``. The URL is split with a real parser: the user info ends at the LAST ``@`` of the
+    authority, so a password holding ``@`` or ``:`` is masked whole."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<a target URL that cannot be parsed>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user, has_password, _ = userinfo.partition(":")
+        netloc = f"{user}:***@{hostport}" if has_password else netloc
+    prefix = f"{parts.scheme}://"
+    rest = url[len(prefix) + len(parts.netloc) :] if url.startswith(prefix) else url
+    rest = re.sub(r"(password=)[^&#]*", r"\1***", rest, flags=re.IGNORECASE)
+    return f"{prefix}{netloc}{rest}" if url.startswith(prefix) else rest
