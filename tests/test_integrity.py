@@ -378,3 +378,15 @@ def test_random_bytes_are_quarantined_as_binary(workdir: Path):
         "duckdb:///warehouse.duckdb",
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'blob'",
     ) == [(0,)]
+
+
+def test_an_escaped_backslash_before_a_closing_quote(workdir: Path):
+    (workdir / "esc.csv").write_text('id,note\n1,"ends \\\\"\n2,"say \\"hi\\""\n3,plain\n')
+    code, summary = ingest("esc.csv", "--escape", "\\")
+    result = summary["files"][0]
+    assert (code, result["status"], result["rows_loaded"]) == (0, "loaded", 3)
+    assert rows("duckdb:///warehouse.duckdb", "SELECT note FROM esc ORDER BY id") == [
+        ("ends \\",),
+        ('say "hi"',),
+        ("plain",),
+    ]

@@ -169,8 +169,7 @@ def _chunks(path: Path, quote: str | None, escape: str | None) -> Iterator[_Chun
             if quote_byte is not None:
                 quote_at = np.flatnonzero(body == quote_byte)
                 if escape_byte is not None and quote_at.size:
-                    before = np.where(quote_at > 0, body[np.maximum(quote_at - 1, 0)], previous)
-                    quote_at = quote_at[before != escape_byte]
+                    quote_at = quote_at[~_escaped(body, quote_at, escape_byte, previous)]
             newline_at = np.flatnonzero(body == NEWLINE)
             # A newline is outside quotes when an even number of quotes precede it.
             quotes_before = np.searchsorted(quote_at, newline_at)
@@ -193,6 +192,23 @@ def _chunks(path: Path, quote: str | None, escape: str | None) -> Iterator[_Chun
             )
             newlines_before += int(newline_at.size)
             position += body.size
+
+
+def _escaped(body: np.ndarray, at: np.ndarray, escape: int, previous: int) -> np.ndarray:
+    """Return, for each offset in ``at``, whether an odd number of ``escape`` bytes precede it
+    (``\\"`` is an escaped quote, ``\\\\"`` an escaped backslash and then a real quote)."""
+    before = np.where(at > 0, body[np.maximum(at - 1, 0)], previous)
+    suspects = np.flatnonzero(before == escape)
+    escaped = np.zeros(at.size, dtype=bool)
+    if suspects.size == 0:
+        return escaped
+    # The offset of the last byte before each position that is not an escape byte.
+    marks = np.where(body != escape, np.arange(body.size), -1)
+    last_other = np.maximum.accumulate(marks)
+    ends = at[suspects] - 1  # the last escape byte of each run
+    runs = ends - last_other[ends]
+    escaped[suspects] = (runs % 2) == 1
+    return escaped
 
 
 def index_records(
