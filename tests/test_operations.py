@@ -400,3 +400,44 @@ def test_a_password_in_the_target_never_reaches_output_or_logs(workdir: Path, pg
         + "".join(p.read_text() for p in (workdir / ".csvdock").rglob("*.json"))
     )
     assert "hunter2secret" not in everything
+
+
+def test_the_api_takes_only_the_file_part_and_passes_values_as_values(api: str, workdir: Path):
+    # A part named "other" whose file name is "file" is not the file.
+    decoy = {"other": ("file", b"a\n1\n", "text/csv")}
+    response = httpx.post(f"{api}/upload_csv", files=decoy, headers=AUTH, timeout=120)
+    assert response.status_code == 422 and "no file part" in response.text
+    # A table that looks like an option reaches the child as a value, not an option.
+    files = {"file": ("a.csv", b"a\n1\n", "text/csv")}
+    response = httpx.post(
+        f"{api}/upload_csv", params={"table": "-x"}, files=files, headers=AUTH, timeout=120
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["files"][0]["table"] == "x"
+    # A loaded upload leaves the inbox.
+    assert not [p for p in (workdir / ".csvdock" / "inbox").iterdir() if p.is_file()]
+
+
+def test_a_run_whose_child_fails_ends_failed_with_its_stderr(api: str, workdir: Path):
+    # The child reads luigi.cfg itself: a broken one makes it exit at once, without a summary.
+    (workdir / "luigi.cfg").write_text("[csvdock]\nretries = many\nreport = false\n")
+    response = httpx.post(
+        f"{api}/upload_csv",
+        params={"wait": "false"},
+        files={"file": ("a.csv", b"a\n1\n", "text/csv")},
+        headers=AUTH,
+    )
+    assert response.status_code == 202
+    run_id = response.json()["run_id"]
+
+    def ended():
+        got = httpx.get(f"{api}/runs/{run_id}", headers=AUTH)
+        return got if got.status_code != 202 else None
+
+    got = wait_for(ended, timeout=120, every=0.3)
+    assert got.status_code == 500
+    state = got.json()
+    assert state["status"] == "failed" and state["exit_code"] == 2
+    assert "retries" in state["stderr"]
+    kept = list((workdir / ".csvdock" / "inbox" / "failed").iterdir())
+    assert len(kept) == 1  # never deleted: it can be ingested again

@@ -1,16 +1,25 @@
 """The upload API (FastAPI): POST /upload_csv stores a CSV in the inbox under a name the server
 chooses and ingests it (a ``csvdock ingest`` subprocess, so one bad upload cannot take the server
 down); GET /runs/{run_id} polls a run; GET /health. Every route but /health needs the bearer token.
+
+Work is bounded: at most ``INGEST_WORKERS`` ingests run at once and at most ``QUEUE_LIMIT`` wait
+(beyond that: 503 with Retry-After). Each run's state (queued, running, done, failed, with the
+child's exit code and stderr) is kept in ``runs/<run_id>/api.json``, so a crashed child ends its
+run as failed. An upload leaves the inbox once its file is loaded, skipped or quarantined (the
+quarantine keeps its own copy); a failed one moves to ``inbox/failed/`` to be ingested again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import secrets
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,6 +33,9 @@ from csvdock.runs import new_run_id, valid_run_id
 from csvdock.workspace import Workspace
 
 CHUNK = 1024 * 1024
+INGEST_WORKERS = 2  # ingests run at once (each a process)
+QUEUE_LIMIT = 16  # uploads waiting for an ingest; more get 503
+STDERR_KEPT = 4000  # characters of a child's stderr kept in the run record
 bearer = HTTPBearer(auto_error=False)
 
 
@@ -34,6 +46,8 @@ def create_app(settings: Settings) -> FastAPI:
     token = settings.api_token
     workspace = Workspace(settings.workspace)
     inbox = workspace.root / "inbox"
+    pool = ThreadPoolExecutor(max_workers=INGEST_WORKERS, thread_name_prefix="csvdock-ingest")
+    slots = threading.BoundedSemaphore(INGEST_WORKERS + QUEUE_LIMIT)
     app = FastAPI(
         title="csvdock",
         summary="Upload CSV files and load them into the warehouse.",
@@ -75,18 +89,34 @@ def create_app(settings: Settings) -> FastAPI:
         if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + CHUNK:
             raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "upload too large")
         _check_options(table, mode)
-        run_id = new_run_id()
-        stored = await _store_upload(request, inbox, run_id, settings.max_upload_bytes)
-        args = [sys.executable, "-m", "csvdock.cli", "ingest", str(stored), "--json"]
-        args += ["--run-id", run_id, "--table", table or "upload"]
+        if not slots.acquire(blocking=False):
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                "too many uploads waiting; try again later",
+                headers={"Retry-After": "30"},
+            )
+        try:
+            run_id = new_run_id()
+            stored = await _store_upload(request, inbox, run_id, settings.max_upload_bytes)
+        except BaseException:
+            slots.release()
+            raise
+        args = [sys.executable, "-m", "csvdock.cli", "ingest", "--json", "--run-id", run_id]
+        args += [f"--table={table or 'upload'}"]
         if mode:
-            args += ["--mode", mode]
+            args += [f"--mode={mode}"]
+        args += ["--", str(stored)]  # values never read as options
+        record = RunRecord(workspace.run_dir(run_id) / API_FILE, run_id)
+        record.write("queued")
+        future = pool.submit(_ingest_upload, args, stored, inbox, record, slots)
         if not wait:
-            threading.Thread(target=_run, args=(args,), daemon=True).start()
-            return JSONResponse({"run_id": run_id, "status": "running"}, status_code=202)
-        done = await _in_thread(args)
+            return JSONResponse({"run_id": run_id, "status": "queued"}, status_code=202)
+        done = await asyncio.wrap_future(future)
         if done is None:
-            raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, "the ingest did not finish")
+            raise HTTPException(
+                status.HTTP_500_INTERNAL_SERVER_ERROR,
+                f"the ingest did not finish; see GET /runs/{run_id}",
+            )
         return done
 
     @app.get(
@@ -100,9 +130,12 @@ def create_app(settings: Settings) -> FastAPI:
         summary = workspace.run_dir(run_id) / "summary.json"
         if summary.exists():
             return json.loads(summary.read_text(encoding="utf-8"))
-        if any(inbox.glob(f"{run_id}-*")):
-            return JSONResponse({"run_id": run_id, "status": "running"}, status_code=202)
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such run")
+        state = RunRecord(workspace.run_dir(run_id) / API_FILE, run_id).read()
+        if state is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such run")
+        if state["status"] in ("queued", "running"):
+            return JSONResponse(state, status_code=202)
+        return JSONResponse(state, status_code=500)  # ended without a summary: the child failed
 
     return app
 
@@ -121,6 +154,7 @@ async def _store_upload(request: Request, inbox: Path, run_id: str, limit: int) 
     """Stream the multipart field ``file`` to ``inbox/<run_id>-<random>.csv``; the client's file
     name is never used. Over ``limit`` bytes: 413, and the partial file is removed."""
     from python_multipart import MultipartParser  # streaming: the body is never held whole
+    from python_multipart.multipart import parse_options_header
 
     content_type = request.headers.get("content-type", "")
     if "multipart/form-data" not in content_type or "boundary=" not in content_type:
@@ -139,9 +173,13 @@ async def _store_upload(request: Request, inbox: Path, run_id: str, limit: int) 
         state["headers"][state.get("header_name", "")] = data[start:end].decode("latin-1")
 
     def on_headers_finished() -> None:
-        disposition = state["headers"].get("content-disposition", "")
-        state["field"] = "file" if 'name="file"' in disposition else None
-        state["seen"] = state["seen"] or state["field"] == "file"
+        kind, params = parse_options_header(state["headers"].get("content-disposition", ""))
+        # The file is the part named exactly "file" that carries a file name (a file part).
+        is_file = kind == b"form-data" and params.get(b"name") == b"file" and b"filename" in params
+        if is_file and state["seen"]:
+            raise ValueError("more than one part named 'file'")
+        state["field"] = "file" if is_file else None
+        state["seen"] = state["seen"] or is_file
         state["headers"] = {}
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
@@ -175,20 +213,72 @@ async def _store_upload(request: Request, inbox: Path, run_id: str, limit: int) 
     handle.close()
     if not state["seen"]:
         partial.unlink(missing_ok=True)
-        raise HTTPException(422, "no multipart field named 'file'")
+        raise HTTPException(422, "no file part named 'file' (a part with a file name)")
     partial.replace(final)
     return final
 
 
-def _run(args: list[str]) -> dict[str, Any] | None:
-    done = subprocess.run(args, capture_output=True, text=True, check=False)
+API_FILE = "api.json"
+
+
+@dataclass
+class RunRecord:
+    """An upload's run as the API knows it: queued, running, done or failed (with why)."""
+
+    path: Path
+    run_id: str
+
+    def write(self, state: str, **details: Any) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".partial")
+        partial.write_text(json.dumps({"run_id": self.run_id, "status": state, **details}))
+        partial.replace(self.path)
+
+    def read(self) -> dict[str, Any] | None:
+        try:
+            return dict(json.loads(self.path.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError):
+            return None
+
+
+def _ingest_upload(
+    args: list[str],
+    stored: Path,
+    inbox: Path,
+    record: RunRecord,
+    slots: threading.BoundedSemaphore,
+) -> dict[str, Any] | None:
+    """Run one upload's ingest (a child process) and record how it ended; return its summary,
+    or None when the child ended without one."""
     try:
-        return dict(json.loads(done.stdout))
-    except json.JSONDecodeError:
+        record.write("running")
+        done = subprocess.run(args, capture_output=True, text=True, check=False)
+        try:
+            summary: dict[str, Any] | None = dict(json.loads(done.stdout))
+        except json.JSONDecodeError:
+            summary = None
+        stderr = done.stderr[-STDERR_KEPT:]
+        if summary is None:
+            record.write("failed", exit_code=done.returncode, stderr=stderr)
+            _keep_failed(stored, inbox)
+            return None
+        statuses = {f.get("status") for f in summary.get("files", [])}
+        record.write("done", exit_code=done.returncode, stderr=stderr)
+        if "failed" in statuses:
+            _keep_failed(stored, inbox)
+        else:
+            stored.unlink(missing_ok=True)  # in the warehouse, or the quarantine's copy
+        return summary
+    except Exception as exc:  # the record must end, whatever happened
+        record.write("failed", exit_code=None, stderr=f"{type(exc).__name__}: {exc}")
         return None
+    finally:
+        slots.release()
 
 
-async def _in_thread(args: list[str]) -> dict[str, Any] | None:
-    import anyio.to_thread
-
-    return await anyio.to_thread.run_sync(_run, args)
+def _keep_failed(stored: Path, inbox: Path) -> None:
+    """Move a failed upload to ``inbox/failed/`` (never deleted: it can be ingested again)."""
+    failed = inbox / "failed"
+    failed.mkdir(parents=True, exist_ok=True)
+    if stored.exists():
+        stored.replace(failed / stored.name)
