@@ -22,7 +22,7 @@ from csvdock.config import Settings, load_settings
 from csvdock.errors import CsvdockError
 from csvdock.extract import file_sha256
 from csvdock.naming import split_table_name, table_name_from_stem
-from csvdock.retry import with_retries
+from csvdock.retry import is_transient, with_retries
 from csvdock.runs import FAILED, FileResult, RunSummary, new_run_id, run_mode
 from csvdock.targets import masked_url, parse_target
 from csvdock.workspace import Workspace
@@ -96,7 +96,15 @@ class FileTask(CsvdockTask):
             return with_retries(load, settings.retries, settings.retry_delay, self.path)
         except CsvdockError as exc:
             log.error("%s: failed: %s", self.path, exc)
-            return FileResult(self.path, self.sha256, self.table, FAILED, mode, reason=str(exc))
+            return FileResult(
+                self.path,
+                self.sha256,
+                self.table,
+                FAILED,
+                mode,
+                reason=str(exc),
+                retryable=is_transient(exc),
+            )
 
     def write_result(self, result: FileResult) -> None:
         self.output().makedirs()

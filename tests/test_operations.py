@@ -441,3 +441,48 @@ def test_a_run_whose_child_fails_ends_failed_with_its_stderr(api: str, workdir: 
     assert "retries" in state["stderr"]
     kept = list((workdir / ".csvdock" / "inbox" / "failed").iterdir())
     assert len(kept) == 1  # never deleted: it can be ingested again
+
+
+def test_watch_mode_keeps_a_file_over_an_outage_and_loads_it_after(workdir: Path):
+    """The warehouse is held by another program: the file waits in the inbox, then loads."""
+    (workdir / "luigi.cfg").write_text("[csvdock]\nretries = 0\nretry_delay = 0.2\nreport = false\n")
+    inbox = workdir / "inbox"
+    inbox.mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+            "sys.stdin.readline()",
+            str(workdir / "warehouse.duckdb"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    log = workdir / "watch.log"
+    with log.open("w") as err:
+        watcher = subprocess.Popen(
+            [str(BIN / "csvdock"), "watch", "inbox"],
+            cwd=workdir,
+            env=env(),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            text=True,
+        )
+    try:
+        (inbox / "late.csv").write_text("a\n1\n2\n")
+        wait_for(lambda: log.read_text().count("kept in the inbox") >= 2, timeout=120)
+        assert (inbox / "late.csv").exists()
+        assert not (workdir / ".csvdock" / "deadletter" / "files").exists() or not list(
+            (workdir / ".csvdock" / "deadletter" / "files").iterdir()
+        )
+        holder.communicate("go\n", timeout=10)
+        wait_for(lambda: (inbox / "processed" / "late.csv").exists(), timeout=120)
+    finally:
+        holder.kill()
+        watcher.send_signal(signal.SIGINT)
+        watcher.wait(timeout=30)
+    with open_warehouse(f"duckdb:///{workdir / 'warehouse.duckdb'}") as warehouse:
+        assert warehouse.execute('SELECT count(*) FROM "late"') == [(2,)]

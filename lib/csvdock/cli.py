@@ -318,7 +318,7 @@ def _watch(args: argparse.Namespace) -> int:
         quarantine_file(Workspace(settings.workspace), path, file_sha256(path), reason)
         path.unlink()
 
-    watch(inbox, ingest, dead_letter)
+    watch(inbox, ingest, dead_letter, retry_delay=settings.retry_delay)
     return EXIT_OK
 
 

@@ -33,6 +33,7 @@ class FileResult:
     schema_path: str | None = None
     dialect: dict[str, Any] | None = None
     timings: dict[str, float] | None = None  # seconds per stage (see README, "Benchmarks")
+    retryable: bool = False  # failed for a transient reason (target down, busy): try again later
 
     def write(self, path: Path) -> None:
         """Write the result as JSON to ``path`` (the caller makes the write atomic)."""

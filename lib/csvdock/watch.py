@@ -3,11 +3,15 @@
 A file counts as complete when the writer closes it (inotify's close-after-write) or when it is
 renamed into the inbox; files already there at start (arrived while the watcher was down) are taken
 first. Afterwards a file moves to ``INBOX/processed/`` (loaded or skipped) or, quarantined or
-failed, to the workspace's dead-letter folder with its reason. Ctrl-C stops cleanly.
+failed for a lasting reason, to the workspace's dead-letter folder with its reason. A file that
+failed for a transient reason (the target down or busy) stays in the inbox and is tried again
+with a doubling delay (``retry_delay`` up to ``MAX_RETRY_SECONDS``) until it loads: nothing is
+moved or deleted over an outage. Ctrl-C stops cleanly.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import queue
 import shutil
@@ -29,11 +33,39 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
-from csvdock.runs import OK_STATUSES, RunSummary
+from csvdock.runs import FAILED, OK_STATUSES, RunSummary
 
 log = logging.getLogger("csvdock")
 PROCESSED = "processed"
 SETTLE_SECONDS = 1.0
+MAX_RETRY_SECONDS = 300.0
+
+
+class _Retries:
+    """Files waiting to be tried again after a transient failure, with a doubling delay."""
+
+    def __init__(self, first_delay: float) -> None:
+        self.first_delay = max(first_delay, 0.01)
+        self.attempts: dict[Path, int] = {}
+        self.due: list[tuple[float, str]] = []
+
+    def later(self, path: Path) -> float:
+        """Schedule ``path`` again; return the delay."""
+        attempts = self.attempts.get(path, 0)
+        delay = min(self.first_delay * 2**attempts, MAX_RETRY_SECONDS)
+        self.attempts[path] = attempts + 1
+        heapq.heappush(self.due, (time.monotonic() + delay, str(path)))
+        return delay
+
+    def done(self, path: Path) -> None:
+        self.attempts.pop(path, None)
+
+    def ready(self) -> list[Path]:
+        """Return the files whose delay is over."""
+        now, found = time.monotonic(), []
+        while self.due and self.due[0][0] <= now:
+            found.append(Path(heapq.heappop(self.due)[1]))
+        return found
 
 
 def is_candidate(path: Path, inbox: Path) -> bool:
@@ -104,6 +136,7 @@ def watch(
     ingest: Callable[[list[Path]], RunSummary],
     dead_letter: Callable[[Path, str], None],
     stop: threading.Event | None = None,
+    retry_delay: float = 1.0,
 ) -> None:
     """Ingest what lands in ``inbox`` until ``stop`` is set or Ctrl-C."""
     inbox = inbox.resolve()
@@ -114,19 +147,20 @@ def watch(
     arrivals = _Arrivals(inbox, arrived)
     observer.schedule(arrivals, str(inbox), recursive=False)
     observer.start()
+    retries = _Retries(retry_delay)
     log.info("watching %s", inbox)
     try:
         for path in settled_files(inbox):
             arrived.put(path)
         while not stop.is_set():
-            for path in arrivals.renamed_in():
+            for path in arrivals.renamed_in() + retries.ready():
                 arrived.put(path)
             try:
                 path = arrived.get(timeout=0.25)
             except queue.Empty:
                 continue
             if path.exists():
-                _take(path, inbox, ingest, dead_letter)
+                _take(path, inbox, ingest, dead_letter, retries)
     except KeyboardInterrupt:
         log.info("stopping: Ctrl-C")
     finally:
@@ -139,9 +173,20 @@ def _take(
     inbox: Path,
     ingest: Callable[[list[Path]], RunSummary],
     dead_letter: Callable[[Path, str], None],
+    retries: _Retries,
 ) -> None:
     summary = ingest([path])
     (result,) = summary.files
+    if result.status == FAILED and result.retryable:
+        delay = retries.later(path)
+        log.warning(
+            "%s: failed for a transient reason, kept in the inbox, trying again in %.1f s: %s",
+            path.name,
+            delay,
+            result.reason,
+        )
+        return
+    retries.done(path)
     if result.status in OK_STATUSES:
         destination = inbox / PROCESSED / path.name
         if destination.exists():
