@@ -4,8 +4,6 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from csvdock.cli import main
-
 from .conftest import open_warehouse, unique_table
 from .test_cli import run_cli
 
@@ -162,7 +160,3 @@ def test_schema_show_and_diff(workdir: Path):
         2,
         f"csvdock: error: table 'nosuch' has no schema in {workdir / 'schemas'}\n",
     )
-
-
-def test_main_is_importable():
-    assert callable(main)

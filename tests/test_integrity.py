@@ -390,3 +390,50 @@ def test_an_escaped_backslash_before_a_closing_quote(workdir: Path):
         ('say "hi"',),
         ("plain",),
     ]
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgresql"])
+def test_concurrent_loads_of_evolving_files_never_narrow_and_record_every_version(
+    workdir: Path, pg_dsn: str, kind: str
+):
+    import os
+    import subprocess
+    import sys
+
+    target = pg_dsn if kind == "postgresql" else f"duckdb:///{workdir / 'w.duckdb'}"
+    table = unique_table("evolving")
+    bodies = {
+        "ints.csv": "id,v\n1,7\n2,8\n",
+        "decimals.csv": "id,v\n3,7.25\n4,8.5\n",
+        "texts.csv": "id,v\n5,seven\n6,8\n",
+        "extra.csv": "id,v,w\n7,9,x\n",
+    }
+    for name, body in bodies.items():
+        (workdir / name).write_text(body)
+    environment = dict(os.environ)
+    environment.pop("CSVDOCK_ISOLATE_TASKS", None)
+    command = [str(Path(sys.executable).parent / "csvdock"), "ingest", "--json"]
+    runs = [
+        subprocess.Popen(
+            [*command, "--table", table, "--target", target, name],
+            cwd=workdir,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        for name in bodies
+    ]
+    results = [json.loads(run.communicate(timeout=300)[0])["files"][0] for run in runs]
+    assert [r["status"] for r in results] == ["loaded"] * 4
+    with open_warehouse(target) as warehouse:
+        types = warehouse.table_types(warehouse.default_schema, table)
+        ledger = warehouse.execute(
+            "SELECT schema_version FROM csvdock.ledger WHERE table_name = $1", [table]
+        )
+    assert types == {"id": "integer", "v": "text", "w": "text"}
+    versions = sorted(int(p.stem[1:]) for p in (workdir / "schemas" / table).glob("v*.json"))
+    assert versions == list(range(1, len(versions) + 1))
+    assert {v for (v,) in ledger} <= set(versions)
+    with open_warehouse(target) as warehouse:
+        assert warehouse.execute(f"SELECT v FROM {table} WHERE id = 3") == [("7.25",)]

@@ -62,9 +62,8 @@ def test_a_schema_change_is_shown(reporting: Path):
     text = html_text(summary["reports"]["schema"])
     assert "v2 (evolved, from v1)" in text
     assert "widened" in text and "added" in text
-    assert "Null ratio per column: people v2" in Path(summary["reports"]["schema"]).read_text() or (
-        "data:image/png;base64" in Path(summary["reports"]["schema"]).read_text()
-    )
+    page = Path(summary["reports"]["schema"]).read_text()
+    assert "data:image/png;base64" in page  # the null-ratio chart, embedded (its title is in it)
 
 
 def test_an_empty_run_reads_well(reporting: Path):

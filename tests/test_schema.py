@@ -89,22 +89,26 @@ def test_the_integer_cast_accepts_exactly_the_integer_pattern():
         assert cast.is_not_null().sum() == (6 if logical == t.BIGINT else 4)
 
 
-def test_concurrent_writers_record_one_complete_version(tmp_path):
+def test_concurrent_writers_of_different_schemas_record_contiguous_complete_versions(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
     from csvdock.registry import SchemaRegistry
     from csvdock.schema import Column, TableSchema
 
     registry = SchemaRegistry(tmp_path / "schemas")
-    detected = TableSchema("t", [Column("a", "a", "integer")])
+    kinds = ["integer", "bigint", "decimal(38,2)", "double", "text"]
+    detected = [TableSchema("t", [Column("a", "a", kind)]) for kind in kinds * 6]
     with ThreadPoolExecutor(8) as pool:
         versions = list(
-            pool.map(
-                lambda _: registry.resolve_and_record(detected, "evolve").schema.version, range(32)
-            )
+            pool.map(lambda d: registry.resolve_and_record(d, "evolve").schema.version, detected)
         )
-    assert versions == [1] * 32
-    assert sorted(p.name for p in (tmp_path / "schemas" / "t").iterdir()) == ["v1.json"]
+    found = registry.versions("t")
+    assert found == list(range(1, len(found) + 1))  # no gaps, no clash lost
+    assert set(versions) <= set(found)
+    assert registry.latest("t").columns[0].type == "text"  # the widest of them all
+    widening = [registry.read("t", v).columns[0].type for v in found]
+    order = {kind: rank for rank, kind in enumerate(kinds)}
+    assert widening == sorted(widening, key=order.__getitem__)  # never narrower than before
 
 
 def test_a_proposal_from_the_first_rows_is_checked_against_every_row(tmp_path):
