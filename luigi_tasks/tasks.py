@@ -193,6 +193,7 @@ class FileResultTask(FileTask):
         )
         self.after(result)
         if result.status == FAILED:
+            result.rows_read = pipeline.records_read(Path(self.input()["extract"].path))
             # The task fails (luigid shows it, Luigi's retry policy sees it, the run and its
             # day are not complete); the result is kept where the run's summary finds it.
             failed = self.workspace.failed_result(self.run_id, self.table, self.sha256)

@@ -177,6 +177,9 @@ def test_a_failed_file_fails_its_luigi_task_and_the_run_goes_on(workdir: Path, t
     assert code == 1
     assert statuses["good.csv"] == ("skipped", None)
     assert statuses["dup.csv"][0] == "failed" and "uplicate" in statuses["dup.csv"][1]
+    dup = next(f for f in summary["files"] if f["path"].endswith("dup.csv"))
+    assert (dup["rows_read"], dup["rows_loaded"], dup["rows_rejected"]) == (2, 0, 0)
+    assert dup["retryable"] is False
     assert rows(target_url, f"SELECT id FROM {table} ORDER BY id") == [(1,), (2,)]
 
 

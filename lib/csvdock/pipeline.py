@@ -30,6 +30,7 @@ from csvdock.deadletter import (
 from csvdock.detect import detect_schema
 from csvdock.errors import CsvdockError
 from csvdock.evolution import Resolution
+from csvdock.extract import META_FILE as EXTRACT_META
 from csvdock.extract import RECORDS_FILE, ExtractError, ExtractResult, extract_file
 from csvdock.extract import REJECTS_FILE as EXTRACT_REJECTS
 from csvdock.load import (
@@ -233,6 +234,13 @@ def transform_stage(extract_dir: Path, table: str, settings: Settings, out_dir: 
         result.rows_out,
         result.rows_rejected,
     )
+
+
+def records_read(extract_dir: Path) -> int:
+    """Return how many data records Extract read from the file (0 when it could not read it)."""
+    if is_quarantined(extract_dir) or not (extract_dir / EXTRACT_META).exists():
+        return 0
+    return ExtractResult.read(extract_dir).rows_read
 
 
 def is_quarantined(extract_dir: Path) -> bool:
