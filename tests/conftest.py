@@ -73,6 +73,20 @@ def open_warehouse(url: str) -> Warehouse:
     return connect(parse_target(url))
 
 
+def ingest(*args: str) -> tuple[int, dict]:
+    """Run ``csvdock ingest ARGS --json`` in this process; return its exit status and summary."""
+    import contextlib
+    import io
+    import json
+
+    from csvdock.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["ingest", *args, "--json"])
+    return code, json.loads(out.getvalue())
+
+
 def unique_table(prefix: str = "t") -> str:
     """A table name no other test uses (the PostgreSQL database is shared by the session)."""
     return f"{prefix}_{secrets.token_hex(4)}"

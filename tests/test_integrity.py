@@ -4,8 +4,6 @@ counts agree, text is decoded right. Each test failed on the code before the int
 from __future__ import annotations
 
 import codecs
-import contextlib
-import io
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -13,14 +11,7 @@ from pathlib import Path
 import pytest
 from csvdock.cli import main
 
-from .conftest import open_warehouse, unique_table
-
-
-def ingest(*args: str) -> tuple[int, dict]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(["ingest", *args, "--json"])
-    return code, json.loads(out.getvalue())
+from .conftest import ingest, open_warehouse, unique_table
 
 
 def rows(url: str, sql: str) -> list[tuple]:

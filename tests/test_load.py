@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 from csvdock import pipeline
-from csvdock.cli import main
 from csvdock.config import load_settings
 from csvdock.extract import file_sha256
 from csvdock.load import LoadError
 
-from .conftest import open_warehouse, unique_table
+from .conftest import ingest, open_warehouse, unique_table
 
 TYPED_CSV = (
     "id,big,ratio,price,flag,day,moment,label\n"
@@ -20,16 +19,6 @@ TYPED_CSV = (
     '2,-5,-2.25e-2,0.05,false,1999-12-31,2000-01-01T00:00,"quote "" and, comma"\n'
     "3,,,,,,,\n"
 )
-
-
-def ingest(*args: str) -> tuple[int, dict]:
-    import contextlib
-    import io
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(["ingest", *args, "--json"])
-    return code, json.loads(out.getvalue())
 
 
 def rows(url: str, sql: str) -> list[tuple]:

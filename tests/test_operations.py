@@ -105,6 +105,23 @@ def test_luigid_runs_the_files_with_two_workers(workdir: Path):
         families = [name.split("_")[0] for name in done["response"]]
         assert families.count("Load") == 3
         assert families.count("Extract") == 3 and families.count("Transform") == 3
+        # A file that fails is a failed (red) task in luigid, not a done one.
+        (workdir / "bad").mkdir()
+        (workdir / "bad" / "dup.csv").write_text("a\n1\n1\n")
+        (workdir / "schemas" / "dup").mkdir(parents=True)
+        declared = {
+            "table": "dup",
+            "origin": "declared",
+            "primary_key": ["a"],
+            "columns": [{"name": "a", "type": "integer", "nullable": False}],
+        }
+        (workdir / "schemas" / "dup" / "v1.json").write_text(json.dumps(declared))
+        failing = run_csvdock(workdir, "ingest", "bad", "--scheduler-url", base, "--json")
+        assert failing.returncode == 1
+        assert json.loads(failing.stdout)["files"][0]["status"] == "failed"
+        failed = _get(f"{base}/api/task_list?data=" + urllib.request.quote('{"status":"FAILED"}'))
+        assert [name.split("_")[0] for name in failed["response"]] == ["Load"]
+        assert "Traceback" not in failing.stderr
     finally:
         luigid.terminate()
         luigid.wait(timeout=10)

@@ -348,9 +348,8 @@ def _parse_rejects(
     index: RecordIndex, positions: list[tuple[int, str, int | None, str]], first_data: int
 ) -> pl.DataFrame:
     """Map DuckDB's reject positions to records (one reject per record)."""
-    schema = pl.Schema({"__record": pl.Int64(), **REJECT_SCHEMA, "__by_duckdb": pl.Boolean()})
     if not positions:
-        return pl.DataFrame(schema=schema)
+        return pl.DataFrame(schema=_PARSE_REJECT_SCHEMA)
     # DuckDB's line_byte_position may point one byte early or at the preceding newline.
     at = np.array([byte_position - 1 for byte_position, *_ in positions], dtype=np.int64)
     records = np.maximum(index.records_at_or_after(at), first_data)
@@ -359,19 +358,32 @@ def _parse_rejects(
         if record < len(index):
             reasons.setdefault(record, _parse_reason(error_type, message))
     chosen = np.array(sorted(reasons), dtype=np.int64)
-    found = index.positions_of(chosen)
+    return _parse_reject_frame(index, chosen, [reasons[r] for r in chosen.tolist()], True)
+
+
+_PARSE_REJECT_SCHEMA = pl.Schema(
+    {"__record": pl.Int64(), **REJECT_SCHEMA, "__by_duckdb": pl.Boolean()}
+)
+
+
+def _parse_reject_frame(
+    index: RecordIndex, records: np.ndarray, reasons: list[str], by_duckdb: bool
+) -> pl.DataFrame:
+    """Return parse rejects of the ascending ``records`` (their positions from ``index``), noting
+    whether DuckDB rejected them (so its output lacks them)."""
+    found = index.positions_of(records)
     return pl.DataFrame(
         {
-            "__record": chosen,
+            "__record": records,
             "line": found[LINE],
             "byte_start": found[START],
             "byte_end": found[END],
-            "stage": ["parse"] * chosen.size,
-            "column": [None] * chosen.size,
-            "reason": [reasons[r] for r in chosen.tolist()],
-            "__by_duckdb": [True] * chosen.size,
+            "stage": ["parse"] * records.size,
+            "column": [None] * records.size,
+            "reason": reasons,
+            "__by_duckdb": [by_duckdb] * records.size,
         },
-        schema=schema,
+        schema=_PARSE_REJECT_SCHEMA,
     )
 
 
@@ -402,21 +414,8 @@ def _with_misaligned(
     odd = odd[~np.isin(odd, rejects["__record"].to_numpy())]
     if odd.size == 0:
         return rejects
-    found = index.positions_of(odd)
-    counts = index.fields_of(odd)
-    extra = pl.DataFrame(
-        {
-            "__record": odd,
-            "line": found[LINE],
-            "byte_start": found[START],
-            "byte_end": found[END],
-            "stage": ["parse"] * odd.size,
-            "column": [None] * odd.size,
-            "reason": [f"expected {fields} fields, found {n}" for n in counts.tolist()],
-            "__by_duckdb": [False] * odd.size,
-        },
-        schema=rejects.schema,
-    )
+    reasons = [f"expected {fields} fields, found {n}" for n in index.fields_of(odd).tolist()]
+    extra = _parse_reject_frame(index, odd, reasons, False)
     return pl.concat([rejects, extra]).sort("__record")
 
 
