@@ -38,7 +38,6 @@ LEDGER_COLUMNS = pl.Schema(
         "replayed_in": pl.String,
     }
 )
-LEDGER_SCHEMA_COLUMNS = LEDGER_COLUMNS.names()
 
 
 def quarantine_file(workspace: Workspace, source: Path, sha256: str, reason: str) -> Path:
@@ -97,7 +96,7 @@ def stored_rejects(warehouse: Warehouse, table: str, sha256: str) -> pl.DataFram
         "WHERE table_name = $1 AND file_sha256 = $2 ORDER BY line",
         [table, sha256],
     )
-    names = [n for n in LEDGER_SCHEMA_COLUMNS if n != "replayed_in"]
+    names = [n for n in LEDGER_COLUMNS.names() if n != "replayed_in"]
     frame = pl.DataFrame(rows, schema=names, orient="row")
     return frame.with_columns(pl.lit(None, dtype=pl.String).alias("replayed_in")).cast(
         LEDGER_COLUMNS
@@ -126,11 +125,6 @@ def sync_dead_letters(
         others = ledger.filter(pl.col("file_sha256") != sha256)
         _write_ledger(folder, pl.concat([others, stored.cast(LEDGER_COLUMNS)]))
         return stored.height
-
-
-def header_bytes(text: Path) -> bytes:
-    """Return the first line of ``text`` (the header a replay file starts with)."""
-    return _header_bytes(text)
 
 
 def replay_files(workspace: Workspace, table: str, replay_id: str, run: str | None) -> list[Path]:
@@ -178,7 +172,8 @@ def _pending(ledger: pl.DataFrame, run: str | None) -> pl.DataFrame:
     return pending.filter(pl.col("run_id") == run) if run else pending
 
 
-def _header_bytes(text: Path) -> bytes:
+def header_bytes(text: Path) -> bytes:
+    """Return the first line of ``text`` (the header a replay file starts with)."""
     with text.open("rb") as handle:
         first = handle.readline()
     return record_text(text, 0, len(first)) if first else b""

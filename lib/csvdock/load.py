@@ -7,6 +7,7 @@ load of the same file wait and then find it, so a file is loaded at most once pe
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,14 @@ from csvdock.errors import CsvdockError
 from csvdock.evolution import widened_type
 from csvdock.naming import qualified_name, quote_identifier
 from csvdock.schema import TableSchema
-from csvdock.warehouse import LEDGER_SCHEMA, LEDGER_TABLE, REJECTS_TABLE, Warehouse, WarehouseError
+from csvdock.warehouse import (
+    LEDGER_SCHEMA,
+    LEDGER_TABLE,
+    REJECTS_TABLE,
+    VERSIONS_TABLE,
+    Warehouse,
+    WarehouseError,
+)
 
 
 class LoadError(CsvdockError):
@@ -46,7 +54,6 @@ class LoadOutcome:
     rows_loaded: int
     rows_rejected: int = 0
     commit_seconds: float = 0.0
-    schema_version: int | None = None
 
 
 def split_qualified(table: str, warehouse: Warehouse) -> tuple[str, str]:
@@ -120,7 +127,7 @@ def load_atomically(
     except BaseException:
         warehouse.rollback()
         raise
-    return LoadOutcome("loaded", loaded, rejected, round(commit_seconds, 4), version)
+    return LoadOutcome("loaded", loaded, rejected, round(commit_seconds, 4))
 
 
 def table_ddl(warehouse: Warehouse, db_schema: str, table: str, schema: TableSchema) -> str:
@@ -136,15 +143,10 @@ def table_ddl(warehouse: Warehouse, db_schema: str, table: str, schema: TableSch
     return f"CREATE TABLE IF NOT EXISTS {qualified_name(db_schema, table)} ({columns}{key})"
 
 
-def create_table_if_missing(schema: TableSchema) -> TablePreparer:
-    """Return a ``prepare_table`` that creates the table (and its schema) from ``schema``."""
-
-    def prepare(warehouse: Warehouse, db_schema: str, table: str) -> int | None:
-        warehouse.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(db_schema)}")
-        warehouse.execute(table_ddl(warehouse, db_schema, table, schema))
-        return schema.version
-
-    return prepare
+def create_table(warehouse: Warehouse, db_schema: str, table: str, schema: TableSchema) -> None:
+    """Create the table (and its database schema) from ``schema`` when it is missing."""
+    warehouse.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(db_schema)}")
+    warehouse.execute(table_ddl(warehouse, db_schema, table, schema))
 
 
 def evolve_table(warehouse: Warehouse, db_schema: str, table: str, schema: TableSchema) -> None:
@@ -153,7 +155,7 @@ def evolve_table(warehouse: Warehouse, db_schema: str, table: str, schema: Table
     column wider than ``schema``'s is an error (the schema is stale), and nothing changes."""
     existing = warehouse.table_types(db_schema, table)
     if existing is None:
-        create_table_if_missing(schema)(warehouse, db_schema, table)
+        create_table(warehouse, db_schema, table, schema)
         return
     target = qualified_name(db_schema, table)
     for column in schema.columns:
@@ -193,7 +195,31 @@ def _claim_ledger_row(warehouse: Warehouse, entry: LedgerEntry) -> bool:
             entry.rows_read,
             entry.rows_rejected,
             entry.schema_version,
-            dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            _utc_now(),
         ],
     )
     return bool(rows)
+
+
+def recorded_versions(warehouse: Warehouse, table: str) -> list[TableSchema]:
+    """Return the schema versions of ``table`` that loads committed in the target."""
+    rows = warehouse.execute(
+        f"SELECT schema_json FROM {qualified_name(LEDGER_SCHEMA, VERSIONS_TABLE)} "
+        "WHERE table_name = $1 ORDER BY version",
+        [table],
+    )
+    return [TableSchema.from_dict(json.loads(str(text))) for (text,) in rows]
+
+
+def record_version(warehouse: Warehouse, schema: TableSchema) -> None:
+    """Record ``schema`` in the target, in the load's transaction (once per version)."""
+    warehouse.execute(
+        f"INSERT INTO {qualified_name(LEDGER_SCHEMA, VERSIONS_TABLE)} "
+        "(table_name, version, schema_json, recorded_at) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT DO NOTHING",
+        [schema.table, schema.version, schema.to_json(), _utc_now()],
+    )
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -6,7 +6,6 @@ path the caller renames into place, so a checkpoint is complete or absent).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import secrets
@@ -22,7 +21,6 @@ from csvdock.config import Settings, TableSettings
 from csvdock.deadletter import (
     header_bytes,
     quarantine_file,
-    read_ledger,
     stored_rejects,
     sync_dead_letters,
     write_rejects_csv,
@@ -39,9 +37,10 @@ from csvdock.load import (
     LoadOutcome,
     evolve_table,
     load_atomically,
+    record_version,
+    recorded_versions,
     store_rejects,
 )
-from csvdock.naming import qualified_name
 from csvdock.registry import SchemaRegistry
 from csvdock.rejects import rejects_with_raw_text
 from csvdock.runs import LOADED, QUARANTINED, FileResult
@@ -51,7 +50,7 @@ from csvdock.timing import read_timings, timed
 from csvdock.transform import META_FILE as TRANSFORM_META
 from csvdock.transform import REJECTS_FILE as TRANSFORM_REJECTS
 from csvdock.transform import ContractRules, TransformResult, transform_records, typed_parts
-from csvdock.warehouse import LEDGER_SCHEMA, VERSIONS_TABLE, Warehouse, connect
+from csvdock.warehouse import Warehouse, connect
 from csvdock.workspace import Workspace
 
 log = logging.getLogger("csvdock")
@@ -179,41 +178,12 @@ def schema_at_load(
     return SchemaAtLoad(resolution.schema, again, same)
 
 
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 def _shape(schema: TableSchema) -> list[tuple[str, str, bool]]:
     return [(c.name, c.type, c.nullable) for c in schema.columns]
 
 
 def _contract_shape(contract: ContractRules | None) -> object:
     return (contract.unknown_columns, contract.missing_columns) if contract else None
-
-
-def recorded_versions(warehouse: Warehouse, table: str) -> list[TableSchema]:
-    """Return the schema versions of ``table`` that loads committed in the target."""
-    rows = warehouse.execute(
-        f"SELECT schema_json FROM {qualified_name(LEDGER_SCHEMA, VERSIONS_TABLE)} "
-        "WHERE table_name = $1 ORDER BY version",
-        [table],
-    )
-    return [TableSchema.from_dict(json.loads(str(text))) for (text,) in rows]
-
-
-def record_version(warehouse: Warehouse, schema: TableSchema) -> None:
-    """Record ``schema`` in the target, in the load's transaction (once per version)."""
-    warehouse.execute(
-        f"INSERT INTO {qualified_name(LEDGER_SCHEMA, VERSIONS_TABLE)} "
-        "(table_name, version, schema_json, recorded_at) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT DO NOTHING",
-        [
-            schema.table,
-            schema.version,
-            schema.to_json(),
-            dt.datetime.now(dt.UTC).replace(tzinfo=None),
-        ],
-    )
 
 
 def transform_stage(extract_dir: Path, table: str, settings: Settings, out_dir: Path) -> None:
@@ -298,7 +268,7 @@ def load_stage(
         return quarantine_over_threshold(result, settings, over)
     text = extracted.text_path(extract_dir)
     entry = ledger_entry(result, run_id)
-    chosen: dict[str, object] = {"schema": schema, "folder": transform_dir, "rejects": rejects}
+    chosen = TypedForLoad(schema, transform_dir, rejects)
 
     def prepare(warehouse: Warehouse, db_schema: str, name: str) -> int | None:
         at_load = schema_at_load(warehouse, settings, table, transform_dir)
@@ -311,16 +281,14 @@ def load_stage(
             raise ThresholdExceeded(over)
         record_version(warehouse, at_load.schema)
         evolve_table(warehouse, db_schema, name, at_load.schema)
-        chosen.update(schema=at_load.schema, folder=folder, rejects=found)
+        chosen.schema, chosen.folder, chosen.rejects = at_load.schema, folder, found
         return at_load.schema.version
 
     def write_rows(warehouse: Warehouse, db_schema: str, name: str) -> tuple[int, int]:
-        loaded_with: TableSchema = chosen["schema"]  # type: ignore[assignment]
-        found: pl.DataFrame = chosen["rejects"]  # type: ignore[assignment]
-        parts = typed_parts(chosen["folder"])  # type: ignore[arg-type]
-        loaded = warehouse.ingest_parquet(db_schema, name, loaded_with.names, parts)
-        store_rejects(warehouse, entry, rejects_with_raw_text(found, text))
-        return loaded, found.height
+        parts = typed_parts(chosen.folder)
+        loaded = warehouse.ingest_parquet(db_schema, name, chosen.schema.names, parts)
+        store_rejects(warehouse, entry, rejects_with_raw_text(chosen.rejects, text))
+        return loaded, chosen.rejects.height
 
     started = time.perf_counter()
     with connect(parse_target(settings.target)) as warehouse:
@@ -328,13 +296,22 @@ def load_stage(
             outcome = load_atomically(warehouse, entry, prepare, write_rows, before_commit)
         except ThresholdExceeded as exc:
             return quarantine_over_threshold(result, settings, str(exc))
-        loaded_with: TableSchema = chosen["schema"]  # type: ignore[assignment]
-        after_load(warehouse, settings, result, outcome, loaded_with, text)
+        stored = after_load(warehouse, settings, result, outcome, chosen.schema, text)
     result.timings = {
         **read_timings(extract_dir, transform_dir),
         **load_timings("load", started, outcome),
     }
-    return finish_load(result, outcome, settings, run_id, text)
+    return finish_load(result, outcome, settings, run_id, stored)
+
+
+@dataclass
+class TypedForLoad:
+    """What an ETL load writes: the schema, the folder of typed parts cast with it, the rejects
+    (those of Transform, or of the cast again inside the load's transaction)."""
+
+    schema: TableSchema
+    folder: Path
+    rejects: pl.DataFrame
 
 
 def retyped(
@@ -372,10 +349,10 @@ def after_load(
     outcome: LoadOutcome,
     schema: TableSchema,
     text: Path,
-) -> None:
+) -> pl.DataFrame:
     """After the commit: write the version the file was loaded with to the registry, and derive
     the file's dead letters in the workspace from the target (also for a file loaded before, so
-    a crash between the commit and this step loses nothing)."""
+    a crash between the commit and this step loses nothing). Return the file's stored rejects."""
     registry = SchemaRegistry(settings.schemas_dir)
     for recorded in recorded_versions(warehouse, result.table):
         registry.record(recorded)
@@ -385,6 +362,7 @@ def after_load(
     stored = stored_rejects(warehouse, result.table, result.sha256)
     workspace = Workspace(settings.workspace)
     sync_dead_letters(workspace, result.table, result.sha256, stored, header_bytes(text))
+    return stored
 
 
 def load_timings(step: str, started: float, outcome: LoadOutcome) -> dict[str, float]:
@@ -441,17 +419,21 @@ def quarantine_over_threshold(result: FileResult, settings: Settings, reason: st
 
 
 def finish_load(
-    result: FileResult, outcome: LoadOutcome, settings: Settings, run_id: str, text: Path
+    result: FileResult,
+    outcome: LoadOutcome,
+    settings: Settings,
+    run_id: str,
+    stored_rejects: pl.DataFrame,
 ) -> FileResult:
-    """Record the outcome in ``result`` and write the run's rejects CSV of a loaded file."""
+    """Record the outcome in ``result`` and write the run's rejects CSV of a loaded file (from
+    its rejects as the target stored them)."""
     workspace = Workspace(settings.workspace)
     path, table, sha256 = Path(result.path), result.table, result.sha256
     result.status, result.rows_loaded = outcome.status, outcome.rows_loaded
     result.rows_rejected = outcome.rows_rejected if outcome.status == LOADED else 0
     if outcome.status == LOADED and outcome.rows_rejected:
         rejects_csv = workspace.rejects_csv(run_id, table, sha256)
-        ledger = read_ledger(workspace, table).filter(pl.col("file_sha256") == sha256)
-        written = write_rejects_csv(ledger, path, rejects_csv)
+        written = write_rejects_csv(stored_rejects, path, rejects_csv)
         result.rejects_path = str(written) if written else None
     log.info("%s: %s, %d rows into %s", path, outcome.status, outcome.rows_loaded, table)
     return result

@@ -16,7 +16,7 @@ from csvdock.elt import SqlDialect, checked_rows_sql, create_staging, drop_stagi
 from csvdock.errors import CsvdockError
 from csvdock.extract import END, LINE, RECORDS_FILE, START, ExtractResult
 from csvdock.extract import REJECTS_FILE as EXTRACT_REJECTS
-from csvdock.load import evolve_table, load_atomically, store_rejects
+from csvdock.load import evolve_table, load_atomically, record_version, store_rejects
 from csvdock.naming import qualified_name, quote_identifier
 from csvdock.pipeline import (
     SchemaAtLoad,
@@ -31,7 +31,6 @@ from csvdock.pipeline import (
     quarantine_over_threshold,
     quarantined_result,
     read_resolved_schema,
-    record_version,
     resolve_schema_stage,
     schema_at_load,
 )
@@ -155,12 +154,12 @@ def transform_in_target_stage(
         if outcome.status != "loaded":
             _drop_quietly(warehouse, staging)
         loaded_with = chosen["at_load"].schema if "at_load" in chosen else schema
-        after_load(warehouse, settings, result, outcome, loaded_with, text)
+        stored = after_load(warehouse, settings, result, outcome, loaded_with, text)
     result.timings = {
         **read_timings(extract_dir, raw_dir),
         **load_timings("transform_in_target", started, outcome),
     }
-    return finish_load(result, outcome, settings, run_id, text)
+    return finish_load(result, outcome, settings, run_id, stored)
 
 
 def _fetch_rejects(warehouse: Warehouse, checked: str) -> pl.DataFrame:
