@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m csvdock.demo demo/users.csv
+	$(BIN)/python -m csvdock.edges.demo demo/users.csv
 	$(BIN)/csvdock ingest demo/users.csv
 
 test: $(STAMP)

@@ -213,7 +213,7 @@ def profile(csv: Path, dsn: str, work: Path) -> dict[str, object]:
     space = work / "profile"
     env = {**os.environ, "CSVDOCK_REPORT": "false", "CSVDOCK_WORKSPACE": str(space)}
     startup, _ = timed(
-        [str(BIN / "python"), "-c", "import csvdock.cli, luigi_tasks.runner"], env, cwd=work
+        [str(BIN / "python"), "-c", "import csvdock.edges.cli, luigi_tasks.runner"], env, cwd=work
     )
     table = f"bench_{secrets.token_hex(3)}"
     command = [

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 import luigi
-from csvdock.config import load_settings
+from csvdock.core.settings import load_settings
 
 from luigi_tasks.tasks import IngestRun, Report
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import luigi
-from csvdock.config import Settings
-from csvdock.runs import FAILED, FileResult, RunSummary, run_mode
-from csvdock.targets import parse_target
-from csvdock.workspace import Workspace
+from csvdock.core.runs import FAILED, FileResult, RunSummary, run_mode
+from csvdock.core.settings import Settings
+from csvdock.core.workspace import Workspace
+from csvdock.targets.url import parse_target
 
 from luigi_tasks.tasks import IngestFile, IngestRun, Report, resolve_table, write_reports
 

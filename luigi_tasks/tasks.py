@@ -17,15 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import luigi
-from csvdock import pipeline, pipeline_elt
-from csvdock.config import Settings, load_settings
-from csvdock.errors import CsvdockError
-from csvdock.extract import file_sha256
-from csvdock.naming import split_table_name, table_name_from_stem
-from csvdock.retry import is_transient, with_retries
-from csvdock.runs import FAILED, FileResult, RunSummary, new_run_id, run_mode
-from csvdock.targets import masked_url, parse_target
-from csvdock.workspace import Workspace
+from csvdock.core.errors import CsvdockError
+from csvdock.core.naming import split_table_name, table_name_from_stem
+from csvdock.core.retry import is_transient, with_retries
+from csvdock.core.runs import FAILED, FileResult, RunSummary, new_run_id, run_mode
+from csvdock.core.settings import Settings, load_settings
+from csvdock.core.workspace import Workspace
+from csvdock.pipeline import elt as pipeline_elt
+from csvdock.pipeline import etl as pipeline
+from csvdock.read.extract import file_sha256
+from csvdock.targets.url import masked_url, parse_target
 
 log = logging.getLogger("csvdock")
 
@@ -368,7 +369,7 @@ def run_settings(task: RunTask) -> Settings:
 def write_reports(summary_path: Path, settings: Settings) -> dict[str, str]:
     """Render the reports of the run whose summary is at ``summary_path``, record their paths (or
     the error) in the summary and refresh runs/index.html. Never raises."""
-    from csvdock.report import render_run_reports, write_runs_index
+    from csvdock.report.notebooks import render_run_reports, write_runs_index
 
     try:
         reports = render_run_reports(

@@ -10,8 +10,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from csvdock.targets import parse_target
-from csvdock.warehouse import Warehouse, connect
+from csvdock.targets.base import Warehouse, connect
+from csvdock.targets.url import parse_target
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -79,7 +79,7 @@ def ingest(*args: str) -> tuple[int, dict]:
     import io
     import json
 
-    from csvdock.cli import main
+    from csvdock.edges.cli import main
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

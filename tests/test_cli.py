@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from csvdock.cli import main
+from csvdock.edges.cli import main
 
 SUMMARY_KEYS = {"run_id", "mode", "target", "files"}
 FILE_KEYS = {

@@ -6,11 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from csvdock import pipeline
-from csvdock.config import load_settings
-from csvdock.extract import file_sha256
-from csvdock.naming import snake_case_name
-from csvdock.runs import LOADED
+from csvdock.core.naming import snake_case_name
+from csvdock.core.runs import LOADED
+from csvdock.core.settings import load_settings
+from csvdock.pipeline import etl as pipeline
+from csvdock.read.extract import file_sha256
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

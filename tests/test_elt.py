@@ -9,12 +9,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from csvdock import pipeline, pipeline_elt
-from csvdock import types as t
-from csvdock.config import load_settings
-from csvdock.demo import write_users_csv
-from csvdock.elt import staging_table, without_bounded_repeats
-from csvdock.extract import file_sha256
+from csvdock.core.settings import load_settings
+from csvdock.edges.demo import write_users_csv
+from csvdock.pipeline import elt as pipeline_elt
+from csvdock.pipeline import etl as pipeline
+from csvdock.read.extract import file_sha256
+from csvdock.schema import types as t
+from csvdock.transform.sql_cast import staging_table, without_bounded_repeats
 
 from .conftest import open_warehouse, unique_table
 from .test_bad_input import CORPUS

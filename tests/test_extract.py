@@ -3,9 +3,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from csvdock.config import TableSettings
-from csvdock.extract import ExtractError, extract_file
-from csvdock.records import index_records
+from csvdock.core.settings import TableSettings
+from csvdock.read.extract import ExtractError, extract_file
+from csvdock.read.records import index_records
 
 
 def write(path: Path, text: str, newline: str = "\n") -> Path:
@@ -37,8 +37,8 @@ def test_rejects_carry_editor_line_numbers_after_quoted_newlines(tmp_path, newli
 def test_record_index_is_the_same_across_chunk_and_row_group_boundaries(tmp_path, monkeypatch):
     source = write(tmp_path / "m.csv", MESSY)
     whole = pl.read_parquet(index_records(source, '"', '"', tmp_path / "whole.parquet").path)
-    monkeypatch.setattr("csvdock.records.CHUNK_BYTES", 3)
-    monkeypatch.setattr("csvdock.records.INDEX_ROW_GROUP", 2)
+    monkeypatch.setattr("csvdock.read.records.CHUNK_BYTES", 3)
+    monkeypatch.setattr("csvdock.read.records.INDEX_ROW_GROUP", 2)
     index = index_records(source, '"', '"', tmp_path / "chunked.parquet")
     chunked = pl.read_parquet(index.path)
     assert chunked.equals(whole)

@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from csvdock.cli import main
+from csvdock.edges.cli import main
 
 from .conftest import ingest, open_warehouse, unique_table
 
@@ -143,7 +143,7 @@ def declare_primary_key(workdir: Path, table: str) -> None:
 
 def test_a_failed_file_fails_its_luigi_task_and_the_run_goes_on(workdir: Path, target_url: str):
     import luigi
-    from csvdock.config import load_settings
+    from csvdock.core.settings import load_settings
 
     from luigi_tasks import IngestRun, Load
 
@@ -221,9 +221,9 @@ def test_two_workers_into_one_duckdb_file_never_fail_a_good_file(workdir: Path):
 
 
 def test_transient_or_permanent_comes_from_the_error_type_and_sqlstate(pg_dsn: str):
-    from csvdock.retry import is_transient
-    from csvdock.targets import parse_target
-    from csvdock.warehouse import WarehouseError, WarehouseUnavailable, connect
+    from csvdock.core.retry import is_transient
+    from csvdock.targets.base import WarehouseError, WarehouseUnavailable, connect
+    from csvdock.targets.url import parse_target
 
     with pytest.raises(WarehouseUnavailable) as refused:
         connect(parse_target(DOWN))
@@ -254,7 +254,7 @@ def test_transient_or_permanent_comes_from_the_error_type_and_sqlstate(pg_dsn: s
 def test_the_dead_letters_hold_exactly_the_rejected_records_even_after_a_crash(
     workdir: Path, target_url: str
 ):
-    from csvdock.deadletter import LEDGER_FILE
+    from csvdock.rejects.deadletter import LEDGER_FILE
 
     source = workdir / "scores.csv"
     source.write_text(
@@ -283,7 +283,7 @@ def test_the_dead_letters_hold_exactly_the_rejected_records_even_after_a_crash(
 
 @pytest.mark.parametrize("mode", ["etl", "elt"])
 def test_counts_are_defined_once_for_every_status(workdir: Path, target_url: str, mode: str):
-    from csvdock.runs import FileResult, run_totals
+    from csvdock.core.runs import FileResult, run_totals
 
     # Two values that fit no integer, one record with a field too many: three rejects.
     (workdir / "bad.csv").write_text("id,n\n1,1\n2,x\n3,y\n4,4,4\n" + "5,5\n" * 9996)
@@ -318,7 +318,7 @@ def test_counts_are_defined_once_for_every_status(workdir: Path, target_url: str
     ],
 )
 def test_no_part_of_a_password_is_shown(url: str):
-    from csvdock.targets import masked_url
+    from csvdock.targets.url import masked_url
 
     shown = masked_url(url)
     assert "Zq" not in shown and "Wk" not in shown

@@ -6,10 +6,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from csvdock import pipeline
-from csvdock.config import load_settings
-from csvdock.extract import file_sha256
-from csvdock.load import LoadError
+from csvdock.core.settings import load_settings
+from csvdock.pipeline import etl as pipeline
+from csvdock.read.extract import file_sha256
+from csvdock.targets.load import LoadError
 
 from .conftest import ingest, open_warehouse, unique_table
 

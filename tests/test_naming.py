@@ -1,5 +1,10 @@
-from csvdock.naming import quote_identifier, snake_case_name, split_table_name, unique_column_names
-from csvdock.targets import masked_url
+from csvdock.core.naming import (
+    quote_identifier,
+    snake_case_name,
+    split_table_name,
+    unique_column_names,
+)
+from csvdock.targets.url import masked_url
 
 
 def test_header_names_become_unique_snake_case():

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 import polars as pl
-from csvdock.detect import detect_schema
+from csvdock.schema.detect import detect_schema
 
 
 def detect(tmp_path: Path, values: dict[str, list[str | None]], share: float = 0.001):
@@ -59,7 +59,7 @@ def test_too_many_outliers_make_the_column_text(tmp_path):
 
 def test_the_integer_cast_accepts_exactly_the_integer_pattern():
     import polars as pl
-    from csvdock import types as t
+    from csvdock.schema import types as t
 
     values = [
         "1",
@@ -92,8 +92,8 @@ def test_the_integer_cast_accepts_exactly_the_integer_pattern():
 def test_concurrent_writers_of_different_schemas_record_contiguous_complete_versions(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
-    from csvdock.registry import SchemaRegistry
-    from csvdock.schema import Column, TableSchema
+    from csvdock.schema.registry import SchemaRegistry
+    from csvdock.schema.table import Column, TableSchema
 
     registry = SchemaRegistry(tmp_path / "schemas")
     kinds = ["integer", "bigint", "decimal(38,2)", "double", "text"]

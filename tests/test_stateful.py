@@ -17,10 +17,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from csvdock.cli import main
-from csvdock.deadletter import read_ledger
-from csvdock.evolution import widened_type
-from csvdock.workspace import Workspace
+from csvdock.core.workspace import Workspace
+from csvdock.edges.cli import main
+from csvdock.rejects.deadletter import read_ledger
+from csvdock.schema.evolution import widened_type
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test

@@ -1,0 +1,52 @@
+"""Retrying what is transient (a connection refused or reset, a serialization failure, a lock
+timeout, a DuckDB file locked by another process); never what is permanent (bad data, schema)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from csvdock.core.errors import CsvdockError
+
+log = logging.getLogger("csvdock")
+T = TypeVar("T")
+
+
+def is_transient(error: BaseException) -> bool:
+    """Return whether ``error`` (or an error in its cause chain) is of a transient type: a
+    csvdock error whose class says so (``WarehouseUnavailable``, ``WarehouseLocked``: decided
+    from the driver's exception type and SQLSTATE where they were raised), or an OS-level
+    connection failure. Never from message text."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if getattr(seen, "transient", False) is True:
+            return True
+        if isinstance(seen, ConnectionError | TimeoutError):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def with_retries(action: Callable[[], T], retries: int, delay: float, what: str) -> T:
+    """Run ``action``; on a transient ``CsvdockError`` wait and try again, up to ``retries`` more
+    times (the delay doubles each time). Permanent errors are raised at once."""
+    attempt = 0
+    while True:
+        try:
+            return action()
+        except CsvdockError as exc:
+            if attempt >= retries or not is_transient(exc):
+                raise
+            wait = delay * (2**attempt)
+            attempt += 1
+            log.warning(
+                "%s: transient error, retry %d of %d in %.1f s: %s",
+                what,
+                attempt,
+                retries,
+                wait,
+                exc,
+            )
+            time.sleep(wait)

@@ -1,0 +1,284 @@
+"""The upload API (FastAPI): POST /upload_csv stores a CSV in the inbox under a name the server
+chooses and ingests it (a ``csvdock ingest`` subprocess, so one bad upload cannot take the server
+down); GET /runs/{run_id} polls a run; GET /health. Every route but /health needs the bearer token.
+
+Work is bounded: at most ``INGEST_WORKERS`` ingests run at once and at most ``QUEUE_LIMIT`` wait
+(beyond that: 503 with Retry-After). Each run's state (queued, running, done, failed, with the
+child's exit code and stderr) is kept in ``runs/<run_id>/api.json``, so a crashed child ends its
+run as failed. An upload leaves the inbox once its file is loaded, skipped or quarantined (the
+quarantine keeps its own copy); a failed one moves to ``inbox/failed/`` to be ingested again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import secrets
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from csvdock.core.naming import split_table_name
+from csvdock.core.runs import new_run_id, valid_run_id
+from csvdock.core.settings import MODES, Settings
+from csvdock.core.workspace import Workspace
+
+CHUNK = 1024 * 1024
+INGEST_WORKERS = 2  # ingests run at once (each a process)
+QUEUE_LIMIT = 16  # uploads waiting for an ingest; more get 503
+STDERR_KEPT = 4000  # characters of a child's stderr kept in the run record
+bearer = HTTPBearer(auto_error=False)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Return the API for ``settings`` (which must hold an API token)."""
+    if not settings.api_token:
+        raise ValueError("no API token: set CSVDOCK_API_TOKEN or api_token in luigi.cfg")
+    token = settings.api_token
+    workspace = Workspace(settings.workspace)
+    inbox = workspace.root / "inbox"
+    pool = ThreadPoolExecutor(max_workers=INGEST_WORKERS, thread_name_prefix="csvdock-ingest")
+    slots = threading.BoundedSemaphore(INGEST_WORKERS + QUEUE_LIMIT)
+    app = FastAPI(
+        title="csvdock",
+        summary="Upload CSV files and load them into the warehouse.",
+        description="Every route except `/health` needs `Authorization: Bearer <token>`.",
+    )
+
+    def authorised(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        given = credentials.credentials if credentials else ""
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "missing or wrong bearer token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    @app.get("/health", summary="Liveness check")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post(
+        "/upload_csv",
+        summary="Upload one CSV file (multipart field `file`) and ingest it",
+        dependencies=[Depends(authorised)],
+        responses={
+            401: {"description": "no or wrong token"},
+            413: {"description": "the body is over the size limit"},
+            422: {"description": "bad table, mode or form"},
+        },
+    )
+    async def upload_csv(
+        request: Request,
+        table: Annotated[str | None, Query(description="TABLE or SCHEMA.TABLE")] = None,
+        mode: Annotated[str | None, Query(description="etl or elt")] = None,
+        wait: Annotated[bool, Query(description="false: return the run id at once")] = True,
+    ) -> Any:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + CHUNK:
+            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "upload too large")
+        _check_options(table, mode)
+        if not slots.acquire(blocking=False):
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                "too many uploads waiting; try again later",
+                headers={"Retry-After": "30"},
+            )
+        try:
+            run_id = new_run_id()
+            stored = await _store_upload(request, inbox, run_id, settings.max_upload_bytes)
+        except BaseException:
+            slots.release()
+            raise
+        args = [sys.executable, "-m", "csvdock.edges.cli", "ingest", "--json", "--run-id", run_id]
+        args += [f"--table={table or 'upload'}"]
+        if mode:
+            args += [f"--mode={mode}"]
+        args += ["--", str(stored)]  # values never read as options
+        record = RunRecord(workspace.run_dir(run_id) / API_FILE, run_id)
+        record.write("queued")
+        future = pool.submit(_ingest_upload, args, stored, inbox, record, slots)
+        if not wait:
+            return JSONResponse({"run_id": run_id, "status": "queued"}, status_code=202)
+        done = await asyncio.wrap_future(future)
+        if done is None:
+            raise HTTPException(
+                status.HTTP_500_INTERNAL_SERVER_ERROR,
+                f"the ingest did not finish; see GET /runs/{run_id}",
+            )
+        return done
+
+    @app.get(
+        "/runs/{run_id}",
+        summary="A run's summary, or its state while it runs",
+        dependencies=[Depends(authorised)],
+    )
+    def get_run(run_id: str) -> Any:
+        if not valid_run_id(run_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such run")
+        summary = workspace.run_dir(run_id) / "summary.json"
+        if summary.exists():
+            return json.loads(summary.read_text(encoding="utf-8"))
+        state = RunRecord(workspace.run_dir(run_id) / API_FILE, run_id).read()
+        if state is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such run")
+        if state["status"] in ("queued", "running"):
+            return JSONResponse(state, status_code=202)
+        return JSONResponse(state, status_code=500)  # ended without a summary: the child failed
+
+    return app
+
+
+def _check_options(table: str | None, mode: str | None) -> None:
+    if mode is not None and mode not in MODES:
+        raise HTTPException(422, f"mode must be one of {', '.join(MODES)}")
+    if table is not None:
+        try:
+            split_table_name(table)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+
+async def _store_upload(request: Request, inbox: Path, run_id: str, limit: int) -> Path:
+    """Stream the multipart field ``file`` to ``inbox/<run_id>-<random>.csv``; the client's file
+    name is never used. Over ``limit`` bytes: 413, and the partial file is removed."""
+    from python_multipart import MultipartParser  # streaming: the body is never held whole
+    from python_multipart.multipart import parse_options_header
+
+    content_type = request.headers.get("content-type", "")
+    if "multipart/form-data" not in content_type or "boundary=" not in content_type:
+        raise HTTPException(422, "send the CSV as multipart/form-data in a field named 'file'")
+    boundary = content_type.split("boundary=", 1)[1].split(";")[0].strip().strip('"')
+    inbox.mkdir(parents=True, exist_ok=True)
+    final = inbox / f"{run_id}-{secrets.token_hex(4)}.csv"
+    partial = final.with_suffix(".partial")
+    state: dict[str, Any] = {"field": None, "size": 0, "seen": False, "headers": {}}
+    handle = partial.open("wb")
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        state["header_name"] = data[start:end].decode("latin-1").lower()
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        state["headers"][state.get("header_name", "")] = data[start:end].decode("latin-1")
+
+    def on_headers_finished() -> None:
+        kind, params = parse_options_header(state["headers"].get("content-disposition", ""))
+        # The file is the part named exactly "file" that carries a file name (a file part).
+        is_file = kind == b"form-data" and params.get(b"name") == b"file" and b"filename" in params
+        if is_file and state["seen"]:
+            raise ValueError("more than one part named 'file'")
+        state["field"] = "file" if is_file else None
+        state["seen"] = state["seen"] or is_file
+        state["headers"] = {}
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        if state["field"] == "file":
+            state["size"] += end - start
+            if state["size"] > limit:
+                raise OverflowError
+            handle.write(data[start:end])
+
+    parser = MultipartParser(
+        boundary,
+        callbacks={
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+        },
+    )
+    try:
+        async for chunk in request.stream():
+            parser.write(chunk)
+        parser.finalize()
+    except OverflowError:
+        handle.close()
+        partial.unlink(missing_ok=True)
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "upload too large") from None
+    except Exception as exc:
+        handle.close()
+        partial.unlink(missing_ok=True)
+        raise HTTPException(422, f"malformed multipart body: {exc}") from None
+    handle.close()
+    if not state["seen"]:
+        partial.unlink(missing_ok=True)
+        raise HTTPException(422, "no file part named 'file' (a part with a file name)")
+    partial.replace(final)
+    return final
+
+
+API_FILE = "api.json"
+
+
+@dataclass
+class RunRecord:
+    """An upload's run as the API knows it: queued, running, done or failed (with why)."""
+
+    path: Path
+    run_id: str
+
+    def write(self, state: str, **details: Any) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".partial")
+        partial.write_text(json.dumps({"run_id": self.run_id, "status": state, **details}))
+        partial.replace(self.path)
+
+    def read(self) -> dict[str, Any] | None:
+        try:
+            return dict(json.loads(self.path.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError):
+            return None
+
+
+def _ingest_upload(
+    args: list[str],
+    stored: Path,
+    inbox: Path,
+    record: RunRecord,
+    slots: threading.BoundedSemaphore,
+) -> dict[str, Any] | None:
+    """Run one upload's ingest (a child process) and record how it ended; return its summary,
+    or None when the child ended without one."""
+    try:
+        record.write("running")
+        done = subprocess.run(args, capture_output=True, text=True, check=False)
+        try:
+            summary: dict[str, Any] | None = dict(json.loads(done.stdout))
+        except json.JSONDecodeError:
+            summary = None
+        stderr = done.stderr[-STDERR_KEPT:]
+        if summary is None:
+            record.write("failed", exit_code=done.returncode, stderr=stderr)
+            _keep_failed(stored, inbox)
+            return None
+        statuses = {f.get("status") for f in summary.get("files", [])}
+        record.write("done", exit_code=done.returncode, stderr=stderr)
+        if "failed" in statuses:
+            _keep_failed(stored, inbox)
+        else:
+            stored.unlink(missing_ok=True)  # in the warehouse, or the quarantine's copy
+        return summary
+    except Exception as exc:  # the record must end, whatever happened
+        record.write("failed", exit_code=None, stderr=f"{type(exc).__name__}: {exc}")
+        return None
+    finally:
+        slots.release()
+
+
+def _keep_failed(stored: Path, inbox: Path) -> None:
+    """Move a failed upload to ``inbox/failed/`` (never deleted: it can be ingested again)."""
+    failed = inbox / "failed"
+    failed.mkdir(parents=True, exist_ok=True)
+    if stored.exists():
+        stored.replace(failed / stored.name)

@@ -1,0 +1,374 @@
+"""The ``csvdock`` command: a thin layer over the library; errors become one-line messages here.
+
+Exit status: 0 every file loaded or skipped; 1 a file was quarantined or failed; 2 usage or
+configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from csvdock.core.errors import CsvdockError
+from csvdock.core.logs import configure_logging, set_run_id
+from csvdock.core.naming import split_table_name
+from csvdock.core.runs import OK_STATUSES, RunSummary, new_run_id, valid_run_id
+from csvdock.core.settings import EVOLUTION_POLICIES, MODES, load_settings
+from csvdock.core.workspace import Workspace
+from csvdock.rejects.deadletter import mark_replayed, read_ledger, replay_files
+from csvdock.report.progress import Progress
+from csvdock.report.text import format_diff, format_schema, format_table
+from csvdock.schema.registry import SchemaRegistry, diff
+
+EXIT_OK, EXIT_FILE_PROBLEM, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(CsvdockError):
+    """The command line asks for something that cannot be done."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``csvdock`` command."""
+    parser = argparse.ArgumentParser(prog="csvdock", description="Load CSV files into a database.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    ingest = commands.add_parser("ingest", help="load CSV files or folders of *.csv")
+    ingest.add_argument("paths", nargs="+", metavar="PATH", help="a CSV file or a folder")
+    ingest.add_argument("--table", help="target table (TABLE or SCHEMA.TABLE); default: file stem")
+    ingest.add_argument("--target", help="duckdb:///PATH or postgresql://... (default: luigi.cfg)")
+    ingest.add_argument("--json", action="store_true", help="print only the run summary as JSON")
+    ingest.add_argument("--workers", type=int, default=1, help="Luigi workers (default 1)")
+    ingest.add_argument("--scheduler-url", help="central luigid scheduler, e.g. http://host:8082")
+    ingest.add_argument("--run-id", help=argparse.SUPPRESS)  # set by the upload API
+    ingest.add_argument(
+        "--evolution",
+        choices=EVOLUTION_POLICIES,
+        help="schema evolution policy for this run (default: luigi.cfg, else evolve)",
+    )
+    ingest.add_argument(
+        "--mode",
+        choices=MODES,
+        help="etl: cast with Polars, then load; elt: load raw, cast with SQL in the target",
+    )
+    dialect = ingest.add_argument_group("dialect (sniffed when not given)")
+    dialect.add_argument("--delimiter", help="field delimiter, e.g. ';' or 'tab'")
+    dialect.add_argument("--quote", help="quote character")
+    dialect.add_argument("--escape", help="escape character (default: the quote, doubled)")
+    dialect.add_argument("--encoding", help="e.g. cp1252 (default: UTF-8, else detected)")
+    dialect.add_argument("--no-header", action="store_true", help="the files have no header row")
+    limits = ingest.add_argument_group("error thresholds (quarantine the whole file when over)")
+    limits.add_argument("--max-rejects", type=int, help="most rejected records a file may have")
+    limits.add_argument("--max-reject-ratio", type=float, help="largest share, e.g. 0.01")
+
+    dead = commands.add_parser("deadletter", help="the rejected records of a table")
+    dead_commands = dead.add_subparsers(dest="deadletter_command", required=True)
+    dead_show = dead_commands.add_parser("show", help="list a table's rejected records")
+    dead_show.add_argument("table")
+    dead_show.add_argument("--run", help="only this run's")
+    dead_show.add_argument("--all", action="store_true", help="include replayed records")
+    replay = commands.add_parser("replay", help="re-ingest a table's rejected records")
+    replay.add_argument("table")
+    replay.add_argument("--run", help="only the records rejected in this run")
+    replay.add_argument("--target", help="as for ingest")
+    replay.add_argument("--json", action="store_true", help="print only the run summary as JSON")
+
+    serve = commands.add_parser("serve", help="run the upload API (FastAPI + uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    watch = commands.add_parser("watch", help="ingest each CSV that lands in a folder")
+    watch.add_argument("inbox", metavar="INBOX")
+    watch.add_argument("--table", help="target table (default: each file's stem)")
+    watch.add_argument("--target", help="as for ingest")
+    watch.add_argument("--mode", choices=MODES, help="as for ingest")
+
+    schema = commands.add_parser("schema", help="inspect the schema registry")
+    schema_commands = schema.add_subparsers(dest="schema_command", required=True)
+    show = schema_commands.add_parser("show", help="print a table's latest schema version")
+    show.add_argument("table")
+    show.add_argument("--version", type=int, help="a version other than the latest")
+    diff = schema_commands.add_parser("diff", help="print what changed between two versions")
+    diff.add_argument("table")
+    diff.add_argument("a", type=int, metavar="A")
+    diff.add_argument("b", type=int, metavar="B")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        log_file = settings.workspace / "logs" / "csvdock.log"
+        configure_logging(settings.log_level, log_file, quiet=getattr(args, "json", False))
+        if args.command == "ingest":
+            return _ingest(args)
+        if args.command == "deadletter":
+            print(deadletter_show(args))
+            return EXIT_OK
+        if args.command == "replay":
+            return _replay(args)
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "watch":
+            return _watch(args)
+        if args.command == "schema":
+            print(schema_command(args))
+            return EXIT_OK
+    except CsvdockError as exc:
+        print(f"csvdock: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    parser.error(f"unknown command {args.command}")
+    return EXIT_USAGE
+
+
+def expand_paths(paths: list[str]) -> list[Path]:
+    """Return the CSV files named by ``paths`` (a folder gives its ``*.csv``, sorted)."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+            if not found:
+                raise UsageError(f"no *.csv files in folder {raw}")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UsageError(f"no such file or folder: {raw}")
+    return files
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    if args.run_id and not valid_run_id(args.run_id):
+        raise UsageError(f"invalid run id {args.run_id!r}")
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if args.table:
+        try:
+            split_table_name(args.table)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    files = expand_paths(args.paths)
+    if args.scheduler_url:
+        check_scheduler(args.scheduler_url)
+    settings = load_settings().with_overrides(target=args.target)
+    from luigi_tasks.runner import run_ingest  # Luigi stays out of the library's import graph
+
+    options = ingest_options(args)
+    run_id = args.run_id or new_run_id()
+    set_run_id(run_id)
+    progress: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    if sys.stderr.isatty() and not args.json:
+        sizes = {str(f): f.stat().st_size for f in files}
+        # The progress line replaces INFO lines on the terminal; the log file keeps them all.
+        configure_logging(settings.log_level, settings.workspace / "logs" / "csvdock.log", True)
+        progress = Progress(Workspace(settings.workspace).run_dir(run_id) / "files", sizes)
+    with progress:
+        summary = run_ingest(
+            files,
+            settings,
+            run_id,
+            table=args.table or "",
+            options=options,
+            scheduler_url=args.scheduler_url,
+            workers=args.workers,
+        )
+    return _report(summary, args.json)
+
+
+def check_scheduler(url: str) -> None:
+    """Raise ``UsageError`` unless ``url`` is an http(s) URL where a Luigi scheduler answers."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--scheduler-url {url!r}: use http://HOST:PORT (luigid's address)")
+    ping = url.rstrip("/") + "/api/task_list?data=%7B%22status%22%3A%22RUNNING%22%7D"
+    try:
+        with urllib.request.urlopen(ping, timeout=5) as response:
+            json.loads(response.read())
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise UsageError(f"no Luigi scheduler answers at {url}: {reason}") from None
+
+
+def _report(summary: RunSummary, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(summary.as_dict(), indent=2))
+    else:
+        print(human_summary(summary))
+    return EXIT_OK if summary.ok else EXIT_FILE_PROBLEM
+
+
+def ingest_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the per-run setting overrides given on the ingest command line (validated)."""
+    options: dict[str, Any] = {
+        "evolution": args.evolution,
+        "mode": args.mode,
+        "delimiter": _unescape_char(args.delimiter),
+        "quote": args.quote,
+        "escape": args.escape,
+        "encoding": args.encoding,
+        "header": False if args.no_header else None,
+        "max_rejects": args.max_rejects,
+        "max_reject_ratio": args.max_reject_ratio,
+    }
+    options = {k: v for k, v in options.items() if v is not None}
+    load_settings().with_overrides(**options)  # raises ConfigError on a bad value
+    return options
+
+
+def _unescape_char(value: str | None) -> str | None:
+    aliases = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+    return aliases.get(value, value) if value is not None else None
+
+
+def deadletter_show(args: argparse.Namespace) -> str:
+    """Return the text of ``csvdock deadletter show``."""
+    settings = load_settings()
+    table = _table_arg(args.table)
+    ledger = read_ledger(Workspace(settings.workspace), table)
+    if args.run:
+        ledger = ledger.filter(pl.col("run_id") == args.run)
+    if not args.all:
+        ledger = ledger.filter(pl.col("replayed_in").is_null())
+    if ledger.is_empty():
+        return f"{table}: no rejected records" + ("" if args.all else " waiting for replay")
+    rows = [
+        [
+            r["run_id"],
+            Path(r["file"]).name,
+            str(r["line"]),
+            r["stage"],
+            r["column"] or "",
+            r["reason"],
+            _short(r["raw"]),
+            r["replayed_in"] or "",
+        ]
+        for r in ledger.iter_rows(named=True)
+    ]
+    headers = ["run", "file", "line", "stage", "column", "reason", "raw", "replayed in"]
+    return f"{table}: {ledger.height} rejected records\n" + format_table(headers, rows)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    settings = load_settings().with_overrides(target=args.target)
+    table = _table_arg(args.table)
+    workspace = Workspace(settings.workspace)
+    replay_id = new_run_id()
+    set_run_id(replay_id)
+    files = replay_files(workspace, table, replay_id, args.run)
+    if not files:
+        raise UsageError(f"table {table!r} has no rejected records waiting for replay")
+    from luigi_tasks.runner import run_ingest
+
+    # Polars ran in this process (reading the ledger): forking Luigi tasks now could deadlock.
+    os.environ["CSVDOCK_ISOLATE_TASKS"] = "false"
+    # The table's latest schema is the contract: a replay never widens or adds columns.
+    summary = run_ingest(files, settings, replay_id, table=table, options={"evolution": "freeze"})
+    replayed = {f.path for f in summary.files if f.status in OK_STATUSES}
+    originals = {p.stem for p in files if str(p) in replayed}
+    pending = read_ledger(workspace, table).filter(pl.col("replayed_in").is_null())
+    shas = {s for s in pending["file_sha256"].unique().to_list() if s[:12] in originals}
+    mark_replayed(workspace, table, replay_id, args.run, shas)
+    return _report(summary, args.json)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if not settings.api_token:
+        raise UsageError(
+            "the API needs a token: set CSVDOCK_API_TOKEN or api_token in luigi.cfg [csvdock]"
+        )
+    import uvicorn
+
+    from csvdock.edges.api import create_app
+
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return EXIT_OK
+
+
+def _watch(args: argparse.Namespace) -> int:
+    inbox = Path(args.inbox)
+    if not inbox.is_dir():
+        raise UsageError(f"no such folder: {args.inbox}")
+    table = _table_arg(args.table) if args.table else ""
+    settings = load_settings().with_overrides(target=args.target)
+    options = {"mode": args.mode} if args.mode else {}
+    from csvdock.edges.watch import watch
+    from csvdock.read.extract import file_sha256
+    from csvdock.rejects.deadletter import quarantine_file
+    from luigi_tasks.runner import run_ingest
+
+    def ingest(files: list[Path]) -> RunSummary:
+        run_id = new_run_id()
+        set_run_id(run_id)
+        summary = run_ingest(files, settings, run_id, table=table, options=options)
+        print(human_summary(summary), flush=True)
+        return summary
+
+    def dead_letter(path: Path, reason: str) -> None:
+        quarantine_file(Workspace(settings.workspace), path, file_sha256(path), reason)
+        path.unlink()
+
+    watch(inbox, ingest, dead_letter, retry_delay=settings.retry_delay)
+    return EXIT_OK
+
+
+def _table_arg(raw: str) -> str:
+    try:
+        schema_name, name = split_table_name(raw)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return f"{schema_name}.{name}" if schema_name else name
+
+
+def _short(text: str, limit: int = 60) -> str:
+    flat = text.replace("\r", "\\r").replace("\n", "\\n")
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def schema_command(args: argparse.Namespace) -> str:
+    """Return the text of ``csvdock schema show|diff``."""
+    settings = load_settings()
+    registry = SchemaRegistry(settings.schemas_dir)
+    table = _table_arg(args.table)
+    if not registry.versions(table):
+        raise UsageError(f"table {table!r} has no schema in {settings.schemas_dir}")
+    if args.schema_command == "show":
+        version = args.version or registry.versions(table)[-1]
+        return format_schema(registry.read(table, version))
+    return format_diff(
+        table, args.a, args.b, diff(registry.read(table, args.a), registry.read(table, args.b))
+    )
+
+
+def human_summary(summary: RunSummary) -> str:
+    """Return a short readable account of a run."""
+    lines = [f"run {summary.run_id} ({summary.mode}) into {summary.target}"]
+    for f in summary.files:
+        counts = f"{f.rows_read} read, {f.rows_loaded} loaded, {f.rows_rejected} rejected"
+        version = f" (schema v{f.schema_version})" if f.schema_version else ""
+        lines.append(f"  {f.status:<11} {f.path} -> {f.table}{version}: {counts}")
+        if f.rejects_path:
+            lines.append(f"              rejects: {f.rejects_path}")
+        if f.reason:
+            lines.append(f"              reason: {f.reason}")
+    totals: dict[str, Any] = {}
+    for f in summary.files:
+        totals[f.status] = totals.get(f.status, 0) + 1
+    lines.append("  " + ", ".join(f"{n} {status}" for status, n in sorted(totals.items())))
+    for name, path in (summary.reports or {}).items():
+        lines.append(f"  report {name}: {path}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

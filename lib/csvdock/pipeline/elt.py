@@ -1,0 +1,215 @@
+"""ELT stages: LoadRaw stages the text records in the target; TransformInTarget casts them with
+SQL into the final table, in ONE transaction with the ledger row (and the raw archive)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+
+from csvdock.core.errors import CsvdockError
+from csvdock.core.naming import qualified_name, quote_identifier
+from csvdock.core.runs import FileResult
+from csvdock.core.settings import Settings
+from csvdock.core.timing import read_timings, timed
+from csvdock.pipeline.etl import (
+    SchemaAtLoad,
+    ThresholdExceeded,
+    after_load,
+    finish_load,
+    is_quarantined,
+    ledger_entry,
+    load_timings,
+    new_result,
+    over_threshold,
+    quarantine_over_threshold,
+    quarantined_result,
+    read_resolved_schema,
+    resolve_schema_stage,
+    schema_at_load,
+)
+from csvdock.read.extract import END, LINE, RECORDS_FILE, START, ExtractResult
+from csvdock.read.extract import REJECTS_FILE as EXTRACT_REJECTS
+from csvdock.rejects.format import REJECT_SCHEMA, rejects_with_raw_text
+from csvdock.targets.base import Warehouse, connect
+from csvdock.targets.load import evolve_table, load_atomically, record_version, store_rejects
+from csvdock.targets.url import parse_target
+from csvdock.transform.sql_cast import (
+    SqlDialect,
+    checked_rows_sql,
+    create_staging,
+    drop_staging,
+    staging_table,
+)
+
+log = logging.getLogger("csvdock")
+STAGED_FILE = "staged.json"
+
+
+def load_raw_stage(
+    sha256: str, table: str, settings: Settings, extract_dir: Path, out_dir: Path
+) -> None:
+    """Stage the text records in the target and resolve the schema (as ETL does).
+
+    Staging comes first: the target's buffers are released before detection's are taken, so
+    the two peaks do not add up in this process."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if is_quarantined(extract_dir):
+        return
+    extracted = ExtractResult.read(extract_dir)
+    staging = staging_table(table, sha256)
+    columns = [*extracted.columns, LINE, START, END]
+    with connect(parse_target(settings.target)) as warehouse, timed(out_dir, "stage_raw"):
+        warehouse.begin()
+        try:
+            create_staging(warehouse, staging, extracted.columns)
+            staged = warehouse.ingest_parquet(*staging, columns, [extract_dir / RECORDS_FILE])
+            warehouse.commit()
+        except BaseException:
+            warehouse.rollback()
+            raise
+    try:
+        resolve_schema_stage(extract_dir, table, settings, out_dir)
+    except BaseException:
+        with connect(parse_target(settings.target)) as warehouse:
+            _drop_quietly(warehouse, staging)
+        raise
+    note = {"staging": list(staging), "columns": extracted.columns, "rows": staged}
+    (out_dir / STAGED_FILE).write_text(json.dumps(note), encoding="utf-8")
+    log.info("%s: staged %d raw records in %s", extracted.path, staged, ".".join(staging))
+
+
+def transform_in_target_stage(
+    path: Path,
+    sha256: str,
+    table: str,
+    run_id: str,
+    settings: Settings,
+    extract_dir: Path,
+    raw_dir: Path,
+    before_commit: Callable[[], None] | None = None,
+) -> FileResult:
+    """Cast the staged records into the table with SQL, route the rows that do not fit to the
+    dead letters, write the ledger row and drop the staging table, all in one transaction. On
+    failure nothing stays behind: not the final rows, not the staging table."""
+    if is_quarantined(extract_dir):
+        return quarantined_result(path, sha256, table, extract_dir, "elt")
+    extracted = ExtractResult.read(extract_dir)
+    schema, _ = read_resolved_schema(raw_dir)
+    staged = json.loads((raw_dir / STAGED_FILE).read_text(encoding="utf-8"))
+    staging = (staged["staging"][0], staged["staging"][1])
+    parse_rejects = pl.read_parquet(extract_dir / EXTRACT_REJECTS)
+    result = new_result(path, sha256, table, "elt", extracted, schema, settings)
+    table_settings = settings.for_table(table)
+    text = extracted.text_path(extract_dir)
+    entry = ledger_entry(result, run_id)
+    chosen: dict[str, SchemaAtLoad] = {}
+
+    def prepare(warehouse: Warehouse, db_schema: str, name: str) -> int | None:
+        at_load = schema_at_load(warehouse, settings, table, raw_dir)
+        record_version(warehouse, at_load.schema)
+        evolve_table(warehouse, db_schema, name, at_load.schema)
+        chosen["at_load"] = at_load
+        return at_load.schema.version
+
+    def write_rows(warehouse: Warehouse, db_schema: str, name: str) -> tuple[int, int]:
+        at_load = chosen["at_load"]
+        dialect = SqlDialect(warehouse.kind)
+        checked = checked_rows_sql(
+            dialect,
+            staging,
+            staged["columns"],
+            at_load.schema,
+            table_settings.null_tokens,
+            at_load.contract,
+        )
+        # The casts run once: into a temporary table, read twice (rejects, then good rows).
+        scratch = quote_identifier(f"csvdock_checked_{sha256[:12]}")
+        warehouse.execute(f"CREATE TEMPORARY TABLE {scratch} AS {checked}")
+        cast_rejects = _fetch_rejects(warehouse, f"SELECT * FROM {scratch}")
+        rejects = pl.concat([parse_rejects, cast_rejects]).sort("line")
+        over = over_threshold(table_settings, extracted.rows_read, rejects.height)
+        if over:
+            raise ThresholdExceeded(over)
+        names = ", ".join(quote_identifier(c) for c in at_load.schema.names)
+        loaded = warehouse.execute_rowcount(
+            f"INSERT INTO {qualified_name(db_schema, name)} ({names}) "
+            f"SELECT {names} FROM {scratch} WHERE __reject_column IS NULL"
+        )
+        warehouse.execute(f"DROP TABLE {scratch}")
+        if table_settings.keep_raw:
+            _archive_raw(warehouse, db_schema, name, staging, staged["columns"], sha256)
+        drop_staging(warehouse, staging)
+        store_rejects(warehouse, entry, rejects_with_raw_text(rejects, text))
+        return loaded, rejects.height
+
+    started = time.perf_counter()
+    with connect(parse_target(settings.target)) as warehouse:
+        try:
+            outcome = load_atomically(warehouse, entry, prepare, write_rows, before_commit)
+        except ThresholdExceeded as exc:
+            _drop_quietly(warehouse, staging)
+            return quarantine_over_threshold(result, settings, str(exc))
+        except BaseException:
+            _drop_quietly(warehouse, staging)
+            raise
+        if outcome.status != "loaded":
+            _drop_quietly(warehouse, staging)
+        loaded_with = chosen["at_load"].schema if "at_load" in chosen else schema
+        stored = after_load(warehouse, settings, result, outcome, loaded_with, text)
+    result.timings = {
+        **read_timings(extract_dir, raw_dir),
+        **load_timings("transform_in_target", started, outcome),
+    }
+    return finish_load(result, outcome, settings, run_id, stored)
+
+
+def _fetch_rejects(warehouse: Warehouse, checked: str) -> pl.DataFrame:
+    rows = warehouse.execute(
+        f"SELECT {quote_identifier(LINE)}, {quote_identifier(START)}, {quote_identifier(END)}, "
+        f"__reject_stage, __reject_column, __reject_reason FROM ({checked}) AS checked "
+        f"WHERE __reject_column IS NOT NULL ORDER BY 1"
+    )
+    columns = ["line", "byte_start", "byte_end", "stage", "column", "reason"]
+    return (
+        pl.DataFrame(rows, schema=columns, orient="row")
+        .cast(REJECT_SCHEMA)
+        .select(REJECT_SCHEMA.names())
+    )
+
+
+def _archive_raw(
+    warehouse: Warehouse,
+    db_schema: str,
+    table: str,
+    staging: tuple[str, str],
+    columns: list[str],
+    sha256: str,
+) -> None:
+    """Append the staged text records to ``<table>__raw`` (keep_raw = true)."""
+    archive = qualified_name(db_schema, f"{table}__raw")
+    text = "VARCHAR" if warehouse.kind == "duckdb" else "TEXT"
+    warehouse.execute(f"CREATE TABLE IF NOT EXISTS {archive} (__file_sha256 {text}, __line BIGINT)")
+    existing = warehouse.table_types(db_schema, f"{table}__raw") or {}
+    for column in columns:
+        if column not in existing:
+            warehouse.execute(f"ALTER TABLE {archive} ADD COLUMN {quote_identifier(column)} {text}")
+    names = ", ".join(quote_identifier(c) for c in columns)
+    warehouse.execute(
+        f"INSERT INTO {archive} (__file_sha256, __line, {names}) "
+        f"SELECT $1, {quote_identifier(LINE)}, {names} FROM {qualified_name(*staging)}",
+        [sha256],
+    )
+
+
+def _drop_quietly(warehouse: Warehouse, staging: tuple[str, str]) -> None:
+    try:
+        warehouse.begin()
+        drop_staging(warehouse, staging)
+        warehouse.commit()
+    except CsvdockError:
+        warehouse.rollback()

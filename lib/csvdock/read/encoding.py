@@ -1,0 +1,167 @@
+"""Text encodings. UTF-8 (with or without a BOM) is read as is; UTF-16 and UTF-32 with a BOM are
+transcoded to UTF-8; any other encoding (cp1252, cp1251, GB18030, Shift-JIS, ...) is told by
+charset-normalizer, checked against the whole file, and transcoded. A file whose encoding cannot
+be told with confidence, or that mixes UTF-8 with stray bytes, is refused (quarantined with the
+reason): a clear quarantine beats mojibake."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from pathlib import Path
+
+from csvdock.core.errors import CsvdockError
+
+CHUNK_BYTES = 4 * 1024 * 1024
+UTF8 = "utf-8"
+WESTERN = "cp1252"  # the common single-byte encoding, chosen when the text reads as Western
+SAMPLE_BYTES = 4 * 1024 * 1024  # what charset-normalizer reads (the choice is then checked whole)
+# Byte order marks, longest first (UTF-32 LE's starts with UTF-16 LE's).
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# Legacy multi-byte encodings: their byte pairs may happen to be valid UTF-8 here and there.
+MULTI_BYTE = ("gb18030", "gbk", "gb2312", "big5", "cp932", "shift_jis", "euc_jp", "euc_kr", "cp949")
+MIN_COHERENCE = 0.3  # charset-normalizer recognised a language in the decoded text
+MAX_CHAOS = 0.1
+MAX_NON_ASCII_LETTERS = 0.3  # share of accented letters in Western text (cp1252)
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+
+
+class EncodingProblem(CsvdockError):
+    """The file's bytes are not text in any encoding csvdock may assume."""
+
+
+def bom_encoding(head: bytes) -> str | None:
+    """Return ``utf-16`` or ``utf-32`` when ``head`` starts with their byte order mark."""
+    return next((name for bom, name in BOMS if head.startswith(bom)), None)
+
+
+def detect_encoding(path: Path, configured: str | None = None) -> str:
+    """Return the encoding to read ``path`` with, or raise ``EncodingProblem``.
+
+    ``configured`` (from luigi.cfg or the CLI) is checked, not trusted blindly.
+    """
+    if configured:
+        try:
+            codecs.lookup(configured)
+        except LookupError:
+            raise EncodingProblem(f"unknown encoding {configured!r}") from None
+        _check_decodes(path, configured)
+        return codecs.lookup(configured).name
+    with path.open("rb") as handle:
+        sample = handle.read(SAMPLE_BYTES)
+    with_bom = bom_encoding(sample)
+    if with_bom:
+        _check_decodes(path, with_bom)
+        return with_bom
+    bad_at, has_multibyte = _first_invalid_utf8(path)
+    if bad_at is None:
+        return UTF8
+    guess = _guess(sample)
+    if has_multibyte and guess not in MULTI_BYTE:
+        raise EncodingProblem(
+            f"not valid UTF-8 at byte {bad_at} (line {_line_of(path, bad_at)}), although other "
+            "parts are UTF-8; set `encoding` if the file really is in another encoding"
+        )
+    if guess is None:
+        raise EncodingProblem(
+            f"not valid UTF-8 at byte {bad_at} (line {_line_of(path, bad_at)}), and its "
+            "encoding cannot be told with confidence; set `encoding` (for example cp1252)"
+        )
+    _check_decodes(path, guess)
+    return guess
+
+
+def _guess(sample: bytes) -> str | None:
+    """Return the encoding of ``sample`` (not UTF-8), or None when unsure.
+
+    charset-normalizer ranks the candidates; its pick wins when it is a legacy multi-byte
+    encoding or it recognised a language with little chaos. Otherwise the text is cp1252 when it
+    reads as Western text there (the same text as the pick, or few accented letters)."""
+    import charset_normalizer
+
+    best = charset_normalizer.from_bytes(sample).best()
+    western = _decoded(sample, WESTERN)
+    if best is not None:
+        name = codecs.lookup(best.encoding).name
+        if western is not None and _decoded(sample, name) == western:
+            return WESTERN
+        if name in MULTI_BYTE or (best.chaos <= MAX_CHAOS and best.coherence >= MIN_COHERENCE):
+            return name
+    if western is not None and _reads_western(western):
+        return WESTERN
+    return None
+
+
+def _decoded(sample: bytes, encoding: str) -> str | None:
+    try:
+        # The sample may end inside a character: decode it as a stream that is not finished.
+        return codecs.getincrementaldecoder(encoding)(errors="strict").decode(sample)
+    except UnicodeDecodeError:
+        return None
+
+
+def _reads_western(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    accented = sum(1 for c in letters if not c.isascii())
+    return bool(letters) and accented <= MAX_NON_ASCII_LETTERS * len(letters)
+
+
+def transcode_to_utf8(path: Path, encoding: str, out: Path) -> Path:
+    """Write ``path`` decoded from ``encoding`` as UTF-8 to ``out`` (streaming) and return it."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    with path.open("rb") as source, out.open("wb") as target:
+        for block in iter(lambda: source.read(CHUNK_BYTES), b""):
+            target.write(decoder.decode(block).encode(UTF8))
+        target.write(decoder.decode(b"", final=True).encode(UTF8))
+    return out
+
+
+def _first_invalid_utf8(path: Path) -> tuple[int | None, bool]:
+    """Return the offset of the first byte that is not UTF-8 (None if all are) and whether any
+    valid multi-byte UTF-8 sequence occurs in the file."""
+    decoder = codecs.getincrementaldecoder(UTF8)(errors="strict")
+    offset, bad_at, multibyte = 0, None, False
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(CHUNK_BYTES), b""):
+            multibyte = multibyte or bool(_UTF8_MULTIBYTE.search(block))
+            if bad_at is None:
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as exc:
+                    bad_at = offset + exc.start
+            if bad_at is not None and multibyte:
+                break
+            offset += len(block)
+    if bad_at is None:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            bad_at = offset
+    return bad_at, multibyte
+
+
+def _check_decodes(path: Path, encoding: str) -> None:
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = 0
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(CHUNK_BYTES), b""):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                bad = offset + exc.start
+                raise EncodingProblem(
+                    f"not valid {encoding} at byte {bad} (line {_line_of(path, bad)})"
+                ) from None
+            offset += len(block)
+
+
+def _line_of(path: Path, offset: int) -> int:
+    with path.open("rb") as handle:
+        return handle.read(offset).count(b"\n") + 1

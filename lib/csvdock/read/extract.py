@@ -1,0 +1,446 @@
+"""Extract: parse a CSV file with DuckDB into a Parquet checkpoint of text records, setting aside
+every record that cannot be parsed (wrong number of fields, bad quoting) with its line number."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from csvdock.core.errors import CsvdockError
+from csvdock.core.naming import quote_identifier, unique_column_names
+from csvdock.core.settings import TableSettings
+from csvdock.read.dialect import Dialect, sniff_dialect
+from csvdock.read.encoding import (
+    UTF8,
+    EncodingProblem,
+    bom_encoding,
+    detect_encoding,
+    transcode_to_utf8,
+)
+from csvdock.read.records import (
+    END,
+    FIELDS,
+    LINE,
+    START,
+    RecordIndex,
+    index_records,
+    normalise_line_endings,
+    record_text,
+)
+from csvdock.rejects.format import REJECT_SCHEMA
+
+RECORDS_FILE, REJECTS_FILE, META_FILE = "records.parquet", "rejects.parquet", "extract.json"
+TRANSCODED_FILE, LF_FILE = "source.utf8.csv", "source.lf.csv"
+NUL_COLUMN = "__nul_column"
+PARSED, TOO_MANY_RECORDS = "__parsed", "csvdock: more records parsed than indexed"
+MAX_LINE_BYTES = 16 * 1024 * 1024  # the longest record DuckDB accepts (fields of many MB)
+DUCKDB_MEMORY_MB, DUCKDB_MEMORY_MB_PER_COLUMN = 256, 2
+BINARY_SIGNATURES = {
+    b"\x1f\x8b": "gzip-compressed",
+    b"PK\x03\x04": "zip-compressed",
+    b"BZh": "bzip2-compressed",
+    b"\x28\xb5\x2f\xfd": "zstd-compressed",
+    b"%PDF": "a PDF document",
+    b"\x89PNG": "a PNG image",
+    b"PAR1": "a Parquet file",
+}
+
+
+# Bytes no text file holds (tab, line feed, carriage return, form feed and escape left out).
+CONTROL_BYTES = bytes([*range(0, 9), 11, *range(14, 27), *range(28, 32), 127])
+
+
+class ExtractError(CsvdockError):
+    """The file cannot be read as CSV at all; it is quarantined."""
+
+
+@dataclass
+class ExtractResult:
+    """What Extract found in one file."""
+
+    path: str
+    sha256: str
+    rows_read: int
+    rows_rejected: int
+    source_columns: list[str]
+    columns: list[str]
+    dialect: dict[str, Any] = field(default_factory=dict)
+    text_copy: str = ""  # the UTF-8, one-line-ending copy parsed (in the checkpoint), if any
+
+    def text_path(self, folder: Path) -> Path:
+        """Return the text that was parsed (the raw text of rejects is read from it)."""
+        return folder / self.text_copy if self.text_copy else Path(self.path)
+
+    def write(self, folder: Path) -> None:
+        """Write this result as ``extract.json`` into ``folder``."""
+        (folder / META_FILE).write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+
+    @classmethod
+    def read(cls, folder: Path) -> ExtractResult:
+        """Read the result written by ``write``."""
+        return cls(**json.loads((folder / META_FILE).read_text(encoding="utf-8")))
+
+
+def file_sha256(path: Path) -> str:
+    """Return the hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def extract_file(
+    path: Path, out_dir: Path, settings: TableSettings, sha256: str | None = None
+) -> ExtractResult:
+    """Parse ``path`` into ``out_dir``: records.parquet (text columns plus ``__line``,
+    ``__start``, ``__end``), rejects.parquet and extract.json. Raises ``ExtractError`` when the
+    file cannot be read as CSV at all."""
+    _check_readable(path)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    source = path
+    try:
+        encoding = detect_encoding(path, settings.encoding)
+    except EncodingProblem as exc:
+        raise ExtractError(str(exc)) from None
+    if encoding != UTF8:
+        path = transcode_to_utf8(source, encoding, out_dir / TRANSCODED_FILE)
+    dialect = sniff_dialect(path, settings)
+    with tempfile.TemporaryDirectory(dir=out_dir) as scratch_dir:
+        scratch = Path(scratch_dir)
+        index = index_records(
+            path, dialect.quote, dialect.escape, scratch / "index.parquet", dialect.delimiter
+        )
+        if len(index) == 0:
+            raise ExtractError("the file is empty: no header and no records")
+        if index.open_quote_at is not None:
+            record = index.records_at_or_after(np.array([index.open_quote_at]))
+            line = int(index.positions_of(record)[LINE][0])
+            raise ExtractError(
+                f"unterminated quote: the record at line {line} runs to the end of the file"
+            )
+        if index.mixed_line_endings:
+            path = normalise_line_endings(path, dialect.quote, dialect.escape, out_dir / LF_FILE)
+            index = index_records(
+                path, dialect.quote, dialect.escape, scratch / "index.lf.parquet", dialect.delimiter
+            )
+            dialect = replace(dialect, newline="mixed")
+        source_columns = _header_names(path, index, dialect)
+        columns = unique_column_names(source_columns)
+        first_data = 1 if dialect.header else 0
+        rows_read = len(index) - first_data
+        fields, dialect = _expected_fields(index, dialect, first_data, rows_read)
+        parsed = scratch / "parsed.parquet"
+        every_record = (
+            f"(SELECT {LINE}, {START}, {END} FROM read_parquet('{_sql_path(index.path)}', "
+            f"file_row_number = true) WHERE file_row_number >= {first_data})"
+        )
+        reject_positions, parsed_rows = _parse_with_duckdb(
+            path, parsed, dialect, columns, rows_read, every_record
+        )
+        rejects = _parse_rejects(index, reject_positions, first_data)
+        duckdb_rejects = rejects.height
+        rejects = _with_misaligned(rejects, index, first_data, fields)
+        if parsed_rows + duckdb_rejects != rows_read:
+            raise ExtractError(
+                f"the parser found {parsed_rows + rejects.height} records where the file has "
+                f"{rows_read}; check the quote and escape characters (sniffed {dialect.as_dict()})"
+            )
+        with_nul = pl.DataFrame(schema=REJECT_SCHEMA)
+        if rejects.height == 0 and index.nul_bytes == 0:
+            parsed.replace(out_dir / RECORDS_FILE)  # every record parsed: positions line up
+        else:
+            # DuckDB's output lacks the records it rejected: leave those out of the positions to
+            # join them by position, then drop the records whose fields do not line up.
+            skipped = np.sort(rejects.filter(pl.col("__by_duckdb"))["__record"].to_numpy())
+            good = index.write_positions(scratch / "good.parquet", first_data, skipped)
+            with_nul = _attach_positions(
+                parsed, out_dir / RECORDS_FILE, good, columns, index.nul_bytes > 0, fields
+            )
+    all_rejects = pl.concat([rejects.drop("__record", "__by_duckdb"), with_nul]).sort("line")
+    all_rejects.write_parquet(out_dir / REJECTS_FILE)
+    result = ExtractResult(
+        path=str(source),
+        sha256=sha256 or file_sha256(source),
+        rows_read=rows_read,
+        rows_rejected=all_rejects.height,
+        source_columns=source_columns,
+        columns=columns,
+        dialect={**dialect.as_dict(), "encoding": encoding},
+        text_copy=path.name if path != source else "",
+    )
+    result.write(out_dir)
+    return result
+
+
+def _attach_positions(
+    parsed: Path, out: Path, positions: Path, columns: list[str], check_nul: bool, fields: int
+) -> pl.DataFrame:
+    """Write the good records with their line and byte ``positions`` (a DuckDB POSITIONAL JOIN,
+    so nothing is held in memory whole), leaving out those without ``fields`` fields (already
+    rejects). With ``check_nul``, return the records holding a NUL character as rejects:
+    PostgreSQL text cannot hold NUL, so such a record is rejected whatever the target."""
+    if check_nul and columns:
+        has_nul = " ".join(
+            f"WHEN contains({quote_identifier(c)}, chr(0)) THEN {_literal(c)}" for c in columns
+        )
+        nul_column = f"CASE {has_nul} END"
+    else:
+        nul_column = "NULL"
+    data = "".join(f"p.{quote_identifier(c)}, " for c in columns)
+    source = (
+        f"SELECT {data}q.*, {nul_column} AS {NUL_COLUMN} "
+        f"FROM read_parquet('{_sql_path(parsed)}') AS p "
+        f"POSITIONAL JOIN read_parquet('{_sql_path(positions)}') AS q"
+    )
+    names = ", ".join(quote_identifier(c) for c in [*columns, LINE, START, END])
+    with duckdb.connect() as con:
+        _limit_memory(con, len(columns))
+        con.execute(
+            f"COPY (SELECT {names} FROM ({source}) WHERE {NUL_COLUMN} IS NULL "
+            f"AND {FIELDS} = {fields}) TO '{_sql_path(out)}' (FORMAT parquet)"
+        )
+        rows = []
+        if check_nul:
+            rows = con.execute(
+                f"SELECT {LINE}, {START}, {END}, {NUL_COLUMN} FROM ({source}) "
+                f"WHERE {NUL_COLUMN} IS NOT NULL AND {FIELDS} = {fields} ORDER BY {LINE}"
+            ).fetchall()
+    return pl.DataFrame(
+        [
+            (line, start, end, "parse", column, f"column '{column}': contains a NUL character")
+            for line, start, end, column in rows
+        ],
+        schema=REJECT_SCHEMA,
+        orient="row",
+    )
+
+
+def _limit_memory(con: duckdb.DuckDBPyConnection, columns: int) -> None:
+    """Keep DuckDB's memory bounded: it spills to disk rather than grow with the file. Its
+    buffers are per column, so a very wide file gets more."""
+    limit = DUCKDB_MEMORY_MB + DUCKDB_MEMORY_MB_PER_COLUMN * columns
+    con.execute(f"SET memory_limit = '{limit}MB'")
+    con.execute("SET preserve_insertion_order = true")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _check_readable(path: Path) -> None:
+    if not path.is_file():
+        raise ExtractError("no such file")
+    with path.open("rb") as handle:
+        head = handle.read(64 * 1024)
+    if not head:
+        raise ExtractError("the file is empty: no header and no records")
+    for signature, what in BINARY_SIGNATURES.items():
+        if head.startswith(signature):
+            raise ExtractError(f"the file is {what}, not CSV text")
+    if bom_encoding(head):
+        return  # UTF-16/32 text: its NUL bytes are half of its characters
+    if head.count(b"\x00") > max(8, len(head) // 100):
+        raise ExtractError("the file is binary (NUL bytes), not CSV text")
+    controls = len(head) - len(head.translate(None, CONTROL_BYTES))
+    if controls > max(8, len(head) // 100):
+        share = controls / len(head)
+        raise ExtractError(f"the file is binary ({share:.0%} control bytes), not CSV text")
+
+
+def _header_names(path: Path, index: RecordIndex, dialect: Dialect) -> list[str]:
+    raw = record_text(path, *index.first_record)
+    text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
+    reader = csv.reader(
+        io.StringIO(text),
+        delimiter=dialect.delimiter,
+        quotechar=dialect.quote,
+        escapechar=dialect.escape if dialect.escape != dialect.quote else None,
+        doublequote=dialect.escape == dialect.quote,
+        strict=False,
+    )
+    try:
+        fields = next(reader)
+    except (csv.Error, StopIteration) as exc:
+        raise ExtractError(f"the first record cannot be parsed: {exc}") from None
+    if dialect.header:
+        return [f.replace("\x00", "") for f in fields]
+    return [f"column_{i}" for i in range(1, len(fields) + 1)]
+
+
+def _parse_with_duckdb(
+    path: Path,
+    out: Path,
+    dialect: Dialect,
+    columns: list[str],
+    rows_read: int,
+    positions: str,
+) -> tuple[list[tuple[int, str, int | None, str]], int]:
+    """Write the good records to ``out``, each joined by position to a row of the SQL source
+    ``positions`` (right when DuckDB rejected nothing; otherwise ``_attach_positions`` joins
+    them again). Return the rejects DuckDB reported as ``(byte_position, error_type,
+    column_index, message)`` and how many records it parsed."""
+    options = {
+        "delim": dialect.delimiter,
+        "quote": dialect.quote,
+        "escape": dialect.escape,
+        "header": dialect.header,
+        "all_varchar": True,
+        "store_rejects": True,
+        "auto_detect": False,
+        "columns": {f"c{i}": "VARCHAR" for i in range(len(columns))},
+        "max_line_size": MAX_LINE_BYTES,
+        "buffer_size": 2 * MAX_LINE_BYTES,
+        "strict_mode": True,
+        "null_padding": False,
+        "allow_quoted_nulls": False,
+    }
+    select = ", ".join(
+        f"{quote_identifier(f'c{i}')} AS {quote_identifier(name)}" for i, name in enumerate(columns)
+    )
+    names = ", ".join(quote_identifier(c) for c in [*columns, LINE, START, END])
+    # More parsed records than positions means the parser and the record index disagree.
+    too_many = f"CASE WHEN {LINE} IS NULL THEN error('{TOO_MANY_RECORDS}') ELSE true END"
+    with duckdb.connect() as con:
+        _limit_memory(con, len(columns))
+        try:
+            if rows_read == 0:
+                empty = ", ".join(
+                    [f"NULL::VARCHAR AS {quote_identifier(c)}" for c in columns]
+                    + [f"NULL::BIGINT AS {c}" for c in (LINE, START, END)]
+                )
+                con.execute(f"COPY (SELECT {empty} LIMIT 0) TO '{_sql_path(out)}' (FORMAT parquet)")
+                return [], 0
+            parsed = con.execute(
+                f"COPY (SELECT {names} FROM (SELECT {select}, true AS {PARSED} "
+                f"FROM read_csv($path, {_options_sql(options)})) POSITIONAL JOIN {positions} "
+                f"WHERE {PARSED} AND {too_many}) TO '{_sql_path(out)}' (FORMAT parquet)",
+                {"path": str(path)},
+            ).fetchone()
+        except duckdb.Error as exc:
+            if TOO_MANY_RECORDS in str(exc):
+                raise ExtractError(
+                    f"the parser found more records than the file's {rows_read}; check the quote "
+                    "and escape characters"
+                ) from None
+            raise ExtractError(f"the file cannot be parsed as CSV: {_first_line(exc)}") from None
+        rejects = [
+            (int(r[0]), str(r[1]), r[2], str(r[3]))
+            for r in con.execute(
+                "SELECT line_byte_position, error_type, column_idx, error_message "
+                "FROM reject_errors ORDER BY line_byte_position"
+            ).fetchall()
+        ]
+        return rejects, int(parsed[0]) if parsed else 0
+
+
+def _parse_rejects(
+    index: RecordIndex, positions: list[tuple[int, str, int | None, str]], first_data: int
+) -> pl.DataFrame:
+    """Map DuckDB's reject positions to records (one reject per record)."""
+    if not positions:
+        return pl.DataFrame(schema=_PARSE_REJECT_SCHEMA)
+    # DuckDB's line_byte_position may point one byte early or at the preceding newline.
+    at = np.array([byte_position - 1 for byte_position, *_ in positions], dtype=np.int64)
+    records = np.maximum(index.records_at_or_after(at), first_data)
+    reasons: dict[int, str] = {}
+    for record, (_, error_type, _column, message) in zip(records.tolist(), positions, strict=True):
+        if record < len(index):
+            reasons.setdefault(record, _parse_reason(error_type, message))
+    chosen = np.array(sorted(reasons), dtype=np.int64)
+    return _parse_reject_frame(index, chosen, [reasons[r] for r in chosen.tolist()], True)
+
+
+_PARSE_REJECT_SCHEMA = pl.Schema(
+    {"__record": pl.Int64(), **REJECT_SCHEMA, "__by_duckdb": pl.Boolean()}
+)
+
+
+def _parse_reject_frame(
+    index: RecordIndex, records: np.ndarray, reasons: list[str], by_duckdb: bool
+) -> pl.DataFrame:
+    """Return parse rejects of the ascending ``records`` (their positions from ``index``), noting
+    whether DuckDB rejected them (so its output lacks them)."""
+    found = index.positions_of(records)
+    return pl.DataFrame(
+        {
+            "__record": records,
+            "line": found[LINE],
+            "byte_start": found[START],
+            "byte_end": found[END],
+            "stage": ["parse"] * records.size,
+            "column": [None] * records.size,
+            "reason": reasons,
+            "__by_duckdb": [by_duckdb] * records.size,
+        },
+        schema=_PARSE_REJECT_SCHEMA,
+    )
+
+
+def _expected_fields(
+    index: RecordIndex, dialect: Dialect, first_data: int, rows_read: int
+) -> tuple[int, Dialect]:
+    """Return how many fields a data record must have, and the dialect with its trailing
+    delimiter noted: when every data record has one field more than the first record and ends
+    with the delimiter, the trailing delimiter is the file's dialect, not an extra field."""
+    header_fields = int(index.fields_of(np.array([0]))[0]) if len(index) else 0
+    counts, trailing, _ = index.field_counts(first_data)
+    if (
+        dialect.header
+        and rows_read
+        and counts == {header_fields + 1: rows_read}
+        and trailing == rows_read
+    ):
+        return header_fields + 1, replace(dialect, trailing_delimiter=True)
+    return header_fields, dialect
+
+
+def _with_misaligned(
+    rejects: pl.DataFrame, index: RecordIndex, first_data: int, fields: int
+) -> pl.DataFrame:
+    """Add to DuckDB's ``rejects`` every record whose field count is not ``fields``: its values
+    would land in the wrong columns (DuckDB lets an extra empty last field through)."""
+    odd = index.records_with_fields_other_than(first_data, fields)
+    odd = odd[~np.isin(odd, rejects["__record"].to_numpy())]
+    if odd.size == 0:
+        return rejects
+    reasons = [f"expected {fields} fields, found {n}" for n in index.fields_of(odd).tolist()]
+    extra = _parse_reject_frame(index, odd, reasons, False)
+    return pl.concat([rejects, extra]).sort("__record")
+
+
+def _parse_reason(error_type: str, message: str) -> str:
+    kind = error_type.lower().replace("_", " ")
+    detail = message.split("\n")[0].strip()
+    return f"{kind}: {detail}" if detail else kind
+
+
+def _options_sql(options: dict[str, Any]) -> str:
+    def literal(value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
+        return "'" + str(value).replace("'", "''") + "'"
+
+    return ", ".join(f"{key} = {literal(value)}" for key, value in options.items())
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,347 @@
+"""Where each CSV record starts: byte offsets and the editor line numbers of record starts.
+
+DuckDB's reader does not say which line a good record came from, and its reject positions are
+approximate. A quote-parity scan over the raw bytes (vectorised with numpy, read in chunks, so
+memory stays bounded) finds every record start: a newline outside quotes ends a record, and a
+record starts at the next non-blank line. This is not a parser: the fields are DuckDB's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from csvdock.read.parquet import parquet_batches
+
+CHUNK_BYTES = 4 * 1024 * 1024  # larger chunks cost memory (about 30 bytes a byte) and no speed
+NEWLINE, CARRIAGE_RETURN = 0x0A, 0x0D
+
+
+LINE, START, END = "__line", "__start", "__end"
+FIELDS, TRAILING = "__fields", "__trailing"  # fields of a record; whether it ends with a delimiter
+INDEX_ROW_GROUP = 1 << 20  # records a row group of the index file holds (24 MB in memory)
+
+
+@dataclass(frozen=True)
+class RecordIndex:
+    """Where every record of a file is, the header record included: a Parquet file with the
+    1-based editor line, start offset and end offset (exclusive, line terminator included) of
+    each record in file order, read back in row groups so memory stays bounded."""
+
+    path: Path
+    count: int
+    first_record: tuple[int, int] = (0, 0)  # start and end of record 0
+    open_quote_at: int | None = None  # the record still inside quotes at the end of the file
+    crlf_endings: int = 0
+    lf_endings: int = 0
+    nul_bytes: int = 0  # NUL bytes anywhere in the file
+    counts_fields: bool = False  # the index holds FIELDS and TRAILING (a delimiter was given)
+
+    def __len__(self) -> int:
+        return self.count
+
+    @property
+    def mixed_line_endings(self) -> bool:
+        """Whether records end with both CRLF and bare LF."""
+        return self.crlf_endings > 0 and self.lf_endings > 0
+
+    def records_at_or_after(self, byte_positions: np.ndarray) -> np.ndarray:
+        """Return, for each of the ascending ``byte_positions``, the index of the first record
+        that starts at or after it (``len(self)`` past the last record)."""
+        found = np.full(byte_positions.size, self.count, dtype=np.int64)
+        base = 0
+        for starts in self._column(START):
+            pending = found == self.count
+            inside = pending & (byte_positions <= starts[-1])
+            found[inside] = base + np.searchsorted(starts, byte_positions[inside], side="left")
+            base += starts.size
+        return found
+
+    def positions_of(self, records: np.ndarray) -> dict[str, np.ndarray]:
+        """Return the line, start and end of each of the ascending ``records``."""
+        result = {name: np.zeros(records.size, dtype=np.int64) for name in (LINE, START, END)}
+        base = 0
+        for batch in parquet_batches(self.path, INDEX_ROW_GROUP):
+            inside = (records >= base) & (records < base + batch.num_rows)
+            for name in (LINE, START, END):
+                column = batch.column(name).to_numpy()
+                result[name][inside] = column[records[inside] - base]
+            base += batch.num_rows
+        return result
+
+    def write_positions(self, out: Path, first: int, skipped: np.ndarray) -> Path:
+        """Write the positions of records ``first`` onwards, leaving out the ascending
+        ``skipped`` ones, to the Parquet file ``out`` (in row groups)."""
+        base = 0
+        with pq.ParquetWriter(out, _index_schema(self.counts_fields)) as writer:
+            for batch in parquet_batches(self.path, INDEX_ROW_GROUP):
+                keep = np.ones(batch.num_rows, dtype=bool)
+                keep[: max(first - base, 0)] = False
+                inside = skipped[(skipped >= base) & (skipped < base + batch.num_rows)]
+                keep[inside - base] = False
+                writer.write_batch(batch.filter(pa.array(keep)))
+                base += batch.num_rows
+        return out
+
+    def field_counts(self, first: int) -> tuple[dict[int, int], int, int]:
+        """Return, for records ``first`` onwards, how many have each field count, and how many
+        end with a delimiter (an empty last field) and how many of those end the file's lines."""
+        counts: dict[int, int] = {}
+        trailing = 0
+        base = 0
+        for batch in parquet_batches(self.path, INDEX_ROW_GROUP, [FIELDS, TRAILING]):
+            skip = max(first - base, 0)
+            fields = batch.column(0).to_numpy()[skip:]
+            values, found = np.unique(fields, return_counts=True)
+            for value, n in zip(values.tolist(), found.tolist(), strict=True):
+                counts[value] = counts.get(value, 0) + n
+            trailing += int(np.count_nonzero(batch.column(1).to_numpy(zero_copy_only=False)[skip:]))
+            base += batch.num_rows
+        return counts, trailing, sum(counts.values())
+
+    def records_with_fields_other_than(self, first: int, expected: int) -> np.ndarray:
+        """Return the indexes of records ``first`` onwards whose field count is not ``expected``."""
+        found: list[np.ndarray] = []
+        base = 0
+        for batch in parquet_batches(self.path, INDEX_ROW_GROUP, [FIELDS]):
+            fields = batch.column(0).to_numpy()
+            odd = np.flatnonzero(fields != expected) + base
+            found.append(odd[odd >= first])
+            base += batch.num_rows
+        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+    def fields_of(self, records: np.ndarray) -> np.ndarray:
+        """Return the field count of each of the ascending ``records``."""
+        result = np.zeros(records.size, dtype=np.int64)
+        base = 0
+        for batch in parquet_batches(self.path, INDEX_ROW_GROUP, [FIELDS]):
+            inside = (records >= base) & (records < base + batch.num_rows)
+            result[inside] = batch.column(0).to_numpy()[records[inside] - base]
+            base += batch.num_rows
+        return result
+
+    def _column(self, name: str) -> Iterator[np.ndarray]:
+        for batch in parquet_batches(self.path, INDEX_ROW_GROUP, [name]):
+            if batch.num_rows:
+                yield batch.column(0).to_numpy()
+
+
+_INDEX_SCHEMA = pa.schema([(LINE, pa.int64()), (START, pa.int64()), (END, pa.int64())])
+_FIELDS_SCHEMA = pa.schema([*_INDEX_SCHEMA, (FIELDS, pa.int32()), (TRAILING, pa.bool_())])
+
+
+def _index_schema(counts_fields: bool) -> pa.Schema:
+    return _FIELDS_SCHEMA if counts_fields else _INDEX_SCHEMA
+
+
+@dataclass
+class _Chunk:
+    position: int  # offset of ``body`` in the file
+    body: np.ndarray  # the chunk's bytes
+    lookahead: np.ndarray  # ``body`` plus up to two following bytes
+    previous: int  # the byte before the chunk (-1 at the start)
+    ends: np.ndarray  # local offsets of newlines outside quotes (record terminators)
+    newline_rank: np.ndarray  # for each of ``ends``, how many newlines precede it in the file
+    parity: int  # quote parity after the chunk
+    nul_bytes: int
+    quote_at: np.ndarray  # local offsets of the quotes that count (escaped ones left out)
+    parity_in: int  # quote parity before the chunk
+
+
+def _chunks(path: Path, quote: str | None, escape: str | None) -> Iterator[_Chunk]:
+    quote_byte = ord(quote) if quote else None
+    escape_byte = ord(escape) if escape and escape != quote else None
+    size = path.stat().st_size
+    parity, newlines_before, position = 0, 0, 0
+    with path.open("rb") as handle:
+        while position < size:
+            handle.seek(max(position - 1, 0))
+            raw = handle.read(CHUNK_BYTES + (3 if position else 2))
+            previous = raw[0] if position else -1
+            data = np.frombuffer(raw[1:] if position else raw, dtype=np.uint8)
+            body = data[:CHUNK_BYTES]
+            quote_at = np.zeros(0, dtype=np.int64)
+            if quote_byte is not None:
+                quote_at = np.flatnonzero(body == quote_byte)
+                if escape_byte is not None and quote_at.size:
+                    quote_at = quote_at[~_escaped(body, quote_at, escape_byte, previous)]
+            newline_at = np.flatnonzero(body == NEWLINE)
+            # A newline is outside quotes when an even number of quotes precede it.
+            quotes_before = np.searchsorted(quote_at, newline_at)
+            outside = ((quotes_before + parity) % 2) == 0
+            rank = (np.flatnonzero(outside) + newlines_before).astype(np.int64)
+            parity_in = parity
+            parity = int((parity + quote_at.size) % 2)
+            nul_bytes = int(np.count_nonzero(body == 0))
+            yield _Chunk(
+                position,
+                body,
+                data,
+                previous,
+                newline_at[outside],
+                rank,
+                parity,
+                nul_bytes,
+                quote_at,
+                parity_in,
+            )
+            newlines_before += int(newline_at.size)
+            position += body.size
+
+
+def _escaped(body: np.ndarray, at: np.ndarray, escape: int, previous: int) -> np.ndarray:
+    """Return, for each offset in ``at``, whether an odd number of ``escape`` bytes precede it
+    (``\\"`` is an escaped quote, ``\\\\"`` an escaped backslash and then a real quote)."""
+    before = np.where(at > 0, body[np.maximum(at - 1, 0)], previous)
+    suspects = np.flatnonzero(before == escape)
+    escaped = np.zeros(at.size, dtype=bool)
+    if suspects.size == 0:
+        return escaped
+    # The offset of the last byte before each position that is not an escape byte.
+    marks = np.where(body != escape, np.arange(body.size), -1)
+    last_other = np.maximum.accumulate(marks)
+    ends = at[suspects] - 1  # the last escape byte of each run
+    runs = ends - last_other[ends]
+    escaped[suspects] = (runs % 2) == 1
+    return escaped
+
+
+def index_records(
+    path: Path, quote: str | None, escape: str | None, out: Path, delimiter: str | None = None
+) -> RecordIndex:
+    """Scan ``path`` and write the position of every record to the Parquet file ``out`` (see
+    the module docstring); return the index. With ``delimiter``, also count each record's fields
+    (delimiters outside quotes, plus one) and note whether it ends with a delimiter."""
+    size = path.stat().st_size
+    crlf = lf = nul_bytes = count = 0
+    parity = 0
+    heads: list[int] = []  # the first two record starts
+    last_start = -1
+    # Per pending record: start, line, and the delimiters (all, and those ending a line) before it.
+    pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    pending_rows = 0
+    delimiters_before = terminal_before = 0
+    delimiter_byte = ord(delimiter) if delimiter else None
+    schema = _index_schema(delimiter_byte is not None)
+
+    def flush(writer: pq.ParquetWriter, final: bool) -> None:
+        nonlocal pending, pending_rows
+        if not pending:
+            return
+        starts, lines, delims, terminal = (np.concatenate(p) for p in zip(*pending, strict=True))
+        # A record ends where the next one starts: the last one waits for the next chunk's
+        # first record, or ends with the file.
+        if final:
+            pending, pending_rows = [], 0
+            ends = np.append(starts[1:], size)
+            delims_after = np.append(delims[1:], delimiters_before)
+            terminal_after = np.append(terminal[1:], terminal_before)
+            keep = slice(None)
+        else:
+            pending = [(starts[-1:], lines[-1:], delims[-1:], terminal[-1:])]
+            pending_rows = 1
+            ends, delims_after, terminal_after = starts[1:], delims[1:], terminal[1:]
+            keep = slice(None, -1)
+        table: dict[str, np.ndarray] = {LINE: lines[keep], START: starts[keep], END: ends}
+        if delimiter_byte is not None:
+            table[FIELDS] = (delims_after - delims[keep] + 1).astype(np.int32)
+            table[TRAILING] = terminal_after > terminal[keep]
+        writer.write_table(pa.table(table, schema=schema), row_group_size=INDEX_ROW_GROUP)
+
+    with pq.ParquetWriter(out, schema) as writer:
+        for chunk in _chunks(path, quote, escape):
+            candidates = chunk.ends + 1
+            candidate_lines = chunk.newline_rank + 2
+            if chunk.position == 0:
+                candidates = np.concatenate(([0], candidates))
+                candidate_lines = np.concatenate(([1], candidate_lines))
+            data = chunk.lookahead
+            keep = candidates < data.size
+            candidates, candidate_lines = candidates[keep], candidate_lines[keep]
+            first = data[candidates]
+            second = data[np.minimum(candidates + 1, data.size - 1)]
+            not_blank = (first != NEWLINE) & ~((first == CARRIAGE_RETURN) & (second == NEWLINE))
+            not_blank &= candidates + chunk.position < size
+            local_starts = candidates[not_blank]
+            delimiters, terminal = _delimiters(chunk, delimiter_byte, size)
+            if local_starts.size:
+                starts = (local_starts + chunk.position).astype(np.int64)
+                pending.append(
+                    (
+                        starts,
+                        candidate_lines[not_blank].astype(np.int64),
+                        delimiters_before + np.searchsorted(delimiters, local_starts),
+                        terminal_before + np.searchsorted(terminal, local_starts),
+                    )
+                )
+                pending_rows += starts.size
+                count += starts.size
+                last_start = int(starts[-1])
+                heads = (heads + starts[:2].tolist())[:2]
+            delimiters_before += int(delimiters.size)
+            terminal_before += int(terminal.size)
+            before = _byte_before(chunk)
+            crlf += int(np.count_nonzero(before == CARRIAGE_RETURN))
+            lf += int(np.count_nonzero(before != CARRIAGE_RETURN))
+            parity = chunk.parity
+            nul_bytes += chunk.nul_bytes
+            if pending_rows >= INDEX_ROW_GROUP:
+                flush(writer, final=False)
+        flush(writer, final=True)
+    open_quote_at = last_start if parity and count else None
+    first_record = (heads[0], heads[1] if len(heads) > 1 else size) if heads else (0, 0)
+    return RecordIndex(
+        out, count, first_record, open_quote_at, crlf, lf, nul_bytes, delimiter_byte is not None
+    )
+
+
+def _delimiters(chunk: _Chunk, delimiter: int | None, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the local offsets of the delimiters outside quotes in ``chunk``, and of those that
+    end a line (followed by a line terminator or the end of the file)."""
+    if delimiter is None:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    found = np.flatnonzero(chunk.body == delimiter)
+    quotes_before = np.searchsorted(chunk.quote_at, found)
+    found = found[((quotes_before + chunk.parity_in) % 2) == 0]
+    data = chunk.lookahead
+    after = np.where(found + 1 < data.size, data[np.minimum(found + 1, data.size - 1)], NEWLINE)
+    after2 = np.where(found + 2 < data.size, data[np.minimum(found + 2, data.size - 1)], NEWLINE)
+    ends_line = (after == NEWLINE) | ((after == CARRIAGE_RETURN) & (after2 == NEWLINE))
+    ends_line |= found + chunk.position == size - 1
+    return found, found[ends_line]
+
+
+def normalise_line_endings(path: Path, quote: str | None, escape: str | None, out: Path) -> Path:
+    """Write ``path`` to ``out`` with every record terminator as LF (CRLF inside quoted fields is
+    data and stays). DuckDB's strict reader needs one kind of line ending per file."""
+    with out.open("wb") as target:
+        for chunk in _chunks(path, quote, escape):
+            before = _byte_before(chunk)
+            drop = chunk.ends[before == CARRIAGE_RETURN] - 1
+            keep = np.ones(chunk.body.size, dtype=bool)
+            local = drop[drop >= 0]
+            keep[local] = False
+            if chunk.position and (drop < 0).any():
+                target.seek(target.tell() - 1)  # the CR ended the previous chunk
+            target.write(chunk.body[keep].tobytes())
+    return out
+
+
+def _byte_before(chunk: _Chunk) -> np.ndarray:
+    """Return the byte before each record terminator of ``chunk`` (the chunk's previous byte for
+    a terminator at offset 0)."""
+    before = np.where(chunk.ends > 0, chunk.body[np.maximum(chunk.ends - 1, 0)], chunk.previous)
+    return before.astype(np.int64)
+
+
+def record_text(path: Path, start: int, end: int) -> bytes:
+    """Return the raw bytes of one record, without its line terminator (and blank lines after)."""
+    with path.open("rb") as handle:
+        handle.seek(start)
+        return handle.read(end - start).rstrip(b"\r\n")

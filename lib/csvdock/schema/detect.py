@@ -1,0 +1,265 @@
+"""Schema detection: the logical type of every column, from every record of a file.
+
+Detection uses Polars' casts (see ``csvdock.types``). A column takes the narrowest type of the
+first family (boolean, numeric, temporal) whose values all fit some member of the family, up to
+``outlier_share`` of values that fit no member at all: those rows are rejected by Transform instead
+of turning the column into text. Codes with leading zeros stay text.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from csvdock.read.parquet import HEAD, MAX, MIN, SUM, Statistic, folded_statistics, record_batches
+from csvdock.schema import types as t
+from csvdock.schema.table import Column, TableSchema
+
+FAMILIES: tuple[tuple[str, ...], ...] = (
+    (t.BOOLEAN,),
+    (t.INTEGER, t.BIGINT, "decimal", t.DOUBLE),
+    (t.DATE, t.TIMESTAMP),
+)
+SAMPLE_COUNT = 3
+# What a proposal needs checked on every row (numeric ones: leading zeros rule the family out).
+PROPOSAL_CHECKS = {
+    t.INTEGER: {t.INTEGER, "zeros"},
+    t.BIGINT: {t.BIGINT, "zeros"},
+    "decimal": {"decimal", "zeros", "scale", "whole"},
+    t.DOUBLE: {t.DOUBLE, "zeros"},
+    t.DATE: {t.DATE},
+    t.TIMESTAMP: {t.TIMESTAMP},
+}
+
+
+def detect_schema(
+    records: Path,
+    table: str,
+    columns: list[str],
+    source_columns: list[str],
+    null_tokens: tuple[str, ...],
+    outlier_share: float,
+) -> TableSchema:
+    """Return the schema of the text ``records`` (a Parquet file of Extract), from every row.
+
+    A first look at the first rows rules out the families a column cannot have (more misfits
+    there than the whole file may hold) and proposes the narrowest member that fits all of them.
+    One pass over every row then checks each proposal and gathers the evidence (nulls, samples,
+    min and max); a column whose proposal misfits somewhere gets every remaining candidate
+    checked in a second pass, so the result is what checking every candidate would give.
+    """
+    rows = pl.scan_parquet(records).select(pl.len()).collect().item()
+    everything = {name: set(ALL_CHECKS) for name in columns}
+    allowed = int(rows * outlier_share)
+    # Only more misfits than the whole file may hold rule a family out, so the first look must
+    # be several times larger than that allowance to rule anything out in a big file.
+    first_rows = max(SAMPLE_ROWS, FIRST_LOOK_FACTOR * allowed)
+    first_look = folded_statistics(
+        record_batches(records, columns, limit=first_rows), _type_stats(everything, null_tokens)
+    )
+    candidates = {name: _possible_checks(name, first_look, allowed) for name in columns}
+    proposed = {name: _proposal(name, first_look, candidates[name]) for name in columns}
+    checks = {
+        name: PROPOSAL_CHECKS[kind] if kind else candidates[name] for name, kind in proposed.items()
+    }
+    stats = folded_statistics(record_batches(records, columns), _type_stats(checks, null_tokens))
+    chosen = {name: _confirmed(name, proposed[name], stats) for name in columns}
+    unconfirmed = [name for name in columns if chosen[name] is None]
+    if unconfirmed:
+        rest = {name: candidates[name] for name in unconfirmed}
+        stats.update(
+            folded_statistics(record_batches(records, unconfirmed), _type_stats(rest, null_tokens))
+        )
+    types = {
+        name: kind or _choose_type(name, stats, outlier_share) for name, kind in chosen.items()
+    }
+    evidence = {name: _evidence(name, types[name], stats, rows) for name in columns}
+    inexact = {name: types[name] for name in columns if "min" not in evidence[name]}
+    inexact = {name: kind for name, kind in inexact.items() if kind not in (t.TEXT, t.BOOLEAN)}
+    if inexact:
+        for name, extremes in _min_max(records, inexact).items():
+            evidence[name].update(extremes)
+    return TableSchema(
+        table=table,
+        columns=[
+            Column(name, source, types[name], True, evidence[name])
+            for name, source in zip(columns, source_columns, strict=True)
+        ],
+    )
+
+
+def _proposal(name: str, first_look: dict[str, Any], possible: set[str]) -> str | None:
+    """Return the narrowest member of the one family left possible for column ``name`` that
+    fits every value of the first look, or None (several families left, or none fits)."""
+    families = [f for f in FAMILIES if any(m in possible for m in f)]
+    if len(families) != 1 or families[0] == (t.BOOLEAN,):
+        return None
+    return next((m for m in families[0] if first_look[_key(name, m)] == 0), None)
+
+
+def _confirmed(name: str, proposal: str | None, stats: dict[str, Any]) -> str | None:
+    """Return column ``name``'s type when its ``proposal`` fits every present value of the file
+    (the narrower members misfit in the first look already), else None."""
+    if proposal is None or stats[_key(name, proposal)] > 0:
+        return None
+    if stats[_key(name, "present")] == 0:
+        return t.TEXT
+    if proposal in FAMILIES[1] and stats[_key(name, "zeros")] > 0:
+        return None  # leading zeros: the numeric family is out
+    if proposal == "decimal":
+        scale = _fitting_decimal_scale(name, stats)
+        return t.decimal_type(scale) if scale is not None else None
+    return proposal
+
+
+SAMPLE_ROWS, FIRST_LOOK_FACTOR = 10_000, 4
+SAMPLE_SCAN = 200  # samples are the first distinct values among this many present ones
+NUMERIC_CHECKS = (t.INTEGER, t.BIGINT, t.DOUBLE, "decimal", "zeros", "scale", "whole")
+ALL_CHECKS = (t.BOOLEAN, *NUMERIC_CHECKS, t.DATE, t.TIMESTAMP)
+# Decimal evidence is gathered at the widest scale and rounded to the chosen one afterwards.
+EVIDENCE_DECIMAL = pl.Decimal(t.DECIMAL_PRECISION, t.MAX_DECIMAL_SCALE)
+
+
+def _key(name: str, check: str) -> str:
+    """Return the name of one statistic of column ``name`` (a unit separator joins them, so no
+    header collides with another column's statistic)."""
+    return f"{name}\x1f{check}"
+
+
+def _possible_checks(name: str, first_look: dict[str, Any], allowed: int) -> set[str]:
+    """Return the checks still worth running on every row for column ``name``."""
+    possible: set[str] = set()
+    if first_look[_key(name, t.BOOLEAN)] <= allowed:
+        possible.add(t.BOOLEAN)
+    if first_look[_key(name, "zeros")] == 0 and first_look[_key(name, t.DOUBLE)] <= allowed:
+        possible.update(NUMERIC_CHECKS)
+    if first_look[_key(name, t.TIMESTAMP)] <= allowed:
+        possible.update((t.DATE, t.TIMESTAMP))
+    return possible
+
+
+def _type_stats(checks: dict[str, set[str]], null_tokens: tuple[str, ...]) -> list[Statistic]:
+    stats: list[Statistic] = []
+    for name, wanted in checks.items():
+        value = pl.col(name).str.strip_chars(t.WHITESPACE)
+        present = ~t.is_null_expr(name, t.BIGINT, null_tokens)
+        text_present = ~t.is_null_expr(name, t.TEXT, null_tokens)
+        stats.append(Statistic(present.sum().alias(_key(name, "present")), SUM))
+        stats.append(Statistic(text_present.sum().alias(_key(name, "text_present")), SUM))
+        stats.append(_samples(name, present, "samples"))
+        stats.append(_samples(name, text_present, "text_samples"))
+        for candidate in (t.BOOLEAN, t.INTEGER, t.BIGINT, t.DOUBLE, t.DATE, t.TIMESTAMP):
+            if candidate in wanted:
+                typed = t.typed_expr(name, candidate)
+                misfits = (present & typed.is_null()).sum()
+                stats.append(Statistic(misfits.alias(_key(name, candidate)), SUM))
+                if candidate != t.BOOLEAN:
+                    stats.extend(_min_max_stats(typed, name, candidate))
+        if "zeros" in wanted:
+            zeros = (present & value.str.contains(t.LEADING_ZERO_PATTERN)).sum()
+            stats.append(Statistic(zeros.alias(_key(name, "zeros")), SUM))
+        if "decimal" in wanted:
+            is_decimal = value.str.contains(t.DECIMAL_PATTERN)
+            misfits = (present & ~is_decimal).sum()
+            scale = value.str.extract(r"\.([0-9]+)$", 1).str.len_chars().max()
+            whole = value.str.extract(r"^[+-]?([0-9]+)", 1).str.len_chars().max()
+            exact = pl.when(is_decimal).then(value.cast(EVIDENCE_DECIMAL, strict=False))
+            stats += [
+                Statistic(misfits.alias(_key(name, "decimal")), SUM),
+                Statistic(scale.alias(_key(name, "scale")), MAX),
+                Statistic(whole.alias(_key(name, "whole")), MAX),
+                *_min_max_stats(exact, name, "decimal"),
+            ]
+    return stats
+
+
+def _samples(name: str, present: pl.Expr, key: str) -> Statistic:
+    first = pl.col(name).filter(present).head(SAMPLE_SCAN).implode()
+    return Statistic(first.alias(_key(name, key)), HEAD, SAMPLE_SCAN)
+
+
+def _min_max_stats(typed: pl.Expr, name: str, check: str) -> list[Statistic]:
+    return [
+        Statistic(typed.min().alias(_key(name, f"{check}|min")), MIN),
+        Statistic(typed.max().alias(_key(name, f"{check}|max")), MAX),
+    ]
+
+
+def _choose_type(name: str, stats: dict[str, Any], outlier_share: float) -> str:
+    present = stats[_key(name, "present")]
+    if present == 0:
+        return t.TEXT
+    allowed = int(present * outlier_share)
+    scale = _fitting_decimal_scale(name, stats)
+    for family in FAMILIES:
+        members = [m for m in family if m != "decimal" or scale is not None]
+        if any(_key(name, m) not in stats for m in members):
+            continue  # ruled out by the first look
+        if t.INTEGER in members and stats[_key(name, "zeros")] > 0:
+            continue
+        misfits = {m: stats[_key(name, m)] for m in members}
+        floor = misfits[members[-1]]
+        if floor > allowed:
+            continue
+        narrowest = next(m for m in members if misfits[m] == floor)
+        return t.decimal_type(scale) if narrowest == "decimal" and scale is not None else narrowest
+    return t.TEXT
+
+
+def _fitting_decimal_scale(name: str, stats: dict[str, Any]) -> int | None:
+    """Return the scale of the exact decimal that holds column ``name``'s decimal values (its
+    longest fraction), or None when they have no fraction or need more digits than it has."""
+    scale = stats.get(_key(name, "scale")) or 0
+    whole = stats.get(_key(name, "whole")) or 0
+    fits = 0 < scale <= t.MAX_DECIMAL_SCALE and whole + scale <= t.DECIMAL_PRECISION
+    return scale if fits else None
+
+
+def _evidence(name: str, logical: str, stats: dict[str, Any], rows: int) -> dict[str, Any]:
+    """Return column ``name``'s evidence for its chosen ``logical`` type, from the pass's
+    statistics; min and max are left out where the pass could not give them exactly."""
+    text = logical == t.TEXT
+    present = stats[_key(name, "text_present" if text else "present")]
+    samples = stats[_key(name, "text_samples" if text else "samples")]
+    entry: dict[str, Any] = {
+        "rows": rows,
+        "null_count": rows - present,
+        "samples": list(dict.fromkeys(samples))[:SAMPLE_COUNT],
+    }
+    scale = t.decimal_scale(logical)
+    if scale is not None:
+        whole = stats.get(_key(name, "whole")) or 0
+        if whole + t.MAX_DECIMAL_SCALE <= t.DECIMAL_PRECISION:
+            step = Decimal(1).scaleb(-scale)
+            for end in ("min", "max"):
+                value = stats[_key(name, f"decimal|{end}")]
+                entry[end] = None if value is None else format(value.quantize(step), "f")
+    elif _key(name, f"{logical}|min") in stats:
+        for end in ("min", "max"):
+            entry[end] = _as_text(stats[_key(name, f"{logical}|{end}")], logical)
+    return entry
+
+
+def _as_text(value: Any, logical: str) -> str | None:
+    """Return a typed value as Polars writes it as text (what the evidence has always shown)."""
+    if value is None:
+        return None
+    text = pl.Series([value], dtype=t.polars_dtype(logical)).cast(pl.String)[0]
+    return str(text)
+
+
+def _min_max(records: Path, chosen: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Return the exact min and max of the ``chosen`` columns (a pass of its own)."""
+    stats = [
+        stat
+        for name, kind in chosen.items()
+        for stat in _min_max_stats(t.typed_expr(name, kind), name, "")
+    ]
+    found = folded_statistics(record_batches(records, list(chosen)), stats)
+    return {
+        name: {end: _as_text(found[_key(name, f"|{end}")], kind) for end in ("min", "max")}
+        for name, kind in chosen.items()
+    }

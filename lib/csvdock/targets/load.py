@@ -1,0 +1,225 @@
+"""Load: write one file's typed rows and its ledger row into the target in ONE transaction.
+
+The ledger row is written first: its primary key (table, sha256) makes a concurrent or repeated
+load of the same file wait and then find it, so a file is loaded at most once per table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+
+from csvdock.core.errors import CsvdockError
+from csvdock.core.naming import qualified_name, quote_identifier
+from csvdock.schema.evolution import widened_type
+from csvdock.schema.table import TableSchema
+from csvdock.targets.base import (
+    LEDGER_SCHEMA,
+    LEDGER_TABLE,
+    REJECTS_TABLE,
+    VERSIONS_TABLE,
+    Warehouse,
+    WarehouseError,
+)
+
+
+class LoadError(CsvdockError):
+    """The rows could not be loaded; nothing of the file was committed."""
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """The proof of one file's load, stored in the target with its rows."""
+
+    table: str
+    sha256: str
+    path: str
+    run_id: str
+    mode: str
+    rows_read: int
+    rows_rejected: int
+    schema_version: int | None
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    """What the load did: ``loaded`` with a row count, or ``skipped`` (already in the ledger)."""
+
+    status: str
+    rows_loaded: int
+    rows_rejected: int = 0
+    commit_seconds: float = 0.0
+
+
+def split_qualified(table: str, warehouse: Warehouse) -> tuple[str, str]:
+    """Return (schema, table) for ``schema.table`` or ``table`` on ``warehouse``."""
+    schema, _, name = table.rpartition(".")
+    return (schema or warehouse.default_schema), name
+
+
+RowWriter = Callable[[Warehouse, str, str], tuple[int, int]]
+# Creates or alters the table inside the transaction; returns the schema version loaded with.
+TablePreparer = Callable[[Warehouse, str, str], int | None]
+
+
+def store_rejects(warehouse: Warehouse, entry: LedgerEntry, rejects: pl.DataFrame) -> int:
+    """Write a file's rejected records (``rejects`` with their ``raw`` text) to the target's
+    rejects table, in the load's transaction; return how many."""
+    rows = rejects.select(
+        pl.lit(entry.table).alias("table_name"),
+        pl.lit(entry.sha256).alias("file_sha256"),
+        pl.lit(entry.run_id).alias("run_id"),
+        pl.lit(entry.path).alias("file_path"),
+        pl.col("line").cast(pl.Int64),
+        pl.col("stage").cast(pl.String),
+        pl.col("column").cast(pl.String).alias("column_name"),
+        pl.col("reason").cast(pl.String),
+        pl.col("raw").cast(pl.String),
+    )
+    return warehouse.ingest_arrow(LEDGER_SCHEMA, REJECTS_TABLE, rows.to_arrow())
+
+
+def load_atomically(
+    warehouse: Warehouse,
+    entry: LedgerEntry,
+    prepare_table: TablePreparer,
+    write_rows: RowWriter,
+    before_commit: Callable[[], None] | None = None,
+) -> LoadOutcome:
+    """Run one file's load in ONE transaction: take the table's lock (loads into one table are
+    serialised), claim the ledger row (or report ``skipped``), prepare the table, write the rows
+    (``write_rows`` returns rows loaded and rejected), record the counts, check that nothing was
+    lost, commit. Any failure rolls everything back."""
+    warehouse.ensure_ledger()
+    db_schema, table = split_qualified(entry.table, warehouse)
+    warehouse.begin()
+    try:
+        warehouse.lock_table(entry.table)
+        if not _claim_ledger_row(warehouse, entry):
+            warehouse.rollback()
+            return LoadOutcome("skipped", 0)
+        version = prepare_table(warehouse, db_schema, table)
+        loaded, rejected = write_rows(warehouse, db_schema, table)
+        warehouse.execute(
+            f"UPDATE {qualified_name(LEDGER_SCHEMA, LEDGER_TABLE)} "
+            "SET rows_loaded = $1, rows_rejected = $2, schema_version = $3 "
+            "WHERE table_name = $4 AND file_sha256 = $5",
+            [loaded, rejected, version, entry.table, entry.sha256],
+        )
+        if loaded + rejected != entry.rows_read:
+            raise LoadError(
+                f"{loaded} rows loaded and {rejected} rejected do not add up to the "
+                f"{entry.rows_read} records read; nothing was committed"
+            )
+        if before_commit is not None:
+            before_commit()
+        committing = time.perf_counter()
+        warehouse.commit()
+        commit_seconds = time.perf_counter() - committing
+    except WarehouseError as exc:
+        warehouse.rollback()
+        raise LoadError(f"load into {entry.table} failed, nothing was committed: {exc}") from exc
+    except BaseException:
+        warehouse.rollback()
+        raise
+    return LoadOutcome("loaded", loaded, rejected, round(commit_seconds, 4))
+
+
+def table_ddl(warehouse: Warehouse, db_schema: str, table: str, schema: TableSchema) -> str:
+    """Return the CREATE TABLE statement for ``schema`` on ``warehouse``."""
+    columns = ", ".join(
+        f"{quote_identifier(c.name)} {warehouse.sql_type(c.type)}"
+        + ("" if c.nullable else " NOT NULL")
+        for c in schema.columns
+    )
+    key = ""
+    if schema.primary_key:
+        key = ", PRIMARY KEY (" + ", ".join(quote_identifier(k) for k in schema.primary_key) + ")"
+    return f"CREATE TABLE IF NOT EXISTS {qualified_name(db_schema, table)} ({columns}{key})"
+
+
+def create_table(warehouse: Warehouse, db_schema: str, table: str, schema: TableSchema) -> None:
+    """Create the table (and its database schema) from ``schema`` when it is missing."""
+    warehouse.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(db_schema)}")
+    warehouse.execute(table_ddl(warehouse, db_schema, table, schema))
+
+
+def evolve_table(warehouse: Warehouse, db_schema: str, table: str, schema: TableSchema) -> None:
+    """Create the table, or bring an existing one up to ``schema``: ``ADD COLUMN`` for new
+    columns, ``ALTER COLUMN ... TYPE`` for widened ones. A column is never narrowed: a table
+    column wider than ``schema``'s is an error (the schema is stale), and nothing changes."""
+    existing = warehouse.table_types(db_schema, table)
+    if existing is None:
+        create_table(warehouse, db_schema, table, schema)
+        return
+    target = qualified_name(db_schema, table)
+    for column in schema.columns:
+        name, sql_type = quote_identifier(column.name), warehouse.sql_type(column.type)
+        stored = existing.get(column.name)
+        if stored is None:
+            warehouse.execute(f"ALTER TABLE {target} ADD COLUMN {name} {sql_type}")
+        elif stored != column.type:
+            if widened_type(stored, column.type) != column.type:
+                raise NarrowingRefused(
+                    f"column {column.name!r} of {table} is {stored}, and schema version "
+                    f"{schema.version} says {column.type}: csvdock never narrows a column"
+                )
+            warehouse.execute(
+                f"ALTER TABLE {target} ALTER COLUMN {name} TYPE {sql_type} "
+                f"USING CAST({name} AS {sql_type})"
+            )
+
+
+class NarrowingRefused(LoadError):
+    """Loading would narrow a column of the table (and change stored values)."""
+
+
+def _claim_ledger_row(warehouse: Warehouse, entry: LedgerEntry) -> bool:
+    rows = warehouse.execute(
+        f"INSERT INTO {qualified_name(LEDGER_SCHEMA, LEDGER_TABLE)} "
+        "(table_name, file_sha256, file_path, run_id, mode, rows_read, rows_loaded, "
+        "rows_rejected, schema_version, loaded_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9) "
+        "ON CONFLICT DO NOTHING RETURNING 1",
+        [
+            entry.table,
+            entry.sha256,
+            entry.path,
+            entry.run_id,
+            entry.mode,
+            entry.rows_read,
+            entry.rows_rejected,
+            entry.schema_version,
+            _utc_now(),
+        ],
+    )
+    return bool(rows)
+
+
+def recorded_versions(warehouse: Warehouse, table: str) -> list[TableSchema]:
+    """Return the schema versions of ``table`` that loads committed in the target."""
+    rows = warehouse.execute(
+        f"SELECT schema_json FROM {qualified_name(LEDGER_SCHEMA, VERSIONS_TABLE)} "
+        "WHERE table_name = $1 ORDER BY version",
+        [table],
+    )
+    return [TableSchema.from_dict(json.loads(str(text))) for (text,) in rows]
+
+
+def record_version(warehouse: Warehouse, schema: TableSchema) -> None:
+    """Record ``schema`` in the target, in the load's transaction (once per version)."""
+    warehouse.execute(
+        f"INSERT INTO {qualified_name(LEDGER_SCHEMA, VERSIONS_TABLE)} "
+        "(table_name, version, schema_json, recorded_at) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT DO NOTHING",
+        [schema.table, schema.version, schema.to_json(), _utc_now()],
+    )
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -1,0 +1,166 @@
+"""Transform (ETL): turn Extract's text records into the table's typed columns with Polars.
+
+A value that does not fit its column's type makes its row a reject (stage ``cast``) naming the
+column; NULL tokens read as NULL. Output: typed/part-*.parquet and rejects.parquet.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import polars as pl
+
+from csvdock.core.errors import CsvdockError
+from csvdock.read.extract import END, LINE, START
+from csvdock.read.parquet import batch_rows
+from csvdock.rejects.format import REJECT_SCHEMA
+from csvdock.schema import types as t
+from csvdock.schema.table import TableSchema
+
+TYPED_DIR, REJECTS_FILE, META_FILE = "typed", "rejects.parquet", "transform.json"
+SLICE_BYTES = 64 * 1024 * 1024  # text records cast at once
+REJECT_COLUMN, REJECT_REASON, REJECT_STAGE = "__reject_column", "__reject_reason", "__reject_stage"
+MAX_VALUE_IN_REASON = 60
+
+
+class TransformError(CsvdockError):
+    """The records cannot be transformed to the schema."""
+
+
+@dataclass
+class TransformResult:
+    """Counts of one file's Transform."""
+
+    rows_in: int
+    rows_out: int
+    rows_rejected: int
+
+    def write(self, folder: Path) -> None:
+        """Write this result as ``transform.json`` into ``folder``."""
+        (folder / META_FILE).write_text(json.dumps(asdict(self)), encoding="utf-8")
+
+    @classmethod
+    def read(cls, folder: Path) -> TransformResult:
+        """Read the result written by ``write``."""
+        return cls(**json.loads((folder / META_FILE).read_text(encoding="utf-8")))
+
+
+@dataclass(frozen=True)
+class ContractRules:
+    """Rows that break the frozen contract: a value in an unknown column, a missing column."""
+
+    unknown_columns: tuple[str, ...] = ()
+    missing_columns: tuple[str, ...] = ()
+    version: int | None = None
+
+
+def typed_frame(
+    records: pl.LazyFrame,
+    schema: TableSchema,
+    null_tokens: tuple[str, ...],
+    contract: ContractRules | None = None,
+) -> pl.LazyFrame:
+    """Return ``records`` with the schema's typed columns plus the reject column, reason and stage.
+
+    A schema column the records lack reads NULL; a record column the schema lacks is left out.
+    """
+    available = set(records.collect_schema().names())
+    typed: list[pl.Expr] = []
+    checks: list[tuple[pl.Expr, str, pl.Expr, str]] = []
+    for column in schema.columns:
+        dtype = t.polars_dtype(column.type)
+        if column.name not in available:
+            typed.append(pl.lit(None, dtype=dtype).alias(column.name))
+            continue
+        value = t.typed_expr(column.name, column.type)
+        misfit = ~t.is_null_expr(column.name, column.type, null_tokens) & value.is_null()
+        typed.append(value.cast(dtype).alias(column.name))
+        shown = pl.col(column.name).str.slice(0, MAX_VALUE_IN_REASON)
+        reason = pl.concat_str(
+            [pl.lit(f"column {column.name!r}: '"), shown, pl.lit(f"' is not {column.type}")]
+        )
+        checks.append((misfit, column.name, reason, "cast"))
+        if not column.nullable:
+            is_null = t.is_null_expr(column.name, column.type, null_tokens)
+            reason = pl.lit(f"column {column.name!r} is empty but the schema says NOT NULL")
+            checks.append((is_null, column.name, reason, "contract"))
+    if contract is not None:
+        version = contract.version
+        for name in contract.missing_columns:
+            reason = pl.lit(f"column {name!r} of schema v{version} is missing from the file")
+            checks.insert(0, (pl.lit(True), name, reason, "contract"))
+        for name in contract.unknown_columns:
+            present = ~t.is_null_expr(name, t.TEXT, null_tokens)
+            reason = pl.lit(f"column {name!r} is not in schema v{version} (frozen)")
+            checks.insert(0, (present, name, reason, "contract"))
+    return records.select(
+        pl.col(LINE, START, END),
+        *typed,
+        _first_failing([(m, pl.lit(c)) for m, c, _, _ in checks]).alias(REJECT_COLUMN),
+        _first_failing([(m, r) for m, _, r, _ in checks]).alias(REJECT_REASON),
+        _first_failing([(m, pl.lit(s)) for m, _, _, s in checks]).alias(REJECT_STAGE),
+    )
+
+
+def _first_failing(pairs: list[tuple[pl.Expr, pl.Expr]]) -> pl.Expr:
+    if not pairs:
+        return pl.lit(None, dtype=pl.String)
+    return pl.coalesce([pl.when(misfit).then(value) for misfit, value in pairs]).cast(pl.String)
+
+
+def transform_records(
+    records: Path,
+    schema: TableSchema,
+    null_tokens: tuple[str, ...],
+    out_dir: Path,
+    contract: ContractRules | None = None,
+) -> TransformResult:
+    """Cast ``records`` (Extract's Parquet) to ``schema``; write the typed rows as Parquet parts
+    ``typed/part-NNNNN.parquet`` (in file order) and rejects.parquet into ``out_dir``.
+
+    The records are cast in slices of bounded size, one part each: Polars' streaming sink alone
+    does not bound its memory (its peak grew with the file, 390 MB at 1M records and 500-840 MB
+    at 5M)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    typed_dir = out_dir / TYPED_DIR
+    typed_dir.mkdir(exist_ok=True)
+    rows_in = pl.scan_parquet(records).select(pl.len()).collect().item()
+    step = batch_rows(records, list(pl.scan_parquet(records).collect_schema()), SLICE_BYTES)
+    rejects: list[pl.DataFrame] = []
+    for number, offset in enumerate(range(0, max(rows_in, 1), step)):
+        part = pl.scan_parquet(records).slice(offset, step)
+        frame = typed_frame(part, schema, null_tokens, contract)
+        good = frame.filter(pl.col(REJECT_COLUMN).is_null()).select(schema.names)
+        bad = frame.filter(pl.col(REJECT_COLUMN).is_not_null()).select(
+            pl.col(LINE).alias("line"),
+            pl.col(START).alias("byte_start"),
+            pl.col(END).alias("byte_end"),
+            pl.col(REJECT_STAGE).alias("stage"),
+            pl.col(REJECT_COLUMN).alias("column"),
+            pl.col(REJECT_REASON).alias("reason"),
+        )
+        try:
+            # One query: the typed rows go to their part, the rejects come back; every record
+            # is read and cast once, whatever its fate.
+            _, slice_rejects = pl.collect_all(
+                [
+                    good.sink_parquet(typed_dir / f"part-{number:05d}.parquet", lazy=True),
+                    bad.cast(REJECT_SCHEMA),
+                ],
+                engine="streaming",
+            )
+        except pl.exceptions.PolarsError as exc:
+            raise TransformError(f"cannot cast the records to the schema: {exc}") from exc
+        rejects.append(slice_rejects)
+    rejected = pl.concat(rejects)
+    rejected.write_parquet(out_dir / REJECTS_FILE)
+    result = TransformResult(rows_in, rows_in - rejected.height, rejected.height)
+    result.write(out_dir)
+    return result
+
+
+def typed_parts(folder: Path) -> list[Path]:
+    """Return the typed Parquet parts Transform wrote into ``folder``, in file order."""
+    return sorted((folder / TYPED_DIR).glob("part-*.parquet"))
