@@ -15,9 +15,8 @@ import json
 from pathlib import Path
 
 import luigi
-from csvdock.core.settings import load_settings
 
-from luigi_tasks.tasks import IngestRun, Report
+from luigi_tasks.tasks import IngestRun, Report, process_settings
 
 
 class IngestDay(luigi.Task):
@@ -30,18 +29,18 @@ class IngestDay(luigi.Task):
         return f"daily-{self.date:%Y-%m-%d}"
 
     def day_files(self) -> list[str]:
-        pattern = load_settings().daily_input.format(date=self.date)
+        pattern = process_settings().daily_input.format(date=self.date)
         return sorted(glob.glob(pattern))
 
     def output(self) -> luigi.LocalTarget:
-        folder = load_settings().workspace / "daily"
+        folder = process_settings().workspace / "daily"
         return luigi.LocalTarget(str(folder / f"{self.date:%Y-%m-%d}.json"))
 
     def run(self):  # type: ignore[no-untyped-def]  # a generator: Luigi's dynamic dependencies
         files = self.day_files()
         summary_path = None
         if files:
-            task = Report if load_settings().report else IngestRun
+            task = Report if process_settings().report else IngestRun
             done = yield task(paths=files, run_id=self.run_id)
             summary_path = (
                 done.path if task is IngestRun else str(Path(done.path).parent / "summary.json")

@@ -1,9 +1,10 @@
-"""Run an ingest through Luigi and turn the outcome into the run summary (used by the CLI)."""
+"""The Luigi orchestrator: runs a ``RunPlan`` (from ``csvdock.ingest``) as Luigi tasks and turns
+the outcome into the run summary. Registered as the ``luigi`` entry point of
+``csvdock.orchestrators``."""
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,36 @@ import luigi
 from csvdock.core.runs import FAILED, FileResult, RunSummary, run_mode
 from csvdock.core.settings import Settings
 from csvdock.core.workspace import Workspace
-from csvdock.targets.url import parse_target
+from csvdock.pipeline.run import RunPlan
+from csvdock.targets import parse_target
 
-from luigi_tasks.tasks import IngestFile, IngestRun, Report, resolve_table, write_reports
+from luigi_tasks.tasks import (
+    IngestFile,
+    IngestRun,
+    Report,
+    resolve_table,
+    use_settings,
+    write_reports,
+)
 
 log = logging.getLogger("csvdock")
+
+
+def run_plan(plan: RunPlan) -> RunSummary:
+    """Ingest the plan's files as one run (IngestRun, then Report when reports are on) and return
+    its summary, also written to the run's folder. Never raises for a file: a file whose tasks
+    crashed is ``failed`` with the reason its task recorded."""
+    use_settings(plan.settings)
+    return run_ingest(
+        plan.files,
+        plan.settings,
+        plan.run_id,
+        plan.table,
+        plan.options,
+        plan.scheduler_url,
+        plan.workers,
+        plan.isolate,
+    )
 
 
 def run_ingest(
@@ -27,10 +53,9 @@ def run_ingest(
     options: dict[str, Any] | None = None,
     scheduler_url: str | None = None,
     workers: int = 1,
+    isolate: bool = False,
 ) -> RunSummary:
-    """Ingest ``files`` as one run (IngestRun, then Report when reports are on) and return its
-    summary, also written to the run's folder. Never raises for a file: a file whose tasks crashed
-    is ``failed`` with the reason its task recorded."""
+    """Run ``files`` as one run through Luigi (see ``run_plan``)."""
     params: dict[str, Any] = {
         "paths": [str(p) for p in files],
         "run_id": run_id,
@@ -47,11 +72,9 @@ def run_ingest(
     # csvdock configured logging already (run id on every line); Luigi must not add its own.
     config = luigi.configuration.get_config()
     config.set("core", "no_configure_logging", "true")
-    # Each task in its own (forked) process: its memory goes back to the system when it ends,
-    # so a run's peak is one stage's, not the sum of every library's caches. Forking is only
-    # safe from a process that has not run Polars yet (the CLI's); in-process callers that have
-    # (the test suite) set CSVDOCK_ISOLATE_TASKS=false.
-    isolate = os.environ.get("CSVDOCK_ISOLATE_TASKS", "true").lower() != "false"
+    # With ``isolate``, each task in its own (forked) process: its memory goes back to the
+    # system when it ends, so a run's peak is one stage's, not the sum of every library's
+    # caches. Forking is only safe from a process that has not run Polars yet (the CLI's).
     config.set("worker", "force_multiprocessing", "true" if isolate else "false")
     luigi.build([top], **build_options)
     workspace = Workspace(settings.workspace)

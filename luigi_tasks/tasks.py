@@ -23,10 +23,9 @@ from csvdock.core.retry import is_transient, with_retries
 from csvdock.core.runs import FAILED, FileResult, RunSummary, new_run_id, run_mode
 from csvdock.core.settings import Settings, load_settings
 from csvdock.core.workspace import Workspace
-from csvdock.pipeline import elt as pipeline_elt
-from csvdock.pipeline import etl as pipeline
+from csvdock.pipeline import elt, etl, stages
 from csvdock.read.extract import file_sha256
-from csvdock.targets.url import masked_url, parse_target
+from csvdock.targets import masked_url, parse_target
 
 log = logging.getLogger("csvdock")
 
@@ -43,12 +42,35 @@ class TargetUrlParameter(luigi.Parameter):
         return masked_url(str(x))
 
 
+_settings: Settings | None = None  # this process's settings: given by the runner, else read once
+
+
+def use_settings(settings: Settings) -> None:
+    """Make ``settings`` this process's settings (the runner passes what its caller read)."""
+    global _settings
+    _settings = settings
+
+
+def process_settings() -> Settings:
+    """Return this process's settings: those the runner gave, else luigi.cfg and the
+    environment read once (a worker started by the ``luigi`` command or luigid)."""
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+def task_settings(target: str, options: dict[str, Any]) -> Settings:
+    """Return the settings of a task: the process's, with its ``target`` and ``options``."""
+    return process_settings().with_overrides(target=target or None, **dict(options))
+
+
 class FileFailed(CsvdockError):
     """A file could not be loaded: its task fails, with the reason."""
 
 
 class CsvdockTask(luigi.Task):
-    """Common parameters; settings are read once per task from luigi.cfg plus ``options``."""
+    """Common parameters; the settings are the process's plus the task's ``options``."""
 
     table: str = luigi.Parameter(description="target table, TABLE or SCHEMA.TABLE")
     target: str = TargetUrlParameter(default="", description="target URL (default: luigi.cfg)")
@@ -58,8 +80,7 @@ class CsvdockTask(luigi.Task):
 
     @cached_property
     def settings(self) -> Settings:
-        overrides: dict[str, Any] = dict(self.options)
-        return load_settings().with_overrides(target=self.target or None, **overrides)
+        return task_settings(self.target, self.options)
 
     @property
     def workspace(self) -> Workspace:
@@ -143,7 +164,7 @@ class Extract(FileTask):
 
     def run(self) -> None:
         with self.publishing() as tmp:
-            pipeline.extract_stage(Path(self.path), self.sha256, self.table, self.settings, tmp)
+            stages.extract_stage(Path(self.path), self.sha256, self.table, self.settings, tmp)
 
 
 class Transform(FileTask):
@@ -157,7 +178,7 @@ class Transform(FileTask):
 
     def run(self) -> None:
         with self.publishing() as tmp:
-            pipeline.transform_stage(Path(self.input().path), self.table, self.settings, tmp)
+            etl.transform_stage(Path(self.input().path), self.table, self.settings, tmp)
 
 
 class FileResultTask(FileTask):
@@ -194,7 +215,7 @@ class FileResultTask(FileTask):
         )
         self.after(result)
         if result.status == FAILED:
-            result.rows_read = pipeline.records_read(Path(self.input()["extract"].path))
+            result.rows_read = stages.records_read(Path(self.input()["extract"].path))
             # The task fails (luigid shows it, Luigi's retry policy sees it, the run and its
             # day are not complete); the result is kept where the run's summary finds it.
             failed = self.workspace.failed_result(self.run_id, self.table, self.sha256)
@@ -217,7 +238,7 @@ class Load(FileResultTask):
         }
 
     def stage(self) -> Callable[..., FileResult]:
-        return pipeline.load_stage
+        return etl.load_stage
 
 
 class LoadRaw(FileTask):
@@ -235,7 +256,7 @@ class LoadRaw(FileTask):
     def run(self) -> None:
         self.output().makedirs()
         with self.output().temporary_path() as tmp:
-            pipeline_elt.load_raw_stage(
+            elt.load_raw_stage(
                 self.sha256, self.table, self.settings, Path(self.input().path), Path(tmp)
             )
 
@@ -254,7 +275,7 @@ class TransformInTarget(FileResultTask):
     prepared = "raw"
 
     def stage(self) -> Callable[..., FileResult]:
-        return pipeline_elt.transform_in_target_stage
+        return elt.transform_in_target_stage
 
     def after(self, result: FileResult) -> None:
         if result.status == FAILED:
@@ -285,8 +306,7 @@ class IngestFile(luigi.WrapperTask):
 
     @cached_property
     def mode(self) -> str:
-        overrides: dict[str, Any] = dict(self.options)
-        return load_settings().with_overrides(**overrides).for_table(self.resolved_table).mode
+        return task_settings(self.target, self.options).for_table(self.resolved_table).mode
 
     def requires(self) -> Load | TransformInTarget:
         task = TransformInTarget if self.mode == "elt" else Load
@@ -362,8 +382,7 @@ class Report(RunTask):
 
 def run_settings(task: RunTask) -> Settings:
     """Return the settings of a run-level task (luigi.cfg plus its ``target`` and ``options``)."""
-    overrides: dict[str, Any] = dict(task.options)
-    return load_settings().with_overrides(target=task.target or None, **overrides)
+    return task_settings(task.target, task.options)
 
 
 def write_reports(summary_path: Path, settings: Settings) -> dict[str, str]:

@@ -10,8 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from csvdock.targets.base import Warehouse, connect
-from csvdock.targets.url import parse_target
+from csvdock.targets import Warehouse, connect, parse_target
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

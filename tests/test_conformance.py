@@ -9,7 +9,7 @@ import pytest
 from csvdock.core.naming import snake_case_name
 from csvdock.core.runs import LOADED
 from csvdock.core.settings import load_settings
-from csvdock.pipeline import etl as pipeline
+from csvdock.pipeline import etl, stages
 from csvdock.read.extract import file_sha256
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -69,11 +69,9 @@ def test_random_damage_never_loses_a_row(tmp_path_factory, rows, damage):
         schemas_dir=workdir / "s",
     )
     sha = file_sha256(source)
-    pipeline.extract_stage(source, sha, "fuzz", settings_, workdir / "e")
-    pipeline.transform_stage(workdir / "e", "fuzz", settings_, workdir / "t")
-    result = pipeline.load_stage(
-        source, sha, "fuzz", "run", settings_, workdir / "e", workdir / "t"
-    )
+    stages.extract_stage(source, sha, "fuzz", settings_, workdir / "e")
+    etl.transform_stage(workdir / "e", "fuzz", settings_, workdir / "t")
+    result = etl.load_stage(source, sha, "fuzz", "run", settings_, workdir / "e", workdir / "t")
     if result.status != LOADED:
         assert result.status == "quarantined" and result.reason
         return

@@ -11,11 +11,11 @@ import polars as pl
 import pytest
 from csvdock.core.settings import load_settings
 from csvdock.edges.demo import write_users_csv
-from csvdock.pipeline import elt as pipeline_elt
-from csvdock.pipeline import etl as pipeline
+from csvdock.pipeline import elt, stages
 from csvdock.read.extract import file_sha256
 from csvdock.schema import types as t
-from csvdock.transform.sql_cast import staging_table, without_bounded_repeats
+from csvdock.targets.postgres import without_bounded_repeats
+from csvdock.transform.sql_cast import staging_table
 
 from .conftest import open_warehouse, unique_table
 from .test_bad_input import CORPUS
@@ -134,8 +134,8 @@ def test_a_failure_inside_the_sql_transform_leaves_nothing(workdir: Path, target
     table = unique_table("eltboom")
     settings = load_settings().with_overrides(target=target_url, mode="elt")
     sha = file_sha256(source)
-    pipeline.extract_stage(source, sha, table, settings, workdir / "e")
-    pipeline_elt.load_raw_stage(sha, table, settings, workdir / "e", workdir / "r")
+    stages.extract_stage(source, sha, table, settings, workdir / "e")
+    elt.load_raw_stage(sha, table, settings, workdir / "e", workdir / "r")
     staging = staging_table(table, sha)
     with open_warehouse(target_url) as warehouse:
         assert warehouse.execute(f'SELECT count(*) FROM "{staging[0]}"."{staging[1]}"') == [(3,)]
@@ -144,7 +144,7 @@ def test_a_failure_inside_the_sql_transform_leaves_nothing(workdir: Path, target
         raise RuntimeError("injected failure inside the SQL transform")
 
     with pytest.raises(RuntimeError, match="injected failure"):
-        pipeline_elt.transform_in_target_stage(
+        elt.transform_in_target_stage(
             source, sha, table, "run-1", settings, workdir / "e", workdir / "r", explode
         )
     with open_warehouse(target_url) as warehouse:

@@ -222,8 +222,7 @@ def test_two_workers_into_one_duckdb_file_never_fail_a_good_file(workdir: Path):
 
 def test_transient_or_permanent_comes_from_the_error_type_and_sqlstate(pg_dsn: str):
     from csvdock.core.retry import is_transient
-    from csvdock.targets.base import WarehouseError, WarehouseUnavailable, connect
-    from csvdock.targets.url import parse_target
+    from csvdock.targets import WarehouseError, WarehouseUnavailable, connect, parse_target
 
     with pytest.raises(WarehouseUnavailable) as refused:
         connect(parse_target(DOWN))

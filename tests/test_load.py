@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from csvdock.core.settings import load_settings
-from csvdock.pipeline import etl as pipeline
+from csvdock.pipeline import etl, stages
 from csvdock.read.extract import file_sha256
 from csvdock.targets.load import LoadError
 
@@ -101,24 +101,20 @@ def test_a_failure_before_commit_leaves_no_rows_and_no_ledger_row(workdir: Path,
     table = unique_table("boom")
     settings = load_settings().with_overrides(target=target_url)
     sha = file_sha256(source)
-    pipeline.extract_stage(source, sha, table, settings, workdir / "e")
-    pipeline.transform_stage(workdir / "e", table, settings, workdir / "t")
+    stages.extract_stage(source, sha, table, settings, workdir / "e")
+    etl.transform_stage(workdir / "e", table, settings, workdir / "t")
 
     def explode() -> None:
         raise RuntimeError("injected failure after the rows were written")
 
     with pytest.raises(RuntimeError, match="injected failure"):
-        pipeline.load_stage(
-            source, sha, table, "run-1", settings, workdir / "e", workdir / "t", explode
-        )
+        etl.load_stage(source, sha, table, "run-1", settings, workdir / "e", workdir / "t", explode)
     with open_warehouse(target_url) as warehouse:
         assert warehouse.table_types(warehouse.default_schema, table) is None
         assert warehouse.execute(
             "SELECT count(*) FROM csvdock.ledger WHERE table_name = $1", [table]
         ) == [(0,)]
-    result = pipeline.load_stage(
-        source, sha, table, "run-2", settings, workdir / "e", workdir / "t"
-    )
+    result = etl.load_stage(source, sha, table, "run-2", settings, workdir / "e", workdir / "t")
     assert (result.status, result.rows_loaded) == ("loaded", 2)
 
 
@@ -127,9 +123,9 @@ def test_load_refuses_when_counts_do_not_add_up(workdir: Path):
     source.write_text("a\n1\n2\n", encoding="utf-8")
     settings = load_settings()
     sha = file_sha256(source)
-    pipeline.extract_stage(source, sha, "c", settings, workdir / "e")
-    pipeline.transform_stage(workdir / "e", "c", settings, workdir / "t")
+    stages.extract_stage(source, sha, "c", settings, workdir / "e")
+    etl.transform_stage(workdir / "e", "c", settings, workdir / "t")
     meta = workdir / "t" / "transform.json"
     meta.write_text(json.dumps({"rows_in": 2, "rows_out": 1, "rows_rejected": 0}))
     with pytest.raises(LoadError, match="2 records read but 1 typed and 0 rejected"):
-        pipeline.load_stage(source, sha, "c", "r", settings, workdir / "e", workdir / "t")
+        etl.load_stage(source, sha, "c", "r", settings, workdir / "e", workdir / "t")

@@ -8,20 +8,31 @@ import re
 import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-LOADED, SKIPPED, QUARANTINED, FAILED = "loaded", "skipped", "quarantined", "failed"
+if TYPE_CHECKING:
+    import polars as pl
+
+    from csvdock.schema.table import TableSchema
+
+FileStatus = Literal["loaded", "skipped", "quarantined", "failed"]
+LOADED: Final = "loaded"  # this run stored the file's rows (and its rejects)
+SKIPPED: Final = "skipped"  # the same bytes were loaded into the table before
+QUARANTINED: Final = "quarantined"  # not a table, or over a reject threshold: nothing loaded
+FAILED: Final = "failed"  # could not be loaded now (see reason, retryable); nothing committed
 OK_STATUSES = (LOADED, SKIPPED)
 
 
 @dataclass
 class FileResult:
-    """What happened to one file."""
+    """What happened to one file: its ``status``, the counts (``rows_read = rows_loaded +
+    rows_rejected`` for a loaded file), the schema version it was loaded with, where its rejects
+    are, and why when it was not loaded."""
 
     path: str
     sha256: str
     table: str
-    status: str
+    status: FileStatus
     mode: str = "etl"
     rows_read: int = 0
     rows_loaded: int = 0
@@ -43,6 +54,26 @@ class FileResult:
     def read(cls, path: Path) -> FileResult:
         """Read a result written by ``write``."""
         return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+    @property
+    def schema(self) -> TableSchema | None:
+        """Return the schema version the file was loaded with (None when it was not loaded)."""
+        from csvdock.schema.table import TableSchema
+
+        if self.schema_path is None or not Path(self.schema_path).exists():
+            return None
+        return TableSchema.read(Path(self.schema_path))
+
+    def rejects(self) -> pl.DataFrame:
+        """Return the records of this file the run set aside: file, line, stage, column,
+        reason and raw text (an empty frame when there are none)."""
+        import polars as pl
+
+        from csvdock.rejects.format import RUN_REJECTS_SCHEMA
+
+        if not self.rejects_path or not Path(self.rejects_path).exists():
+            return pl.DataFrame(schema=RUN_REJECTS_SCHEMA)
+        return pl.read_csv(self.rejects_path, schema=RUN_REJECTS_SCHEMA, infer_schema=False)
 
 
 def rows_not_loaded(result: FileResult) -> int:
@@ -83,6 +114,16 @@ class RunSummary:
         data = json.loads(path.read_text(encoding="utf-8"))
         files = [FileResult(**f) for f in data.pop("files")]
         return cls(files=files, **data)
+
+    def rejects(self) -> pl.DataFrame:
+        """Return every record the run set aside, file by file (see ``FileResult.rejects``)."""
+        import polars as pl
+
+        return pl.concat([f.rejects() for f in self.files], how="vertical")
+
+    def counts(self) -> dict[str, int]:
+        """Return the run's record counts: read, loaded, rejected and not loaded."""
+        return run_totals(self.files)
 
     @property
     def ok(self) -> bool:

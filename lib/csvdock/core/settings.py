@@ -11,22 +11,24 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from csvdock.core.errors import ConfigError
-from csvdock.targets.url import DEFAULT_TARGET, parse_target
+from csvdock.targets import DEFAULT_TARGET, parse_target
 
 DEFAULT_NULL_TOKENS = ("", "NA", "N/A", "NULL", "null", "\\N")
-EVOLUTION_POLICIES = ("evolve", "freeze", "discard_columns")
-MODES = ("etl", "elt")
+Mode = Literal["etl", "elt"]  # etl: cast with Polars, then load; elt: load raw, cast in SQL
+Evolution = Literal["evolve", "freeze", "discard_columns"]
+EVOLUTION_POLICIES: tuple[Evolution, ...] = get_args(Evolution)
+MODES: tuple[Mode, ...] = get_args(Mode)
 
 
 @dataclass(frozen=True)
 class TableSettings:
     """Settings that may differ per table."""
 
-    evolution: str = "evolve"
-    mode: str = "etl"
+    evolution: Evolution = "evolve"
+    mode: Mode = "etl"
     delimiter: str | None = None
     quote: str | None = None
     escape: str | None = None

@@ -1,6 +1,7 @@
 """The upload API (FastAPI): POST /upload_csv stores a CSV in the inbox under a name the server
-chooses and ingests it (a ``csvdock ingest`` subprocess, so one bad upload cannot take the server
-down); GET /runs/{run_id} polls a run; GET /health. Every route but /health needs the bearer token.
+chooses and ingests it (``csvdock.ingest`` in a child process, ``csvdock.edges.isolated``, so one
+bad upload cannot take the server down); GET /runs/{run_id} polls a run; GET /health. Every route
+but /health needs the bearer token.
 
 Work is bounded: at most ``INGEST_WORKERS`` ingests run at once and at most ``QUEUE_LIMIT`` wait
 (beyond that: 503 with Retry-After). Each run's state (queued, running, done, failed, with the
@@ -101,11 +102,9 @@ def create_app(settings: Settings) -> FastAPI:
         except BaseException:
             slots.release()
             raise
-        args = [sys.executable, "-m", "csvdock.edges.cli", "ingest", "--json", "--run-id", run_id]
-        args += [f"--table={table or 'upload'}"]
-        if mode:
-            args += [f"--mode={mode}"]
-        args += ["--", str(stored)]  # values never read as options
+        # csvdock.ingest in a process of its own; the values travel as JSON, never as options.
+        spec = {"paths": [str(stored)], "table": table or "upload", "mode": mode, "run_id": run_id}
+        args = [sys.executable, "-m", "csvdock.edges.isolated", json.dumps(spec)]
         record = RunRecord(workspace.run_dir(run_id) / API_FILE, run_id)
         record.write("queued")
         future = pool.submit(_ingest_upload, args, stored, inbox, record, slots)

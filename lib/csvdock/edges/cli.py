@@ -20,20 +20,23 @@ import polars as pl
 
 from csvdock.core.errors import CsvdockError
 from csvdock.core.logs import configure_logging, set_run_id
-from csvdock.core.naming import split_table_name
-from csvdock.core.runs import OK_STATUSES, RunSummary, new_run_id, valid_run_id
-from csvdock.core.settings import EVOLUTION_POLICIES, MODES, load_settings
+from csvdock.core.runs import RunSummary, new_run_id, valid_run_id
+from csvdock.core.settings import EVOLUTION_POLICIES, MODES, Settings, load_settings
 from csvdock.core.workspace import Workspace
-from csvdock.rejects.deadletter import mark_replayed, read_ledger, replay_files
+from csvdock.pipeline.run import (
+    UsageError,
+    expand_paths,
+    ingest,
+    normalised_table,
+    run_options,
+)
+from csvdock.rejects.deadletter import read_ledger
+from csvdock.rejects.replay import replay
 from csvdock.report.progress import Progress
 from csvdock.report.text import format_diff, format_schema, format_table
 from csvdock.schema.registry import SchemaRegistry, diff
 
 EXIT_OK, EXIT_FILE_PROBLEM, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(CsvdockError):
-    """The command line asks for something that cannot be done."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,22 +109,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        settings = load_settings()
+        settings = load_settings()  # read once, here; every command gets them from here
         log_file = settings.workspace / "logs" / "csvdock.log"
         configure_logging(settings.log_level, log_file, quiet=getattr(args, "json", False))
         if args.command == "ingest":
-            return _ingest(args)
+            return _ingest(args, settings)
         if args.command == "deadletter":
-            print(deadletter_show(args))
+            print(deadletter_show(args, settings))
             return EXIT_OK
         if args.command == "replay":
-            return _replay(args)
+            return _replay(args, settings)
         if args.command == "serve":
-            return _serve(args)
+            return _serve(args, settings)
         if args.command == "watch":
-            return _watch(args)
+            return _watch(args, settings)
         if args.command == "schema":
-            print(schema_command(args))
+            print(schema_command(args, settings))
             return EXIT_OK
     except CsvdockError as exc:
         print(f"csvdock: error: {exc}", file=sys.stderr)
@@ -130,40 +133,17 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_USAGE
 
 
-def expand_paths(paths: list[str]) -> list[Path]:
-    """Return the CSV files named by ``paths`` (a folder gives its ``*.csv``, sorted)."""
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
-            if not found:
-                raise UsageError(f"no *.csv files in folder {raw}")
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise UsageError(f"no such file or folder: {raw}")
-    return files
-
-
-def _ingest(args: argparse.Namespace) -> int:
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     if args.run_id and not valid_run_id(args.run_id):
         raise UsageError(f"invalid run id {args.run_id!r}")
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
-    if args.table:
-        try:
-            split_table_name(args.table)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+    table = normalised_table(args.table) if args.table else None
     files = expand_paths(args.paths)
     if args.scheduler_url:
         check_scheduler(args.scheduler_url)
-    settings = load_settings().with_overrides(target=args.target)
-    from luigi_tasks.runner import run_ingest  # Luigi stays out of the library's import graph
-
-    options = ingest_options(args)
+    settings = settings.with_overrides(target=args.target)
+    options = ingest_options(args, settings)
     run_id = args.run_id or new_run_id()
     set_run_id(run_id)
     progress: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
@@ -173,16 +153,23 @@ def _ingest(args: argparse.Namespace) -> int:
         configure_logging(settings.log_level, settings.workspace / "logs" / "csvdock.log", True)
         progress = Progress(Workspace(settings.workspace).run_dir(run_id) / "files", sizes)
     with progress:
-        summary = run_ingest(
+        summary = ingest(
             files,
-            settings,
-            run_id,
-            table=args.table or "",
-            options=options,
-            scheduler_url=args.scheduler_url,
+            table,
+            settings=settings,
+            run_id=run_id,
             workers=args.workers,
+            scheduler_url=args.scheduler_url,
+            isolate=isolated_tasks(),
+            **options,
         )
     return _report(summary, args.json)
+
+
+def isolated_tasks() -> bool:
+    """Return whether the CLI runs each Luigi task in a forked process (the default; the test
+    suite, which runs the CLI inside its own process, sets ``CSVDOCK_ISOLATE_TASKS=false``)."""
+    return os.environ.get("CSVDOCK_ISOLATE_TASKS", "true").lower() != "false"
 
 
 def check_scheduler(url: str) -> None:
@@ -207,7 +194,7 @@ def _report(summary: RunSummary, as_json: bool) -> int:
     return EXIT_OK if summary.ok else EXIT_FILE_PROBLEM
 
 
-def ingest_options(args: argparse.Namespace) -> dict[str, Any]:
+def ingest_options(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """Return the per-run setting overrides given on the ingest command line (validated)."""
     options: dict[str, Any] = {
         "evolution": args.evolution,
@@ -220,9 +207,7 @@ def ingest_options(args: argparse.Namespace) -> dict[str, Any]:
         "max_rejects": args.max_rejects,
         "max_reject_ratio": args.max_reject_ratio,
     }
-    options = {k: v for k, v in options.items() if v is not None}
-    load_settings().with_overrides(**options)  # raises ConfigError on a bad value
-    return options
+    return run_options(settings, **options)
 
 
 def _unescape_char(value: str | None) -> str | None:
@@ -230,9 +215,8 @@ def _unescape_char(value: str | None) -> str | None:
     return aliases.get(value, value) if value is not None else None
 
 
-def deadletter_show(args: argparse.Namespace) -> str:
+def deadletter_show(args: argparse.Namespace, settings: Settings) -> str:
     """Return the text of ``csvdock deadletter show``."""
-    settings = load_settings()
     table = _table_arg(args.table)
     ledger = read_ledger(Workspace(settings.workspace), table)
     if args.run:
@@ -258,31 +242,15 @@ def deadletter_show(args: argparse.Namespace) -> str:
     return f"{table}: {ledger.height} rejected records\n" + format_table(headers, rows)
 
 
-def _replay(args: argparse.Namespace) -> int:
-    settings = load_settings().with_overrides(target=args.target)
-    table = _table_arg(args.table)
-    workspace = Workspace(settings.workspace)
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
     replay_id = new_run_id()
     set_run_id(replay_id)
-    files = replay_files(workspace, table, replay_id, args.run)
-    if not files:
-        raise UsageError(f"table {table!r} has no rejected records waiting for replay")
-    from luigi_tasks.runner import run_ingest
-
-    # Polars ran in this process (reading the ledger): forking Luigi tasks now could deadlock.
-    os.environ["CSVDOCK_ISOLATE_TASKS"] = "false"
-    # The table's latest schema is the contract: a replay never widens or adds columns.
-    summary = run_ingest(files, settings, replay_id, table=table, options={"evolution": "freeze"})
-    replayed = {f.path for f in summary.files if f.status in OK_STATUSES}
-    originals = {p.stem for p in files if str(p) in replayed}
-    pending = read_ledger(workspace, table).filter(pl.col("replayed_in").is_null())
-    shas = {s for s in pending["file_sha256"].unique().to_list() if s[:12] in originals}
-    mark_replayed(workspace, table, replay_id, args.run, shas)
+    table = _table_arg(args.table)
+    summary = replay(table, args.target, run=args.run, settings=settings, run_id=replay_id)
     return _report(summary, args.json)
 
 
-def _serve(args: argparse.Namespace) -> int:
-    settings = load_settings()
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.api_token:
         raise UsageError(
             "the API needs a token: set CSVDOCK_API_TOKEN or api_token in luigi.cfg [csvdock]"
@@ -295,22 +263,20 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _watch(args: argparse.Namespace) -> int:
+def _watch(args: argparse.Namespace, settings: Settings) -> int:
     inbox = Path(args.inbox)
     if not inbox.is_dir():
         raise UsageError(f"no such folder: {args.inbox}")
     table = _table_arg(args.table) if args.table else ""
-    settings = load_settings().with_overrides(target=args.target)
-    options = {"mode": args.mode} if args.mode else {}
+    settings = settings.with_overrides(target=args.target)
     from csvdock.edges.watch import watch
     from csvdock.read.extract import file_sha256
-    from csvdock.rejects.deadletter import quarantine_file
-    from luigi_tasks.runner import run_ingest
+    from csvdock.rejects.quarantine import quarantine_file
 
-    def ingest(files: list[Path]) -> RunSummary:
+    def ingest_arrived(files: list[Path]) -> RunSummary:
         run_id = new_run_id()
         set_run_id(run_id)
-        summary = run_ingest(files, settings, run_id, table=table, options=options)
+        summary = ingest(files, table or None, mode=args.mode, settings=settings, run_id=run_id)
         print(human_summary(summary), flush=True)
         return summary
 
@@ -318,16 +284,12 @@ def _watch(args: argparse.Namespace) -> int:
         quarantine_file(Workspace(settings.workspace), path, file_sha256(path), reason)
         path.unlink()
 
-    watch(inbox, ingest, dead_letter, retry_delay=settings.retry_delay)
+    watch(inbox, ingest_arrived, dead_letter, retry_delay=settings.retry_delay)
     return EXIT_OK
 
 
 def _table_arg(raw: str) -> str:
-    try:
-        schema_name, name = split_table_name(raw)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    return f"{schema_name}.{name}" if schema_name else name
+    return normalised_table(raw)
 
 
 def _short(text: str, limit: int = 60) -> str:
@@ -335,9 +297,8 @@ def _short(text: str, limit: int = 60) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
-def schema_command(args: argparse.Namespace) -> str:
+def schema_command(args: argparse.Namespace, settings: Settings) -> str:
     """Return the text of ``csvdock schema show|diff``."""
-    settings = load_settings()
     registry = SchemaRegistry(settings.schemas_dir)
     table = _table_arg(args.table)
     if not registry.versions(table):

@@ -16,7 +16,7 @@ from csvdock.core.naming import qualified_name, quote_identifier
 from csvdock.core.runs import FileResult
 from csvdock.core.settings import Settings
 from csvdock.core.timing import read_timings, timed
-from csvdock.pipeline.etl import (
+from csvdock.pipeline.stages import (
     SchemaAtLoad,
     ThresholdExceeded,
     after_load,
@@ -32,14 +32,18 @@ from csvdock.pipeline.etl import (
     resolve_schema_stage,
     schema_at_load,
 )
-from csvdock.read.extract import END, LINE, RECORDS_FILE, START, ExtractResult
+from csvdock.read.extract import RECORDS_FILE, ExtractResult
 from csvdock.read.extract import REJECTS_FILE as EXTRACT_REJECTS
-from csvdock.rejects.format import REJECT_SCHEMA, rejects_with_raw_text
-from csvdock.targets.base import Warehouse, connect
+from csvdock.read.records import END, LINE, START
+from csvdock.rejects.format import (
+    REJECT_COLUMN,
+    checked_rejects_sql,
+    rejects_from_rows,
+    rejects_with_raw_text,
+)
+from csvdock.targets import Warehouse, connect, parse_target
 from csvdock.targets.load import evolve_table, load_atomically, record_version, store_rejects
-from csvdock.targets.url import parse_target
 from csvdock.transform.sql_cast import (
-    SqlDialect,
     checked_rows_sql,
     create_staging,
     drop_staging,
@@ -118,9 +122,8 @@ def transform_in_target_stage(
 
     def write_rows(warehouse: Warehouse, db_schema: str, name: str) -> tuple[int, int]:
         at_load = chosen["at_load"]
-        dialect = SqlDialect(warehouse.kind)
         checked = checked_rows_sql(
-            dialect,
+            warehouse.dialect,
             staging,
             staged["columns"],
             at_load.schema,
@@ -130,7 +133,9 @@ def transform_in_target_stage(
         # The casts run once: into a temporary table, read twice (rejects, then good rows).
         scratch = quote_identifier(f"csvdock_checked_{sha256[:12]}")
         warehouse.execute(f"CREATE TEMPORARY TABLE {scratch} AS {checked}")
-        cast_rejects = _fetch_rejects(warehouse, f"SELECT * FROM {scratch}")
+        cast_rejects = rejects_from_rows(
+            warehouse.execute(checked_rejects_sql(f"SELECT * FROM {scratch}"))
+        )
         rejects = pl.concat([parse_rejects, cast_rejects]).sort("line")
         over = over_threshold(table_settings, extracted.rows_read, rejects.height)
         if over:
@@ -138,7 +143,7 @@ def transform_in_target_stage(
         names = ", ".join(quote_identifier(c) for c in at_load.schema.names)
         loaded = warehouse.execute_rowcount(
             f"INSERT INTO {qualified_name(db_schema, name)} ({names}) "
-            f"SELECT {names} FROM {scratch} WHERE __reject_column IS NULL"
+            f"SELECT {names} FROM {scratch} WHERE {REJECT_COLUMN} IS NULL"
         )
         warehouse.execute(f"DROP TABLE {scratch}")
         if table_settings.keep_raw:
@@ -168,20 +173,6 @@ def transform_in_target_stage(
     return finish_load(result, outcome, settings, run_id, stored)
 
 
-def _fetch_rejects(warehouse: Warehouse, checked: str) -> pl.DataFrame:
-    rows = warehouse.execute(
-        f"SELECT {quote_identifier(LINE)}, {quote_identifier(START)}, {quote_identifier(END)}, "
-        f"__reject_stage, __reject_column, __reject_reason FROM ({checked}) AS checked "
-        f"WHERE __reject_column IS NOT NULL ORDER BY 1"
-    )
-    columns = ["line", "byte_start", "byte_end", "stage", "column", "reason"]
-    return (
-        pl.DataFrame(rows, schema=columns, orient="row")
-        .cast(REJECT_SCHEMA)
-        .select(REJECT_SCHEMA.names())
-    )
-
-
 def _archive_raw(
     warehouse: Warehouse,
     db_schema: str,
@@ -192,7 +183,7 @@ def _archive_raw(
 ) -> None:
     """Append the staged text records to ``<table>__raw`` (keep_raw = true)."""
     archive = qualified_name(db_schema, f"{table}__raw")
-    text = "VARCHAR" if warehouse.kind == "duckdb" else "TEXT"
+    text = warehouse.dialect.text_type
     warehouse.execute(f"CREATE TABLE IF NOT EXISTS {archive} (__file_sha256 {text}, __line BIGINT)")
     existing = warehouse.table_types(db_schema, f"{table}__raw") or {}
     for column in columns:

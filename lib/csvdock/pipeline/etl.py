@@ -1,194 +1,59 @@
-"""One file's stages as plain functions over checkpoint folders; Luigi tasks call these.
-
-Each function reads the previous stage's folder and writes its own into ``out_dir`` (a temporary
-path the caller renames into place, so a checkpoint is complete or absent).
-"""
+"""ETL: Transform casts the records with Polars into typed Parquet parts; Load writes them with
+the ledger row in one transaction (casting again when the table's schema moved on)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from csvdock.core.errors import CsvdockError
-from csvdock.core.runs import LOADED, QUARANTINED, FileResult
-from csvdock.core.settings import Settings, TableSettings
+from csvdock.core.runs import FileResult
+from csvdock.core.settings import Settings
 from csvdock.core.timing import read_timings, timed
-from csvdock.core.workspace import Workspace
-from csvdock.read.extract import META_FILE as EXTRACT_META
-from csvdock.read.extract import RECORDS_FILE, ExtractError, ExtractResult, extract_file
-from csvdock.read.extract import REJECTS_FILE as EXTRACT_REJECTS
-from csvdock.rejects.deadletter import (
-    header_bytes,
-    quarantine_file,
-    stored_rejects,
-    sync_dead_letters,
-    write_rejects_csv,
+from csvdock.pipeline.stages import (
+    SCHEMA_FILE,
+    SchemaAtLoad,
+    ThresholdExceeded,
+    after_load,
+    finish_load,
+    is_quarantined,
+    ledger_entry,
+    load_timings,
+    new_result,
+    over_threshold,
+    quarantine_over_threshold,
+    quarantined_result,
+    resolve_schema_stage,
+    schema_at_load,
+    write_resolution,
 )
+from csvdock.read.extract import RECORDS_FILE, ExtractResult
+from csvdock.read.extract import REJECTS_FILE as EXTRACT_REJECTS
 from csvdock.rejects.format import rejects_with_raw_text
-from csvdock.schema.detect import detect_schema
-from csvdock.schema.evolution import Resolution
-from csvdock.schema.registry import SchemaRegistry
 from csvdock.schema.table import TableSchema
-from csvdock.targets.base import Warehouse, connect
+from csvdock.targets import Warehouse, connect, parse_target
 from csvdock.targets.load import (
-    LedgerEntry,
     LoadError,
-    LoadOutcome,
     evolve_table,
     load_atomically,
     record_version,
-    recorded_versions,
     store_rejects,
 )
-from csvdock.targets.url import parse_target
 from csvdock.transform.polars_cast import META_FILE as TRANSFORM_META
 from csvdock.transform.polars_cast import REJECTS_FILE as TRANSFORM_REJECTS
 from csvdock.transform.polars_cast import (
-    ContractRules,
     TransformResult,
     transform_records,
     typed_parts,
 )
 
 log = logging.getLogger("csvdock")
-QUARANTINE_FILE, SCHEMA_FILE, CONTRACT_FILE = "quarantine.json", "schema.json", "contract.json"
-DETECTED_FILE = "detected.json"  # the file's own schema, to resolve again at load time
-
-
-def extract_stage(path: Path, sha256: str, table: str, settings: Settings, out_dir: Path) -> None:
-    """Extract ``path`` into ``out_dir``; a file that is not CSV is quarantined instead."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        with timed(out_dir, "extract"):
-            result = extract_file(path, out_dir, settings.for_table(table), sha256)
-    except ExtractError as exc:
-        copy = quarantine_file(Workspace(settings.workspace), path, sha256, str(exc))
-        log.warning("%s: quarantined: %s", path, exc)
-        note = {"reason": str(exc), "quarantine_path": str(copy)}
-        (out_dir / QUARANTINE_FILE).write_text(json.dumps(note), encoding="utf-8")
-        return
-    log.info("%s: extracted %d records, %d rejected", path, result.rows_read, result.rows_rejected)
-
-
-def resolve_schema_stage(
-    extract_dir: Path, table: str, settings: Settings, out_dir: Path
-) -> tuple[TableSchema, ContractRules | None]:
-    """Detect the file's schema and resolve it against the registry's latest version under the
-    table's evolution policy; write detected.json, schema.json and contract.json to ``out_dir``.
-
-    Nothing is recorded here: a new version is recorded by the load that commits it (in the
-    target, in its transaction), and the load resolves the file again when the table moved on
-    to a newer version meanwhile (``schema_at_load``)."""
-    extracted = ExtractResult.read(extract_dir)
-    table_settings = settings.for_table(table)
-    with timed(out_dir, "detect_schema"):
-        detected = detect_schema(
-            extract_dir / RECORDS_FILE,
-            table,
-            extracted.columns,
-            extracted.source_columns,
-            table_settings.null_tokens,
-            table_settings.outlier_share,
-        )
-        resolution = SchemaRegistry(settings.schemas_dir).propose(
-            detected, table_settings.evolution
-        )
-    contract = contract_rules(resolution, table_settings.evolution)
-    (out_dir / DETECTED_FILE).write_text(detected.to_json(), encoding="utf-8")
-    _write_resolution(out_dir, resolution.schema, contract, resolution.base_version)
-    return resolution.schema, contract
-
-
-def contract_rules(resolution: Resolution, policy: str) -> ContractRules | None:
-    """Return the frozen contract's rules for a resolution (None unless ``policy`` is freeze)."""
-    if policy != "freeze":
-        return None
-    return ContractRules(
-        tuple(resolution.unknown_columns),
-        tuple(resolution.missing_columns),
-        resolution.schema.version,
-    )
-
-
-def _write_resolution(
-    folder: Path, schema: TableSchema, contract: ContractRules | None, base: int | None
-) -> None:
-    (folder / SCHEMA_FILE).write_text(schema.to_json(), encoding="utf-8")
-    note = {"contract": asdict(contract) if contract else None, "base_version": base}
-    (folder / CONTRACT_FILE).write_text(json.dumps(note), encoding="utf-8")
-
-
-def read_resolved_schema(folder: Path) -> tuple[TableSchema, ContractRules | None]:
-    """Read what ``resolve_schema_stage`` wrote."""
-    contract = json.loads((folder / CONTRACT_FILE).read_text(encoding="utf-8"))["contract"]
-    rules = None
-    if contract:
-        rules = ContractRules(
-            tuple(contract["unknown_columns"]),
-            tuple(contract["missing_columns"]),
-            contract["version"],
-        )
-    return TableSchema.read(folder / SCHEMA_FILE), rules
-
-
-def _base_version(folder: Path) -> int | None:
-    note = json.loads((folder / CONTRACT_FILE).read_text(encoding="utf-8"))
-    return note["base_version"]
-
-
-@dataclass
-class SchemaAtLoad:
-    """The schema a file is loaded with, decided inside the load's transaction."""
-
-    schema: TableSchema
-    contract: ContractRules | None
-    as_prepared: bool  # the schema the file was cast (or staged) with still holds
-
-
-def schema_at_load(
-    warehouse: Warehouse, settings: Settings, table: str, prepared_dir: Path
-) -> SchemaAtLoad:
-    """Return the schema to load a file with, the table's lock held. The versions the target
-    committed are written to the registry first (a crash after a commit cannot lose one); when
-    the table has a newer version than the one the file was resolved against, the file's
-    detected schema is resolved again against it, so an old checkpoint never narrows a column."""
-    registry = SchemaRegistry(settings.schemas_dir)
-    for recorded in recorded_versions(warehouse, table):
-        registry.record(recorded)
-    prepared, contract = read_resolved_schema(prepared_dir)
-    latest = registry.latest(table)
-    if (latest.version if latest else None) == _base_version(prepared_dir):
-        return SchemaAtLoad(prepared, contract, True)
-    policy = settings.for_table(table).evolution
-    resolution = registry.propose(TableSchema.read(prepared_dir / DETECTED_FILE), policy)
-    again = contract_rules(resolution, policy)
-    log.info(
-        "%s: schema v%s is newer than the file's v%s: resolved again as v%s",
-        table,
-        latest.version if latest else None,
-        prepared.version,
-        resolution.schema.version,
-    )
-    same = _shape(resolution.schema) == _shape(prepared) and _contract_shape(
-        again
-    ) == _contract_shape(contract)
-    return SchemaAtLoad(resolution.schema, again, same)
-
-
-def _shape(schema: TableSchema) -> list[tuple[str, str, bool]]:
-    return [(c.name, c.type, c.nullable) for c in schema.columns]
-
-
-def _contract_shape(contract: ContractRules | None) -> object:
-    return (contract.unknown_columns, contract.missing_columns) if contract else None
 
 
 def transform_stage(extract_dir: Path, table: str, settings: Settings, out_dir: Path) -> None:
@@ -208,34 +73,6 @@ def transform_stage(extract_dir: Path, table: str, settings: Settings, out_dir: 
         schema.version,
         result.rows_out,
         result.rows_rejected,
-    )
-
-
-def records_read(extract_dir: Path) -> int:
-    """Return how many data records Extract read from the file (0 when it could not read it)."""
-    if is_quarantined(extract_dir) or not (extract_dir / EXTRACT_META).exists():
-        return 0
-    return ExtractResult.read(extract_dir).rows_read
-
-
-def is_quarantined(extract_dir: Path) -> bool:
-    """Return whether Extract quarantined the file."""
-    return (extract_dir / QUARANTINE_FILE).exists()
-
-
-def quarantined_result(
-    path: Path, sha256: str, table: str, extract_dir: Path, mode: str
-) -> FileResult:
-    """Return the result of a file Extract quarantined."""
-    note = json.loads((extract_dir / QUARANTINE_FILE).read_text(encoding="utf-8"))
-    return FileResult(
-        str(path),
-        sha256,
-        table,
-        QUARANTINED,
-        mode=mode,
-        quarantine_path=note["quarantine_path"],
-        reason=note["reason"],
     )
 
 
@@ -333,7 +170,7 @@ def retyped(
         transform_records(
             extract_dir / RECORDS_FILE, at_load.schema, null_tokens, partial, at_load.contract
         )
-        _write_resolution(partial, at_load.schema, at_load.contract, version)
+        write_resolution(partial, at_load.schema, at_load.contract, version)
         partial.rename(folder)
     except OSError:
         if not (folder / TRANSFORM_META).exists():
@@ -341,125 +178,3 @@ def retyped(
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return folder
-
-
-class ThresholdExceeded(CsvdockError):
-    """The file's rejects exceed the table's threshold (found inside the transaction)."""
-
-
-def after_load(
-    warehouse: Warehouse,
-    settings: Settings,
-    result: FileResult,
-    outcome: LoadOutcome,
-    schema: TableSchema,
-    text: Path,
-) -> pl.DataFrame:
-    """After the commit: write the version the file was loaded with to the registry, and derive
-    the file's dead letters in the workspace from the target (also for a file loaded before, so
-    a crash between the commit and this step loses nothing). Return the file's stored rejects."""
-    registry = SchemaRegistry(settings.schemas_dir)
-    for recorded in recorded_versions(warehouse, result.table):
-        registry.record(recorded)
-    if outcome.status == LOADED:
-        result.schema_version = schema.version
-        result.schema_path = _schema_path(settings, schema)
-    stored = stored_rejects(warehouse, result.table, result.sha256)
-    workspace = Workspace(settings.workspace)
-    sync_dead_letters(workspace, result.table, result.sha256, stored, header_bytes(text))
-    return stored
-
-
-def load_timings(step: str, started: float, outcome: LoadOutcome) -> dict[str, float]:
-    """Return the seconds of a load's ``step`` (since ``started``, the commit left out) and of
-    its commit."""
-    elapsed = time.perf_counter() - started
-    return {step: round(elapsed - outcome.commit_seconds, 4), "commit": outcome.commit_seconds}
-
-
-def new_result(
-    path: Path,
-    sha256: str,
-    table: str,
-    mode: str,
-    extracted: ExtractResult,
-    schema: TableSchema,
-    settings: Settings,
-) -> FileResult:
-    """Return a file's result before its load: what was read and the schema it is loaded with."""
-    return FileResult(
-        path=str(path),
-        sha256=sha256,
-        table=table,
-        status=LOADED,
-        mode=mode,
-        rows_read=extracted.rows_read,
-        schema_version=schema.version,
-        schema_path=_schema_path(settings, schema),
-        dialect=extracted.dialect,
-    )
-
-
-def ledger_entry(result: FileResult, run_id: str) -> LedgerEntry:
-    """Return the ledger row for a file about to be loaded."""
-    return LedgerEntry(
-        table=result.table,
-        sha256=result.sha256,
-        path=result.path,
-        run_id=run_id,
-        mode=result.mode,
-        rows_read=result.rows_read,
-        rows_rejected=result.rows_rejected,
-        schema_version=result.schema_version,
-    )
-
-
-def quarantine_over_threshold(result: FileResult, settings: Settings, reason: str) -> FileResult:
-    """Quarantine a file whose rejects exceed the table's threshold; nothing of it is loaded."""
-    copy = quarantine_file(Workspace(settings.workspace), Path(result.path), result.sha256, reason)
-    log.warning("%s: quarantined: %s", result.path, reason)
-    result.status, result.reason, result.quarantine_path = QUARANTINED, reason, str(copy)
-    result.rows_loaded = 0
-    return result
-
-
-def finish_load(
-    result: FileResult,
-    outcome: LoadOutcome,
-    settings: Settings,
-    run_id: str,
-    stored_rejects: pl.DataFrame,
-) -> FileResult:
-    """Record the outcome in ``result`` and write the run's rejects CSV of a loaded file (from
-    its rejects as the target stored them)."""
-    workspace = Workspace(settings.workspace)
-    path, table, sha256 = Path(result.path), result.table, result.sha256
-    result.status, result.rows_loaded = outcome.status, outcome.rows_loaded
-    result.rows_rejected = outcome.rows_rejected if outcome.status == LOADED else 0
-    if outcome.status == LOADED and outcome.rows_rejected:
-        rejects_csv = workspace.rejects_csv(run_id, table, sha256)
-        written = write_rejects_csv(stored_rejects, path, rejects_csv)
-        result.rejects_path = str(written) if written else None
-    log.info("%s: %s, %d rows into %s", path, outcome.status, outcome.rows_loaded, table)
-    return result
-
-
-def over_threshold(table_settings: TableSettings, rows_read: int, rejected: int) -> str | None:
-    """Return why a file with ``rejected`` of ``rows_read`` records rejected must be quarantined
-    under the table's ``max_rejects`` / ``max_reject_ratio``, or None when it may load."""
-    limit, ratio = table_settings.max_rejects, table_settings.max_reject_ratio
-    share = rejected / rows_read if rows_read else 0.0
-    if limit is not None and rejected > limit:
-        return f"{rejected} of {rows_read} records rejected, over max_rejects = {limit}"
-    if ratio is not None and share > ratio:
-        return (
-            f"{rejected} of {rows_read} records rejected ({share:.1%}), "
-            f"over max_reject_ratio = {ratio:g}"
-        )
-    return None
-
-
-def _schema_path(settings: Settings, schema: TableSchema) -> str | None:
-    if schema.version is None:
-        return None
-    return str(SchemaRegistry(settings.schemas_dir).path(schema.table, schema.version))

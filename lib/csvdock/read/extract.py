@@ -37,7 +37,7 @@ from csvdock.read.records import (
     normalise_line_endings,
     record_text,
 )
-from csvdock.rejects.format import REJECT_SCHEMA
+from csvdock.rejects.format import REJECT_SCHEMA, no_rejects, reject_frame
 
 RECORDS_FILE, REJECTS_FILE, META_FILE = "records.parquet", "rejects.parquet", "extract.json"
 TRANSCODED_FILE, LF_FILE = "source.utf8.csv", "source.lf.csv"
@@ -156,7 +156,7 @@ def extract_file(
                 f"the parser found {parsed_rows + rejects.height} records where the file has "
                 f"{rows_read}; check the quote and escape characters (sniffed {dialect.as_dict()})"
             )
-        with_nul = pl.DataFrame(schema=REJECT_SCHEMA)
+        with_nul = no_rejects()
         if rejects.height == 0 and index.nul_bytes == 0:
             parsed.replace(out_dir / RECORDS_FILE)  # every record parsed: positions line up
         else:
@@ -216,13 +216,13 @@ def _attach_positions(
                 f"SELECT {LINE}, {START}, {END}, {NUL_COLUMN} FROM ({source}) "
                 f"WHERE {NUL_COLUMN} IS NOT NULL AND {FIELDS} = {fields} ORDER BY {LINE}"
             ).fetchall()
-    return pl.DataFrame(
-        [
-            (line, start, end, "parse", column, f"column '{column}': contains a NUL character")
-            for line, start, end, column in rows
-        ],
-        schema=REJECT_SCHEMA,
-        orient="row",
+    return reject_frame(
+        [line for line, *_ in rows],
+        [start for _, start, _, _ in rows],
+        [end for _, _, end, _ in rows],
+        "parse",
+        [column for *_, column in rows],
+        [f"column '{column}': contains a NUL character" for *_, column in rows],
     )
 
 
@@ -372,19 +372,13 @@ def _parse_reject_frame(
     """Return parse rejects of the ascending ``records`` (their positions from ``index``), noting
     whether DuckDB rejected them (so its output lacks them)."""
     found = index.positions_of(records)
-    return pl.DataFrame(
-        {
-            "__record": records,
-            "line": found[LINE],
-            "byte_start": found[START],
-            "byte_end": found[END],
-            "stage": ["parse"] * records.size,
-            "column": [None] * records.size,
-            "reason": reasons,
-            "__by_duckdb": [by_duckdb] * records.size,
-        },
-        schema=_PARSE_REJECT_SCHEMA,
-    )
+    lines, starts, ends = (pl.Series(found[name]) for name in (LINE, START, END))
+    rejects = reject_frame(lines, starts, ends, "parse", [None] * records.size, reasons)
+    return rejects.select(
+        pl.Series("__record", records, dtype=pl.Int64),
+        pl.all(),
+        pl.lit(by_duckdb).alias("__by_duckdb"),
+    ).cast(_PARSE_REJECT_SCHEMA)
 
 
 def _expected_fields(

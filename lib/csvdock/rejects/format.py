@@ -1,12 +1,24 @@
-"""Rejected records: one row per record set aside, with where it was and why."""
+"""The reject format, in one place: a rejected record's line, byte span, stage, column and reason.
+
+Three shapes of the same fact:
+- a stage's rejects (``REJECT_SCHEMA``), as Extract and Transform write them in checkpoints;
+- the target's rejects table (``STORED_COLUMNS``), written in the load's transaction with the
+  record's raw text;
+- the dead-letter CSV a person opens and edits (``DEAD_LETTER_SCHEMA``), derived from the target.
+Every module builds and converts rejects with these functions, never by spelling the columns.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
-from csvdock.read.records import record_text
+from csvdock.read.records import END, LINE, START, record_text
+
+Stage = Literal["parse", "cast", "contract"]
 
 REJECT_SCHEMA = pl.Schema(
     {
@@ -18,6 +30,113 @@ REJECT_SCHEMA = pl.Schema(
         "reason": pl.String,
     }
 )
+# The first failing check of a record, beside its typed columns (Polars and SQL casts alike):
+# the column, the reason and the stage; NULL where the record fits.
+REJECT_COLUMN, REJECT_REASON, REJECT_STAGE = "__reject_column", "__reject_reason", "__reject_stage"
+# The target's rejects table: the load's ledger entry, the reject and the record's raw text.
+STORED_COLUMNS = (
+    "table_name",
+    "file_sha256",
+    "run_id",
+    "file_path",
+    "line",
+    "stage",
+    "column_name",
+    "reason",
+    "raw",
+)
+DEAD_LETTER_SCHEMA = pl.Schema(
+    {
+        "run_id": pl.String,
+        "file": pl.String,
+        "file_sha256": pl.String,
+        "line": pl.Int64,
+        "stage": pl.String,
+        "column": pl.String,
+        "reason": pl.String,
+        "raw": pl.String,
+        "replayed_in": pl.String,
+    }
+)
+# A run's rejects CSV of one file (runs/<id>/rejects/...): what ``RunSummary.rejects()`` reads.
+RUN_REJECTS_SCHEMA = pl.Schema(
+    {
+        "file": pl.String,
+        "line": pl.Int64,
+        "stage": pl.String,
+        "column": pl.String,
+        "reason": pl.String,
+        "raw": pl.String,
+    }
+)
+# What the dead letters hold of the target's rejects table, in DEAD_LETTER_SCHEMA's order.
+STORED_AS_DEAD_LETTER = {
+    "run_id": "run_id",
+    "file": "file_path",
+    "file_sha256": "file_sha256",
+    "line": "line",
+    "stage": "stage",
+    "column": "column_name",
+    "reason": "reason",
+    "raw": "raw",
+}
+
+
+def no_rejects() -> pl.DataFrame:
+    """Return an empty frame of rejects."""
+    return pl.DataFrame(schema=REJECT_SCHEMA)
+
+
+def reject_frame(
+    lines: Sequence[int] | pl.Series,
+    byte_starts: Sequence[int] | pl.Series,
+    byte_ends: Sequence[int] | pl.Series,
+    stage: Stage,
+    columns: Sequence[str | None],
+    reasons: Sequence[str],
+) -> pl.DataFrame:
+    """Return rejects of one ``stage``: one row per record, in the order given."""
+    return pl.DataFrame(
+        {
+            "line": lines,
+            "byte_start": byte_starts,
+            "byte_end": byte_ends,
+            "stage": [stage] * len(reasons),
+            "column": list(columns),
+            "reason": list(reasons),
+        },
+        schema=REJECT_SCHEMA,
+    )
+
+
+def rejects_of_checked(checked: pl.LazyFrame) -> pl.LazyFrame:
+    """Return the rejects of a checked frame (record positions plus the first failing check)."""
+    return (
+        checked.filter(pl.col(REJECT_COLUMN).is_not_null())
+        .select(
+            pl.col(LINE).alias("line"),
+            pl.col(START).alias("byte_start"),
+            pl.col(END).alias("byte_end"),
+            pl.col(REJECT_STAGE).alias("stage"),
+            pl.col(REJECT_COLUMN).alias("column"),
+            pl.col(REJECT_REASON).alias("reason"),
+        )
+        .cast(REJECT_SCHEMA)
+    )
+
+
+def checked_rejects_sql(checked: str) -> str:
+    """Return a SELECT of the rejects of a checked SQL query, in ``REJECT_SCHEMA``'s order."""
+    columns = [LINE, START, END, REJECT_STAGE, REJECT_COLUMN, REJECT_REASON]
+    return (
+        f"SELECT {', '.join(columns)} FROM ({checked}) AS checked "
+        f"WHERE {REJECT_COLUMN} IS NOT NULL ORDER BY 1"
+    )
+
+
+def rejects_from_rows(rows: list[tuple[object, ...]]) -> pl.DataFrame:
+    """Return the rows of ``checked_rejects_sql`` as rejects."""
+    return pl.DataFrame(rows, schema=REJECT_SCHEMA.names(), orient="row").cast(REJECT_SCHEMA)
 
 
 def rejects_with_raw_text(rejects: pl.DataFrame, source: Path) -> pl.DataFrame:
@@ -33,3 +152,35 @@ def rejects_with_raw_text(rejects: pl.DataFrame, source: Path) -> pl.DataFrame:
         for start, end in zip(rejects["byte_start"], rejects["byte_end"], strict=True)
     ]
     return rejects.with_columns(pl.Series("raw", raw, dtype=pl.String)).sort("line")
+
+
+def stored_rows(
+    rejects: pl.DataFrame, table: str, sha256: str, run_id: str, path: str
+) -> pl.DataFrame:
+    """Return ``rejects`` (with ``raw``) as rows of the target's rejects table."""
+    return rejects.select(
+        pl.lit(table).alias("table_name"),
+        pl.lit(sha256).alias("file_sha256"),
+        pl.lit(run_id).alias("run_id"),
+        pl.lit(path).alias("file_path"),
+        pl.col("line").cast(pl.Int64),
+        pl.col("stage").cast(pl.String),
+        pl.col("column").cast(pl.String).alias("column_name"),
+        pl.col("reason").cast(pl.String),
+        pl.col("raw").cast(pl.String),
+    )
+
+
+def dead_letters_from_stored(rows: list[tuple[object, ...]]) -> pl.DataFrame:
+    """Return rows of the target's rejects table (``STORED_AS_DEAD_LETTER``'s columns, in its
+    order) as dead letters, not yet replayed."""
+    names = list(STORED_AS_DEAD_LETTER)
+    frame = pl.DataFrame(rows, schema=names, orient="row")
+    replayed = pl.lit(None, dtype=pl.String).alias("replayed_in")
+    return frame.with_columns(replayed).cast(DEAD_LETTER_SCHEMA)
+
+
+def run_rejects_csv_frame(dead_letters: pl.DataFrame, source: Path) -> pl.DataFrame:
+    """Return one file's dead letters as the run's rejects CSV holds them."""
+    columns = [c for c in RUN_REJECTS_SCHEMA.names() if c != "file"]
+    return dead_letters.sort("line").select(pl.lit(str(source)).alias("file"), *columns)

@@ -14,21 +14,18 @@ from typing import Any
 
 import polars as pl
 
-from csvdock.read.parquet import HEAD, MAX, MIN, SUM, Statistic, folded_statistics, record_batches
+from csvdock.read.parquet import record_batches
 from csvdock.schema import types as t
+from csvdock.schema.statistics import HEAD, MAX, MIN, SUM, Statistic, folded_statistics
 from csvdock.schema.table import Column, TableSchema
 
-FAMILIES: tuple[tuple[str, ...], ...] = (
-    (t.BOOLEAN,),
-    (t.INTEGER, t.BIGINT, "decimal", t.DOUBLE),
-    (t.DATE, t.TIMESTAMP),
-)
+FAMILIES = t.families()  # boolean; integer, bigint, decimal, double; date, timestamp
 SAMPLE_COUNT = 3
 # What a proposal needs checked on every row (numeric ones: leading zeros rule the family out).
 PROPOSAL_CHECKS = {
     t.INTEGER: {t.INTEGER, "zeros"},
     t.BIGINT: {t.BIGINT, "zeros"},
-    "decimal": {"decimal", "zeros", "scale", "whole"},
+    t.DECIMAL: {t.DECIMAL, "zeros", "scale", "whole"},
     t.DOUBLE: {t.DOUBLE, "zeros"},
     t.DATE: {t.DATE},
     t.TIMESTAMP: {t.TIMESTAMP},
@@ -109,7 +106,7 @@ def _confirmed(name: str, proposal: str | None, stats: dict[str, Any]) -> str | 
         return t.TEXT
     if proposal in FAMILIES[1] and stats[_key(name, "zeros")] > 0:
         return None  # leading zeros: the numeric family is out
-    if proposal == "decimal":
+    if proposal == t.DECIMAL:
         scale = _fitting_decimal_scale(name, stats)
         return t.decimal_type(scale) if scale is not None else None
     return proposal
@@ -117,7 +114,7 @@ def _confirmed(name: str, proposal: str | None, stats: dict[str, Any]) -> str | 
 
 SAMPLE_ROWS, FIRST_LOOK_FACTOR = 10_000, 4
 SAMPLE_SCAN = 200  # samples are the first distinct values among this many present ones
-NUMERIC_CHECKS = (t.INTEGER, t.BIGINT, t.DOUBLE, "decimal", "zeros", "scale", "whole")
+NUMERIC_CHECKS = (t.INTEGER, t.BIGINT, t.DOUBLE, t.DECIMAL, "zeros", "scale", "whole")
 ALL_CHECKS = (t.BOOLEAN, *NUMERIC_CHECKS, t.DATE, t.TIMESTAMP)
 # Decimal evidence is gathered at the widest scale and rounded to the chosen one afterwards.
 EVIDENCE_DECIMAL = pl.Decimal(t.DECIMAL_PRECISION, t.MAX_DECIMAL_SCALE)
@@ -161,17 +158,17 @@ def _type_stats(checks: dict[str, set[str]], null_tokens: tuple[str, ...]) -> li
         if "zeros" in wanted:
             zeros = (present & value.str.contains(t.LEADING_ZERO_PATTERN)).sum()
             stats.append(Statistic(zeros.alias(_key(name, "zeros")), SUM))
-        if "decimal" in wanted:
+        if t.DECIMAL in wanted:
             is_decimal = value.str.contains(t.DECIMAL_PATTERN)
             misfits = (present & ~is_decimal).sum()
             scale = value.str.extract(r"\.([0-9]+)$", 1).str.len_chars().max()
             whole = value.str.extract(r"^[+-]?([0-9]+)", 1).str.len_chars().max()
             exact = pl.when(is_decimal).then(value.cast(EVIDENCE_DECIMAL, strict=False))
             stats += [
-                Statistic(misfits.alias(_key(name, "decimal")), SUM),
+                Statistic(misfits.alias(_key(name, t.DECIMAL)), SUM),
                 Statistic(scale.alias(_key(name, "scale")), MAX),
                 Statistic(whole.alias(_key(name, "whole")), MAX),
-                *_min_max_stats(exact, name, "decimal"),
+                *_min_max_stats(exact, name, t.DECIMAL),
             ]
     return stats
 
@@ -195,7 +192,7 @@ def _choose_type(name: str, stats: dict[str, Any], outlier_share: float) -> str:
     allowed = int(present * outlier_share)
     scale = _fitting_decimal_scale(name, stats)
     for family in FAMILIES:
-        members = [m for m in family if m != "decimal" or scale is not None]
+        members = [m for m in family if m != t.DECIMAL or scale is not None]
         if any(_key(name, m) not in stats for m in members):
             continue  # ruled out by the first look
         if t.INTEGER in members and stats[_key(name, "zeros")] > 0:
@@ -205,7 +202,7 @@ def _choose_type(name: str, stats: dict[str, Any], outlier_share: float) -> str:
         if floor > allowed:
             continue
         narrowest = next(m for m in members if misfits[m] == floor)
-        return t.decimal_type(scale) if narrowest == "decimal" and scale is not None else narrowest
+        return t.decimal_type(scale) if narrowest == t.DECIMAL and scale is not None else narrowest
     return t.TEXT
 
 

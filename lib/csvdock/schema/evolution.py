@@ -19,8 +19,6 @@ from csvdock.schema import types as t
 from csvdock.schema.table import Column, TableSchema
 
 log = logging.getLogger("csvdock")
-NUMERIC_ORDER = (t.INTEGER, t.BIGINT, "decimal", t.DOUBLE)
-TEMPORAL_ORDER = (t.DATE, t.TIMESTAMP)
 
 
 @dataclass
@@ -36,19 +34,17 @@ class Resolution:
 
 
 def widened_type(old: str, new: str) -> str:
-    """Return the narrowest type that holds every value of ``old`` and of ``new``."""
+    """Return the narrowest type that holds every value of ``old`` and of ``new``: the wider of
+    the two within one family (the type registry's order), else text."""
     if old == new:
         return old
-    old_rank, new_rank = _rank(old, NUMERIC_ORDER), _rank(new, NUMERIC_ORDER)
-    if old_rank is not None and new_rank is not None:
-        scales = [s for s in (t.decimal_scale(old), t.decimal_scale(new)) if s is not None]
-        top = NUMERIC_ORDER[max(old_rank, new_rank)]
-        if top == "decimal":
-            return t.decimal_type(max(scales))
-        return top
-    if old in TEMPORAL_ORDER and new in TEMPORAL_ORDER:
-        return t.TIMESTAMP
-    return t.TEXT
+    (old_family, old_rank), (new_family, new_rank) = t.widening_rank(old), t.widening_rank(new)
+    if old_family != new_family or old_family in ("boolean", "text"):
+        return t.TEXT
+    scales = [s for s in (t.decimal_scale(old), t.decimal_scale(new)) if s is not None]
+    if scales and max(old_rank, new_rank) == t.widening_rank(t.decimal_type(0))[1]:
+        return t.decimal_type(max(scales))
+    return new if new_rank > old_rank else old
 
 
 def resolve(latest: TableSchema | None, detected: TableSchema, policy: str) -> Resolution:
@@ -85,8 +81,3 @@ def resolve(latest: TableSchema | None, detected: TableSchema, policy: str) -> R
     changed = any(c["change"] != "missing" for c in changes)
     schema = replace(latest, columns=columns) if changed else latest
     return Resolution(schema, changed, changes, [], missing)
-
-
-def _rank(logical_type: str, order: tuple[str, ...]) -> int | None:
-    key = "decimal" if t.decimal_scale(logical_type) is not None else logical_type
-    return order.index(key) if key in order else None

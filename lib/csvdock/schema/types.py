@@ -1,12 +1,20 @@
-"""csvdock's logical column types and how a text value becomes one.
+"""csvdock's logical column types: ONE registry, read by detection, the Polars cast (ETL), the
+SQL cast (ELT), schema evolution, the targets' DDL and the reports.
 
-Every type is a pattern a (stripped) text value must match plus a Polars conversion. The patterns
-are plain regular expressions so the same rules can be written as SQL for ELT mode.
+Each type is one ``LogicalType`` entry in ``TYPES``: the pattern a (stripped) text value must
+match, the Polars dtype and conversion, the standard SQL type (a target renames it in its
+dialect), the SQL check that a text value converts (portable, or the target's try-cast where it
+has one), and its family. Within a family the entries stand in widening order: a column widens
+to a later member of its family, and to ``text`` across families. Adding a type, or changing one
+(a new date format, say), is an edit of its entry here.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 import polars as pl
 
@@ -19,6 +27,7 @@ BOOLEAN, INTEGER, BIGINT, DOUBLE, DATE, TIMESTAMP, TEXT = (
     "timestamp",
     "text",
 )
+DECIMAL = "decimal"  # the family member; a column's type names its scale: decimal(38,2)
 DECIMAL_PRECISION = 38
 MAX_DECIMAL_SCALE = 9
 TRUE_WORDS = ("true", "t", "yes", "y")
@@ -37,7 +46,43 @@ TIMESTAMP_PATTERN = (
 )
 LEADING_ZERO_PATTERN = r"^[+-]?0[0-9]"
 
+Family = Literal["boolean", "numeric", "temporal", "text"]
 _DECIMAL_RE = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
+
+
+class SqlChecks(Protocol):
+    """What a type's SQL check needs from a target's SQL dialect."""
+
+    def literal(self, text: str) -> str:
+        """Return ``text`` as a SQL string literal."""
+        ...
+
+    def matches(self, value: str, pattern: str) -> str:
+        """Return a condition: ``value`` matches the regular expression ``pattern``."""
+        ...
+
+    def try_cast(self, value: str, sql_type: str) -> str | None:
+        """Return ``value`` cast to ``sql_type``, NULL where it does not convert, or None when
+        the target cannot try a cast (the type's portable check is used instead)."""
+        ...
+
+    def sql_type(self, logical_type: str) -> str:
+        """Return the target's SQL type of ``logical_type``."""
+        ...
+
+
+@dataclass(frozen=True)
+class LogicalType:
+    """One logical type and everything csvdock does with it."""
+
+    name: str
+    family: Family
+    pattern: str | None  # what a stripped text value of this type looks like (None: anything)
+    polars: Callable[[int | None], pl.DataType]  # the dtype (the argument: a decimal's scale)
+    convert: Callable[[pl.Expr, int | None], pl.Expr]  # stripped text -> value, NULL if unfit
+    sql: Callable[[int | None], str]  # the standard SQL type; a target's dialect may rename it
+    sql_check: Callable[[SqlChecks, str, int | None], str]  # trimmed text converts (condition)
+    sql_convert: Callable[[SqlChecks, str, str], str] | None = None  # default: CAST(v AS type)
 
 
 def decimal_type(scale: int) -> str:
@@ -51,26 +96,46 @@ def decimal_scale(logical_type: str) -> int | None:
     return int(match.group(2)) if match else None
 
 
+def type_of(logical_type: str) -> LogicalType:
+    """Return the registry entry of ``logical_type`` (``decimal(38,2)`` gives ``decimal``)."""
+    key = DECIMAL if decimal_scale(logical_type) is not None else logical_type
+    try:
+        return _BY_NAME[key]
+    except KeyError:
+        raise ValueError(f"unknown type {logical_type!r}") from None
+
+
 def is_known_type(logical_type: str) -> bool:
     """Return whether ``logical_type`` is one csvdock knows."""
-    simple = (BOOLEAN, INTEGER, BIGINT, DOUBLE, DATE, TIMESTAMP, TEXT)
-    return logical_type in simple or decimal_scale(logical_type) is not None
+    if decimal_scale(logical_type) is not None:
+        return True
+    return logical_type in _BY_NAME and logical_type != DECIMAL  # a decimal names its scale
+
+
+def family_members(family: Family) -> tuple[str, ...]:
+    """Return the names of ``family``'s types, narrowest first (the widening order)."""
+    return tuple(entry.name for entry in TYPES if entry.family == family)
+
+
+def families() -> tuple[tuple[str, ...], ...]:
+    """Return the families a detected column may take, in the order detection tries them."""
+    return tuple(family_members(f) for f in ("boolean", "numeric", "temporal"))
+
+
+def widening_rank(logical_type: str) -> tuple[Family, int]:
+    """Return ``logical_type``'s family and its place in that family's widening order."""
+    entry = type_of(logical_type)
+    return entry.family, family_members(entry.family).index(entry.name)
 
 
 def polars_dtype(logical_type: str) -> pl.DataType:
     """Return the Polars dtype that holds ``logical_type``."""
-    scale = decimal_scale(logical_type)
-    if scale is not None:
-        return pl.Decimal(DECIMAL_PRECISION, scale)
-    return {
-        BOOLEAN: pl.Boolean(),
-        INTEGER: pl.Int32(),
-        BIGINT: pl.Int64(),
-        DOUBLE: pl.Float64(),
-        DATE: pl.Date(),
-        TIMESTAMP: pl.Datetime("us"),
-        TEXT: pl.String(),
-    }[logical_type]
+    return type_of(logical_type).polars(decimal_scale(logical_type))
+
+
+def standard_sql_type(logical_type: str) -> str:
+    """Return the standard SQL type of ``logical_type`` (targets rename it in their dialect)."""
+    return type_of(logical_type).sql(decimal_scale(logical_type))
 
 
 def null_tokens_for(logical_type: str, null_tokens: tuple[str, ...]) -> tuple[str, ...]:
@@ -88,47 +153,77 @@ def is_null_expr(column: str, logical_type: str, null_tokens: tuple[str, ...]) -
 
 def typed_expr(column: str, logical_type: str) -> pl.Expr:
     """Return ``column``'s raw text converted to ``logical_type``; NULL where it does not fit."""
+    entry = type_of(logical_type)
     raw = pl.col(column)
-    if logical_type == TEXT:
+    if entry.family == "text":
         return raw  # an unquoted empty field is already NULL; a quoted "" stays ""
-    value = raw.str.strip_chars(WHITESPACE)
-    scale = decimal_scale(logical_type)
-    if scale is not None:
-        whole = DECIMAL_PRECISION - scale
-        fraction = rf"(\.[0-9]{{1,{scale}}})?" if scale else ""
-        pattern = rf"^[+-]?[0-9]{{1,{whole}}}{fraction}$"
-        return _when_matches(value, pattern, value.cast(polars_dtype(logical_type), strict=False))
-    if logical_type in (INTEGER, BIGINT):
-        # Polars' string-to-integer cast accepts exactly INTEGER_PATTERN (sign, ASCII digits) and
-        # checks the range: no regular expression needed here (SQL still needs the pattern).
-        return value.cast(polars_dtype(logical_type), strict=False)
-    if logical_type == DOUBLE:
-        number = value.cast(pl.Float64, strict=False)
-        magnitude = number.abs()
-        in_range = (magnitude == 0) | magnitude.is_between(
-            DOUBLE_MIN_MAGNITUDE, DOUBLE_MAX_MAGNITUDE
-        )
-        return _when_matches(value, DOUBLE_PATTERN, pl.when(in_range).then(number))
-    if logical_type == BOOLEAN:
-        lowered = value.str.to_lowercase()
-        return (
-            pl.when(lowered.is_in(list(TRUE_WORDS)))
-            .then(True)
-            .when(lowered.is_in(list(FALSE_WORDS)))
-            .then(False)
-            .otherwise(None)
-        )
-    if logical_type == DATE:
-        return _when_matches(value, DATE_PATTERN, value.str.to_date("%Y-%m-%d", strict=False))
-    if logical_type == TIMESTAMP:
-        return _when_matches(value, TIMESTAMP_PATTERN, _to_timestamp(value))
-    raise ValueError(f"unknown type {logical_type!r}")
+    return entry.convert(raw.str.strip_chars(WHITESPACE), decimal_scale(logical_type))
 
 
-def _to_timestamp(value: pl.Expr) -> pl.Expr:
-    """Convert text already matching ``TIMESTAMP_PATTERN``: its parts stand at fixed places, so
-    the date is parsed and the time added from slices (twice as fast as a padded
-    ``to_datetime``; the same values)."""
+def sql_valid(dialect: SqlChecks, value: str, logical_type: str) -> str:
+    """Return a SQL condition: the trimmed text ``value`` converts to ``logical_type``."""
+    return type_of(logical_type).sql_check(dialect, value, decimal_scale(logical_type))
+
+
+def sql_converted(dialect: SqlChecks, value: str, logical_type: str) -> str:
+    """Return the SQL that converts the trimmed text ``value`` (already checked valid)."""
+    entry, target_type = type_of(logical_type), dialect.sql_type(logical_type)
+    if entry.sql_convert is not None:
+        return entry.sql_convert(dialect, value, target_type)
+    return f"CAST({value} AS {target_type})"
+
+
+# -- the conversions, one per type ----------------------------------------------------------
+
+
+def _when_matches(value: pl.Expr, pattern: str, converted: pl.Expr) -> pl.Expr:
+    return pl.when(value.str.contains(pattern)).then(converted).otherwise(None)
+
+
+def _decimal_pattern(scale: int) -> str:
+    whole = DECIMAL_PRECISION - scale
+    fraction = rf"(\.[0-9]{{1,{scale}}})?" if scale else ""
+    return rf"^[+-]?[0-9]{{1,{whole}}}{fraction}$"
+
+
+def _to_decimal(value: pl.Expr, scale: int | None) -> pl.Expr:
+    assert scale is not None
+    dtype = pl.Decimal(DECIMAL_PRECISION, scale)
+    return _when_matches(value, _decimal_pattern(scale), value.cast(dtype, strict=False))
+
+
+def _to_integer(dtype: pl.DataType) -> Callable[[pl.Expr, int | None], pl.Expr]:
+    # Polars' string-to-integer cast accepts exactly INTEGER_PATTERN (sign, ASCII digits) and
+    # checks the range: no regular expression needed here (SQL still needs the pattern).
+    return lambda value, _: value.cast(dtype, strict=False)
+
+
+def _to_double(value: pl.Expr, _: int | None) -> pl.Expr:
+    number = value.cast(pl.Float64, strict=False)
+    magnitude = number.abs()
+    in_range = (magnitude == 0) | magnitude.is_between(DOUBLE_MIN_MAGNITUDE, DOUBLE_MAX_MAGNITUDE)
+    return _when_matches(value, DOUBLE_PATTERN, pl.when(in_range).then(number))
+
+
+def _to_boolean(value: pl.Expr, _: int | None) -> pl.Expr:
+    lowered = value.str.to_lowercase()
+    return (
+        pl.when(lowered.is_in(list(TRUE_WORDS)))
+        .then(True)
+        .when(lowered.is_in(list(FALSE_WORDS)))
+        .then(False)
+        .otherwise(None)
+    )
+
+
+def _to_date(value: pl.Expr, _: int | None) -> pl.Expr:
+    return _when_matches(value, DATE_PATTERN, value.str.to_date("%Y-%m-%d", strict=False))
+
+
+def _to_timestamp(value: pl.Expr, _: int | None) -> pl.Expr:
+    """Convert text matching ``TIMESTAMP_PATTERN``: its parts stand at fixed places, so the date
+    is parsed and the time added from slices (twice as fast as a padded ``to_datetime``; the
+    same values)."""
     day = value.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
 
     def number(start: int, length: int) -> pl.Expr:
@@ -138,8 +233,162 @@ def _to_timestamp(value: pl.Expr) -> pl.Expr:
     time_of_day = pl.duration(
         hours=number(11, 2), minutes=number(14, 2), seconds=number(17, 2), microseconds=micros
     )
-    return day.cast(pl.Datetime("us")) + time_of_day
+    return _when_matches(value, TIMESTAMP_PATTERN, day.cast(pl.Datetime("us")) + time_of_day)
 
 
-def _when_matches(value: pl.Expr, pattern: str, converted: pl.Expr) -> pl.Expr:
-    return pl.when(value.str.contains(pattern)).then(converted).otherwise(None)
+def _unchanged(value: pl.Expr, _: int | None) -> pl.Expr:
+    return value
+
+
+# -- the SQL checks, one per type (PostgreSQL 15 has no pg_input_is_valid: each cast is guarded
+# by the type's pattern and set-based arithmetic inside CASE, so no value that would raise is
+# ever cast; a target with a try-cast uses it instead of the arithmetic) ---------------------
+
+
+def _guarded(dialect: SqlChecks, value: str, pattern: str, checked: str) -> str:
+    return f"(CASE WHEN {dialect.matches(value, pattern)} THEN {checked} ELSE false END)"
+
+
+def _magnitude_ok(number: str) -> str:
+    low, high = DOUBLE_MIN_MAGNITUDE, DOUBLE_MAX_MAGNITUDE
+    return f"(abs({number}) = 0 OR abs({number}) BETWEEN {low!r} AND {high!r})"
+
+
+def _calendar_ok(value: str) -> str:
+    """A set-based date check for a value already matching the date pattern."""
+    year = f"CAST(substr({value}, 1, 4) AS INTEGER)"
+    month = f"CAST(substr({value}, 6, 2) AS INTEGER)"
+    day = f"CAST(substr({value}, 9, 2) AS INTEGER)"
+    leap = f"(({year} % 4 = 0 AND {year} % 100 <> 0) OR {year} % 400 = 0)"
+    days = (
+        f"(CASE WHEN {month} IN (1, 3, 5, 7, 8, 10, 12) THEN 31 WHEN {month} IN (4, 6, 9, 11) "
+        f"THEN 30 WHEN {leap} THEN 29 ELSE 28 END)"
+    )
+    return f"({month} BETWEEN 1 AND 12 AND {day} BETWEEN 1 AND {days})"
+
+
+def _integer_check(bits: int) -> Callable[[SqlChecks, str, int | None], str]:
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+    def check(dialect: SqlChecks, value: str, _: int | None) -> str:
+        tried = dialect.try_cast(value, dialect.sql_type(BIGINT if bits == 64 else INTEGER))
+        in_range = (
+            f"({tried} IS NOT NULL)"
+            if tried
+            else f"(CAST({value} AS NUMERIC) BETWEEN {low} AND {high})"
+        )
+        return _guarded(dialect, value, INTEGER_PATTERN, in_range)
+
+    return check
+
+
+def _decimal_check(dialect: SqlChecks, value: str, scale: int | None) -> str:
+    # The type's pattern as a plain pattern plus digit counts: bounded repeats are slow in
+    # PostgreSQL's regular expressions.
+    assert scale is not None
+    whole = DECIMAL_PRECISION - scale
+    pattern = DECIMAL_PATTERN if scale else INTEGER_PATTERN
+    digits = f"length(ltrim(split_part({value}, '.', 1), '+-')) <= {whole}"
+    if scale:
+        digits += f" AND length(split_part({value}, '.', 2)) <= {scale}"
+    return _guarded(dialect, value, pattern, digits)
+
+
+def _double_check(dialect: SqlChecks, value: str, _: int | None) -> str:
+    number = dialect.try_cast(value, dialect.sql_type(DOUBLE)) or f"CAST({value} AS NUMERIC)"
+    return _guarded(dialect, value, DOUBLE_PATTERN, _magnitude_ok(number))
+
+
+def _temporal_check(logical_type: str, pattern: str) -> Callable[[SqlChecks, str, int | None], str]:
+    def check(dialect: SqlChecks, value: str, _: int | None) -> str:
+        tried = dialect.try_cast(value, dialect.sql_type(logical_type))
+        return _guarded(
+            dialect, value, pattern, f"({tried} IS NOT NULL)" if tried else _calendar_ok(value)
+        )
+
+    return check
+
+
+def _boolean_check(dialect: SqlChecks, value: str, _: int | None) -> str:
+    words = ", ".join(dialect.literal(w) for w in TRUE_WORDS + FALSE_WORDS)
+    return f"(lower({value}) IN ({words}))"
+
+
+def _boolean_convert(dialect: SqlChecks, value: str, _: str) -> str:
+    return f"(lower({value}) IN ({', '.join(dialect.literal(w) for w in TRUE_WORDS)}))"
+
+
+def _text_check(dialect: SqlChecks, value: str, _: int | None) -> str:
+    return "true"
+
+
+TYPES: tuple[LogicalType, ...] = (
+    LogicalType(
+        BOOLEAN,
+        "boolean",
+        None,
+        lambda _: pl.Boolean(),
+        _to_boolean,
+        lambda _: "BOOLEAN",
+        _boolean_check,
+        _boolean_convert,
+    ),
+    LogicalType(
+        INTEGER,
+        "numeric",
+        INTEGER_PATTERN,
+        lambda _: pl.Int32(),
+        _to_integer(pl.Int32()),
+        lambda _: "INTEGER",
+        _integer_check(32),
+    ),
+    LogicalType(
+        BIGINT,
+        "numeric",
+        INTEGER_PATTERN,
+        lambda _: pl.Int64(),
+        _to_integer(pl.Int64()),
+        lambda _: "BIGINT",
+        _integer_check(64),
+    ),
+    LogicalType(
+        DECIMAL,
+        "numeric",
+        DECIMAL_PATTERN,
+        lambda s: pl.Decimal(DECIMAL_PRECISION, s or 0),
+        _to_decimal,
+        lambda s: f"NUMERIC({DECIMAL_PRECISION},{s or 0})",
+        _decimal_check,
+    ),
+    LogicalType(
+        DOUBLE,
+        "numeric",
+        DOUBLE_PATTERN,
+        lambda _: pl.Float64(),
+        _to_double,
+        lambda _: "DOUBLE PRECISION",
+        _double_check,
+    ),
+    LogicalType(
+        DATE,
+        "temporal",
+        DATE_PATTERN,
+        lambda _: pl.Date(),
+        _to_date,
+        lambda _: "DATE",
+        _temporal_check(DATE, DATE_PATTERN),
+    ),
+    LogicalType(
+        TIMESTAMP,
+        "temporal",
+        TIMESTAMP_PATTERN,
+        lambda _: pl.Datetime("us"),
+        _to_timestamp,
+        lambda _: "TIMESTAMP",
+        _temporal_check(TIMESTAMP, TIMESTAMP_PATTERN),
+    ),
+    LogicalType(
+        TEXT, "text", None, lambda _: pl.String(), _unchanged, lambda _: "TEXT", _text_check
+    ),
+)
+_BY_NAME = {entry.name: entry for entry in TYPES}

@@ -1,0 +1,60 @@
+"""The targets csvdock loads into, behind one interface (``csvdock.targets.base``).
+
+``TARGETS`` registers every kind; a URL picks its kind by scheme. Adding a target is one module
+with a ``SPEC`` (its dialect, capabilities, URL parsing and connection) added to ``TARGETS``;
+the contract tests in ``tests/targets`` then run over it.
+"""
+
+from __future__ import annotations
+
+from csvdock.core.errors import ConfigError
+from csvdock.targets import duckdb, postgres
+from csvdock.targets.base import (
+    Capabilities,
+    SqlDialect,
+    Target,
+    TargetSpec,
+    Warehouse,
+    WarehouseError,
+    WarehouseLocked,
+    WarehouseUnavailable,
+)
+from csvdock.targets.url import DEFAULT_TARGET, masked_url
+
+TARGETS: dict[str, TargetSpec] = {spec.kind: spec for spec in (duckdb.SPEC, postgres.SPEC)}
+
+__all__ = [
+    "DEFAULT_TARGET",
+    "TARGETS",
+    "Capabilities",
+    "SqlDialect",
+    "Target",
+    "TargetSpec",
+    "Warehouse",
+    "WarehouseError",
+    "WarehouseLocked",
+    "WarehouseUnavailable",
+    "connect",
+    "dialect_of",
+    "masked_url",
+    "parse_target",
+]
+
+
+def parse_target(url: str) -> Target:
+    """Parse a target URL, raising ``ConfigError`` with a readable message when it is not one."""
+    for spec in TARGETS.values():
+        if url.startswith(spec.schemes):
+            return spec.parse(url)
+    kinds = " or ".join(spec.url_help for spec in TARGETS.values())
+    raise ConfigError(f"target {masked_url(url)!r} is not supported: use {kinds}")
+
+
+def connect(target: Target) -> Warehouse:
+    """Open a connection to ``target``."""
+    return TARGETS[target.kind].connect(target)
+
+
+def dialect_of(kind: str) -> SqlDialect:
+    """Return the SQL dialect of the ``kind`` of target."""
+    return TARGETS[kind].dialect

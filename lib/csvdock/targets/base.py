@@ -1,73 +1,164 @@
-"""Connections to the targets: DuckDB (embedded) and PostgreSQL (ADBC), behind one small interface.
+"""The target interface: what every warehouse csvdock loads into provides.
 
-Both speak the same SQL for what csvdock needs, with ``$1`` placeholders.
-Every identifier is quoted.
+A target is one module in ``csvdock.targets`` with a ``SPEC`` (``TargetSpec``): its URL schemes,
+its SQL dialect (quoting, types, regular expressions, try-casts, staging tables), its
+capabilities and how to connect. Everything else (the atomic load, evolution, the ELT cast, the
+ledger, the dead letters) is written once against this interface; every identifier is quoted.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
-import threading
-import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from csvdock.core.errors import CsvdockError
 from csvdock.core.naming import qualified_name, quote_identifier
-from csvdock.read.parquet import parquet_batches
 from csvdock.schema import types as t
-from csvdock.targets.url import Target
 
-LEDGER_SCHEMA, LEDGER_TABLE = "csvdock", "ledger"
+# csvdock's own tables live in this database schema of every target.
+METADATA_SCHEMA, LEDGER_TABLE = "csvdock", "ledger"
 REJECTS_TABLE, VERSIONS_TABLE = "rejects", "schema_versions"
-INGEST_BATCH_ROWS = 65_536
-DUCKDB_MEMORY_MB = 256  # the warehouse connection's limit (a session setting, not stored)
-DUCKDB_LOCK_WAIT_SECONDS = 600.0  # how long a load waits for another process's DuckDB load
 
-LEDGER_DDL = f"""CREATE TABLE IF NOT EXISTS {qualified_name(LEDGER_SCHEMA, LEDGER_TABLE)} (
-    table_name TEXT NOT NULL,
-    file_sha256 TEXT NOT NULL,
-    file_path TEXT,
-    run_id TEXT NOT NULL,
-    mode TEXT NOT NULL,
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a target can do; the shared code chooses its SQL by these, never by the name."""
+
+    transactional_ddl: bool  # CREATE/ALTER roll back with the load's transaction
+    try_cast: bool  # TRY_CAST(value AS type) gives NULL instead of raising
+    binary_copy: bool  # rows go in through a bulk binary stream (ADBC COPY), not INSERTs
+    table_locks: bool  # loads into one table are serialised by a lock in the transaction
+    unlogged_tables: bool  # staging tables can skip the write-ahead log
+    folds_repeated_expressions: bool  # needs an optimisation fence to compute a level once
+
+
+@dataclass(frozen=True)
+class Target:
+    """A parsed target URL: which kind of target, the URL, and a file path for file targets."""
+
+    kind: str
+    url: str
+    path: Path | None = None
+
+    @property
+    def display(self) -> str:
+        """The URL with any password masked, safe for logs and summaries."""
+        from csvdock.targets.url import masked_url
+
+        return masked_url(self.url)
+
+
+class SqlDialect:
+    """A target's SQL: standard SQL by default; a target overrides what its engine does
+    differently. The type names come from the type registry (``csvdock.schema.types``)."""
+
+    type_names: dict[str, str] = {}  # standard SQL type -> this target's name for it
+    capabilities: Capabilities
+
+    def literal(self, text: str) -> str:
+        """Return ``text`` as a SQL string literal."""
+        return "'" + text.replace("'", "''") + "'"
+
+    def matches(self, value: str, pattern: str) -> str:
+        """Return a condition: ``value`` matches the regular expression ``pattern``."""
+        raise NotImplementedError
+
+    def trimmed(self, value: str) -> str:
+        """Return ``value`` without csvdock's whitespace at either end."""
+        chars = " || ".join(f"chr({ord(c)})" for c in t.WHITESPACE)
+        return f"btrim({value}, {chars})"
+
+    def try_cast(self, value: str, sql_type: str) -> str | None:
+        """Return ``value`` cast to ``sql_type`` or NULL (None: the target has no try-cast)."""
+        return f"TRY_CAST({value} AS {sql_type})" if self.capabilities.try_cast else None
+
+    def sql_type(self, logical_type: str) -> str:
+        """Return this target's SQL type for ``logical_type``."""
+        standard = t.standard_sql_type(logical_type)
+        base, _, arguments = standard.partition("(")
+        renamed = self.type_names.get(base, base)
+        return f"{renamed}({arguments}" if arguments else renamed
+
+    @property
+    def text_type(self) -> str:
+        """Return the SQL type of text."""
+        return self.sql_type(t.TEXT)
+
+    def logical_type(self, data_type: str, numeric_scale: int | None) -> str:
+        """Return the csvdock type of an ``information_schema`` column type (text otherwise)."""
+        kind = data_type.lower()
+        for entry in t.TYPES:
+            standard = entry.sql(0).partition("(")[0]
+            for name in {standard.lower(), self.type_names.get(standard, standard).lower()}:
+                if kind == name or kind.startswith((name + " ", name + "(")):
+                    if entry.name == t.DECIMAL:
+                        return t.decimal_type(int(numeric_scale or 0))
+                    return entry.name
+        return t.TEXT
+
+    def fence(self) -> str:
+        """Return what keeps a subquery from being folded into its parent (may be empty)."""
+        return " OFFSET 0" if self.capabilities.folds_repeated_expressions else ""
+
+    def create_staging_table(self, name: str, definitions: list[str]) -> str:
+        """Return the CREATE TABLE of a staging table (unlogged where the target can)."""
+        unlogged = "UNLOGGED " if self.capabilities.unlogged_tables else ""
+        return f"CREATE {unlogged}TABLE {name} ({', '.join(definitions)})"
+
+    def alter_column_type(self, table: str, column: str, sql_type: str) -> str:
+        """Return the ALTER TABLE that widens ``column`` to ``sql_type`` (values converted)."""
+        return (
+            f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {sql_type} "
+            f"USING CAST({column} AS {sql_type})"
+        )
+
+    def metadata_ddl(self) -> list[str]:
+        """Return the statements that create csvdock's own tables (ledger, rejects, versions)."""
+        text, ledger = self.text_type, qualified_name(METADATA_SCHEMA, LEDGER_TABLE)
+        return [
+            f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(METADATA_SCHEMA)}",
+            # One row per loaded file: the proof of its load, with its rows.
+            f"""CREATE TABLE IF NOT EXISTS {ledger} (
+    table_name {text} NOT NULL,
+    file_sha256 {text} NOT NULL,
+    file_path {text},
+    run_id {text} NOT NULL,
+    mode {text} NOT NULL,
     rows_read BIGINT NOT NULL,
     rows_loaded BIGINT NOT NULL,
     rows_rejected BIGINT NOT NULL,
     schema_version INTEGER,
     loaded_at TIMESTAMP NOT NULL,
     PRIMARY KEY (table_name, file_sha256)
-)"""
-
-
-# Every rejected record of a loaded file, written in the same transaction as its rows and ledger
-# row: the dead-letter CSV in the workspace is derived from it.
-REJECTS_DDL = f"""CREATE TABLE IF NOT EXISTS {qualified_name(LEDGER_SCHEMA, REJECTS_TABLE)} (
-    table_name TEXT NOT NULL,
-    file_sha256 TEXT NOT NULL,
-    run_id TEXT NOT NULL,
-    file_path TEXT,
+)""",
+            # Every rejected record of a loaded file, in the same transaction as its rows and
+            # ledger row: the dead-letter CSV in the workspace is derived from it.
+            f"""CREATE TABLE IF NOT EXISTS {qualified_name(METADATA_SCHEMA, REJECTS_TABLE)} (
+    table_name {text} NOT NULL,
+    file_sha256 {text} NOT NULL,
+    run_id {text} NOT NULL,
+    file_path {text},
     line BIGINT NOT NULL,
-    stage TEXT NOT NULL,
-    column_name TEXT,
-    reason TEXT NOT NULL,
-    raw TEXT
-)"""
-
-# Every schema version a load committed, in the same transaction as the table change: the
-# registry's files (schemas/<table>/vN.json) are written from it.
-VERSIONS_DDL = f"""CREATE TABLE IF NOT EXISTS {qualified_name(LEDGER_SCHEMA, VERSIONS_TABLE)} (
-    table_name TEXT NOT NULL,
+    stage {text} NOT NULL,
+    column_name {text},
+    reason {text} NOT NULL,
+    raw {text}
+)""",
+            # Every schema version a load committed, in the same transaction as the table
+            # change: the registry's files (schemas/<table>/vN.json) are written from it.
+            f"""CREATE TABLE IF NOT EXISTS {qualified_name(METADATA_SCHEMA, VERSIONS_TABLE)} (
+    table_name {text} NOT NULL,
     version INTEGER NOT NULL,
-    schema_json TEXT NOT NULL,
+    schema_json {text} NOT NULL,
     recorded_at TIMESTAMP NOT NULL,
     PRIMARY KEY (table_name, version)
-)"""
+)""",
+        ]
 
 
 class WarehouseError(CsvdockError):
@@ -93,10 +184,17 @@ class WarehouseLocked(WarehouseError):
 
 
 class Warehouse(ABC):
-    """One open connection to a target, in an explicit transaction."""
+    """One open connection to a target, in an explicit transaction. Statements use ``$1``
+    placeholders."""
 
     kind: str
     default_schema: str
+    dialect: SqlDialect
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Return what this target can do."""
+        return self.dialect.capabilities
 
     @abstractmethod
     def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -137,7 +235,7 @@ class Warehouse(ABC):
 
     def sql_type(self, logical_type: str) -> str:
         """Return the SQL type that stores ``logical_type``."""
-        return sql_type(self.kind, logical_type)
+        return self.dialect.sql_type(logical_type)
 
     def __enter__(self) -> Warehouse:
         return self
@@ -152,15 +250,16 @@ class Warehouse(ABC):
             "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
             [schema, table],
         )
-        return {str(name): logical_type(str(kind), scale) for name, kind, scale in rows} or None
+        return {
+            str(name): self.dialect.logical_type(str(kind), scale) for name, kind, scale in rows
+        } or None
 
     def ensure_ledger(self) -> None:
-        """Create csvdock's ledger table if it is missing (own transaction)."""
+        """Create csvdock's own tables if they are missing (own transaction)."""
         for attempt in range(3):
             try:
                 self.begin()
-                self.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(LEDGER_SCHEMA)}")
-                for ddl in (LEDGER_DDL, REJECTS_DDL, VERSIONS_DDL):
+                for ddl in self.dialect.metadata_ddl():
                     self.execute(ddl)
                 self.commit()
                 return
@@ -170,285 +269,19 @@ class Warehouse(ABC):
                     raise
 
 
-class DuckDBWarehouse(Warehouse):
-    """A DuckDB database file."""
+@dataclass(frozen=True)
+class TargetSpec:
+    """A kind of target, as registered in ``csvdock.targets.TARGETS``."""
 
-    kind, default_schema = "duckdb", "main"
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # DuckDB lets one process at a time open a file for writing, and fails the others at
-        # once ("Could not set lock on file"): csvdock's own lock makes them wait their turn.
-        self._lock = _FileLock.acquire(path.with_name(path.name + ".csvdock-lock"))
-        try:
-            self._con = duckdb.connect(str(path))
-            # Bounded memory whatever the file size: DuckDB spills and writes rows out early.
-            self._con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_MB}MB'")
-        except duckdb.Error as exc:
-            self._lock.release()
-            # Another program (not csvdock) holding the file is a passing condition.
-            kind = WarehouseLocked if isinstance(exc, duckdb.IOException) else WarehouseError
-            raise kind(f"cannot open DuckDB database {path}: {_first_line(exc)}") from exc
-
-    def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        try:
-            cursor = self._con.execute(sql, params or [])
-            return cursor.fetchall() if cursor.description else []
-        except duckdb.Error as exc:
-            raise _duckdb_error(exc) from exc
-
-    def execute_rowcount(self, sql: str, params: list[Any] | None = None) -> int:
-        rows = self.execute(sql, params)
-        return int(rows[0][0]) if rows else 0
-
-    def ingest_parquet(self, schema: str, table: str, columns: list[str], paths: list[Path]) -> int:
-        names = ", ".join(quote_identifier(c) for c in columns)
-        rows = self.execute(
-            f"INSERT INTO {qualified_name(schema, table)} ({names}) "
-            f"SELECT {names} FROM read_parquet($1)",
-            [[str(path) for path in paths]],
-        )
-        return int(rows[0][0]) if rows else 0
-
-    def ingest_arrow(self, schema: str, table: str, rows: pa.Table) -> int:
-        if rows.num_rows == 0:
-            return 0
-        names = ", ".join(quote_identifier(c) for c in rows.column_names)
-        self._con.register("__csvdock_rows", rows)
-        try:
-            self.execute(
-                f"INSERT INTO {qualified_name(schema, table)} ({names}) "
-                f"SELECT {names} FROM __csvdock_rows"
-            )
-        finally:
-            self._con.unregister("__csvdock_rows")
-        return rows.num_rows
-
-    def lock_table(self, table: str) -> None:
-        pass  # one writer at a time: the connection holds the database file's lock
-
-    def begin(self) -> None:
-        self.execute("BEGIN TRANSACTION")
-
-    def commit(self) -> None:
-        self.execute("COMMIT")
-
-    def rollback(self) -> None:
-        try:
-            self._con.execute("ROLLBACK")
-        except duckdb.Error:
-            pass  # no transaction was open
-
-    def close(self) -> None:
-        try:
-            self._con.close()
-        finally:
-            self._lock.release()
+    kind: str
+    schemes: tuple[str, ...]  # URL prefixes, e.g. ("postgresql://", "postgres://")
+    dialect: SqlDialect
+    parse: Callable[[str], Target]  # raises ConfigError on a malformed URL
+    connect: Callable[[Target], Warehouse]
+    url_help: str  # how a URL of this kind looks, for error messages
+    example_urls: tuple[str, ...] = field(default_factory=tuple)
 
 
-class _FileLock:
-    """An exclusive lock on a file shared by the processes of a machine (``flock``), re-entrant
-    within a process (a process's connections to one database share it)."""
-
-    _held: dict[Path, tuple[int, int]] = {}  # path -> (file descriptor, holders)
-    _guard = threading.Lock()
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    @classmethod
-    def acquire(cls, path: Path, timeout: float = DUCKDB_LOCK_WAIT_SECONDS) -> _FileLock:
-        key = path.resolve()
-        with cls._guard:
-            if key in cls._held:
-                fd, holders = cls._held[key]
-                cls._held[key] = (fd, holders + 1)
-                return cls(key)
-        fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    os.close(fd)
-                    raise WarehouseLocked(
-                        f"the DuckDB database is in use by another process for over {timeout:.0f} s"
-                        f" (lock file {key})"
-                    ) from None
-                time.sleep(0.05)
-        with cls._guard:
-            cls._held[key] = (fd, 1)
-        return cls(key)
-
-    def release(self) -> None:
-        with self._guard:
-            fd, holders = self._held[self.path]
-            if holders > 1:
-                self._held[self.path] = (fd, holders - 1)
-                return
-            del self._held[self.path]
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-class PostgresWarehouse(Warehouse):
-    """A PostgreSQL database, loaded through ADBC (binary COPY of Arrow batches)."""
-
-    kind, default_schema = "postgresql", "public"
-
-    def __init__(self, target: Target) -> None:
-        import adbc_driver_postgresql.dbapi as adbc_pg
-
-        self._errors = adbc_pg
-        try:
-            self._con = adbc_pg.connect(target.url)
-        except adbc_pg.Error as exc:
-            raise _adbc_error(exc, f"cannot connect to {target.display}: ") from exc
-        self._cur = self._con.cursor()
-
-    def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        try:
-            self._cur.execute(sql, params or None)
-            return list(self._cur.fetchall()) if self._cur.description else []
-        except self._errors.Error as exc:
-            raise _adbc_error(exc) from exc
-
-    def execute_rowcount(self, sql: str, params: list[Any] | None = None) -> int:
-        self.execute(sql, params)
-        return int(self._cur.rowcount)
-
-    def ingest_parquet(self, schema: str, table: str, columns: list[str], paths: list[Path]) -> int:
-        stored = pq.read_schema(paths[0])
-        arrow_schema = pa.schema([stored.field(c) for c in columns])
-        batches = (
-            batch for path in paths for batch in parquet_batches(path, INGEST_BATCH_ROWS, columns)
-        )
-        reader = pa.RecordBatchReader.from_batches(arrow_schema, batches)
-        try:
-            return int(
-                self._cur.adbc_ingest(table, reader, mode="append", db_schema_name=schema) or 0
-            )
-        except self._errors.Error as exc:
-            raise _adbc_error(exc) from exc
-
-    def ingest_arrow(self, schema: str, table: str, rows: pa.Table) -> int:
-        if rows.num_rows == 0:
-            return 0
-        try:
-            self._cur.adbc_ingest(table, rows, mode="append", db_schema_name=schema)
-        except self._errors.Error as exc:
-            raise _adbc_error(exc) from exc
-        return rows.num_rows
-
-    def lock_table(self, table: str) -> None:
-        self.execute("SELECT pg_advisory_xact_lock(hashtext($1))", [f"csvdock:{table}"])
-
-    def begin(self) -> None:
-        pass  # ADBC's DB-API connection is never in autocommit: a transaction is always open
-
-    def commit(self) -> None:
-        try:
-            self._con.commit()
-        except self._errors.Error as exc:
-            raise _adbc_error(exc) from exc
-
-    def rollback(self) -> None:
-        try:
-            self._con.rollback()
-        except self._errors.Error:
-            pass  # the connection is gone; the server rolls back
-
-    def close(self) -> None:
-        try:
-            self._cur.close()
-            self._con.close()
-        except self._errors.Error:
-            pass
-
-
-def sql_type(kind: str, logical_type: str) -> str:
-    """Return the SQL type of ``logical_type`` on a ``kind`` target (duckdb, postgresql)."""
-    scale = t.decimal_scale(logical_type)
-    duckdb_target = kind == "duckdb"
-    if scale is not None:
-        return f"{'DECIMAL' if duckdb_target else 'NUMERIC'}({t.DECIMAL_PRECISION},{scale})"
-    return {
-        t.BOOLEAN: "BOOLEAN",
-        t.INTEGER: "INTEGER",
-        t.BIGINT: "BIGINT",
-        t.DOUBLE: "DOUBLE" if duckdb_target else "DOUBLE PRECISION",
-        t.DATE: "DATE",
-        t.TIMESTAMP: "TIMESTAMP",
-        t.TEXT: "VARCHAR" if duckdb_target else "TEXT",
-    }[logical_type]
-
-
-def logical_type(data_type: str, numeric_scale: int | None) -> str:
-    """Return the csvdock type of an ``information_schema`` column type (DuckDB or PostgreSQL)."""
-    kind = data_type.lower()
-    if kind.startswith(("decimal", "numeric")):
-        return t.decimal_type(int(numeric_scale or 0))
-    if kind.startswith("timestamp"):
-        return t.TIMESTAMP
-    return {
-        "boolean": t.BOOLEAN,
-        "integer": t.INTEGER,
-        "bigint": t.BIGINT,
-        "double": t.DOUBLE,
-        "double precision": t.DOUBLE,
-        "date": t.DATE,
-    }.get(kind, t.TEXT)
-
-
-def connect(target: Target) -> Warehouse:
-    """Open a connection to ``target``."""
-    if target.kind == "duckdb":
-        assert target.duckdb_path is not None
-        return DuckDBWarehouse(target.duckdb_path)
-    return PostgresWarehouse(target)
-
-
-# SQLSTATEs of passing conditions: connection exceptions (08), serialization failure, deadlock,
-# lock not available, the server shutting down or not yet accepting connections, too many
-# connections and other insufficient resources (53).
-TRANSIENT_SQLSTATE_CLASSES = ("08", "53")
-TRANSIENT_SQLSTATES = ("40001", "40P01", "55P03", "57P01", "57P02", "57P03")
-
-
-def _adbc_error(exc: Exception, prefix: str = "") -> WarehouseError:
-    """Return the csvdock error for an ADBC error, typed by its SQLSTATE: a connection-level
-    failure (no SQLSTATE, an operational I/O error) or a transient SQLSTATE is retried."""
-    import adbc_driver_manager
-
-    sqlstate = getattr(exc, "sqlstate", None) or None
-    message = prefix + _adbc_message(exc)
-    if sqlstate is None:
-        if isinstance(exc, adbc_driver_manager.OperationalError):
-            return WarehouseUnavailable(message)
-        return WarehouseError(message)
-    if sqlstate[:2] in TRANSIENT_SQLSTATE_CLASSES:
-        return WarehouseUnavailable(message, sqlstate)
-    if sqlstate in TRANSIENT_SQLSTATES:
-        return WarehouseLocked(message, sqlstate)
-    return WarehouseError(message, sqlstate)
-
-
-def _duckdb_error(exc: duckdb.Error) -> WarehouseError:
-    """Return the csvdock error for a DuckDB error: a transaction conflict is transient."""
-    message = _first_line(exc)
-    if isinstance(exc, duckdb.TransactionException):
-        return WarehouseLocked(message)
-    return WarehouseError(message)
-
-
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """Return the first line of an error's message (its type name when it has none)."""
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-def _adbc_message(exc: BaseException) -> str:
-    text = str(exc).strip()
-    for prefix in ("IO: ", "INVALID_STATE: ", "NOT_FOUND: ", "INTERNAL: ", "ALREADY_EXISTS: "):
-        text = text.removeprefix(prefix)
-    return text.splitlines()[0] if text else type(exc).__name__

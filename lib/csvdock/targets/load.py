@@ -11,16 +11,18 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import polars as pl
 
 from csvdock.core.errors import CsvdockError
 from csvdock.core.naming import qualified_name, quote_identifier
+from csvdock.rejects.format import stored_rows
 from csvdock.schema.evolution import widened_type
 from csvdock.schema.table import TableSchema
 from csvdock.targets.base import (
-    LEDGER_SCHEMA,
     LEDGER_TABLE,
+    METADATA_SCHEMA,
     REJECTS_TABLE,
     VERSIONS_TABLE,
     Warehouse,
@@ -50,7 +52,7 @@ class LedgerEntry:
 class LoadOutcome:
     """What the load did: ``loaded`` with a row count, or ``skipped`` (already in the ledger)."""
 
-    status: str
+    status: Literal["loaded", "skipped"]
     rows_loaded: int
     rows_rejected: int = 0
     commit_seconds: float = 0.0
@@ -70,18 +72,8 @@ TablePreparer = Callable[[Warehouse, str, str], int | None]
 def store_rejects(warehouse: Warehouse, entry: LedgerEntry, rejects: pl.DataFrame) -> int:
     """Write a file's rejected records (``rejects`` with their ``raw`` text) to the target's
     rejects table, in the load's transaction; return how many."""
-    rows = rejects.select(
-        pl.lit(entry.table).alias("table_name"),
-        pl.lit(entry.sha256).alias("file_sha256"),
-        pl.lit(entry.run_id).alias("run_id"),
-        pl.lit(entry.path).alias("file_path"),
-        pl.col("line").cast(pl.Int64),
-        pl.col("stage").cast(pl.String),
-        pl.col("column").cast(pl.String).alias("column_name"),
-        pl.col("reason").cast(pl.String),
-        pl.col("raw").cast(pl.String),
-    )
-    return warehouse.ingest_arrow(LEDGER_SCHEMA, REJECTS_TABLE, rows.to_arrow())
+    rows = stored_rows(rejects, entry.table, entry.sha256, entry.run_id, entry.path)
+    return warehouse.ingest_arrow(METADATA_SCHEMA, REJECTS_TABLE, rows.to_arrow())
 
 
 def load_atomically(
@@ -106,7 +98,7 @@ def load_atomically(
         version = prepare_table(warehouse, db_schema, table)
         loaded, rejected = write_rows(warehouse, db_schema, table)
         warehouse.execute(
-            f"UPDATE {qualified_name(LEDGER_SCHEMA, LEDGER_TABLE)} "
+            f"UPDATE {qualified_name(METADATA_SCHEMA, LEDGER_TABLE)} "
             "SET rows_loaded = $1, rows_rejected = $2, schema_version = $3 "
             "WHERE table_name = $4 AND file_sha256 = $5",
             [loaded, rejected, version, entry.table, entry.sha256],
@@ -169,10 +161,7 @@ def evolve_table(warehouse: Warehouse, db_schema: str, table: str, schema: Table
                     f"column {column.name!r} of {table} is {stored}, and schema version "
                     f"{schema.version} says {column.type}: csvdock never narrows a column"
                 )
-            warehouse.execute(
-                f"ALTER TABLE {target} ALTER COLUMN {name} TYPE {sql_type} "
-                f"USING CAST({name} AS {sql_type})"
-            )
+            warehouse.execute(warehouse.dialect.alter_column_type(target, name, sql_type))
 
 
 class NarrowingRefused(LoadError):
@@ -181,7 +170,7 @@ class NarrowingRefused(LoadError):
 
 def _claim_ledger_row(warehouse: Warehouse, entry: LedgerEntry) -> bool:
     rows = warehouse.execute(
-        f"INSERT INTO {qualified_name(LEDGER_SCHEMA, LEDGER_TABLE)} "
+        f"INSERT INTO {qualified_name(METADATA_SCHEMA, LEDGER_TABLE)} "
         "(table_name, file_sha256, file_path, run_id, mode, rows_read, rows_loaded, "
         "rows_rejected, schema_version, loaded_at) "
         "VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9) "
@@ -204,7 +193,7 @@ def _claim_ledger_row(warehouse: Warehouse, entry: LedgerEntry) -> bool:
 def recorded_versions(warehouse: Warehouse, table: str) -> list[TableSchema]:
     """Return the schema versions of ``table`` that loads committed in the target."""
     rows = warehouse.execute(
-        f"SELECT schema_json FROM {qualified_name(LEDGER_SCHEMA, VERSIONS_TABLE)} "
+        f"SELECT schema_json FROM {qualified_name(METADATA_SCHEMA, VERSIONS_TABLE)} "
         "WHERE table_name = $1 ORDER BY version",
         [table],
     )
@@ -214,7 +203,7 @@ def recorded_versions(warehouse: Warehouse, table: str) -> list[TableSchema]:
 def record_version(warehouse: Warehouse, schema: TableSchema) -> None:
     """Record ``schema`` in the target, in the load's transaction (once per version)."""
     warehouse.execute(
-        f"INSERT INTO {qualified_name(LEDGER_SCHEMA, VERSIONS_TABLE)} "
+        f"INSERT INTO {qualified_name(METADATA_SCHEMA, VERSIONS_TABLE)} "
         "(table_name, version, schema_json, recorded_at) VALUES ($1, $2, $3, $4) "
         "ON CONFLICT DO NOTHING",
         [schema.table, schema.version, schema.to_json(), _utc_now()],

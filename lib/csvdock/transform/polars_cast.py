@@ -13,15 +13,20 @@ from pathlib import Path
 import polars as pl
 
 from csvdock.core.errors import CsvdockError
-from csvdock.read.extract import END, LINE, START
 from csvdock.read.parquet import batch_rows
-from csvdock.rejects.format import REJECT_SCHEMA
+from csvdock.read.records import END, LINE, START
+from csvdock.rejects.format import (
+    REJECT_COLUMN,
+    REJECT_REASON,
+    REJECT_STAGE,
+    rejects_of_checked,
+)
 from csvdock.schema import types as t
+from csvdock.schema.contract import ContractRules
 from csvdock.schema.table import TableSchema
 
 TYPED_DIR, REJECTS_FILE, META_FILE = "typed", "rejects.parquet", "transform.json"
 SLICE_BYTES = 64 * 1024 * 1024  # text records cast at once
-REJECT_COLUMN, REJECT_REASON, REJECT_STAGE = "__reject_column", "__reject_reason", "__reject_stage"
 MAX_VALUE_IN_REASON = 60
 
 
@@ -45,15 +50,6 @@ class TransformResult:
     def read(cls, folder: Path) -> TransformResult:
         """Read the result written by ``write``."""
         return cls(**json.loads((folder / META_FILE).read_text(encoding="utf-8")))
-
-
-@dataclass(frozen=True)
-class ContractRules:
-    """Rows that break the frozen contract: a value in an unknown column, a missing column."""
-
-    unknown_columns: tuple[str, ...] = ()
-    missing_columns: tuple[str, ...] = ()
-    version: int | None = None
 
 
 def typed_frame(
@@ -133,21 +129,14 @@ def transform_records(
         part = pl.scan_parquet(records).slice(offset, step)
         frame = typed_frame(part, schema, null_tokens, contract)
         good = frame.filter(pl.col(REJECT_COLUMN).is_null()).select(schema.names)
-        bad = frame.filter(pl.col(REJECT_COLUMN).is_not_null()).select(
-            pl.col(LINE).alias("line"),
-            pl.col(START).alias("byte_start"),
-            pl.col(END).alias("byte_end"),
-            pl.col(REJECT_STAGE).alias("stage"),
-            pl.col(REJECT_COLUMN).alias("column"),
-            pl.col(REJECT_REASON).alias("reason"),
-        )
+        bad = rejects_of_checked(frame)
         try:
             # One query: the typed rows go to their part, the rejects come back; every record
             # is read and cast once, whatever its fate.
             _, slice_rejects = pl.collect_all(
                 [
                     good.sink_parquet(typed_dir / f"part-{number:05d}.parquet", lazy=True),
-                    bad.cast(REJECT_SCHEMA),
+                    bad,
                 ],
                 engine="streaming",
             )

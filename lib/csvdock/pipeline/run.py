@@ -1,0 +1,163 @@
+"""A run: the files, the settings, the run id; handed to an orchestrator that runs the stages.
+
+``ingest`` is the library's front door (re-exported as ``csvdock.ingest``); the CLI, the upload
+API, watch mode and scripts all call it. The orchestrator is found by name among the
+``csvdock.orchestrators`` entry points: csvdock registers ``luigi`` (``luigi_tasks.runner``), so
+the library itself never imports Luigi.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Protocol
+
+from csvdock.core.errors import ConfigError, CsvdockError
+from csvdock.core.naming import split_table_name
+from csvdock.core.runs import RunSummary, new_run_id, valid_run_id
+from csvdock.core.settings import Evolution, Mode, Settings, load_settings
+
+ORCHESTRATOR_GROUP = "csvdock.orchestrators"
+DEFAULT_ORCHESTRATOR = "luigi"
+
+
+class UsageError(CsvdockError):
+    """The call asks for something that cannot be done (no such file, a bad table name)."""
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything an orchestrator needs to run one ingest."""
+
+    files: list[Path]
+    settings: Settings  # read once at the edge, the target applied
+    run_id: str
+    table: str = ""  # "" : each file's stem
+    options: dict[str, Any] = field(default_factory=dict)  # per-run TableSettings overrides
+    workers: int = 1
+    scheduler_url: str | None = None
+    isolate: bool = False  # each task in a forked process (only from a process without Polars)
+
+
+class Orchestrator(Protocol):
+    """Runs a plan's stages and returns the run's summary (also written to the run's folder).
+    Never raises for a file: a file that could not be loaded is ``failed`` in the summary."""
+
+    def __call__(self, plan: RunPlan) -> RunSummary: ...
+
+
+def ingest(
+    paths: str | Path | Iterable[str | Path],
+    table: str | None = None,
+    target: str | None = None,
+    mode: Mode | None = None,
+    evolution: Evolution | None = None,
+    *,
+    settings: Settings | None = None,
+    run_id: str | None = None,
+    workers: int = 1,
+    scheduler_url: str | None = None,
+    isolate: bool = False,
+    orchestrator: str | Orchestrator = DEFAULT_ORCHESTRATOR,
+    **dialect: Any,
+) -> RunSummary:
+    """Load CSV files into a table, each file in one transaction; return the run's summary.
+
+    ``paths``: files, or folders (their ``*.csv``). ``table``: TABLE or SCHEMA.TABLE (default:
+    each file's stem). ``target``: ``duckdb:///PATH`` or ``postgresql://...`` (default: the
+    settings'). ``mode``: ``"etl"`` (cast with Polars) or ``"elt"`` (cast with SQL in the
+    target). ``evolution``: ``"evolve"``, ``"freeze"`` or ``"discard_columns"``. ``dialect``:
+    ``delimiter``, ``quote``, ``escape``, ``encoding``, ``header`` and the reject thresholds
+    ``max_rejects``, ``max_reject_ratio`` (each sniffed or defaulted when not given).
+
+    ``settings`` default to luigi.cfg and the environment, read once here. A file that cannot be
+    loaded does not raise: its ``FileResult.status`` says ``failed`` or ``quarantined`` and
+    ``summary.ok`` is false. Bad arguments raise ``ConfigError`` or ``UsageError``.
+
+    >>> summary = csvdock.ingest("demo/users.csv", table="users")   # doctest: +SKIP
+    >>> summary.ok, summary.files[0].rows_loaded, summary.rejects().height   # doctest: +SKIP
+    """
+    settings = (settings or load_settings()).with_overrides(target=target)
+    options = run_options(settings, mode=mode, evolution=evolution, **dialect)
+    if run_id is not None and not valid_run_id(run_id):
+        raise UsageError(f"invalid run id {run_id!r}")
+    if workers < 1:
+        raise UsageError("workers must be at least 1")
+    plan = RunPlan(
+        files=expand_paths(paths),
+        settings=settings,
+        run_id=run_id or new_run_id(),
+        table=normalised_table(table) if table else "",
+        options=options,
+        workers=workers,
+        scheduler_url=scheduler_url,
+        isolate=isolate,
+    )
+    run = find_orchestrator(orchestrator) if isinstance(orchestrator, str) else orchestrator
+    return run(plan)
+
+
+DIALECT_OPTIONS = (
+    "delimiter",
+    "quote",
+    "escape",
+    "encoding",
+    "header",
+    "max_rejects",
+    "max_reject_ratio",
+)
+
+
+def run_options(settings: Settings, **given: Any) -> dict[str, Any]:
+    """Return the per-run setting overrides among ``given`` (None: not given), validated
+    against ``settings``; raise ``ConfigError`` on an unknown or bad one."""
+    unknown = sorted(set(given) - {"mode", "evolution", *DIALECT_OPTIONS})
+    if unknown:
+        raise ConfigError(f"unknown option(s): {', '.join(unknown)}")
+    options = {key: value for key, value in given.items() if value is not None}
+    settings.with_overrides(**options)  # raises ConfigError on a bad value
+    return options
+
+
+def expand_paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+    """Return the CSV files named by ``paths`` (a folder gives its ``*.csv``, sorted)."""
+    given = [paths] if isinstance(paths, str | Path) else list(paths)
+    if not given:
+        raise UsageError("no files given")
+    files: list[Path] = []
+    for raw in given:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+            if not found:
+                raise UsageError(f"no *.csv files in folder {raw}")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UsageError(f"no such file or folder: {raw}")
+    return files
+
+
+def normalised_table(raw: str) -> str:
+    """Return a TABLE or SCHEMA.TABLE name as csvdock stores it; ``UsageError`` if unusable."""
+    try:
+        schema_name, name = split_table_name(raw)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return f"{schema_name}.{name}" if schema_name else name
+
+
+def find_orchestrator(name: str) -> Orchestrator:
+    """Return the orchestrator registered as ``name`` in the ``csvdock.orchestrators`` entry
+    points (csvdock's own: ``luigi``)."""
+    found = [ep for ep in entry_points(group=ORCHESTRATOR_GROUP) if ep.name == name]
+    if not found:
+        raise ConfigError(
+            f"no orchestrator {name!r} is installed (entry point group {ORCHESTRATOR_GROUP}); "
+            "install csvdock with pip so that its Luigi orchestrator is registered"
+        )
+    orchestrator: Orchestrator = found[0].load()
+    return orchestrator

@@ -1,0 +1,89 @@
+"""Replay: a table's dead letters (edited or not) written back as CSV files with their original
+header, to be ingested again; the records replayed are marked in the dead letters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from csvdock.core.runs import OK_STATUSES, RunSummary, new_run_id
+from csvdock.core.settings import Settings, load_settings
+from csvdock.core.workspace import Workspace
+from csvdock.rejects.deadletter import ledger_dir, locked, read_ledger, write_ledger
+
+
+def replay_files(workspace: Workspace, table: str, replay_id: str, run: str | None) -> list[Path]:
+    """Write the not-yet-replayed dead letters of ``table`` (of one ``run`` if given) as CSV files,
+    one per original file (its header, then the raw records as they stand in the ledger, edits
+    included). Return their paths."""
+    folder = ledger_dir(workspace, table)
+    pending = _pending(read_ledger(workspace, table), run)
+    out_dir = folder / "replay" / replay_id
+    paths: list[Path] = []
+    for (sha256,), group in pending.group_by(["file_sha256"], maintain_order=True):
+        header = (folder / "headers" / f"{sha256}.txt").read_bytes()
+        body = b"\n".join(str(raw).encode("utf-8") for raw in group["raw"])
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"{str(sha256)[:12]}.csv"
+        path.write_bytes(header + b"\n" + body + b"\n")
+        paths.append(path)
+    return paths
+
+
+def mark_replayed(
+    workspace: Workspace, table: str, replay_id: str, run: str | None, shas: set[str]
+) -> int:
+    """Mark the pending dead letters of the original files ``shas`` as replayed in ``replay_id``;
+    return how many were marked."""
+    folder = ledger_dir(workspace, table)
+    with locked(folder):
+        ledger = read_ledger(workspace, table)
+        pending = pl.col("replayed_in").is_null() & pl.col("file_sha256").is_in(list(shas))
+        if run:
+            pending &= pl.col("run_id") == run
+        marked = ledger.filter(pending).height
+        ledger = ledger.with_columns(
+            pl.when(pending)
+            .then(pl.lit(replay_id))
+            .otherwise(pl.col("replayed_in"))
+            .alias("replayed_in")
+        )
+        write_ledger(folder, ledger)
+    return marked
+
+
+def _pending(ledger: pl.DataFrame, run: str | None) -> pl.DataFrame:
+    pending = ledger.filter(pl.col("replayed_in").is_null())
+    return pending.filter(pl.col("run_id") == run) if run else pending
+
+
+def replay(
+    table: str,
+    target: str | None = None,
+    *,
+    run: str | None = None,
+    settings: Settings | None = None,
+    run_id: str | None = None,
+) -> RunSummary:
+    """Ingest ``table``'s dead letters waiting for replay (of one ``run``, if given) again, as
+    they stand in the dead-letter CSV (edits included), and mark the replayed ones; return the
+    replay's run summary. The table's latest schema is the contract (``evolution = freeze``):
+    a replay never widens or adds columns. ``UsageError`` when nothing waits for replay."""
+    from csvdock.pipeline.run import UsageError, ingest, normalised_table
+
+    settings = (settings or load_settings()).with_overrides(target=target)
+    table = normalised_table(table)
+    workspace = Workspace(settings.workspace)
+    replay_id = run_id or new_run_id()
+    files = replay_files(workspace, table, replay_id, run)
+    if not files:
+        raise UsageError(f"table {table!r} has no rejected records waiting for replay")
+    # Polars ran in this process (reading the ledger): its tasks are not forked.
+    summary = ingest(files, table, evolution="freeze", settings=settings, run_id=replay_id)
+    replayed = {f.path for f in summary.files if f.status in OK_STATUSES}
+    originals = {p.stem for p in files if str(p) in replayed}
+    pending = read_ledger(workspace, table).filter(pl.col("replayed_in").is_null())
+    shas = {s for s in pending["file_sha256"].unique().to_list() if s[:12] in originals}
+    mark_replayed(workspace, table, replay_id, run, shas)
+    return summary

@@ -1,0 +1,215 @@
+"""DuckDB, the embedded default warehouse: ``duckdb:///relative.duckdb`` or
+``duckdb:////absolute/path.duckdb``.
+
+One process at a time may write a DuckDB file; csvdock's own file lock makes the others wait.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from csvdock.core.errors import ConfigError
+from csvdock.core.naming import qualified_name, quote_identifier
+from csvdock.schema import types as t
+from csvdock.targets.base import (
+    Capabilities,
+    SqlDialect,
+    Target,
+    TargetSpec,
+    Warehouse,
+    WarehouseError,
+    WarehouseLocked,
+    first_line,
+)
+
+DUCKDB_MEMORY_MB = 256  # the warehouse connection's limit (a session setting, not stored)
+DUCKDB_LOCK_WAIT_SECONDS = 600.0  # how long a load waits for another process's DuckDB load
+
+
+class DuckDBDialect(SqlDialect):
+    """DuckDB's SQL: its own type names, ``regexp_matches``, ``trim`` and ``TRY_CAST``."""
+
+    type_names = {"TEXT": "VARCHAR", "DOUBLE PRECISION": "DOUBLE", "NUMERIC": "DECIMAL"}
+    capabilities = Capabilities(
+        transactional_ddl=True,
+        try_cast=True,
+        binary_copy=False,
+        table_locks=False,  # one writer at a time: the database file's lock serialises loads
+        unlogged_tables=False,
+        folds_repeated_expressions=False,
+    )
+
+    def matches(self, value: str, pattern: str) -> str:
+        return f"regexp_matches({value}, {self.literal(pattern)})"
+
+    def trimmed(self, value: str) -> str:
+        chars = " || ".join(f"chr({ord(c)})" for c in t.WHITESPACE)
+        return f"trim({value}, {chars})"
+
+
+class DuckDBWarehouse(Warehouse):
+    """A DuckDB database file."""
+
+    kind, default_schema, dialect = "duckdb", "main", DuckDBDialect()
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # DuckDB lets one process at a time open a file for writing, and fails the others at
+        # once ("Could not set lock on file"): csvdock's own lock makes them wait their turn.
+        self._lock = _FileLock.acquire(path.with_name(path.name + ".csvdock-lock"))
+        try:
+            self._con = duckdb.connect(str(path))
+            # Bounded memory whatever the file size: DuckDB spills and writes rows out early.
+            self._con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_MB}MB'")
+        except duckdb.Error as exc:
+            self._lock.release()
+            # Another program (not csvdock) holding the file is a passing condition.
+            kind = WarehouseLocked if isinstance(exc, duckdb.IOException) else WarehouseError
+            raise kind(f"cannot open DuckDB database {path}: {first_line(exc)}") from exc
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        try:
+            cursor = self._con.execute(sql, params or [])
+            return cursor.fetchall() if cursor.description else []
+        except duckdb.Error as exc:
+            raise _duckdb_error(exc) from exc
+
+    def execute_rowcount(self, sql: str, params: list[Any] | None = None) -> int:
+        rows = self.execute(sql, params)
+        return int(rows[0][0]) if rows else 0
+
+    def ingest_parquet(self, schema: str, table: str, columns: list[str], paths: list[Path]) -> int:
+        names = ", ".join(quote_identifier(c) for c in columns)
+        rows = self.execute(
+            f"INSERT INTO {qualified_name(schema, table)} ({names}) "
+            f"SELECT {names} FROM read_parquet($1)",
+            [[str(path) for path in paths]],
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def ingest_arrow(self, schema: str, table: str, rows: pa.Table) -> int:
+        if rows.num_rows == 0:
+            return 0
+        names = ", ".join(quote_identifier(c) for c in rows.column_names)
+        self._con.register("__csvdock_rows", rows)
+        try:
+            self.execute(
+                f"INSERT INTO {qualified_name(schema, table)} ({names}) "
+                f"SELECT {names} FROM __csvdock_rows"
+            )
+        finally:
+            self._con.unregister("__csvdock_rows")
+        return rows.num_rows
+
+    def lock_table(self, table: str) -> None:
+        pass  # one writer at a time: the connection holds the database file's lock
+
+    def begin(self) -> None:
+        self.execute("BEGIN TRANSACTION")
+
+    def commit(self) -> None:
+        self.execute("COMMIT")
+
+    def rollback(self) -> None:
+        try:
+            self._con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass  # no transaction was open
+
+    def close(self) -> None:
+        try:
+            self._con.close()
+        finally:
+            self._lock.release()
+
+
+class _FileLock:
+    """An exclusive lock on a file shared by the processes of a machine (``flock``), re-entrant
+    within a process (a process's connections to one database share it)."""
+
+    _held: dict[Path, tuple[int, int]] = {}  # path -> (file descriptor, holders)
+    _guard = threading.Lock()
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def acquire(cls, path: Path, timeout: float = DUCKDB_LOCK_WAIT_SECONDS) -> _FileLock:
+        key = path.resolve()
+        with cls._guard:
+            if key in cls._held:
+                fd, holders = cls._held[key]
+                cls._held[key] = (fd, holders + 1)
+                return cls(key)
+        fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise WarehouseLocked(
+                        f"the DuckDB database is in use by another process for over {timeout:.0f} s"
+                        f" (lock file {key})"
+                    ) from None
+                time.sleep(0.05)
+        with cls._guard:
+            cls._held[key] = (fd, 1)
+        return cls(key)
+
+    def release(self) -> None:
+        with self._guard:
+            fd, holders = self._held[self.path]
+            if holders > 1:
+                self._held[self.path] = (fd, holders - 1)
+                return
+            del self._held[self.path]
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _duckdb_error(exc: duckdb.Error) -> WarehouseError:
+    """Return the csvdock error for a DuckDB error: a transaction conflict is transient."""
+    message = first_line(exc)
+    if isinstance(exc, duckdb.TransactionException):
+        return WarehouseLocked(message)
+    return WarehouseError(message)
+
+
+def parse_url(url: str) -> Target:
+    """Parse ``duckdb:///relative.duckdb`` or ``duckdb:////absolute/path.duckdb``."""
+    rest = url[len("duckdb://") :]
+    if not rest.startswith("/") or rest == "/":
+        from csvdock.targets.url import masked_url
+
+        raise ConfigError(
+            f"target {masked_url(url)!r}: use duckdb:///relative/path.duckdb "
+            "or duckdb:////absolute/path.duckdb"
+        )
+    return Target("duckdb", url, Path(rest[1:]))
+
+
+def connect(target: Target) -> DuckDBWarehouse:
+    """Open the DuckDB database file of ``target``."""
+    assert target.path is not None
+    return DuckDBWarehouse(target.path)
+
+
+SPEC = TargetSpec(
+    kind="duckdb",
+    schemes=("duckdb://",),
+    dialect=DuckDBDialect(),
+    parse=parse_url,
+    connect=connect,
+    url_help="duckdb:///PATH",
+)
