@@ -21,7 +21,7 @@ from luigi_tasks.tasks import (
     IngestRun,
     Report,
     resolve_table,
-    use_settings,
+    using_settings,
     write_reports,
 )
 
@@ -32,17 +32,17 @@ def run_plan(plan: RunPlan) -> RunSummary:
     """Ingest the plan's files as one run (IngestRun, then Report when reports are on) and return
     its summary, also written to the run's folder. Never raises for a file: a file whose tasks
     crashed is ``failed`` with the reason its task recorded."""
-    use_settings(plan.settings)
-    return run_ingest(
-        plan.files,
-        plan.settings,
-        plan.run_id,
-        plan.table,
-        plan.options,
-        plan.scheduler_url,
-        plan.workers,
-        plan.isolate,
-    )
+    with using_settings(plan.settings):
+        return run_ingest(
+            plan.files,
+            plan.settings,
+            plan.run_id,
+            plan.table,
+            plan.options,
+            plan.scheduler_url,
+            plan.workers,
+            plan.isolate,
+        )
 
 
 def run_ingest(

@@ -21,7 +21,7 @@ from csvdock.core.errors import CsvdockError
 from csvdock.core.naming import split_table_name, table_name_from_stem
 from csvdock.core.retry import is_transient, with_retries
 from csvdock.core.runs import FAILED, FileResult, RunSummary, new_run_id, run_mode
-from csvdock.core.settings import Settings, load_settings
+from csvdock.core.settings import Settings, load_settings, settings_inputs
 from csvdock.core.workspace import Workspace
 from csvdock.pipeline import elt, etl, stages
 from csvdock.read.extract import file_sha256
@@ -42,22 +42,33 @@ class TargetUrlParameter(luigi.Parameter):
         return masked_url(str(x))
 
 
-_settings: Settings | None = None  # this process's settings: given by the runner, else read once
+_given: Settings | None = None  # the settings of the run this process is running, if any
+_read: dict[tuple[object, ...], Settings] = {}  # else luigi.cfg + environment, read once
 
 
-def use_settings(settings: Settings) -> None:
-    """Make ``settings`` this process's settings (the runner passes what its caller read)."""
-    global _settings
-    _settings = settings
+@contextlib.contextmanager
+def using_settings(settings: Settings) -> Iterator[None]:
+    """Run this process's tasks with ``settings`` (what the runner's caller read) until the
+    block ends; forked workers inherit them."""
+    global _given
+    previous, _given = _given, settings
+    try:
+        yield
+    finally:
+        _given = previous
 
 
 def process_settings() -> Settings:
-    """Return this process's settings: those the runner gave, else luigi.cfg and the
-    environment read once (a worker started by the ``luigi`` command or luigid)."""
-    global _settings
-    if _settings is None:
-        _settings = load_settings()
-    return _settings
+    """Return this process's settings: those of the run it is running, else luigi.cfg and the
+    environment, read once (again only when they change: a worker started by the ``luigi``
+    command or luigid)."""
+    if _given is not None:
+        return _given
+    key = settings_inputs()
+    if key not in _read:
+        _read.clear()
+        _read[key] = load_settings()
+    return _read[key]
 
 
 def task_settings(target: str, options: dict[str, Any]) -> Settings:

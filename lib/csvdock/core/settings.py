@@ -91,6 +91,22 @@ def config_path() -> Path:
     return Path(os.environ.get("LUIGI_CONFIG_PATH", "luigi.cfg"))
 
 
+SETTINGS_ENVIRONMENT = (
+    "CSVDOCK_TARGET",
+    "CSVDOCK_WORKSPACE",
+    "CSVDOCK_REPORT",
+    "CSVDOCK_API_TOKEN",
+)
+
+
+def settings_inputs() -> tuple[object, ...]:
+    """Return what ``load_settings()`` reads (the working directory, luigi.cfg's path and
+    version, the environment): a process may keep its settings while these stay the same."""
+    cfg = config_path().absolute()
+    version = (cfg.stat().st_mtime_ns, cfg.stat().st_size) if cfg.exists() else None
+    return (Path.cwd(), cfg, version, *(os.environ.get(k) for k in SETTINGS_ENVIRONMENT))
+
+
 def load_settings(path: Path | None = None) -> Settings:
     """Read settings from ``path`` (default: ``config_path()``) and the environment."""
     parser = configparser.ConfigParser(interpolation=None)

@@ -15,7 +15,7 @@ from csvdock.core.runs import FileResult, run_totals
 from csvdock.core.workspace import Workspace
 
 log = logging.getLogger("csvdock")
-NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[3] / "notebooks"
 REPORTS = {"schema": "schema_report", "errors": "error_report"}
 _OUTSIDE_SCRIPT = re.compile(r'<script[^>]+src="https?://[^"]*"[^>]*>\s*</script>')
 

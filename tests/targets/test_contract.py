@@ -1,0 +1,152 @@
+"""The target contract: every registered target (``csvdock.targets.TARGETS``) passes the same
+suite. A new target adds its test URL to ``TEST_URLS`` and is then held to all of it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pytest
+from csvdock.schema import types as t
+from csvdock.schema.table import Column, TableSchema
+from csvdock.targets import TARGETS, Warehouse, WarehouseError, connect, parse_target
+from csvdock.targets.base import METADATA_SCHEMA
+from csvdock.targets.load import NarrowingRefused, evolve_table
+
+from tests.conftest import unique_table
+
+TEST_URLS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
+    "duckdb": lambda request, tmp: f"duckdb:///{tmp / 'contract.duckdb'}",
+    "postgresql": lambda request, tmp: str(request.getfixturevalue("pg_dsn")),
+}
+EVERY_TYPE = [
+    t.BOOLEAN,
+    t.INTEGER,
+    t.BIGINT,
+    t.decimal_type(2),
+    t.DOUBLE,
+    t.DATE,
+    t.TIMESTAMP,
+    t.TEXT,
+]
+
+
+def test_every_registered_target_is_under_contract():
+    assert set(TARGETS) == set(TEST_URLS)
+
+
+@pytest.fixture(params=sorted(TARGETS))
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
+    url = TEST_URLS[request.param](request, tmp_path)
+    target = parse_target(url)
+    assert target.kind == request.param
+    with connect(target) as opened:
+        yield opened
+
+
+def _schema(table: str, columns: dict[str, str]) -> TableSchema:
+    return TableSchema(table, [Column(n, n, kind) for n, kind in columns.items()], version=1)
+
+
+def test_the_ledger_tables_are_created_once(warehouse: Warehouse):
+    warehouse.ensure_ledger()
+    warehouse.ensure_ledger()  # idempotent
+    for table in ("ledger", "rejects", "schema_versions"):
+        assert warehouse.table_types(METADATA_SCHEMA, table), table
+
+
+def test_every_logical_type_round_trips_through_the_table(warehouse: Warehouse):
+    table = unique_table("types")
+    columns = {f'c {i} "{kind}"': kind for i, kind in enumerate(EVERY_TYPE)}  # quoted names
+    warehouse.begin()
+    evolve_table(warehouse, warehouse.default_schema, table, _schema(table, columns))
+    warehouse.commit()
+    assert warehouse.table_types(warehouse.default_schema, table) == columns
+
+
+def test_rows_go_in_and_come_back_equal(warehouse: Warehouse):
+    table = unique_table("rows")
+    columns = {"id": t.BIGINT, "price": t.decimal_type(2), "day": t.DATE, "note": t.TEXT}
+    rows = pa.table(
+        {
+            "id": pa.array([1, 2**40], pa.int64()),
+            "price": pa.array([Decimal("8.50"), Decimal("-0.01")], pa.decimal128(38, 2)),
+            "day": pa.array([dt.date(2024, 2, 29), dt.date(1999, 12, 31)]),
+            "note": pa.array(["it's", ""]),
+        }
+    )
+    warehouse.begin()
+    evolve_table(warehouse, warehouse.default_schema, table, _schema(table, columns))
+    assert warehouse.ingest_arrow(warehouse.default_schema, table, rows) == 2
+    warehouse.commit()
+    got = warehouse.execute(f'SELECT id, CAST(price AS TEXT), day, note FROM "{table}" ORDER BY id')
+    assert got == [
+        (1, "8.50", dt.date(2024, 2, 29), "it's"),
+        (2**40, "-0.01", dt.date(1999, 12, 31), ""),
+    ]
+
+
+def test_a_rolled_back_transaction_leaves_nothing(warehouse: Warehouse):
+    assert warehouse.capabilities.transactional_ddl
+    table = unique_table("gone")
+    warehouse.begin()
+    evolve_table(warehouse, warehouse.default_schema, table, _schema(table, {"a": t.TEXT}))
+    warehouse.rollback()
+    assert warehouse.table_types(warehouse.default_schema, table) is None
+
+
+def test_columns_widen_and_never_narrow(warehouse: Warehouse):
+    table, name = unique_table("widen"), warehouse.default_schema
+    warehouse.begin()
+    evolve_table(warehouse, name, table, _schema(table, {"n": t.INTEGER, "d": t.DATE}))
+    warehouse.execute(f"INSERT INTO \"{table}\" VALUES (7, DATE '2024-01-02')")
+    for numeric in (t.BIGINT, t.decimal_type(3), t.DOUBLE, t.TEXT):
+        evolve_table(warehouse, name, table, _schema(table, {"n": numeric, "d": t.TIMESTAMP}))
+        assert warehouse.table_types(name, table) == {"n": numeric, "d": t.TIMESTAMP}
+    warehouse.commit()
+    assert float(warehouse.execute(f'SELECT n FROM "{table}"')[0][0]) == 7  # the value kept
+    with pytest.raises(NarrowingRefused):
+        evolve_table(warehouse, name, table, _schema(table, {"n": t.INTEGER, "d": t.TIMESTAMP}))
+
+
+def test_a_bad_statement_is_a_permanent_warehouse_error(warehouse: Warehouse):
+    warehouse.begin()
+    with pytest.raises(WarehouseError) as caught:
+        warehouse.execute('SELECT * FROM "no such table anywhere"')
+    warehouse.rollback()
+    assert not caught.value.transient
+
+
+SAMPLES = {
+    t.BOOLEAN: ["true", "Y", "no", "maybe", "1"],
+    t.INTEGER: ["1", "-2147483648", "2147483648", "+7", "1.0", "1e3", "٣"],
+    t.BIGINT: ["9223372036854775807", "9223372036854775808", "-0", "12a"],
+    t.decimal_type(2): ["8.50", "8.505", "-0.01", ".5", "1e2", "1" * 37],
+    t.DOUBLE: ["1.5", "1e308", "1e-320", ".5", "5.", "inf", "NaN", "1e3"],
+    t.DATE: ["2024-02-29", "2023-02-29", "2024-13-01", "0999-01-01", "2024-1-01"],
+    t.TIMESTAMP: ["2024-02-29 23:59:59.123456", "2024-02-29T24:00", "2024-04-31 10:00", "2024"],
+}
+
+
+@pytest.mark.parametrize("logical", sorted(SAMPLES))
+def test_the_sql_check_agrees_with_the_polars_cast(warehouse: Warehouse, logical: str):
+    """The same rules in both modes: a text converts in SQL on this target exactly where the
+    Polars cast (ETL) converts it."""
+    values = SAMPLES[logical]
+    polars_fits = (
+        pl.DataFrame({"v": values})
+        .select(t.typed_expr("v", logical).is_not_null())
+        .to_series()
+        .to_list()
+    )
+    dialect = warehouse.dialect
+    # From a table, as in ELT (PostgreSQL folds a cast of a literal even in a CASE not taken).
+    rows = ", ".join(f"({i}, {dialect.literal(value)})" for i, value in enumerate(values))
+    check = t.sql_valid(dialect, dialect.trimmed("v"), logical)
+    got = warehouse.execute(f"SELECT {check} FROM (VALUES {rows}) AS s(i, v) ORDER BY i")
+    sql_fits = [bool(fits) for (fits,) in got]
+    assert sql_fits == polars_fits, list(zip(values, sql_fits, polars_fits, strict=True))
