@@ -63,7 +63,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("CSVDOCK_TARGET", raising=False)
     monkeypatch.delenv("CSVDOCK_WORKSPACE", raising=False)
     monkeypatch.delenv("LUIGI_CONFIG_PATH", raising=False)
-    monkeypatch.setenv("CSVDOCK_REPORT", "false")  # tests/test_reports.py turns reports on
+    monkeypatch.setenv("CSVDOCK_REPORT", "false")  # tests/report/test_reports.py turns reports on
     return tmp_path
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from .conftest import open_warehouse, unique_table
-from .test_cli import run_cli
+from tests.conftest import open_warehouse, unique_table
+from tests.edges.test_cli import run_cli
 
 CORPUS = Path(__file__).parent / "corpus"
 QUARANTINED = "quarantined"

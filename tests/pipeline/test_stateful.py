@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from .conftest import open_warehouse, unique_table
+from tests.conftest import open_warehouse, unique_table
 
 DOWN = "postgresql://postgres@127.0.0.1:1/nowhere"
 VALUES = {

@@ -17,10 +17,10 @@ from csvdock.schema import types as t
 from csvdock.targets.postgres import without_bounded_repeats
 from csvdock.transform.sql_cast import staging_table
 
-from .conftest import open_warehouse, unique_table
-from .test_bad_input import CORPUS
-from .test_cli import run_cli
-from .test_evolution import FILES as EVOLVING_FILES
+from tests.conftest import open_warehouse, unique_table
+from tests.edges.test_cli import run_cli
+from tests.rejects.test_bad_input import CORPUS
+from tests.schema.test_evolution import FILES as EVOLVING_FILES
 
 PATTERNS = (t.DATE_PATTERN, t.TIMESTAMP_PATTERN, t.DOUBLE_PATTERN, t.DECIMAL_PATTERN)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from csvdock.edges.cli import main
 
-from .conftest import ingest, open_warehouse, unique_table
+from tests.conftest import ingest, open_warehouse, unique_table
 
 
 def rows(url: str, sql: str) -> list[tuple]:

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import open_warehouse, unique_table
-from .test_cli import run_cli
+from tests.conftest import open_warehouse, unique_table
+from tests.edges.test_cli import run_cli
 
 BIN = Path(sys.executable).parent
 

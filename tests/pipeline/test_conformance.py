@@ -14,8 +14,8 @@ from csvdock.read.extract import file_sha256
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .conftest import SHARED, open_warehouse
-from .test_cli import run_cli
+from tests.conftest import SHARED, open_warehouse
+from tests.edges.test_cli import run_cli
 
 SPECTRUM = SHARED / "corpus" / "csv-spectrum"
 CASES = sorted(p.stem for p in (SPECTRUM / "csvs").glob("*.csv")) if SPECTRUM.is_dir() else []

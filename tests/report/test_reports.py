@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from .test_bad_input import CORPUS
-from .test_cli import run_cli
-from .test_evolution import FILES as EVOLVING_FILES
+from tests.edges.test_cli import run_cli
+from tests.rejects.test_bad_input import CORPUS
+from tests.pipeline.test_evolution import FILES as EVOLVING_FILES
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from .conftest import open_warehouse, unique_table
-from .test_cli import run_cli
+from tests.conftest import open_warehouse, unique_table
+from tests.edges.test_cli import run_cli
 
 FILES = {
     "f1.csv": "id,name,age\n1,Ann,30\n2,Bo,41\n",

@@ -11,7 +11,7 @@ from csvdock.pipeline import etl, stages
 from csvdock.read.extract import file_sha256
 from csvdock.targets.load import LoadError
 
-from .conftest import ingest, open_warehouse, unique_table
+from tests.conftest import ingest, open_warehouse, unique_table
 
 TYPED_CSV = (
     "id,big,ratio,price,flag,day,moment,label\n"
