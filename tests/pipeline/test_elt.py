@@ -19,8 +19,8 @@ from csvdock.transform.sql_cast import staging_table
 
 from tests.conftest import open_warehouse, unique_table
 from tests.edges.test_cli import run_cli
+from tests.pipeline.test_evolution import FILES as EVOLVING_FILES
 from tests.rejects.test_bad_input import CORPUS
-from tests.schema.test_evolution import FILES as EVOLVING_FILES
 
 PATTERNS = (t.DATE_PATTERN, t.TIMESTAMP_PATTERN, t.DOUBLE_PATTERN, t.DECIMAL_PATTERN)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.edges.test_cli import run_cli
-from tests.rejects.test_bad_input import CORPUS
 from tests.pipeline.test_evolution import FILES as EVOLVING_FILES
+from tests.rejects.test_bad_input import CORPUS
 
 
 @pytest.fixture
