@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck clean setup lab scheduler bench bench-quick bench-scaling bench-parallel
+.PHONY: demo test lint format typecheck clean setup lab scheduler bench bench-quick bench-scaling bench-parallel bench-corpus
 
 setup: $(STAMP)
 
@@ -57,6 +57,10 @@ bench-scaling: $(STAMP)
 # One ADBC COPY stream against parallel streams into staging + INSERT ... SELECT.
 bench-parallel: $(STAMP)
 	$(BIN)/python benchmarks/parallel_copy.py
+
+# Every CSV of ../shared/corpus/duckdb-csv ingested alone with defaults: shares loaded/quarantined.
+bench-corpus: $(STAMP)
+	cd benchmarks && ../$(BIN)/python corpus.py --out results/corpus.json
 
 # JupyterLab on notebooks/ with the project's kernel: change a report's parameters to any past run.
 lab: $(STAMP)
