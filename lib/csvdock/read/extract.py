@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -37,12 +38,16 @@ from csvdock.read.records import (
     normalise_line_endings,
     record_text,
 )
+from csvdock.read.repair import damaged_records, with_original_positions, write_repaired
 from csvdock.rejects.format import REJECT_SCHEMA, no_rejects, reject_frame
 
 RECORDS_FILE, REJECTS_FILE, META_FILE = "records.parquet", "rejects.parquet", "extract.json"
 TRANSCODED_FILE, LF_FILE = "source.utf8.csv", "source.lf.csv"
 NUL_COLUMN = "__nul_column"
 PARSED, TOO_MANY_RECORDS = "__parsed", "csvdock: more records parsed than indexed"
+log = logging.getLogger("csvdock")
+MAX_UNCLOSED_QUOTES = 100  # more quoted fields that never close: the quote character is wrong
+UNTERMINATED = "unterminated quote: the quoted field never closes; reading resumed at the next line"
 MAX_LINE_BYTES = 16 * 1024 * 1024  # the longest record DuckDB accepts (fields of many MB)
 DUCKDB_MEMORY_MB, DUCKDB_MEMORY_MB_PER_COLUMN = 256, 2
 BINARY_SIGNATURES = {
@@ -123,51 +128,74 @@ def extract_file(
         )
         if len(index) == 0:
             raise ExtractError("the file is empty: no header and no records")
-        if index.open_quote_at is not None:
-            record = index.records_at_or_after(np.array([index.open_quote_at]))
-            line = int(index.positions_of(record)[LINE][0])
-            raise ExtractError(
-                f"unterminated quote: the record at line {line} runs to the end of the file"
-            )
         if index.mixed_line_endings:
-            path = normalise_line_endings(path, dialect.quote, dialect.escape, out_dir / LF_FILE)
+            path = normalise_line_endings(
+                path, dialect.quote, dialect.escape, out_dir / LF_FILE, dialect.delimiter
+            )
             index = index_records(
                 path, dialect.quote, dialect.escape, scratch / "index.lf.parquet", dialect.delimiter
             )
             dialect = replace(dialect, newline="mixed")
+        index, unclosed = _resynchronised(path, index, dialect, scratch)
+        first_data = 1 if dialect.header else 0
+        if len(unclosed) + len(index.broken_quotes) > MAX_UNCLOSED_QUOTES:
+            raise ExtractError(
+                f"unterminated quotes: over {MAX_UNCLOSED_QUOTES} quoted fields never close; "
+                "check the quote character"
+            )
+        damaged = damaged_records(index, unclosed + index.broken_quotes)
+        damaged = damaged[damaged >= first_data]  # a header's stray quote is text in its name
         source_columns = _header_names(path, index, dialect)
         columns = unique_column_names(source_columns)
-        first_data = 1 if dialect.header else 0
         rows_read = len(index) - first_data
-        fields, dialect = _expected_fields(index, dialect, first_data, rows_read)
+        # The records the parser reads: all of them, or, when quoting had to be mended, a copy
+        # without the damaged records (their positions are still the original file's).
+        parse_path, parse_index, locate = path, index, index
+        if damaged.size or index.literal_quotes:
+            parse_path, parse_index, locate = _repaired(path, index, damaged, dialect, scratch)
+            log.info(
+                "%s: %d quotes read as text, %d records with an unterminated quote set aside",
+                source,
+                len(index.literal_quotes) - len(unclosed),
+                damaged.size,
+            )
+        parse_rows = len(parse_index) - first_data
+        fields, dialect = _expected_fields(parse_index, dialect, first_data, parse_rows)
         parsed = scratch / "parsed.parquet"
         every_record = (
-            f"(SELECT {LINE}, {START}, {END} FROM read_parquet('{_sql_path(index.path)}', "
+            f"(SELECT {LINE}, {START}, {END} FROM read_parquet('{_sql_path(parse_index.path)}', "
             f"file_row_number = true) WHERE file_row_number >= {first_data})"
         )
         reject_positions, parsed_rows = _parse_with_duckdb(
-            path, parsed, dialect, columns, rows_read, every_record
+            parse_path, parsed, dialect, columns, parse_rows, every_record
         )
-        rejects = _parse_rejects(index, reject_positions, first_data)
+        rejects = _parse_rejects(parse_index, reject_positions, first_data, locate)
         duckdb_rejects = rejects.height
-        rejects = _with_misaligned(rejects, index, first_data, fields)
-        if parsed_rows + duckdb_rejects != rows_read:
+        rejects = _with_misaligned(rejects, parse_index, first_data, fields)
+        if parsed_rows + duckdb_rejects != parse_rows:
             raise ExtractError(
                 f"the parser found {parsed_rows + rejects.height} records where the file has "
-                f"{rows_read}; check the quote and escape characters (sniffed {dialect.as_dict()})"
+                f"{parse_rows}; check the quote and escape characters "
+                f"(sniffed {dialect.as_dict()})"
             )
+        index_of_parse = parse_index
         with_nul = no_rejects()
-        if rejects.height == 0 and index.nul_bytes == 0:
+        if rejects.height == 0 and index_of_parse.nul_bytes == 0:
             parsed.replace(out_dir / RECORDS_FILE)  # every record parsed: positions line up
         else:
             # DuckDB's output lacks the records it rejected: leave those out of the positions to
             # join them by position, then drop the records whose fields do not line up.
             skipped = np.sort(rejects.filter(pl.col("__by_duckdb"))["__record"].to_numpy())
-            good = index.write_positions(scratch / "good.parquet", first_data, skipped)
+            good = index_of_parse.write_positions(scratch / "good.parquet", first_data, skipped)
             with_nul = _attach_positions(
-                parsed, out_dir / RECORDS_FILE, good, columns, index.nul_bytes > 0, fields
+                parsed, out_dir / RECORDS_FILE, good, columns, index_of_parse.nul_bytes > 0, fields
             )
-    all_rejects = pl.concat([rejects.drop("__record", "__by_duckdb"), with_nul]).sort("line")
+        unterminated = _parse_reject_frame(
+            index, damaged, [UNTERMINATED] * damaged.size, by_duckdb=False
+        )
+    parts = [rejects, unterminated]
+    all_rejects = pl.concat([*(p.drop("__record", "__by_duckdb") for p in parts), with_nul])
+    all_rejects = all_rejects.sort("line")
     all_rejects.write_parquet(out_dir / REJECTS_FILE)
     result = ExtractResult(
         path=str(source),
@@ -344,15 +372,64 @@ def _parse_with_duckdb(
         return rejects, int(parsed[0]) if parsed else 0
 
 
+def _resynchronised(
+    path: Path, index: RecordIndex, dialect: Dialect, scratch: Path
+) -> tuple[RecordIndex, tuple[int, ...]]:
+    """Return the index of ``path`` after reading every opening quote that no quote closes as
+    text (the scan resynchronises at the next line), and those quotes' offsets."""
+    unclosed: list[int] = []
+    while index.unclosed_quote is not None:
+        if len(unclosed) == MAX_UNCLOSED_QUOTES:
+            record = index.records_holding(np.array([unclosed[0]]))
+            line = int(index.positions_of(record)[LINE][0])
+            raise ExtractError(
+                f"unterminated quotes: over {MAX_UNCLOSED_QUOTES} quoted fields never close, the "
+                f"first at line {line}; check the quote character"
+            )
+        unclosed.append(index.unclosed_quote)
+        index = index_records(
+            path,
+            dialect.quote,
+            dialect.escape,
+            scratch / f"index.resync-{len(unclosed)}.parquet",
+            dialect.delimiter,
+            tuple(unclosed),
+        )
+    return index, tuple(unclosed)
+
+
+def _repaired(
+    path: Path, index: RecordIndex, damaged: np.ndarray, dialect: Dialect, scratch: Path
+) -> tuple[Path, RecordIndex, RecordIndex]:
+    """Write the copy the parser reads (damaged records left out, text quotes escaped); return
+    it, its index with the original positions, and its own index (where the parser's byte
+    offsets point)."""
+    copy = scratch / "repaired.csv"
+    kept = write_repaired(
+        path, index, damaged, dialect.delimiter, dialect.quote, dialect.escape, copy
+    )
+    own = index_records(
+        copy, dialect.quote, dialect.escape, scratch / "index.repaired.parquet", dialect.delimiter
+    )
+    if own.unclosed_quote is not None or own.literal_quotes or len(own) != kept.size:
+        raise ExtractError("the quoting of the file cannot be read; check the quote character")
+    mapped = with_original_positions(own, index, kept, scratch / "index.mapped.parquet")
+    return copy, mapped, own
+
+
 def _parse_rejects(
-    index: RecordIndex, positions: list[tuple[int, str, int | None, str]], first_data: int
+    index: RecordIndex,
+    positions: list[tuple[int, str, int | None, str]],
+    first_data: int,
+    locate: RecordIndex,
 ) -> pl.DataFrame:
-    """Map DuckDB's reject positions to records (one reject per record)."""
+    """Map DuckDB's reject positions to records (one reject per record): ``locate`` is the index
+    of the bytes DuckDB read, ``index`` gives the records' positions in the original file."""
     if not positions:
         return pl.DataFrame(schema=_PARSE_REJECT_SCHEMA)
     # DuckDB's line_byte_position may point one byte early or at the preceding newline.
     at = np.array([byte_position - 1 for byte_position, *_ in positions], dtype=np.int64)
-    records = np.maximum(index.records_at_or_after(at), first_data)
+    records = np.maximum(locate.records_at_or_after(at), first_data)
     reasons: dict[int, str] = {}
     for record, (_, error_type, _column, message) in zip(records.tolist(), positions, strict=True):
         if record < len(index):

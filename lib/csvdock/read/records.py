@@ -41,6 +41,9 @@ class RecordIndex:
     lf_endings: int = 0
     nul_bytes: int = 0  # NUL bytes anywhere in the file
     counts_fields: bool = False  # the index holds FIELDS and TRAILING (a delimiter was given)
+    literal_quotes: tuple[int, ...] = ()  # offsets of quotes read as text (not at a field's edge)
+    unclosed_quote: int | None = None  # offset of the opening quote no quote closes
+    broken_quotes: tuple[int, ...] = ()  # opening quotes of fields that ran on and ended badly
 
     def __len__(self) -> int:
         return self.count
@@ -49,6 +52,10 @@ class RecordIndex:
     def mixed_line_endings(self) -> bool:
         """Whether records end with both CRLF and bare LF."""
         return self.crlf_endings > 0 and self.lf_endings > 0
+
+    def records_holding(self, byte_positions: np.ndarray) -> np.ndarray:
+        """Return, for each of the ascending ``byte_positions``, the record it lies in."""
+        return self.records_at_or_after(byte_positions + 1) - 1
 
     def records_at_or_after(self, byte_positions: np.ndarray) -> np.ndarray:
         """Return, for each of the ascending ``byte_positions``, the index of the first record
@@ -151,11 +158,25 @@ class _Chunk:
     nul_bytes: int
     quote_at: np.ndarray  # local offsets of the quotes that count (escaped ones left out)
     parity_in: int  # quote parity before the chunk
+    literal_at: np.ndarray  # local offsets of quotes read as text (not at a field's edge)
+    unclosed_at: np.ndarray  # local offsets of opening quotes of fields that never closed
+    last_opening: int  # local offset of the chunk's last opening quote (-1: none)
 
 
-def _chunks(path: Path, quote: str | None, escape: str | None) -> Iterator[_Chunk]:
+def _chunks(
+    path: Path,
+    quote: str | None,
+    escape: str | None,
+    delimiter: str | None = None,
+    ignored: tuple[int, ...] = (),
+) -> Iterator[_Chunk]:
+    """Yield the file in chunks with its quotes read. With a ``delimiter``, quoting is lenient:
+    a quote counts only at a field's edges (see ``_lenient_quotes``); quotes at the offsets
+    ``ignored`` are read as text."""
     quote_byte = ord(quote) if quote else None
     escape_byte = ord(escape) if escape and escape != quote else None
+    delimiter_byte = ord(delimiter) if delimiter else None
+    skip = np.array(sorted(ignored), dtype=np.int64)
     size = path.stat().st_size
     parity, newlines_before, position = 0, 0, 0
     with path.open("rb") as handle:
@@ -170,6 +191,17 @@ def _chunks(path: Path, quote: str | None, escape: str | None) -> Iterator[_Chun
                 quote_at = np.flatnonzero(body == quote_byte)
                 if escape_byte is not None and quote_at.size:
                     quote_at = quote_at[~_escaped(body, quote_at, escape_byte, previous)]
+            literal_at = unclosed_at = np.zeros(0, dtype=np.int64)
+            if skip.size and quote_at.size:
+                mine = skip[(skip >= position) & (skip < position + body.size)] - position
+                literal_at = mine[np.isin(mine, quote_at)]
+                quote_at = quote_at[~np.isin(quote_at, mine)]
+            if quote_byte is not None and delimiter_byte is not None and quote_at.size:
+                at_end = position + body.size >= size
+                quote_at, stray, unclosed_at = _lenient_quotes(
+                    data, quote_at, parity, previous, delimiter_byte, quote_byte, at_end
+                )
+                literal_at = np.sort(np.concatenate((literal_at, stray, unclosed_at)))
             newline_at = np.flatnonzero(body == NEWLINE)
             # A newline is outside quotes when an even number of quotes precede it.
             quotes_before = np.searchsorted(quote_at, newline_at)
@@ -177,6 +209,8 @@ def _chunks(path: Path, quote: str | None, escape: str | None) -> Iterator[_Chun
             rank = (np.flatnonzero(outside) + newlines_before).astype(np.int64)
             parity_in = parity
             parity = int((parity + quote_at.size) % 2)
+            openings = quote_at[((np.arange(quote_at.size) + parity_in) % 2) == 0]
+            last_opening = int(openings[-1]) if openings.size else -1
             nul_bytes = int(np.count_nonzero(body == 0))
             yield _Chunk(
                 position,
@@ -189,9 +223,114 @@ def _chunks(path: Path, quote: str | None, escape: str | None) -> Iterator[_Chun
                 nul_bytes,
                 quote_at,
                 parity_in,
+                literal_at,
+                unclosed_at,
+                last_opening,
             )
             newlines_before += int(newline_at.size)
             position += body.size
+
+
+EDGE_BYTES = (NEWLINE, CARRIAGE_RETURN)
+
+
+def _lenient_quotes(
+    data: np.ndarray,
+    quote_at: np.ndarray,
+    parity: int,
+    previous: int,
+    delimiter: int,
+    quote: int,
+    at_end: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return which of ``quote_at`` count as quoting, which are text, and which open a field
+    that never closes properly (text too; their records are damaged). An opening quote stands at
+    a field's start (after a delimiter, a line end or the file's start), a closing one at its end
+    (before a delimiter, a line end or the file's end); a doubled quote inside quotes is one
+    quote of text. ``Men"s`` and ``"the "best" one"`` are read as text, the way people meant
+    them. A quoted field that runs past its line and then ends in a quote followed by other text
+    never closed: its opening quote is text, its record damaged, and reading resumes at the next
+    line.
+
+    Checked for the whole chunk at once; only a chunk with a quote that breaks the rule is
+    walked quote by quote."""
+    last = data.size - 1
+    before = data[np.maximum(quote_at - 1, 0)]
+    after = data[np.minimum(quote_at + 1, last)]
+    edge_before = _is_edge(before, delimiter, quote)
+    edge_after = _is_edge(after, delimiter, quote)
+    if quote_at.size and quote_at[0] == 0:  # the byte before is the previous chunk's
+        edge_before[0] = previous in (delimiter, NEWLINE, CARRIAGE_RETURN, quote, -1)
+    past = quote_at + 1 > last  # nothing follows in the data read
+    edge_after[past] = at_end
+    opening = ((np.arange(quote_at.size) + parity) % 2) == 0
+    none = np.zeros(0, dtype=np.int64)
+    if bool(np.all(np.where(opening, edge_before, edge_after))):
+        return quote_at, none, none
+    before = before.astype(np.int64)
+    after = after.astype(np.int64)
+    if quote_at.size and quote_at[0] == 0:
+        before[0] = previous
+    after[past] = -2  # the end of the file (or of the data read)
+    # Inside quotes, a quote before other text is text when a quote later on the same line
+    # closes the field (``"the "best" one"``); else it closes the field, and the text after it
+    # makes the record one the parser rejects.
+    closes = (after == delimiter) | (after == NEWLINE) | (after == CARRIAGE_RETURN)
+    if at_end:
+        closes |= quote_at + 1 >= data.size
+    line_ends = np.append(np.flatnonzero(np.isin(data, EDGE_BYTES)), data.size)
+    line_end = line_ends[np.searchsorted(line_ends, quote_at)]
+    count = quote_at.size
+    later = np.minimum.accumulate(np.where(closes, np.arange(count), count)[::-1])[::-1]
+    later = np.append(later[1:], count)
+    closes_later = (later < count) & (quote_at[np.minimum(later, count - 1)] < line_end)
+    counted: list[int] = []
+    stray: list[int] = []
+    unclosed: list[int] = []
+    offsets = quote_at.tolist()
+    inside, i = parity, 0
+    opened_at, counted_before, opened_line_end = -1, 0, -1  # the open field (-1: unknown)
+    while i < len(offsets):
+        q = offsets[i]
+        if not inside:
+            b = int(before[i])
+            if b in (delimiter, NEWLINE, CARRIAGE_RETURN, -1) or (counted and counted[-1] == q - 1):
+                inside = 1
+                opened_at, counted_before, opened_line_end = i, len(counted), int(line_end[i])
+                counted.append(q)
+            else:
+                stray.append(q)
+        else:
+            a = int(after[i])
+            if a == quote and i + 1 < len(offsets) and offsets[i + 1] == q + 1:
+                counted += [q, q + 1]  # a doubled quote: text, still inside
+                i += 2
+                continue
+            if bool(closes[i]) or not bool(closes_later[i]):
+                if not closes[i] and opened_at >= 0 and q > opened_line_end:
+                    # It ran past its line and ends badly: the field never closed. Its opening
+                    # quote is text; read again from the first quote after its line.
+                    del counted[counted_before:]
+                    unclosed.append(offsets[opened_at])
+                    resume = int(np.searchsorted(quote_at, opened_line_end, side="right"))
+                    stray.extend(offsets[opened_at + 1 : resume])
+                    inside, opened_at, i = 0, -1, resume
+                    continue
+                inside = 0
+                counted.append(q)
+            else:
+                stray.append(q)
+        i += 1
+    return (
+        np.array(counted, dtype=np.int64),
+        np.unique(np.array(stray, dtype=np.int64)),
+        np.array(unclosed, dtype=np.int64),
+    )
+
+
+def _is_edge(found: np.ndarray, delimiter: int, quote: int) -> np.ndarray:
+    """Return where ``found`` is a delimiter, a line end or a quote."""
+    return (found == delimiter) | (found == NEWLINE) | (found == CARRIAGE_RETURN) | (found == quote)
 
 
 def _escaped(body: np.ndarray, at: np.ndarray, escape: int, previous: int) -> np.ndarray:
@@ -212,11 +351,17 @@ def _escaped(body: np.ndarray, at: np.ndarray, escape: int, previous: int) -> np
 
 
 def index_records(
-    path: Path, quote: str | None, escape: str | None, out: Path, delimiter: str | None = None
+    path: Path,
+    quote: str | None,
+    escape: str | None,
+    out: Path,
+    delimiter: str | None = None,
+    ignored: tuple[int, ...] = (),
 ) -> RecordIndex:
     """Scan ``path`` and write the position of every record to the Parquet file ``out`` (see
     the module docstring); return the index. With ``delimiter``, also count each record's fields
-    (delimiters outside quotes, plus one) and note whether it ends with a delimiter."""
+    (delimiters outside quotes, plus one), note whether it ends with a delimiter, and read quotes
+    leniently (a quote inside a field is text); quotes at the offsets ``ignored`` are text."""
     size = path.stat().st_size
     crlf = lf = nul_bytes = count = 0
     parity = 0
@@ -226,6 +371,9 @@ def index_records(
     pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     pending_rows = 0
     delimiters_before = terminal_before = 0
+    literal: list[np.ndarray] = []
+    broken: list[np.ndarray] = []
+    last_opening = -1
     delimiter_byte = ord(delimiter) if delimiter else None
     schema = _index_schema(delimiter_byte is not None)
 
@@ -254,7 +402,11 @@ def index_records(
         writer.write_table(pa.table(table, schema=schema), row_group_size=INDEX_ROW_GROUP)
 
     with pq.ParquetWriter(out, schema) as writer:
-        for chunk in _chunks(path, quote, escape):
+        for chunk in _chunks(path, quote, escape, delimiter, ignored):
+            literal.append(chunk.literal_at + chunk.position)
+            broken.append(chunk.unclosed_at + chunk.position)
+            if chunk.last_opening >= 0:
+                last_opening = chunk.position + chunk.last_opening
             candidates = chunk.ends + 1
             candidate_lines = chunk.newline_rank + 2
             if chunk.position == 0:
@@ -295,8 +447,19 @@ def index_records(
         flush(writer, final=True)
     open_quote_at = last_start if parity and count else None
     first_record = (heads[0], heads[1] if len(heads) > 1 else size) if heads else (0, 0)
+    literal_quotes = np.concatenate(literal) if literal else np.zeros(0, dtype=np.int64)
     return RecordIndex(
-        out, count, first_record, open_quote_at, crlf, lf, nul_bytes, delimiter_byte is not None
+        out,
+        count,
+        first_record,
+        open_quote_at,
+        crlf,
+        lf,
+        nul_bytes,
+        delimiter_byte is not None,
+        tuple(int(q) for q in literal_quotes.tolist()),
+        last_opening if parity and count else None,
+        tuple(int(q) for q in np.concatenate(broken).tolist()) if broken else (),
     )
 
 
@@ -317,11 +480,13 @@ def _delimiters(chunk: _Chunk, delimiter: int | None, size: int) -> tuple[np.nda
     return found, found[ends_line]
 
 
-def normalise_line_endings(path: Path, quote: str | None, escape: str | None, out: Path) -> Path:
+def normalise_line_endings(
+    path: Path, quote: str | None, escape: str | None, out: Path, delimiter: str | None = None
+) -> Path:
     """Write ``path`` to ``out`` with every record terminator as LF (CRLF inside quoted fields is
     data and stays). DuckDB's strict reader needs one kind of line ending per file."""
     with out.open("wb") as target:
-        for chunk in _chunks(path, quote, escape):
+        for chunk in _chunks(path, quote, escape, delimiter):
             before = _byte_before(chunk)
             drop = chunk.ends[before == CARRIAGE_RETURN] - 1
             keep = np.ones(chunk.body.size, dtype=bool)
