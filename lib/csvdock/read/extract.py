@@ -34,6 +34,8 @@ from csvdock.read.records import (
     LINE,
     START,
     RecordIndex,
+    carriage_returns_to_newlines,
+    has_bare_carriage_returns,
     index_records,
     normalise_line_endings,
     record_text,
@@ -43,6 +45,7 @@ from csvdock.rejects.format import REJECT_SCHEMA, no_rejects, reject_frame
 
 RECORDS_FILE, REJECTS_FILE, META_FILE = "records.parquet", "rejects.parquet", "extract.json"
 TRANSCODED_FILE, LF_FILE = "source.utf8.csv", "source.lf.csv"
+CR_FILE = "source.cr-as-lf.csv"  # bare CR line ends (old Mac files) as LF
 NUL_COLUMN = "__nul_column"
 PARSED, TOO_MANY_RECORDS = "__parsed", "csvdock: more records parsed than indexed"
 log = logging.getLogger("csvdock")
@@ -121,6 +124,9 @@ def extract_file(
     if encoding != UTF8:
         path = transcode_to_utf8(source, encoding, out_dir / TRANSCODED_FILE)
     dialect = sniff_dialect(path, settings)
+    if has_bare_carriage_returns(path):
+        path = carriage_returns_to_newlines(path, dialect.quote, dialect.escape, out_dir / CR_FILE)
+        dialect = replace(dialect, newline="\\r")
     with tempfile.TemporaryDirectory(dir=out_dir) as scratch_dir:
         scratch = Path(scratch_dir)
         index = index_records(
@@ -151,7 +157,7 @@ def extract_file(
         # The records the parser reads: all of them, or, when quoting had to be mended, a copy
         # without the damaged records (their positions are still the original file's).
         parse_path, parse_index, locate = path, index, index
-        if damaged.size or index.literal_quotes:
+        if damaged.size or index.literal_quotes or index.stray_carriage_returns:
             parse_path, parse_index, locate = _repaired(path, index, damaged, dialect, scratch)
             log.info(
                 "%s: %d quotes read as text, %d records with an unterminated quote set aside",

@@ -44,6 +44,7 @@ class RecordIndex:
     literal_quotes: tuple[int, ...] = ()  # offsets of quotes read as text (not at a field's edge)
     unclosed_quote: int | None = None  # offset of the opening quote no quote closes
     broken_quotes: tuple[int, ...] = ()  # opening quotes of fields that ran on and ended badly
+    stray_carriage_returns: tuple[int, ...] = ()  # bare CRs outside quotes (inside a line)
 
     def __len__(self) -> int:
         return self.count
@@ -161,6 +162,7 @@ class _Chunk:
     literal_at: np.ndarray  # local offsets of quotes read as text (not at a field's edge)
     unclosed_at: np.ndarray  # local offsets of opening quotes of fields that never closed
     last_opening: int  # local offset of the chunk's last opening quote (-1: none)
+    body_has_cr: bool  # the chunk holds a CR byte
 
 
 def _chunks(
@@ -212,6 +214,7 @@ def _chunks(
             openings = quote_at[((np.arange(quote_at.size) + parity_in) % 2) == 0]
             last_opening = int(openings[-1]) if openings.size else -1
             nul_bytes = int(np.count_nonzero(body == 0))
+            body_has_cr = bool(np.count_nonzero(body == CARRIAGE_RETURN))
             yield _Chunk(
                 position,
                 body,
@@ -226,6 +229,7 @@ def _chunks(
                 literal_at,
                 unclosed_at,
                 last_opening,
+                body_has_cr,
             )
             newlines_before += int(newline_at.size)
             position += body.size
@@ -373,6 +377,7 @@ def index_records(
     delimiters_before = terminal_before = 0
     literal: list[np.ndarray] = []
     broken: list[np.ndarray] = []
+    stray_cr: list[np.ndarray] = []
     last_opening = -1
     delimiter_byte = ord(delimiter) if delimiter else None
     schema = _index_schema(delimiter_byte is not None)
@@ -405,6 +410,8 @@ def index_records(
         for chunk in _chunks(path, quote, escape, delimiter, ignored):
             literal.append(chunk.literal_at + chunk.position)
             broken.append(chunk.unclosed_at + chunk.position)
+            if chunk.body_has_cr:
+                stray_cr.append(_bare_carriage_returns(chunk) + chunk.position)
             if chunk.last_opening >= 0:
                 last_opening = chunk.position + chunk.last_opening
             candidates = chunk.ends + 1
@@ -460,6 +467,7 @@ def index_records(
         tuple(int(q) for q in literal_quotes.tolist()),
         last_opening if parity and count else None,
         tuple(int(q) for q in np.concatenate(broken).tolist()) if broken else (),
+        tuple(int(c) for c in np.concatenate(stray_cr).tolist()) if stray_cr else (),
     )
 
 
@@ -495,6 +503,44 @@ def normalise_line_endings(
             if chunk.position and (drop < 0).any():
                 target.seek(target.tell() - 1)  # the CR ended the previous chunk
             target.write(chunk.body[keep].tobytes())
+    return out
+
+
+def has_bare_carriage_returns(path: Path, sample: int = 1024 * 1024) -> bool:
+    """Return whether lines of ``path`` end with a bare CR (old Mac files): in its first
+    ``sample`` bytes, bare CRs are at least as many as the other line ends. A stray CR inside a
+    line of an LF or CRLF file does not count."""
+    with path.open("rb") as handle:
+        head = handle.read(sample)
+    others = head.count(b"\n")
+    bare = head.count(b"\r") - head.count(b"\r\n") - (1 if head.endswith(b"\r") else 0)
+    return bare > 0 and bare >= others
+
+
+def _bare_carriage_returns(chunk: _Chunk) -> np.ndarray:
+    """Return the local offsets of the CRs outside quotes of ``chunk`` not followed by LF (one
+    inside a line, or a lone CR ending the file)."""
+    cr = np.flatnonzero(chunk.body == CARRIAGE_RETURN)
+    following = chunk.lookahead[np.minimum(cr + 1, chunk.lookahead.size - 1)]
+    bare = (cr + 1 >= chunk.lookahead.size) | (following != NEWLINE)
+    outside = ((np.searchsorted(chunk.quote_at, cr) + chunk.parity_in) % 2) == 0
+    return cr[bare & outside].astype(np.int64)
+
+
+def carriage_returns_to_newlines(
+    path: Path, quote: str | None, escape: str | None, out: Path
+) -> Path:
+    """Write ``path`` to ``out`` with every bare CR outside quotes (a line end on old Macs) as
+    LF: the same number of bytes, so lines and positions stay those an editor shows."""
+    with out.open("wb") as target:
+        for chunk in _chunks(path, quote, escape):
+            body = chunk.body.copy()
+            cr = np.flatnonzero(body == CARRIAGE_RETURN)
+            following = chunk.lookahead[np.minimum(cr + 1, chunk.lookahead.size - 1)]
+            bare = (cr + 1 >= chunk.lookahead.size) | (following != NEWLINE)
+            outside = ((np.searchsorted(chunk.quote_at, cr) + chunk.parity_in) % 2) == 0
+            body[cr[bare & outside]] = NEWLINE
+            target.write(body.tobytes())
     return out
 
 

@@ -38,10 +38,11 @@ def write_repaired(
     out: Path,
 ) -> np.ndarray:
     """Write ``path`` to ``out`` without the ``damaged`` records and with every text quote of
-    the other records escaped (a field holding one is quoted); return the records kept, in
-    order (the copy's record ``k`` is the original's ``kept[k]``)."""
+    the other records escaped (a field holding one, or a stray CR, is quoted); return the
+    records kept, in order (the copy's record ``k`` is the original's ``kept[k]``)."""
     literal = np.array(index.literal_quotes, dtype=np.int64)
-    mended = np.unique(index.records_holding(literal)) if literal.size else literal
+    odd = np.sort(np.concatenate((literal, np.array(index.stray_carriage_returns, np.int64))))
+    mended = np.unique(index.records_holding(odd)) if odd.size else odd
     mended = mended[~np.isin(mended, damaged)]
     special = np.union1d(damaged, mended).astype(np.int64)
     found = index.positions_of(special)
@@ -57,9 +58,10 @@ def write_repaired(
                 source.seek(start)
                 raw = source.read(end - start)
                 body = raw.rstrip(b"\r\n")
-                target.write(
-                    _mended(body, start, text_quotes, delimiter, quote, escape) + raw[len(body) :]
-                )
+                ending = raw[len(body) :]
+                if ending.endswith(b"\r"):
+                    ending = ending[:-1]  # a lone CR ending the file ends it: no ending is needed
+                target.write(_mended(body, start, text_quotes, delimiter, quote, escape) + ending)
             cursor = end
         _copy(source, target, cursor, None)
     return np.setdiff1d(np.arange(len(index), dtype=np.int64), damaged)
@@ -129,7 +131,7 @@ def _mended(
                     mended.append(e)
                 mended.append(byte)
             parts.append(bytes(mended))
-        elif q in text:
+        elif q in text or b"\r" in text:
             body = text.replace(bytes([e]), bytes([e, e])) if e != q else text
             parts.append(bytes([q]) + body.replace(bytes([q]), bytes([e, q])) + bytes([q]))
         else:
