@@ -1,8 +1,9 @@
 """Text encodings. UTF-8 (with or without a BOM) is read as is; UTF-16 and UTF-32 with a BOM are
 transcoded to UTF-8; any other encoding (cp1252, cp1251, GB18030, Shift-JIS, ...) is told by
 charset-normalizer, checked against the whole file, and transcoded. A file whose encoding cannot
-be told with confidence, or that mixes UTF-8 with stray bytes, is refused (quarantined with the
-reason): a clear quarantine beats mojibake."""
+be told with confidence is refused (quarantined with the reason): a clear quarantine beats
+mojibake. A UTF-8 file with a few stray bytes (``StrayBytes``) is read as UTF-8, and the records
+holding them are set aside."""
 
 from __future__ import annotations
 
@@ -37,6 +38,19 @@ class EncodingProblem(CsvdockError):
     """The file's bytes are not text in any encoding csvdock may assume."""
 
 
+class StrayBytes(EncodingProblem):
+    """The file is UTF-8 but for a few bytes (``offsets``): their records are rejects."""
+
+    def __init__(self, message: str, offsets: tuple[int, ...]) -> None:
+        super().__init__(message)
+        self.offsets = offsets
+
+
+MAX_STRAY_BYTES = 100  # invalid sequences a UTF-8 file may hold (their records are rejected) ...
+MAX_STRAY_SHARE = 0.01  # ... when they are at most this share of its lines
+MIN_STRAY_BYTES = 3  # (a small file may hold this many)
+
+
 def bom_encoding(head: bytes) -> str | None:
     """Return ``utf-16`` or ``utf-32`` when ``head`` starts with their byte order mark."""
     return next((name for bom, name in BOMS if head.startswith(bom)), None)
@@ -64,6 +78,14 @@ def detect_encoding(path: Path, configured: str | None = None) -> str:
     if bad_at is None:
         return UTF8
     guess = _guess(sample)
+    if (has_multibyte and guess not in MULTI_BYTE) or guess is None:
+        stray = _stray_utf8(path)  # UTF-8 text (or no better guess) with a few stray bytes
+        if stray:
+            raise StrayBytes(
+                f"not valid UTF-8 at byte {stray[0]} (line {_line_of(path, stray[0])}): "
+                f"{len(stray)} stray byte sequence(s) in a UTF-8 file",
+                stray,
+            )
     if has_multibyte and guess not in MULTI_BYTE:
         raise EncodingProblem(
             f"not valid UTF-8 at byte {bad_at} (line {_line_of(path, bad_at)}), although other "
@@ -145,6 +167,27 @@ def _first_invalid_utf8(path: Path) -> tuple[int | None, bool]:
         except UnicodeDecodeError:
             bad_at = offset
     return bad_at, multibyte
+
+
+def _stray_utf8(path: Path) -> tuple[int, ...]:
+    """Return the offsets of the invalid UTF-8 sequences of ``path`` when they are few (at most
+    ``MAX_STRAY_BYTES``, and ``MAX_STRAY_SHARE`` of its lines or ``MIN_STRAY_BYTES``), else ()."""
+    data = path.read_bytes() if path.stat().st_size <= 64 * CHUNK_BYTES else b""
+    if not data:
+        return ()  # a big file: told by its encoding, not repaired byte by byte
+    lines = data.count(b"\n") + 1
+    limit = min(MAX_STRAY_BYTES, max(MIN_STRAY_BYTES, int(MAX_STRAY_SHARE * lines)))
+    offsets: list[int] = []
+    at = 0
+    while True:
+        try:
+            data[at:].decode(UTF8)
+            return tuple(offsets)
+        except UnicodeDecodeError as exc:
+            offsets.append(at + exc.start)
+            if len(offsets) > limit:
+                return ()
+            at += exc.end
 
 
 def _check_decodes(path: Path, encoding: str) -> None:

@@ -24,6 +24,7 @@ from csvdock.read.dialect import Dialect, sniff_dialect
 from csvdock.read.encoding import (
     UTF8,
     EncodingProblem,
+    StrayBytes,
     bom_encoding,
     detect_encoding,
     transcode_to_utf8,
@@ -50,6 +51,7 @@ NUL_COLUMN = "__nul_column"
 PARSED, TOO_MANY_RECORDS = "__parsed", "csvdock: more records parsed than indexed"
 log = logging.getLogger("csvdock")
 MAX_UNCLOSED_QUOTES = 100  # more quoted fields that never close: the quote character is wrong
+NOT_UTF8 = "not valid UTF-8: a stray byte in a UTF-8 file (kept as \\xNN in raw)"
 UNTERMINATED = "unterminated quote: the quoted field never closes; reading resumed at the next line"
 MAX_LINE_BYTES = 16 * 1024 * 1024  # the longest record DuckDB accepts (fields of many MB)
 DUCKDB_MEMORY_MB, DUCKDB_MEMORY_MB_PER_COLUMN = 256, 2
@@ -117,8 +119,12 @@ def extract_file(
     _check_readable(path)
     out_dir.mkdir(parents=True, exist_ok=True)
     source = path
+    stray: tuple[int, ...] = ()  # offsets of bytes that are not UTF-8 in a UTF-8 file
     try:
         encoding = detect_encoding(path, settings.encoding)
+    except StrayBytes as exc:
+        encoding, stray = UTF8, exc.offsets
+        log.warning("%s: %s; their records are set aside", path, exc)
     except EncodingProblem as exc:
         raise ExtractError(str(exc)) from None
     if encoding != UTF8:
@@ -151,6 +157,12 @@ def extract_file(
             )
         damaged = damaged_records(index, unclosed + index.broken_quotes)
         damaged = damaged[damaged >= first_data]  # a header's stray quote is text in its name
+        undecodable = damaged_records(index, stray)
+        if undecodable.size and undecodable[0] < first_data:
+            raise ExtractError(f"the header is not valid UTF-8 (byte {stray[0]})")
+        reasons = {int(r): UNTERMINATED for r in damaged.tolist()}
+        reasons.update({int(r): NOT_UTF8 for r in undecodable.tolist()})
+        damaged = np.array(sorted(reasons), dtype=np.int64)
         source_columns = _header_names(path, index, dialect)
         columns = unique_column_names(source_columns)
         rows_read = len(index) - first_data
@@ -197,7 +209,7 @@ def extract_file(
                 parsed, out_dir / RECORDS_FILE, good, columns, index_of_parse.nul_bytes > 0, fields
             )
         unterminated = _parse_reject_frame(
-            index, damaged, [UNTERMINATED] * damaged.size, by_duckdb=False
+            index, damaged, [reasons[r] for r in damaged.tolist()], by_duckdb=False
         )
     parts = [rejects, unterminated]
     all_rejects = pl.concat([*(p.drop("__record", "__by_duckdb") for p in parts), with_nul])
