@@ -217,7 +217,7 @@ def _unescape_char(value: str | None) -> str | None:
 
 def deadletter_show(args: argparse.Namespace, settings: Settings) -> str:
     """Return the text of ``csvdock deadletter show``."""
-    table = _table_arg(args.table)
+    table = normalised_table(args.table)
     ledger = read_ledger(Workspace(settings.workspace), table)
     if args.run:
         ledger = ledger.filter(pl.col("run_id") == args.run)
@@ -245,7 +245,7 @@ def deadletter_show(args: argparse.Namespace, settings: Settings) -> str:
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     replay_id = new_run_id()
     set_run_id(replay_id)
-    table = _table_arg(args.table)
+    table = normalised_table(args.table)
     summary = replay(table, args.target, run=args.run, settings=settings, run_id=replay_id)
     return _report(summary, args.json)
 
@@ -267,7 +267,7 @@ def _watch(args: argparse.Namespace, settings: Settings) -> int:
     inbox = Path(args.inbox)
     if not inbox.is_dir():
         raise UsageError(f"no such folder: {args.inbox}")
-    table = _table_arg(args.table) if args.table else ""
+    table = normalised_table(args.table) if args.table else ""
     settings = settings.with_overrides(target=args.target)
     from csvdock.edges.watch import watch
     from csvdock.read.extract import file_sha256
@@ -288,10 +288,6 @@ def _watch(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _table_arg(raw: str) -> str:
-    return normalised_table(raw)
-
-
 def _short(text: str, limit: int = 60) -> str:
     flat = text.replace("\r", "\\r").replace("\n", "\\n")
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
@@ -300,7 +296,7 @@ def _short(text: str, limit: int = 60) -> str:
 def schema_command(args: argparse.Namespace, settings: Settings) -> str:
     """Return the text of ``csvdock schema show|diff``."""
     registry = SchemaRegistry(settings.schemas_dir)
-    table = _table_arg(args.table)
+    table = normalised_table(args.table)
     if not registry.versions(table):
         raise UsageError(f"table {table!r} has no schema in {settings.schemas_dir}")
     if args.schema_command == "show":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from csvdock.core.errors import CsvdockError
@@ -49,6 +50,7 @@ class StrayBytes(EncodingProblem):
 MAX_STRAY_BYTES = 100  # invalid sequences a UTF-8 file may hold (their records are rejected) ...
 MAX_STRAY_SHARE = 0.01  # ... when they are at most this share of its lines
 MIN_STRAY_BYTES = 3  # (a small file may hold this many)
+MAX_REPAIRED_BYTES = 256 * 1024 * 1024  # a larger file is not read as UTF-8 with stray bytes
 
 
 def bom_encoding(head: bytes) -> str | None:
@@ -74,12 +76,13 @@ def detect_encoding(path: Path, configured: str | None = None) -> str:
     if with_bom:
         _check_decodes(path, with_bom)
         return with_bom
-    bad_at, has_multibyte = _first_invalid_utf8(path)
-    if bad_at is None:
+    scan = _scan_utf8(path)
+    if not scan.invalid:
         return UTF8
+    bad_at, has_multibyte = scan.invalid[0], scan.multibyte
     guess = _guess(sample)
     if (has_multibyte and guess not in MULTI_BYTE) or guess is None:
-        stray = _stray_utf8(path)  # UTF-8 text (or no better guess) with a few stray bytes
+        stray = _strays(scan)  # UTF-8 text (or no better guess) with a few stray bytes
         if stray:
             raise StrayBytes(
                 f"not valid UTF-8 at byte {stray[0]} (line {_line_of(path, stray[0])}): "
@@ -145,49 +148,58 @@ def transcode_to_utf8(path: Path, encoding: str, out: Path) -> Path:
     return out
 
 
-def _first_invalid_utf8(path: Path) -> tuple[int | None, bool]:
-    """Return the offset of the first byte that is not UTF-8 (None if all are) and whether any
-    valid multi-byte UTF-8 sequence occurs in the file."""
-    decoder = codecs.getincrementaldecoder(UTF8)(errors="strict")
-    offset, bad_at, multibyte = 0, None, False
+@dataclass(frozen=True)
+class _Utf8Scan:
+    """What one pass over a file found of UTF-8."""
+
+    invalid: tuple[int, ...]  # offsets of invalid sequences (the first MAX_STRAY_BYTES + 1)
+    multibyte: bool  # a valid multi-byte UTF-8 sequence occurs
+    lines: int  # line ends read
+    size: int  # bytes read (the whole file unless the scan stopped early)
+    complete: bool  # the scan read the whole file
+
+
+def _scan_utf8(path: Path) -> _Utf8Scan:
+    """Read ``path`` once, in chunks: its invalid UTF-8 sequences (up to one more than a file
+    with stray bytes may hold) and whether it holds valid multi-byte UTF-8. Stops early once
+    neither can change what ``detect_encoding`` decides."""
+    invalid: list[int] = []
+    multibyte, lines, size, pending = False, 0, 0, b""
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(CHUNK_BYTES), b""):
             multibyte = multibyte or bool(_UTF8_MULTIBYTE.search(block))
-            if bad_at is None:
-                try:
-                    decoder.decode(block)
-                except UnicodeDecodeError as exc:
-                    bad_at = offset + exc.start
-            if bad_at is not None and multibyte:
-                break
-            offset += len(block)
-    if bad_at is None:
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            bad_at = offset
-    return bad_at, multibyte
+            lines += block.count(b"\n")
+            data = pending + block
+            used = _valid_utf8_prefix(data, size - len(pending), invalid, final=False)
+            pending, size = data[used:], size + len(block)
+            if len(invalid) > MAX_STRAY_BYTES and multibyte:
+                return _Utf8Scan(tuple(invalid), multibyte, lines, size, complete=False)
+        _valid_utf8_prefix(pending, size - len(pending), invalid, final=True)
+    return _Utf8Scan(tuple(invalid), multibyte, lines, size, complete=True)
 
 
-def _stray_utf8(path: Path) -> tuple[int, ...]:
-    """Return the offsets of the invalid UTF-8 sequences of ``path`` when they are few (at most
-    ``MAX_STRAY_BYTES``, and ``MAX_STRAY_SHARE`` of its lines or ``MIN_STRAY_BYTES``), else ()."""
-    data = path.read_bytes() if path.stat().st_size <= 64 * CHUNK_BYTES else b""
-    if not data:
-        return ()  # a big file: told by its encoding, not repaired byte by byte
-    lines = data.count(b"\n") + 1
-    limit = min(MAX_STRAY_BYTES, max(MIN_STRAY_BYTES, int(MAX_STRAY_SHARE * lines)))
-    offsets: list[int] = []
-    at = 0
-    while True:
+def _valid_utf8_prefix(data: bytes, base: int, invalid: list[int], final: bool) -> int:
+    """Decode ``data`` (at file offset ``base``), noting the offset of each invalid sequence in
+    ``invalid``; return how many bytes were read (an unfinished character at the end waits for
+    the next block unless ``final``)."""
+    view, at = memoryview(data), 0
+    while len(invalid) <= MAX_STRAY_BYTES:
         try:
-            data[at:].decode(UTF8)
-            return tuple(offsets)
+            _, used = codecs.utf_8_decode(view[at:], "strict", final)
+            return at + used
         except UnicodeDecodeError as exc:
-            offsets.append(at + exc.start)
-            if len(offsets) > limit:
-                return ()
+            invalid.append(base + at + exc.start)
             at += exc.end
+    return len(data)  # more than a file with stray bytes holds: the rest need not be looked at
+
+
+def _strays(scan: _Utf8Scan) -> tuple[int, ...]:
+    """Return the offsets of a UTF-8 file's stray bytes when they are few (at most
+    ``MAX_STRAY_BYTES``, and ``MAX_STRAY_SHARE`` of its lines or ``MIN_STRAY_BYTES``), else ()."""
+    if not scan.complete or scan.size > MAX_REPAIRED_BYTES:
+        return ()  # a big file: told by its encoding, not repaired byte by byte
+    limit = min(MAX_STRAY_BYTES, max(MIN_STRAY_BYTES, int(MAX_STRAY_SHARE * (scan.lines + 1))))
+    return scan.invalid if len(scan.invalid) <= limit else ()
 
 
 def _check_decodes(path: Path, encoding: str) -> None:

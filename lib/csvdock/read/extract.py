@@ -148,14 +148,9 @@ def extract_file(
                 path, dialect.quote, dialect.escape, scratch / "index.lf.parquet", dialect.delimiter
             )
             dialect = replace(dialect, newline="mixed")
-        index, unclosed = _resynchronised(path, index, dialect, scratch)
+        index, never_closed = _resynchronised(path, index, dialect, scratch)
         first_data = 1 if dialect.header else 0
-        if len(unclosed) + len(index.broken_quotes) > MAX_UNCLOSED_QUOTES:
-            raise ExtractError(
-                f"unterminated quotes: over {MAX_UNCLOSED_QUOTES} quoted fields never close; "
-                "check the quote character"
-            )
-        damaged = damaged_records(index, unclosed + index.broken_quotes)
+        damaged = damaged_records(index, never_closed)
         damaged = damaged[damaged >= first_data]  # a header's stray quote is text in its name
         undecodable = damaged_records(index, stray)
         if undecodable.size and undecodable[0] < first_data:
@@ -172,9 +167,10 @@ def extract_file(
         if damaged.size or index.literal_quotes or index.stray_carriage_returns:
             parse_path, parse_index, locate = _repaired(path, index, damaged, dialect, scratch)
             log.info(
-                "%s: %d quotes read as text, %d records with an unterminated quote set aside",
+                "%s: %d quotes read as text, %d records set aside (a quote never closed, a stray "
+                "byte)",
                 source,
-                len(index.literal_quotes) - len(unclosed),
+                len(index.literal_quotes) - len(never_closed),
                 damaged.size,
             )
         parse_rows = len(parse_index) - first_data
@@ -196,17 +192,16 @@ def extract_file(
                 f"{parse_rows}; check the quote and escape characters "
                 f"(sniffed {dialect.as_dict()})"
             )
-        index_of_parse = parse_index
         with_nul = no_rejects()
-        if rejects.height == 0 and index_of_parse.nul_bytes == 0:
+        if rejects.height == 0 and parse_index.nul_bytes == 0:
             parsed.replace(out_dir / RECORDS_FILE)  # every record parsed: positions line up
         else:
             # DuckDB's output lacks the records it rejected: leave those out of the positions to
             # join them by position, then drop the records whose fields do not line up.
             skipped = np.sort(rejects.filter(pl.col("__by_duckdb"))["__record"].to_numpy())
-            good = index_of_parse.write_positions(scratch / "good.parquet", first_data, skipped)
+            good = parse_index.write_positions(scratch / "good.parquet", first_data, skipped)
             with_nul = _attach_positions(
-                parsed, out_dir / RECORDS_FILE, good, columns, index_of_parse.nul_bytes > 0, fields
+                parsed, out_dir / RECORDS_FILE, good, columns, parse_index.nul_bytes > 0, fields
             )
         unterminated = _parse_reject_frame(
             index, damaged, [reasons[r] for r in damaged.tolist()], by_duckdb=False
@@ -394,16 +389,21 @@ def _resynchronised(
     path: Path, index: RecordIndex, dialect: Dialect, scratch: Path
 ) -> tuple[RecordIndex, tuple[int, ...]]:
     """Return the index of ``path`` after reading every opening quote that no quote closes as
-    text (the scan resynchronises at the next line), and those quotes' offsets."""
+    text (the scan resynchronises at the next line), and the offsets of all the quoted fields
+    that never close: those running to the end of the file (found one per scan) and those
+    ending badly past their line (found in the scan)."""
     unclosed: list[int] = []
-    while index.unclosed_quote is not None:
-        if len(unclosed) == MAX_UNCLOSED_QUOTES:
-            record = index.records_holding(np.array([unclosed[0]]))
+    while True:
+        never_closed = tuple(sorted((*unclosed, *index.broken_quotes)))
+        if len(never_closed) > MAX_UNCLOSED_QUOTES:
+            record = index.records_holding(np.array(never_closed[:1]))
             line = int(index.positions_of(record)[LINE][0])
             raise ExtractError(
                 f"unterminated quotes: over {MAX_UNCLOSED_QUOTES} quoted fields never close, the "
                 f"first at line {line}; check the quote character"
             )
+        if index.unclosed_quote is None:
+            return index, never_closed
         unclosed.append(index.unclosed_quote)
         index = index_records(
             path,
@@ -413,7 +413,6 @@ def _resynchronised(
             dialect.delimiter,
             tuple(unclosed),
         )
-    return index, tuple(unclosed)
 
 
 def _repaired(

@@ -535,11 +535,7 @@ def carriage_returns_to_newlines(
     with out.open("wb") as target:
         for chunk in _chunks(path, quote, escape):
             body = chunk.body.copy()
-            cr = np.flatnonzero(body == CARRIAGE_RETURN)
-            following = chunk.lookahead[np.minimum(cr + 1, chunk.lookahead.size - 1)]
-            bare = (cr + 1 >= chunk.lookahead.size) | (following != NEWLINE)
-            outside = ((np.searchsorted(chunk.quote_at, cr) + chunk.parity_in) % 2) == 0
-            body[cr[bare & outside]] = NEWLINE
+            body[_bare_carriage_returns(chunk)] = NEWLINE
             target.write(body.tobytes())
     return out
 

@@ -10,11 +10,14 @@ index found; record positions and raw text still come from the original file.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from csvdock.read.records import END, LINE, START, RecordIndex
 
@@ -72,11 +75,6 @@ def with_original_positions(
 ) -> RecordIndex:
     """Return ``parse_index`` (the copy's) with each record's line and byte positions taken from
     ``index`` (the original's record ``kept[k]``), written to ``out``."""
-    import dataclasses
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     table = pq.read_table(parse_index.path)
     found = index.positions_of(kept)
     for name in (LINE, START, END):

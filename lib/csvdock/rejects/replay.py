@@ -10,6 +10,7 @@ import polars as pl
 from csvdock.core.runs import OK_STATUSES, RunSummary, new_run_id
 from csvdock.core.settings import Settings, load_settings
 from csvdock.core.workspace import Workspace
+from csvdock.pipeline.run import UsageError, ingest, normalised_table
 from csvdock.rejects.deadletter import ledger_dir, locked, read_ledger, write_ledger
 
 
@@ -70,8 +71,6 @@ def replay(
     they stand in the dead-letter CSV (edits included), and mark the replayed ones; return the
     replay's run summary. The table's latest schema is the contract (``evolution = freeze``):
     a replay never widens or adds columns. ``UsageError`` when nothing waits for replay."""
-    from csvdock.pipeline.run import UsageError, ingest, normalised_table
-
     settings = (settings or load_settings()).with_overrides(target=target)
     table = normalised_table(table)
     workspace = Workspace(settings.workspace)

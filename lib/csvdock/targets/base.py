@@ -19,6 +19,7 @@ import pyarrow as pa
 from csvdock.core.errors import CsvdockError
 from csvdock.core.naming import qualified_name, quote_identifier
 from csvdock.schema import types as t
+from csvdock.targets.url import masked_url
 
 # csvdock's own tables live in this database schema of every target.
 METADATA_SCHEMA, LEDGER_TABLE = "csvdock", "ledger"
@@ -48,8 +49,6 @@ class Target:
     @property
     def display(self) -> str:
         """The URL with any password masked, safe for logs and summaries."""
-        from csvdock.targets.url import masked_url
-
         return masked_url(self.url)
 
 
@@ -68,10 +67,12 @@ class SqlDialect:
         """Return a condition: ``value`` matches the regular expression ``pattern``."""
         raise NotImplementedError
 
+    trim_function = "btrim"  # trims given characters from both ends
+
     def trimmed(self, value: str) -> str:
         """Return ``value`` without csvdock's whitespace at either end."""
         chars = " || ".join(f"chr({ord(c)})" for c in t.WHITESPACE)
-        return f"btrim({value}, {chars})"
+        return f"{self.trim_function}({value}, {chars})"
 
     def try_cast(self, value: str, sql_type: str) -> str | None:
         """Return ``value`` cast to ``sql_type`` or NULL (None: the target has no try-cast)."""

@@ -18,7 +18,6 @@ import pyarrow as pa
 
 from csvdock.core.errors import ConfigError
 from csvdock.core.naming import qualified_name, quote_identifier
-from csvdock.schema import types as t
 from csvdock.targets.base import (
     Capabilities,
     SqlDialect,
@@ -29,6 +28,7 @@ from csvdock.targets.base import (
     WarehouseLocked,
     first_line,
 )
+from csvdock.targets.url import masked_url
 
 DUCKDB_MEMORY_MB = 256  # the warehouse connection's limit (a session setting, not stored)
 DUCKDB_LOCK_WAIT_SECONDS = 600.0  # how long a load waits for another process's DuckDB load
@@ -47,12 +47,10 @@ class DuckDBDialect(SqlDialect):
         folds_repeated_expressions=False,
     )
 
+    trim_function = "trim"
+
     def matches(self, value: str, pattern: str) -> str:
         return f"regexp_matches({value}, {self.literal(pattern)})"
-
-    def trimmed(self, value: str) -> str:
-        chars = " || ".join(f"chr({ord(c)})" for c in t.WHITESPACE)
-        return f"trim({value}, {chars})"
 
 
 class DuckDBWarehouse(Warehouse):
@@ -190,8 +188,6 @@ def parse_url(url: str) -> Target:
     """Parse ``duckdb:///relative.duckdb`` or ``duckdb:////absolute/path.duckdb``."""
     rest = url[len("duckdb://") :]
     if not rest.startswith("/") or rest == "/":
-        from csvdock.targets.url import masked_url
-
         raise ConfigError(
             f"target {masked_url(url)!r}: use duckdb:///relative/path.duckdb "
             "or duckdb:////absolute/path.duckdb"
