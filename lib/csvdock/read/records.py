@@ -36,7 +36,6 @@ class RecordIndex:
     path: Path
     count: int
     first_record: tuple[int, int] = (0, 0)  # start and end of record 0
-    open_quote_at: int | None = None  # the record still inside quotes at the end of the file
     crlf_endings: int = 0
     lf_endings: int = 0
     nul_bytes: int = 0  # NUL bytes anywhere in the file
@@ -370,7 +369,6 @@ def index_records(
     crlf = lf = nul_bytes = count = 0
     parity = 0
     heads: list[int] = []  # the first two record starts
-    last_start = -1
     # Per pending record: start, line, and the delimiters (all, and those ending a line) before it.
     pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     pending_rows = 0
@@ -440,7 +438,6 @@ def index_records(
                 )
                 pending_rows += starts.size
                 count += starts.size
-                last_start = int(starts[-1])
                 heads = (heads + starts[:2].tolist())[:2]
             delimiters_before += int(delimiters.size)
             terminal_before += int(terminal.size)
@@ -452,22 +449,23 @@ def index_records(
             if pending_rows >= INDEX_ROW_GROUP:
                 flush(writer, final=False)
         flush(writer, final=True)
-    open_quote_at = last_start if parity and count else None
     first_record = (heads[0], heads[1] if len(heads) > 1 else size) if heads else (0, 0)
-    literal_quotes = np.concatenate(literal) if literal else np.zeros(0, dtype=np.int64)
+
+    def offsets(found: list[np.ndarray]) -> tuple[int, ...]:
+        return tuple(int(q) for q in np.concatenate(found).tolist()) if found else ()
+
     return RecordIndex(
         out,
         count,
         first_record,
-        open_quote_at,
-        crlf,
-        lf,
-        nul_bytes,
-        delimiter_byte is not None,
-        tuple(int(q) for q in literal_quotes.tolist()),
-        last_opening if parity and count else None,
-        tuple(int(q) for q in np.concatenate(broken).tolist()) if broken else (),
-        tuple(int(c) for c in np.concatenate(stray_cr).tolist()) if stray_cr else (),
+        crlf_endings=crlf,
+        lf_endings=lf,
+        nul_bytes=nul_bytes,
+        counts_fields=delimiter_byte is not None,
+        literal_quotes=offsets(literal),
+        unclosed_quote=last_opening if parity and count else None,
+        broken_quotes=offsets(broken),
+        stray_carriage_returns=offsets(stray_cr),
     )
 
 
