@@ -3,7 +3,6 @@ record only, and every line of the file is still accounted for."""
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -11,11 +10,6 @@ import polars as pl
 import pytest
 from csvdock.core.settings import TableSettings
 from csvdock.read.extract import RECORDS_FILE, REJECTS_FILE, ExtractError, extract_file
-
-from tests.conftest import SHARED
-
-WILD = SHARED / "corpus" / "duckdb-csv"
-BASELINE = json.loads((Path(__file__).parent / "corpus_baseline.json").read_text())["files"]
 
 
 def _extract(tmp_path: Path, text: str) -> tuple[int, pl.DataFrame, pl.DataFrame]:
@@ -74,31 +68,3 @@ def test_a_stray_quote_anywhere_loses_no_line(tmp_path: Path, seed: int):
     for line in lines:
         if '"' not in line:
             assert line.split(",")[0] in kept  # a clean line is never damaged
-
-
-WILD_QUOTES = sorted(
-    p
-    for folder in ("unescaped_quotes", "rejects/unquoted", "unquoted_escape", "validator")
-    for p in (WILD / folder).glob("*.csv")
-)
-
-
-@pytest.mark.skipif(not WILD_QUOTES, reason="../shared/corpus/duckdb-csv is not present")
-def test_no_file_of_the_wild_corpus_loads_worse_than_before(workdir: Path):
-    """Every quote-damaged file of DuckDB's corpus loads at least the rows it loaded before
-    quote recovery (tests/read/corpus_baseline.json), with every record accounted for."""
-    import csvdock
-
-    worse = []
-    for number, path in enumerate(WILD_QUOTES):
-        summary = csvdock.ingest(path, table=f"wild_{number}", target="duckdb:///w.duckdb")
-        (result,) = summary.files
-        assert result.status in ("loaded", "quarantined"), (path, result.reason)
-        if result.status == "loaded":
-            assert result.rows_read == result.rows_loaded + result.rows_rejected
-        before = BASELINE[str(path.relative_to(WILD))]
-        if before["status"] == "loaded" and (
-            result.status != "loaded" or result.rows_loaded < before["rows_loaded"]
-        ):
-            worse.append((path.name, before, result.status, result.rows_loaded))
-    assert not worse

@@ -45,6 +45,8 @@ class FileResult:
     dialect: dict[str, Any] | None = None
     timings: dict[str, float] | None = None  # seconds per stage (see README, "Benchmarks")
     retryable: bool = False  # failed for a transient reason (target down, busy): try again later
+    lines_outside_table: int = 0  # lines that are not the table: preamble, footer, second table
+    outside_table: list[dict[str, Any]] | None = None  # their spans: first/last line, reason
 
     def write(self, path: Path) -> None:
         """Write the result as JSON to ``path`` (the caller makes the write atomic)."""

@@ -245,6 +245,8 @@ def new_result(
         schema_version=schema.version,
         schema_path=_schema_path(settings, schema),
         dialect=extracted.dialect,
+        lines_outside_table=extracted.lines_outside_table,
+        outside_table=extracted.outside,
     )
 
 

@@ -29,6 +29,7 @@ BOMS = (
 MULTI_BYTE = ("gb18030", "gbk", "gb2312", "big5", "cp932", "shift_jis", "euc_jp", "euc_kr", "cp949")
 MIN_COHERENCE = 0.3  # charset-normalizer recognised a language in the decoded text
 MAX_CHAOS = 0.1
+CLOSE_CHAOS, CLOSE_COHERENCE = 0.01, 0.15  # cp1252 this close to the pick is chosen over it
 MAX_NON_ASCII_LETTERS = 0.3  # share of accented letters in Western text (cp1252)
 _UTF8_MULTIBYTE = re.compile(
     rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
@@ -111,12 +112,20 @@ def _guess(sample: bytes) -> str | None:
     reads as Western text there (the same text as the pick, or few accented letters)."""
     import charset_normalizer
 
-    best = charset_normalizer.from_bytes(sample).best()
+    found = charset_normalizer.from_bytes(sample)
+    best = found.best()
     western = _decoded(sample, WESTERN)
     if best is not None:
         name = codecs.lookup(best.encoding).name
         if western is not None and _decoded(sample, name) == western:
             return WESTERN
+        if western is not None and any(
+            codecs.lookup(match.encoding).name == WESTERN
+            and match.chaos <= best.chaos + CLOSE_CHAOS
+            and match.coherence >= best.coherence - CLOSE_COHERENCE
+            for match in found
+        ):
+            return WESTERN  # as likely as the pick by the text: the far commoner encoding wins
         if name in MULTI_BYTE or (best.chaos <= MAX_CHAOS and best.coherence >= MIN_COHERENCE):
             return name
     if western is not None and _reads_western(western):

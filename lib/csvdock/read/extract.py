@@ -20,7 +20,12 @@ import polars as pl
 from csvdock.core.errors import CsvdockError
 from csvdock.core.naming import quote_identifier, unique_column_names
 from csvdock.core.settings import TableSettings
-from csvdock.read.dialect import Dialect, sniff_dialect
+from csvdock.read.dialect import (
+    SPACED_FILE,
+    Dialect,
+    sniff_dialect,
+    without_space_after_delimiter,
+)
 from csvdock.read.encoding import (
     UTF8,
     EncodingProblem,
@@ -42,6 +47,7 @@ from csvdock.read.records import (
     record_text,
 )
 from csvdock.read.repair import damaged_records, with_original_positions, write_repaired
+from csvdock.read.table import TableLayout, find_table
 from csvdock.rejects.format import REJECT_SCHEMA, no_rejects, reject_frame
 
 RECORDS_FILE, REJECTS_FILE, META_FILE = "records.parquet", "rejects.parquet", "extract.json"
@@ -86,6 +92,8 @@ class ExtractResult:
     columns: list[str]
     dialect: dict[str, Any] = field(default_factory=dict)
     text_copy: str = ""  # the UTF-8, one-line-ending copy parsed (in the checkpoint), if any
+    lines_outside_table: int = 0  # preamble, extra header rows, footer, a second table
+    outside: list[dict[str, Any]] = field(default_factory=list)  # OutsideSpan dicts
 
     def text_path(self, folder: Path) -> Path:
         """Return the text that was parsed (the raw text of rejects is read from it)."""
@@ -130,6 +138,8 @@ def extract_file(
     if encoding != UTF8:
         path = transcode_to_utf8(source, encoding, out_dir / TRANSCODED_FILE)
     dialect = sniff_dialect(path, settings)
+    if dialect.space_after_delimiter:
+        path = without_space_after_delimiter(path, dialect, out_dir / SPACED_FILE)
     if has_bare_carriage_returns(path):
         path = carriage_returns_to_newlines(path, dialect.quote, dialect.escape, out_dir / CR_FILE)
         dialect = replace(dialect, newline="\\r")
@@ -149,29 +159,35 @@ def extract_file(
             )
             dialect = replace(dialect, newline="mixed")
         index, never_closed = _resynchronised(path, index, dialect, scratch)
-        first_data = 1 if dialect.header else 0
+        layout = find_table(path, index, dialect, settings.header)
+        dialect = replace(dialect, header=layout.header)
+        not_data = layout.not_data
         damaged = damaged_records(index, never_closed)
-        damaged = damaged[damaged >= first_data]  # a header's stray quote is text in its name
+        damaged = damaged[~np.isin(damaged, not_data)]  # a stray quote outside the data is text
         undecodable = damaged_records(index, stray)
-        if undecodable.size and undecodable[0] < first_data:
+        if np.isin(undecodable, layout.header_records).any():
             raise ExtractError(f"the header is not valid UTF-8 (byte {stray[0]})")
+        undecodable = undecodable[~np.isin(undecodable, not_data)]
         reasons = {int(r): UNTERMINATED for r in damaged.tolist()}
         reasons.update({int(r): NOT_UTF8 for r in undecodable.tolist()})
         damaged = np.array(sorted(reasons), dtype=np.int64)
-        source_columns = _header_names(path, index, dialect)
+        source_columns = layout.names or _header_names(path, index, dialect, layout)
         columns = unique_column_names(source_columns)
-        rows_read = len(index) - first_data
-        # The records the parser reads: all of them, or, when quoting had to be mended, a copy
-        # without the damaged records (their positions are still the original file's).
+        rows_read = len(index) - not_data.size
+        first_data = 1 if dialect.header else 0  # in the records the parser reads
+        # The records the parser reads: all of them, or, when quoting had to be mended or the
+        # table does not fill the file, a copy with only the table (positions the original's).
         parse_path, parse_index, locate = path, index, index
-        if damaged.size or index.literal_quotes or index.stray_carriage_returns:
-            parse_path, parse_index, locate = _repaired(path, index, damaged, dialect, scratch)
+        left_out = np.union1d(damaged, layout.left_out).astype(np.int64)
+        if left_out.size or index.literal_quotes or index.stray_carriage_returns:
+            parse_path, parse_index, locate = _repaired(path, index, left_out, dialect, scratch)
             log.info(
                 "%s: %d quotes read as text, %d records set aside (a quote never closed, a stray "
-                "byte)",
+                "byte), %d lines outside the table",
                 source,
                 len(index.literal_quotes) - len(never_closed),
                 damaged.size,
+                layout.lines_outside,
             )
         parse_rows = len(parse_index) - first_data
         fields, dialect = _expected_fields(parse_index, dialect, first_data, parse_rows)
@@ -219,6 +235,8 @@ def extract_file(
         columns=columns,
         dialect={**dialect.as_dict(), "encoding": encoding},
         text_copy=path.name if path != source else "",
+        lines_outside_table=layout.lines_outside,
+        outside=[asdict(span) for span in layout.spans],
     )
     result.write(out_dir)
     return result
@@ -299,8 +317,12 @@ def _check_readable(path: Path) -> None:
         raise ExtractError(f"the file is binary ({share:.0%} control bytes), not CSV text")
 
 
-def _header_names(path: Path, index: RecordIndex, dialect: Dialect) -> list[str]:
-    raw = record_text(path, *index.first_record)
+def _header_names(
+    path: Path, index: RecordIndex, dialect: Dialect, layout: TableLayout
+) -> list[str]:
+    first = layout.header_records[0] if layout.header_records else layout.start
+    found = index.positions_of(np.array([first], dtype=np.int64))
+    raw = record_text(path, int(found[START][0]), int(found[END][0]))
     text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
     reader = csv.reader(
         io.StringIO(text),

@@ -1,0 +1,454 @@
+"""Finding the table inside a file: the lines above it (a preamble), a header spread over several
+rows, the lines below it (notes, totals) and a second table after a blank line.
+
+Lines outside the table are not data and are not lost: each span is reported with its reason
+(``preamble``, ``header row``, ``footer``, ``second table at line N``) and counted in the run
+summary's ``lines_outside_table``. Conservation reads: every line of a file is a header line, a
+blank line, a line outside the table, or part of a record that is loaded or rejected.
+
+The evidence is the record index's field counts (the table's width is the most common count)
+and, for the first and last records only, their fields and the kinds of value in them:
+
+- **preamble**: records before the first run of records of the table's width. A single record
+  one field short of the width right above the data is a header missing a name (a pandas index
+  column, a trailing delimiter), not a preamble, unless the next record is itself a header.
+- **no header**: the first row of the table is typed like the body (numbers where the body has
+  numbers, dates where it has dates...): its columns are named ``column_1``, ``column_2``...
+- **multi-row header**: a header whose names are blank or repeated (merged cells), followed by a
+  row that fills them and is not typed like the body: the names are joined (``revenue_2023``).
+- **footer**: the last records, when they hold at most one value with a letter in it (a note,
+  "Total: 5") or start with "Total".
+- **second table**: after a blank line, a record of another width followed by more of that width,
+  or a repeat of the header.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from csvdock.read.dialect import Dialect
+from csvdock.read.parquet import parquet_batches
+from csvdock.read.records import END, FIELDS, INDEX_ROW_GROUP, LINE, START, RecordIndex
+
+HEAD_RECORDS = 200  # records read for the preamble, the header and the body's kinds of value
+TAIL_RECORDS = 20  # records read for a footer
+RUN = 5  # records of the table's width that confirm where it starts
+RUN_SHARE = 0.6  # of the records after the table's first, those of its width
+MAX_HEADER_ROWS = 3
+MAX_GAPS = 10_000  # blank lines examined for a second table
+TYPED_SHARE = 0.9  # share of a column's body values of one kind for the column to be typed
+HEADER_ROW = "header row"  # the reason given a multi-row header's rows after the first
+COMMENT = "#"  # a line starting with it, narrower than the table, is a comment
+MAX_COMMENTS = 1_000  # more are rejects (too few fields) like any other narrow record
+TOTALS = re.compile(r"(?i)\s*(grand\s+)?(sub)?totals?\b|\s*sum\b")
+_KINDS = {
+    "number": re.compile(
+        r"[-+]?[$€£]?\s?(\d+([.,'\u00a0]\d{3})*([.,]\d+)?|[.,]\d+)([eE][-+]?\d+)?%?"
+    ),
+    "date": re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?Z?"),
+    "time": re.compile(r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?"),
+    "boolean": re.compile(r"(?i)true|false|yes|no"),
+}
+
+
+@dataclass(frozen=True)
+class OutsideSpan:
+    """Consecutive records outside the table: their first and last line and why."""
+
+    first_line: int
+    last_line: int
+    lines: int  # lines holding something (blank lines are counted apart)
+    reason: str
+
+
+@dataclass
+class TableLayout:
+    """Where the table is in a file's records (indexes into its record index)."""
+
+    header: bool = True
+    header_records: tuple[int, ...] = (0,)  # the rows of the header (several when spread)
+    start: int = 0  # the table's first record (its header, or its first data record)
+    names: list[str] | None = None  # joined names of a multi-row header
+    outside: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    spans: list[OutsideSpan] = field(default_factory=list)
+
+    @property
+    def not_data(self) -> np.ndarray:
+        """Return the records that are not data records: outside the table or header rows."""
+        return np.union1d(self.outside, np.array(self.header_records, dtype=np.int64))
+
+    @property
+    def left_out(self) -> np.ndarray:
+        """Return the records the parser must not see: outside the table, or header rows after
+        the first (the parser reads the first as the header)."""
+        return np.union1d(self.outside, np.array(self.header_records[1:], dtype=np.int64))
+
+    @property
+    def lines_outside(self) -> int:
+        """Return how many lines lie outside the table (a header's extra rows are header)."""
+        return sum(span.lines for span in self.spans if span.reason != HEADER_ROW)
+
+
+def find_table(
+    path: Path, index: RecordIndex, dialect: Dialect, header: bool | None
+) -> TableLayout:
+    """Return where the table of ``path`` is; ``header`` pins whether it has a header row."""
+    total = len(index)
+    counts = _field_counts(index)
+    head = min(total, HEAD_RECORDS)
+    rows = _fields(path, index, np.arange(head, dtype=np.int64), dialect)
+    uncommented = [
+        n for n, row in zip(counts[:head].tolist(), rows, strict=True) if not _commented(row)
+    ]
+    width = _table_width(np.array(uncommented or counts[:head].tolist()))
+    start = _table_start(counts[:head], rows, width)
+    # The body's evidence leaves out the record after the header: it may be a header row too.
+    body = [r for r in rows[start + 1 :] if len(r) == width]
+    body = body[1:] if len(body) > 1 else body
+    kinds = _column_kinds(body, width)
+    first_filled = bool(body) and all(row[0].strip() for row in body)
+    if (
+        start == 1
+        and counts[0] == width - 1
+        and not _commented(rows[0])
+        and _typed_like(rows[1], kinds) is not False
+    ):
+        start = 0  # a header one name short of its data, not a preamble
+    has_header = header if header is not None else _typed_like(rows[start], kinds) is not True
+    header_rows = [start] if has_header else []
+    if has_header:
+        while (
+            len(header_rows) < MAX_HEADER_ROWS
+            and header_rows[-1] + 1 < head - 1
+            and counts[header_rows[-1] + 1] == width
+            and _continues_header(
+                [rows[r] for r in header_rows], rows[header_rows[-1] + 1], kinds, first_filled
+            )
+        ):
+            header_rows.append(header_rows[-1] + 1)
+    data_start = (header_rows[-1] + 1) if header_rows else start
+    end = _table_end(path, index, counts, width, data_start, rows, kinds, dialect)
+    footer = _footer_start(path, index, counts, width, data_start, end, dialect)
+    outside: list[tuple[int, int, str]] = []
+    if start:
+        outside.append((0, start, "preamble"))
+    if dialect.delimiter != COMMENT:
+        outside.extend(_comments(path, index, counts, width, data_start, footer))
+    if len(header_rows) > 1:
+        outside.append((header_rows[1], header_rows[-1] + 1, HEADER_ROW))
+    if footer < end:
+        outside.append((footer, end, "footer"))
+    if end < total:
+        line = int(index.positions_of(np.array([end]))[LINE][0])
+        outside.append((end, total, f"second table at line {line}"))
+    names = _joined_names([rows[r] for r in header_rows]) if len(header_rows) > 1 else None
+    merged: list[tuple[int, int, str]] = []
+    for a, z, reason in sorted(outside):
+        if merged and merged[-1][1] == a and merged[-1][2] == reason:
+            merged[-1] = (merged[-1][0], z, reason)
+        else:
+            merged.append((a, z, reason))
+    outside = merged
+    spans = [_span(path, index, a, z, reason) for a, z, reason in outside]
+    left = [np.arange(a, z, dtype=np.int64) for a, z, reason in outside if reason != HEADER_ROW]
+    return TableLayout(
+        header=has_header,
+        header_records=tuple(header_rows),
+        start=start,
+        names=names,
+        outside=np.concatenate(left) if left else np.zeros(0, dtype=np.int64),
+        spans=spans,
+    )
+
+
+def _comments(
+    path: Path, index: RecordIndex, counts: np.ndarray, width: int, first: int, end: int
+) -> list[tuple[int, int, str]]:
+    """Return the comment lines among records ``first`` to ``end``: narrower than the table
+    and starting with ``#``, each as a span of one record."""
+    narrower = np.flatnonzero(counts[first:end] < width)[:MAX_COMMENTS] + first
+    if narrower.size == 0:
+        return []
+    starts = index.positions_of(narrower.astype(np.int64))[START]
+    found: list[tuple[int, int, str]] = []
+    with path.open("rb") as handle:
+        for record, start in zip(narrower.tolist(), starts.tolist(), strict=True):
+            handle.seek(start)
+            if handle.read(64).lstrip(b" \t").startswith(COMMENT.encode()):
+                found.append((record, record + 1, "comment"))
+    return found
+
+
+def _commented(row: list[str]) -> bool:
+    return bool(row) and row[0].lstrip().startswith(COMMENT)
+
+
+def _field_counts(index: RecordIndex) -> np.ndarray:
+    parts = [b.column(0).to_numpy() for b in parquet_batches(index.path, INDEX_ROW_GROUP, [FIELDS])]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+
+
+def _table_width(counts: np.ndarray) -> int:
+    """Return the most common field count of the first records; on a tie, the first count
+    of more than one field to appear (a preamble is narrow, a second table comes later)."""
+    values, found = np.unique(counts, return_counts=True)
+    tied = set(values[found == found.max()].tolist())
+    wide = [int(c) for c in counts.tolist() if c in tied and c > 1]
+    return wide[0] if wide else int(values[found == found.max()][0])
+
+
+def _table_start(counts: np.ndarray, rows: list[list[str]], width: int) -> int:
+    """Return the first record of the table: the first of the table's width, followed by
+    records mostly of that width (comments aside), not a title padded with delimiters. Records
+    before it must be narrower than the table or padded titles (else there is no preamble: 0)."""
+    plain = [r for r in range(len(counts)) if not (_commented(rows[r]) and counts[r] < width)]
+    for at, record in enumerate(plain):
+        after = counts[plain[at + 1 : at + 1 + RUN]]
+        if (
+            counts[record] == width
+            and not _padded_title(rows[record], width)
+            and (
+                after.size == 0
+                or (
+                    after[0] == width and np.count_nonzero(after == width) >= RUN_SHARE * after.size
+                )
+            )
+        ):
+            before_ok = all(
+                counts[r] < width or _padded_title(rows[r], width) for r in range(record)
+            )
+            return record if before_ok else 0
+    return 0
+
+
+def _padded_title(row: list[str], width: int) -> bool:
+    """Whether ``row`` is a line of text padded with delimiters to the table's width."""
+    return width >= 3 and sum(1 for cell in row if cell.strip()) <= 1
+
+
+def _kind(value: str) -> str:
+    value = value.strip()
+    if not value:
+        return "empty"
+    for kind, pattern in _KINDS.items():
+        if pattern.fullmatch(value):
+            return kind
+    return "text"
+
+
+def _column_kinds(body: list[list[str]], width: int) -> list[str | None]:
+    """Return, per column, the kind most of its body values share (None: text or mixed)."""
+    kinds: list[str | None] = []
+    for column in range(width):
+        found = Counter(_kind(row[column]) for row in body)
+        found.pop("empty", None)
+        total = sum(found.values())
+        kind, n = found.most_common(1)[0] if found else ("text", 0)
+        kinds.append(kind if kind != "text" and total and n >= TYPED_SHARE * total else None)
+    return kinds
+
+
+def _typed_like(row: list[str], kinds: list[str | None]) -> bool | None:
+    """Whether ``row`` holds the kinds of value of the body in every typed column (None: the
+    body has no typed column, so nothing tells)."""
+    typed = [(c, k) for c, k in enumerate(kinds) if k is not None and c < len(row)]
+    if not typed:
+        return None
+    return all(_kind(row[c]) in (k, "empty") for c, k in typed) and any(
+        _kind(row[c]) == k for c, k in typed
+    )
+
+
+def _continues_header(
+    header: list[list[str]], row: list[str], kinds: list[str | None], first_filled: bool
+) -> bool:
+    """Whether ``row`` is one more header row: the names so far are blank or repeated (merged
+    cells), ``row`` fills them, and it is not a data row."""
+    names = _joined_names([*header, []])  # every row so far filled as merged cells are
+    seen = Counter(names)
+    unclear = [c for c, name in enumerate(names) if not name or seen[name] > 1]
+    if not any(c < len(row) and row[c].strip() for c in unclear):
+        return False
+    return _names_like(row, kinds) or (not row[0].strip() and first_filled)
+
+
+def _names_like(row: list[str], kinds: list[str | None]) -> bool:
+    """Whether ``row`` reads as names, not values: most of its cells in the body's typed
+    columns are not of the column's kind."""
+    cells = [(row[c], k) for c, k in enumerate(kinds) if k and c < len(row) and row[c].strip()]
+    unlike = sum(1 for cell, kind in cells if _kind(cell) != kind)
+    return bool(cells) and unlike > len(cells) / 2
+
+
+def _joined_names(rows: list[list[str]]) -> list[str]:
+    """Return one name per column: each row's cells (blank ones filled from the left in all but
+    the last row, as merged cells are) joined with ``_``."""
+    filled: list[list[str]] = []
+    for number, row in enumerate(rows):
+        cells = [cell.strip() for cell in row]
+        if number < len(rows) - 1:
+            for c in range(1, len(cells)):
+                if not cells[c] and cells[c - 1]:
+                    cells[c] = cells[c - 1]
+        filled.append(cells)
+    width = max(len(row) for row in filled)
+    return ["_".join(row[c] for row in filled if c < len(row) and row[c]) for c in range(width)]
+
+
+def _table_end(
+    path: Path,
+    index: RecordIndex,
+    counts: np.ndarray,
+    width: int,
+    data_start: int,
+    head_rows: list[list[str]],
+    kinds: list[str | None],
+    dialect: Dialect,
+) -> int:
+    """Return the record after the table's last: where a second table starts after a blank
+    line (a run of another width, or the header again), else the number of records."""
+    total = len(counts)
+    header = head_rows[data_start - 1] if data_start else None
+    for record in _after_blank_lines(path, index, data_start):
+        if record >= total:
+            break
+        other = counts[record] != width
+        if (
+            other
+            and counts[record] > 1
+            and (record + 1 < total and counts[record + 1] == counts[record])
+        ):
+            return record
+        if not other:
+            (row,) = _fields(path, index, np.array([record]), dialect)
+            if row == header or (
+                header is not None
+                and _typed_like(row, kinds) is False
+                and all(cell.strip() for cell in row)
+            ):
+                return record
+    return total
+
+
+def _after_blank_lines(path: Path, index: RecordIndex, first: int) -> list[int]:
+    """Return the records (from ``first`` on) that follow one or more blank lines."""
+    found: list[int] = []
+    base = 0
+    with path.open("rb") as handle:
+        for batch in parquet_batches(index.path, INDEX_ROW_GROUP, [LINE, START]):
+            lines, starts = batch.column(0).to_numpy(), batch.column(1).to_numpy()
+            gaps = np.flatnonzero(np.diff(lines) > 1) + 1  # the next record is lines later
+            for local in gaps.tolist():
+                record = base + local
+                if record <= first:
+                    continue
+                handle.seek(max(int(starts[local]) - 3, 0))
+                before = handle.read(min(3, int(starts[local])))
+                if before.endswith((b"\n\n", b"\n\r\n")):
+                    found.append(record)
+                if len(found) >= MAX_GAPS:
+                    return found
+            base += batch.num_rows
+    return found
+
+
+def _footer_start(
+    path: Path,
+    index: RecordIndex,
+    counts: np.ndarray,
+    width: int,
+    data_start: int,
+    end: int,
+    dialect: Dialect,
+) -> int:
+    """Return the first record of the footer (``end`` when there is none): the last records
+    holding at most one value with a letter (a note), or starting with "Total"."""
+    first = max(data_start + 1, end - TAIL_RECORDS)  # a footer leaves at least one data record
+    if first >= end:
+        return end
+    rows = _fields(path, index, np.arange(first, end, dtype=np.int64), dialect)
+    footer = end
+    for record in range(end - 1, first - 1, -1):
+        row = rows[record - first]
+        values = [cell for cell in row if cell.strip()]
+        note = (
+            counts[record] != width
+            and len(values) <= 1
+            and any(ch.isalpha() for cell in values for ch in cell)
+        )
+        total = bool(row) and TOTALS.match(row[0]) is not None
+        if not (note or total):
+            break
+        footer = record
+    return footer
+
+
+def _fields(
+    path: Path, index: RecordIndex, records: np.ndarray, dialect: Dialect
+) -> list[list[str]]:
+    """Return the fields of the ascending ``records``, split as the dialect says."""
+    if records.size == 0:
+        return []
+    found = index.positions_of(records)
+    rows: list[list[str]] = []
+    with path.open("rb") as handle:
+        for start, end in zip(found[START].tolist(), found[END].tolist(), strict=True):
+            handle.seek(start)
+            raw = handle.read(min(end - start, 1 << 20)).rstrip(b"\r\n")
+            text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
+            rows.append(_split(text, dialect))
+    return rows
+
+
+def _split(text: str, dialect: Dialect) -> list[str]:
+    reader = csv.reader(
+        io.StringIO(text, newline=""),
+        delimiter=dialect.delimiter,
+        quotechar=dialect.quote,
+        escapechar=dialect.escape if dialect.escape != dialect.quote else None,
+        doublequote=dialect.escape == dialect.quote,
+        strict=False,
+    )
+    try:
+        return next(reader, [""])
+    except csv.Error:
+        return text.split(dialect.delimiter)
+
+
+def _span(path: Path, index: RecordIndex, first: int, end: int, reason: str) -> OutsideSpan:
+    """Return the span of records ``first`` to ``end`` (exclusive) with its non-blank lines."""
+    found = index.positions_of(np.array([first, end - 1], dtype=np.int64))
+    start, stop = int(found[START][0]), int(found[END][1])
+    lines = 0
+    with path.open("rb") as handle:
+        handle.seek(start)
+        left, tail = stop - start, b""
+        while left > 0:
+            block = handle.read(min(left, 1 << 22))
+            if not block:
+                break
+            left -= len(block)
+            text = tail + block
+            parts = text.split(b"\n")
+            tail = parts.pop()
+            lines += sum(1 for part in parts if part.strip(b"\r"))
+        lines += 1 if tail.strip(b"\r") else 0
+    last_line = int(found[LINE][1]) + _line_breaks_inside(path, found, 1)
+    return OutsideSpan(int(found[LINE][0]), last_line, lines, reason)
+
+
+def _line_breaks_inside(path: Path, found: dict[str, Any], at: int) -> int:
+    """Return how many line breaks the record at ``found[...][at]`` holds inside itself."""
+    start, end = int(found[START][at]), int(found[END][at])
+    with path.open("rb") as handle:
+        handle.seek(start)
+        raw = handle.read(min(end - start, 1 << 20)).rstrip(b"\r\n")
+    return raw.count(b"\n")
