@@ -150,3 +150,87 @@ def test_the_sql_check_agrees_with_the_polars_cast(warehouse: Warehouse, logical
     got = warehouse.execute(f"SELECT {check} FROM (VALUES {rows}) AS s(i, v) ORDER BY i")
     sql_fits = [bool(fits) for (fits,) in got]
     assert sql_fits == polars_fits, list(zip(values, sql_fits, polars_fits, strict=True))
+
+
+FORMATTED = {
+    ("day-first", t.DATE): [
+        "28/01/2018",
+        "1/2/2018",
+        "5.2.2018",
+        "31-12-1999",
+        "2018-01-28",
+        "30/02/2018",
+        "28/13/2018",
+        "1/2/18",
+    ],
+    ("month-first", t.TIMESTAMP): [
+        "01/28/2018 10:30",
+        "2/1/2018",
+        "12/31/1999 23:59:59",
+        "13/01/2018",
+        "2018-01-28 10:00",
+    ],
+    ("thousands-comma", t.decimal_type(2)): [
+        "1,234.56",
+        "1,234,567",
+        "12",
+        "1,23",
+        "1,2345",
+        "-9,999.99",
+        "1.5",
+    ],
+    ("decimal-comma", t.decimal_type(2)): [
+        "1.234,56",
+        "12,5",
+        "-7",
+        "1.234",
+        "1,234.56",
+        "12,345",
+        "1.23,4",
+    ],
+    ("decimal-comma", t.DOUBLE): ["0,5", "1.000.000,25", "3", "1,5e3"],
+}
+
+
+@pytest.mark.parametrize(("source_format", "logical"), sorted(FORMATTED))
+def test_a_source_format_reads_alike_in_sql_and_polars(
+    warehouse: Warehouse, source_format: str, logical: str
+):
+    """A column's source format (day-first dates, decimal commas...) rewrites a value the same
+    way in SQL on this target (ELT) as in Polars (ETL): same values kept, same values refused."""
+    from csvdock.schema.formats import rewritten_sql
+
+    values = FORMATTED[(source_format, logical)]
+    polars_values = (
+        pl.DataFrame({"v": values})
+        .select(t.typed_expr("v", logical, source_format))
+        .to_series()
+        .to_list()
+    )
+    dialect = warehouse.dialect
+    rows = ", ".join(f"({i}, {dialect.literal(value)})" for i, value in enumerate(values))
+    standard = rewritten_sql(dialect, dialect.trimmed("v"), source_format)
+    check = t.sql_valid(dialect, "w", logical)
+    cast = t.sql_converted(dialect, "w", logical)
+    got = warehouse.execute(
+        f"SELECT CASE WHEN {check} THEN CAST({cast} AS {dialect.text_type}) END FROM "
+        f"(SELECT i, {standard} AS w FROM (VALUES {rows}) AS s(i, v)) AS r ORDER BY i"
+    )
+    sql_values = [value for (value,) in got]
+    pairs = list(zip(values, sql_values, polars_values, strict=True))
+    assert [v is None for v in sql_values] == [v is None for v in polars_values], pairs
+    assert all(_same_value(text, value) for _, text, value in pairs), pairs
+    assert any(v is not None for v in polars_values) and any(v is None for v in polars_values)
+
+
+def _same_value(text: str | None, value: object) -> bool:
+    """Whether the SQL value (as text) and the Polars value are the same value."""
+    if text is None or value is None:
+        return text is None and value is None
+    if isinstance(value, Decimal | float):
+        return Decimal(text) == Decimal(str(value))
+    if isinstance(value, dt.datetime):
+        return dt.datetime.fromisoformat(text) == value
+    if isinstance(value, dt.date):
+        return dt.date.fromisoformat(text[:10]) == value
+    return text == str(value)

@@ -72,7 +72,9 @@ def resolve_schema_stage(
     to a newer version meanwhile (``schema_at_load``)."""
     extracted = ExtractResult.read(extract_dir)
     table_settings = settings.for_table(table)
+    registry = SchemaRegistry(settings.schemas_dir)
     with timed(out_dir, "detect_schema"):
+        latest = registry.latest(table)
         detected = detect_schema(
             extract_dir / RECORDS_FILE,
             table,
@@ -80,10 +82,9 @@ def resolve_schema_stage(
             extracted.source_columns,
             table_settings.null_tokens,
             table_settings.outlier_share,
+            {c.name: c.format for c in latest.columns if c.format} if latest else None,
         )
-        resolution = SchemaRegistry(settings.schemas_dir).propose(
-            detected, table_settings.evolution
-        )
+        resolution = registry.propose(detected, table_settings.evolution)
     contract = contract_rules(resolution, table_settings.evolution)
     (out_dir / DETECTED_FILE).write_text(detected.to_json(), encoding="utf-8")
     write_resolution(out_dir, resolution.schema, contract, resolution.base_version)

@@ -53,6 +53,8 @@ def describe_change(change: dict[str, Any]) -> str:
     kind, column = change["change"], change["column"]
     if kind in ("widened", "retyped"):
         return f"{kind:<8} {column}: {change['from']} -> {change['to']}"
+    if kind == "format":
+        return f"format   {column}: values read as {change.get('format')}"
     if kind == "missing":
         return f"missing  {column} (absent from the file; reads NULL)"
     return f"{kind:<8} {column} {change.get('type', '')}".rstrip()

@@ -16,6 +16,7 @@ import polars as pl
 
 from csvdock.read.parquet import record_batches
 from csvdock.schema import types as t
+from csvdock.schema.formats import plausible_formats, rewritten_expr, source_format
 from csvdock.schema.statistics import HEAD, MAX, MIN, SUM, Statistic, folded_statistics
 from csvdock.schema.table import Column, TableSchema
 
@@ -39,8 +40,12 @@ def detect_schema(
     source_columns: list[str],
     null_tokens: tuple[str, ...],
     outlier_share: float,
+    known_formats: dict[str, str] | None = None,
 ) -> TableSchema:
     """Return the schema of the text ``records`` (a Parquet file of Extract), from every row.
+
+    ``known_formats`` are the source formats the table's columns already have: a column whose
+    values read in its known format takes it without needing values that only it reads.
 
     A first look at the first rows rules out the families a column cannot have (more misfits
     there than the whole file may hold) and proposes the narrowest member that fits all of them.
@@ -73,8 +78,19 @@ def detect_schema(
     types = {
         name: kind or _choose_type(name, stats, outlier_share) for name, kind in chosen.items()
     }
+    formats: dict[str, str] = {}
+    for name in columns:
+        if types[name] == t.TEXT and stats[_key(name, "text_present")]:
+            samples = [str(s) for s in stats[_key(name, "text_samples")]]
+            known = (known_formats or {}).get(name)
+            found = _formatted_type(records, name, samples, null_tokens, outlier_share, known)
+            if found is not None:
+                types[name], formats[name], stats_of_format = found
+                stats.update(stats_of_format)
     evidence = {name: _evidence(name, types[name], stats, rows) for name in columns}
-    inexact = {name: types[name] for name in columns if "min" not in evidence[name]}
+    inexact = {
+        name: types[name] for name in columns if "min" not in evidence[name] and name not in formats
+    }
     inexact = {name: kind for name, kind in inexact.items() if kind not in (t.TEXT, t.BOOLEAN)}
     if inexact:
         for name, extremes in _min_max(records, inexact).items():
@@ -82,10 +98,50 @@ def detect_schema(
     return TableSchema(
         table=table,
         columns=[
-            Column(name, source, types[name], True, evidence[name])
+            Column(name, source, types[name], True, evidence[name], formats.get(name))
             for name, source in zip(columns, source_columns, strict=True)
         ],
     )
+
+
+def _formatted_type(
+    records: Path,
+    name: str,
+    samples: list[str],
+    null_tokens: tuple[str, ...],
+    outlier_share: float,
+    known: str | None,
+) -> tuple[str, str, dict[str, Any]] | None:
+    """Return the type, source format and statistics of text column ``name`` when its values
+    are numbers or dates written in one of the source formats (``csvdock.schema.formats``):
+    the values read in that format fit a type of the format's family, and some values can only
+    be read in that format (none only in its rival), unless it is the column's ``known``
+    format. None when no format does."""
+    plausible = plausible_formats(samples)
+    plausible.sort(key=lambda f: f.name != known)
+    for candidate in plausible:
+        value = pl.col(name).str.strip_chars(t.WHITESPACE)
+        only = {
+            f: value.str.contains(source_format(f).only_this).sum().alias(_key(name, f"only|{f}"))
+            for f in (candidate.name, candidate.rival)
+        }
+        evidence = folded_statistics(
+            record_batches(records, [name]), [Statistic(expr, SUM) for expr in only.values()]
+        )
+        alone, rival = (
+            evidence[_key(name, f"only|{f}")] for f in (candidate.name, candidate.rival)
+        )
+        if rival or not (alone or candidate.name == known):
+            continue
+        rewritten = (
+            batch.with_columns(rewritten_expr(value, candidate.name).alias(name))
+            for batch in record_batches(records, [name])
+        )
+        stats = folded_statistics(rewritten, _type_stats({name: set(ALL_CHECKS)}, null_tokens))
+        kind = _choose_type(name, stats, outlier_share)
+        if kind != t.TEXT and t.type_of(kind).family == candidate.family:
+            return kind, candidate.name, stats
+    return None
 
 
 def _proposal(name: str, first_look: dict[str, Any], possible: set[str]) -> str | None:

@@ -2,7 +2,8 @@
 
 - ``evolve``: new columns are added (nullable), missing ones read NULL (logged), a type widens
   where no value changes: integer -> bigint -> decimal -> double, date -> timestamp, and anything
-  -> text as the last step.
+  -> text as the last step. A source format (``28/01/2018`` day-first) seen in a file is added
+  to its column (a format only adds readings); two different formats make the column text.
   Declared columns (written by hand) never widen: values that do not fit are rejected.
 - ``freeze``: the latest version is a contract; the table never changes; rows that do not fit
   are rejected (``csvdock.transform.ContractRules``).
@@ -64,15 +65,23 @@ def resolve(latest: TableSchema | None, detected: TableSchema, policy: str) -> R
     columns: list[Column] = []
     for column in latest.columns:
         seen = file_columns.get(column.name)
-        if seen is None or column.evidence.get("declared") or seen.type == column.type:
+        if seen is None or column.evidence.get("declared"):
             columns.append(column)
             continue
         wider = widened_type(column.type, seen.type)
+        source_format = column.format or seen.format
+        if column.format and seen.format and column.format != seen.format:
+            wider = t.TEXT  # the same text reads differently in each format: keep it as text
+        if wider == t.TEXT:
+            source_format = None
         if wider != column.type:
             changes.append(
                 {"change": "widened", "column": column.name, "from": column.type, "to": wider}
             )
-            column = replace(column, type=wider, evidence=seen.evidence)
+            column = replace(column, type=wider, evidence=seen.evidence, format=source_format)
+        elif source_format != column.format:
+            changes.append({"change": "format", "column": column.name, "format": source_format})
+            column = replace(column, format=source_format)
         columns.append(column)
     for name in unknown:
         added = file_columns[name]

@@ -133,6 +133,10 @@ def diff(old: TableSchema, new: TableSchema) -> list[dict[str, str]]:
             changes.append(
                 {"change": "retyped", "column": column.name, "from": before.type, "to": column.type}
             )
+        elif before.format != column.format:
+            changes.append(
+                {"change": "format", "column": column.name, "format": str(column.format)}
+            )
     for column in old.columns:
         if new.column(column.name) is None:
             changes.append({"change": "removed", "column": column.name, "type": column.type})

@@ -10,6 +10,7 @@ from typing import Any
 
 from csvdock.core.errors import CsvdockError
 from csvdock.schema import types as t
+from csvdock.schema.formats import FORMATS
 
 
 class SchemaError(CsvdockError):
@@ -25,6 +26,7 @@ class Column:
     type: str
     nullable: bool = True
     evidence: dict[str, Any] = field(default_factory=dict)
+    format: str | None = None  # how the file writes the values (csvdock.schema.formats)
 
 
 @dataclass
@@ -63,6 +65,7 @@ class TableSchema:
                     type=c["type"],
                     nullable=bool(c.get("nullable", True)),
                     evidence=c.get("evidence", {}),
+                    format=c.get("format"),
                 )
                 for c in data["columns"]
             ]
@@ -81,6 +84,11 @@ class TableSchema:
             if not t.is_known_type(column.type):
                 raise SchemaError(
                     f"{where}: column {column.name!r} has unknown type {column.type!r}"
+                )
+            if column.format is not None and column.format not in FORMATS:
+                raise SchemaError(
+                    f"{where}: column {column.name!r} has unknown format {column.format!r} "
+                    f"(known: {', '.join(FORMATS)})"
                 )
         return schema
 

@@ -18,6 +18,8 @@ from typing import Literal, Protocol
 
 import polars as pl
 
+from csvdock.schema.formats import rewritten_expr
+
 BOOLEAN, INTEGER, BIGINT, DOUBLE, DATE, TIMESTAMP, TEXT = (
     "boolean",
     "integer",
@@ -151,13 +153,15 @@ def is_null_expr(column: str, logical_type: str, null_tokens: tuple[str, ...]) -
     return value.is_null() | value.is_in(list(null_tokens_for(logical_type, null_tokens)))
 
 
-def typed_expr(column: str, logical_type: str) -> pl.Expr:
-    """Return ``column``'s raw text converted to ``logical_type``; NULL where it does not fit."""
+def typed_expr(column: str, logical_type: str, source_format: str | None = None) -> pl.Expr:
+    """Return ``column``'s raw text converted to ``logical_type`` (written in ``source_format``,
+    see ``csvdock.schema.formats``); NULL where it does not fit."""
     entry = type_of(logical_type)
     raw = pl.col(column)
     if entry.family == "text":
         return raw  # an unquoted empty field is already NULL; a quoted "" stays ""
-    return entry.convert(raw.str.strip_chars(WHITESPACE), decimal_scale(logical_type))
+    value = rewritten_expr(raw.str.strip_chars(WHITESPACE), source_format)
+    return entry.convert(value, decimal_scale(logical_type))
 
 
 def sql_valid(dialect: SqlChecks, value: str, logical_type: str) -> str:

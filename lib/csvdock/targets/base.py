@@ -67,6 +67,10 @@ class SqlDialect:
         """Return a condition: ``value`` matches the regular expression ``pattern``."""
         raise NotImplementedError
 
+    def replace_all(self, value: str, pattern: str, replacement: str) -> str:
+        """Return ``value`` with every match of ``pattern`` replaced (``\\1``: a group)."""
+        return f"regexp_replace({value}, {self.literal(pattern)}, {self.literal(replacement)}, 'g')"
+
     trim_function = "btrim"  # trims given characters from both ends
 
     def trimmed(self, value: str) -> str:

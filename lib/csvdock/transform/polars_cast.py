@@ -23,7 +23,7 @@ from csvdock.rejects.format import (
 )
 from csvdock.schema import types as t
 from csvdock.schema.contract import ContractRules
-from csvdock.schema.table import TableSchema
+from csvdock.schema.table import Column, TableSchema
 
 TYPED_DIR, REJECTS_FILE, META_FILE = "typed", "rejects.parquet", "transform.json"
 SLICE_BYTES = 64 * 1024 * 1024  # text records cast at once
@@ -70,12 +70,12 @@ def typed_frame(
         if column.name not in available:
             typed.append(pl.lit(None, dtype=dtype).alias(column.name))
             continue
-        value = t.typed_expr(column.name, column.type)
+        value = t.typed_expr(column.name, column.type, column.format)
         misfit = ~t.is_null_expr(column.name, column.type, null_tokens) & value.is_null()
         typed.append(value.cast(dtype).alias(column.name))
         shown = pl.col(column.name).str.slice(0, MAX_VALUE_IN_REASON)
         reason = pl.concat_str(
-            [pl.lit(f"column {column.name!r}: '"), shown, pl.lit(f"' is not {column.type}")]
+            [pl.lit(f"column {column.name!r}: '"), shown, pl.lit(f"' is not {_kind(column)}")]
         )
         checks.append((misfit, column.name, reason, "cast"))
         if not column.nullable:
@@ -98,6 +98,14 @@ def typed_frame(
         _first_failing([(m, r) for m, _, r, _ in checks]).alias(REJECT_REASON),
         _first_failing([(m, pl.lit(s)) for m, _, _, s in checks]).alias(REJECT_STAGE),
     )
+
+
+def kind_of_values(column: Column) -> str:
+    """Return what a column's values must be, as reject reasons name it: ``date (day-first)``."""
+    return f"{column.type} ({column.format})" if column.format else column.type
+
+
+_kind = kind_of_values
 
 
 def _first_failing(pairs: list[tuple[pl.Expr, pl.Expr]]) -> pl.Expr:

@@ -13,9 +13,10 @@ from csvdock.read.records import END, LINE, START
 from csvdock.rejects.format import REJECT_COLUMN, REJECT_REASON, REJECT_STAGE
 from csvdock.schema import types as t
 from csvdock.schema.contract import ContractRules
+from csvdock.schema.formats import rewritten_sql
 from csvdock.schema.table import TableSchema
 from csvdock.targets.base import SqlDialect, Warehouse
-from csvdock.transform.polars_cast import MAX_VALUE_IN_REASON
+from csvdock.transform.polars_cast import MAX_VALUE_IN_REASON, kind_of_values
 
 STAGING_SCHEMA = "csvdock_staging"
 
@@ -73,7 +74,8 @@ def checked_rows_sql(
             typed.append(f"{raw} AS {name}")
             flags.append(f"({raw} IS NULL OR {raw} = '') AS {null}")
         else:
-            trimmed.append(f"{dialect.trimmed(raw)} AS {value}")
+            standard = rewritten_sql(dialect, dialect.trimmed(raw), column.format)
+            trimmed.append(f"{standard} AS {value}")
             flags.append(f"{t.sql_valid(dialect, value, column.type)} AS {ok}")
             tokens = t.null_tokens_for(column.type, null_tokens)
             flags.append(f"{_null_check(dialect, value, tokens)} AS {null}")
@@ -82,7 +84,7 @@ def checked_rows_sql(
             reason = (
                 f"{dialect.literal(f'column {column.name!r}: ' + chr(39))} || "
                 f"substr({raw}, 1, {MAX_VALUE_IN_REASON}) || "
-                f"{dialect.literal(chr(39) + f' is not {column.type}')}"
+                f"{dialect.literal(chr(39) + f' is not {kind_of_values(column)}')}"
             )
             checks.append((f"(NOT {null} AND NOT {ok})", column.name, reason, "cast"))
         if not column.nullable:
