@@ -67,3 +67,9 @@ def test_a_column_keeps_its_known_format_when_a_file_reads_either_way(tmp_path: 
     pl.DataFrame({"d": ["01/02/2018", "03/04/2018"]}).write_parquet(path)
     schema = detect_schema(path, "t", ["d"], ["d"], ("",), 0.001, {"d": "day-first"})
     assert (schema.columns[0].type, schema.columns[0].format) == ("date", "day-first")
+
+
+def test_times_of_day_are_a_type(tmp_path: Path):
+    values = {"at": ["7:05", "23:59:59.5", "10:30"], "not": ["7:05", "24:00", "8:00"]}
+    schema = detect(tmp_path, values)
+    assert [(c.name, c.type) for c in schema.columns] == [("at", "time"), ("not", "text")]

@@ -25,6 +25,7 @@ def test_detection_families_come_from_the_registry():
         (t.BOOLEAN,),
         (t.INTEGER, t.BIGINT, t.DECIMAL, t.DOUBLE),
         (t.DATE, t.TIMESTAMP),
+        (t.TIME,),
     )
 
 

@@ -1,7 +1,7 @@
 """Schema detection: the logical type of every column, from every record of a file.
 
 Detection uses Polars' casts (see ``csvdock.types``). A column takes the narrowest type of the
-first family (boolean, numeric, temporal) whose values all fit some member of the family, up to
+first family (boolean, numeric, temporal, time) whose values all fit some member of the family, up to
 ``outlier_share`` of values that fit no member at all: those rows are rejected by Transform instead
 of turning the column into text. Codes with leading zeros stay text.
 """
@@ -30,6 +30,7 @@ PROPOSAL_CHECKS = {
     t.DOUBLE: {t.DOUBLE, "zeros"},
     t.DATE: {t.DATE},
     t.TIMESTAMP: {t.TIMESTAMP},
+    t.TIME: {t.TIME},
 }
 
 
@@ -171,7 +172,7 @@ def _confirmed(name: str, proposal: str | None, stats: dict[str, Any]) -> str | 
 SAMPLE_ROWS, FIRST_LOOK_FACTOR = 10_000, 4
 SAMPLE_SCAN = 200  # samples are the first distinct values among this many present ones
 NUMERIC_CHECKS = (t.INTEGER, t.BIGINT, t.DOUBLE, t.DECIMAL, "zeros", "scale", "whole")
-ALL_CHECKS = (t.BOOLEAN, *NUMERIC_CHECKS, t.DATE, t.TIMESTAMP)
+ALL_CHECKS = (t.BOOLEAN, *NUMERIC_CHECKS, t.DATE, t.TIMESTAMP, t.TIME)
 # Decimal evidence is gathered at the widest scale and rounded to the chosen one afterwards.
 EVIDENCE_DECIMAL = pl.Decimal(t.DECIMAL_PRECISION, t.MAX_DECIMAL_SCALE)
 
@@ -191,6 +192,8 @@ def _possible_checks(name: str, first_look: dict[str, Any], allowed: int) -> set
         possible.update(NUMERIC_CHECKS)
     if first_look[_key(name, t.TIMESTAMP)] <= allowed:
         possible.update((t.DATE, t.TIMESTAMP))
+    if first_look[_key(name, t.TIME)] <= allowed:
+        possible.add(t.TIME)
     return possible
 
 
@@ -204,7 +207,7 @@ def _type_stats(checks: dict[str, set[str]], null_tokens: tuple[str, ...]) -> li
         stats.append(Statistic(text_present.sum().alias(_key(name, "text_present")), SUM))
         stats.append(_samples(name, present, "samples"))
         stats.append(_samples(name, text_present, "text_samples"))
-        for candidate in (t.BOOLEAN, t.INTEGER, t.BIGINT, t.DOUBLE, t.DATE, t.TIMESTAMP):
+        for candidate in (t.BOOLEAN, t.INTEGER, t.BIGINT, t.DOUBLE, t.DATE, t.TIMESTAMP, t.TIME):
             if candidate in wanted:
                 typed = t.typed_expr(name, candidate)
                 misfits = (present & typed.is_null()).sum()

@@ -20,13 +20,14 @@ import polars as pl
 
 from csvdock.schema.formats import rewritten_expr
 
-BOOLEAN, INTEGER, BIGINT, DOUBLE, DATE, TIMESTAMP, TEXT = (
+BOOLEAN, INTEGER, BIGINT, DOUBLE, DATE, TIMESTAMP, TIME, TEXT = (
     "boolean",
     "integer",
     "bigint",
     "double",
     "date",
     "timestamp",
+    "time",
     "text",
 )
 DECIMAL = "decimal"  # the family member; a column's type names its scale: decimal(38,2)
@@ -46,9 +47,10 @@ TIMESTAMP_PATTERN = (
     r"^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}"
     r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?)?$"
 )
+TIME_PATTERN = r"^([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"  # a time of day
 LEADING_ZERO_PATTERN = r"^[+-]?0[0-9]"
 
-Family = Literal["boolean", "numeric", "temporal", "text"]
+Family = Literal["boolean", "numeric", "temporal", "time", "text"]
 _DECIMAL_RE = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 
 
@@ -121,7 +123,7 @@ def family_members(family: Family) -> tuple[str, ...]:
 
 def families() -> tuple[tuple[str, ...], ...]:
     """Return the families a detected column may take, in the order detection tries them."""
-    return tuple(family_members(f) for f in ("boolean", "numeric", "temporal"))
+    return tuple(family_members(f) for f in ("boolean", "numeric", "temporal", "time"))
 
 
 def widening_rank(logical_type: str) -> tuple[Family, int]:
@@ -240,6 +242,14 @@ def _to_timestamp(value: pl.Expr, _: int | None) -> pl.Expr:
     return _when_matches(value, TIMESTAMP_PATTERN, day.cast(pl.Datetime("us")) + time_of_day)
 
 
+def _to_time(value: pl.Expr, _: int | None) -> pl.Expr:
+    """Convert text matching ``TIME_PATTERN`` (``7:05``, ``23:59:59.5``): the hour padded to
+    two digits and the seconds added where absent, then parsed."""
+    padded = value.str.replace(r"^([0-9]):", "0${1}:")
+    full = pl.when(padded.str.len_chars() == 5).then(padded + ":00").otherwise(padded)
+    return _when_matches(value, TIME_PATTERN, full.str.to_time("%H:%M:%S%.f", strict=False))
+
+
 def _unchanged(value: pl.Expr, _: int | None) -> pl.Expr:
     return value
 
@@ -311,6 +321,10 @@ def _temporal_check(logical_type: str, pattern: str) -> Callable[[SqlChecks, str
         )
 
     return check
+
+
+def _time_check(dialect: SqlChecks, value: str, _: int | None) -> str:
+    return f"({dialect.matches(value, TIME_PATTERN)})"  # the pattern admits only real times
 
 
 def _boolean_check(dialect: SqlChecks, value: str, _: int | None) -> str:
@@ -390,6 +404,15 @@ TYPES: tuple[LogicalType, ...] = (
         _to_timestamp,
         lambda _: "TIMESTAMP",
         _temporal_check(TIMESTAMP, TIMESTAMP_PATTERN),
+    ),
+    LogicalType(
+        TIME,
+        "time",
+        TIME_PATTERN,
+        lambda _: pl.Time(),
+        _to_time,
+        lambda _: "TIME",
+        _time_check,
     ),
     LogicalType(
         TEXT, "text", None, lambda _: pl.String(), _unchanged, lambda _: "TEXT", _text_check
