@@ -106,3 +106,18 @@ def test_reports_can_be_switched_off(workdir: Path):
     summary = ingest("a.csv")
     assert summary["reports"] is None
     assert not list((workdir / ".csvdock" / "runs").glob("*/*.html"))
+
+
+def test_the_lines_outside_the_table_and_the_source_formats_are_shown(reporting: Path):
+    (reporting / "sales.csv").write_text(
+        "Sales export\nGenerated: 2024-01-31\n\nid;day;amount\n1;28/01/2024;1.234,50\n"
+        "2;02/02/2024;12,5\n\nTotal;;1.247,00\n"
+    )
+    summary = ingest("sales.csv")
+    (entry,) = summary["files"]
+    assert (entry["rows_loaded"], entry["lines_outside_table"]) == (2, 3)
+    text = html_text(summary["reports"]["errors"])
+    assert "Lines outside the table" in text
+    assert "preamble" in text and "footer" in text
+    schema_text = html_text(summary["reports"]["schema"])
+    assert "day-first" in schema_text and "decimal-comma" in schema_text

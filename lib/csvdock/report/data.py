@@ -34,6 +34,7 @@ def file_counts(summary: dict[str, Any]) -> pl.DataFrame:
             "rows read": f["rows_read"],
             "loaded": f["rows_loaded"],
             "rejected": f["rows_rejected"],
+            "outside table": f.get("lines_outside_table", 0),
             "schema": f"v{f['schema_version']}" if f.get("schema_version") else "",
         }
         for f in summary["files"]
@@ -45,7 +46,32 @@ def file_counts(summary: dict[str, Any]) -> pl.DataFrame:
         "rows read": pl.Int64,
         "loaded": pl.Int64,
         "rejected": pl.Int64,
+        "outside table": pl.Int64,
         "schema": pl.String,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def lines_outside_table(summary: dict[str, Any]) -> pl.DataFrame:
+    """Return the lines of each file that are not its table: file, first and last line, how
+    many, and why (preamble, comment, header row, footer, second table at line N)."""
+    rows = [
+        {
+            "file": Path(f["path"]).name,
+            "first line": span["first_line"],
+            "last line": span["last_line"],
+            "lines": span["lines"],
+            "reason": span["reason"],
+        }
+        for f in summary["files"]
+        for span in f.get("outside_table") or []
+    ]
+    schema = {
+        "file": pl.String,
+        "first line": pl.Int64,
+        "last line": pl.Int64,
+        "lines": pl.Int64,
+        "reason": pl.String,
     }
     return pl.DataFrame(rows, schema=schema)
 
@@ -71,6 +97,7 @@ def column_table(schema: TableSchema) -> pl.DataFrame:
                 "column": c.name,
                 "in file": c.source,
                 "type": c.type,
+                "format": c.format or "",
                 "nullable": c.nullable,
                 "null ratio": (ev.get("null_count", 0) / total) if total else None,
                 "samples": ", ".join(str(s) for s in ev.get("samples", [])),
@@ -84,6 +111,7 @@ def column_table(schema: TableSchema) -> pl.DataFrame:
             "column": pl.String,
             "in file": pl.String,
             "type": pl.String,
+            "format": pl.String,
             "nullable": pl.Boolean,
             "null ratio": pl.Float64,
             "samples": pl.String,
