@@ -42,6 +42,7 @@ def run_plan(plan: RunPlan) -> RunSummary:
             plan.scheduler_url,
             plan.workers,
             plan.isolate,
+            plan.file_tables,
         )
 
 
@@ -54,6 +55,7 @@ def run_ingest(
     scheduler_url: str | None = None,
     workers: int = 1,
     isolate: bool = False,
+    file_tables: dict[str, str] | None = None,
 ) -> RunSummary:
     """Run ``files`` as one run through Luigi (see ``run_plan``)."""
     params: dict[str, Any] = {
@@ -62,6 +64,7 @@ def run_ingest(
         "table": table,
         "target": settings.target,
         "options": options or {},
+        "tables": file_tables or {},
     }
     top = Report(**params) if settings.report else IngestRun(**params)
     build_options: dict[str, Any] = {"workers": workers, "detailed_summary": False}

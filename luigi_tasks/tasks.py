@@ -339,6 +339,7 @@ class RunTask(luigi.Task):
     table: str = luigi.Parameter(default="")
     target: str = TargetUrlParameter(default="")
     options: dict[str, Any] = luigi.DictParameter(default={})
+    tables: dict[str, str] = luigi.DictParameter(default={})  # a file's own table, by path
 
 
 class IngestRun(RunTask):
@@ -348,7 +349,7 @@ class IngestRun(RunTask):
         return [
             IngestFile(
                 path=str(p),
-                table=self.table,
+                table=self.tables.get(str(p), self.table),
                 target=self.target,
                 run_id=self.run_id,
                 options=self.options,
@@ -380,6 +381,7 @@ class Report(RunTask):
             table=self.table,
             target=self.target,
             options=self.options,
+            tables=self.tables,
         )
 
     def output(self) -> luigi.LocalTarget:

@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     dialect.add_argument("--escape", help="escape character (default: the quote, doubled)")
     dialect.add_argument("--encoding", help="e.g. cp1252 (default: UTF-8, else detected)")
     dialect.add_argument("--no-header", action="store_true", help="the files have no header row")
+    dialect.add_argument(
+        "--split-tables",
+        action="store_true",
+        help="load a file's second and later tables too, into TABLE_2, TABLE_3... "
+        "(default: report them as lines outside the table)",
+    )
     limits = ingest.add_argument_group("error thresholds (quarantine the whole file when over)")
     limits.add_argument("--max-rejects", type=int, help="most rejected records a file may have")
     limits.add_argument("--max-reject-ratio", type=float, help="largest share, e.g. 0.01")
@@ -161,6 +167,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
             workers=args.workers,
             scheduler_url=args.scheduler_url,
             isolate=isolated_tasks(),
+            split_tables=args.split_tables,
             **options,
         )
     return _report(summary, args.json)
@@ -314,6 +321,12 @@ def human_summary(summary: RunSummary) -> str:
         counts = f"{f.rows_read} read, {f.rows_loaded} loaded, {f.rows_rejected} rejected"
         version = f" (schema v{f.schema_version})" if f.schema_version else ""
         lines.append(f"  {f.status:<11} {f.path} -> {f.table}{version}: {counts}")
+        if f.lines_outside_table:
+            reasons = sorted({span["reason"] for span in f.outside_table or []})
+            lines.append(
+                f"              {f.lines_outside_table} line(s) outside the table: "
+                + ", ".join(reasons)
+            )
         if f.rejects_path:
             lines.append(f"              rejects: {f.rejects_path}")
         if f.reason:

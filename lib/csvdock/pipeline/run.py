@@ -9,15 +9,18 @@ the library itself never imports Luigi.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Protocol
 
 from csvdock.core.errors import ConfigError, CsvdockError
-from csvdock.core.naming import split_table_name
+from csvdock.core.naming import split_table_name, table_name_from_stem
 from csvdock.core.runs import RunSummary, new_run_id, valid_run_id
 from csvdock.core.settings import Evolution, Mode, Settings, load_settings
+from csvdock.core.workspace import Workspace
 
 ORCHESTRATOR_GROUP = "csvdock.orchestrators"
 DEFAULT_ORCHESTRATOR = "luigi"
@@ -39,6 +42,7 @@ class RunPlan:
     workers: int = 1
     scheduler_url: str | None = None
     isolate: bool = False  # each task in a forked process (only from a process without Polars)
+    file_tables: dict[str, str] = field(default_factory=dict)  # a file's own table, by path
 
 
 class Orchestrator(Protocol):
@@ -61,6 +65,7 @@ def ingest(
     scheduler_url: str | None = None,
     isolate: bool = False,
     orchestrator: str | Orchestrator = DEFAULT_ORCHESTRATOR,
+    split_tables: bool = False,
     **dialect: Any,
 ) -> RunSummary:
     """Load CSV files into a table, each file in one transaction; return the run's summary.
@@ -72,6 +77,8 @@ def ingest(
     ``delimiter``, ``quote``, ``escape``, ``encoding``, ``header`` and the reject thresholds
     ``max_rejects``, ``max_reject_ratio`` (each sniffed or defaulted when not given).
 
+    ``split_tables``: a file's second and later tables (after a blank line) are loaded too, into
+    ``TABLE_2``, ``TABLE_3``... (by default they are reported as lines outside the table).
     ``settings`` default to luigi.cfg and the environment, read once here. A file that cannot be
     loaded does not raise: its ``FileResult.status`` says ``failed`` or ``quarantined`` and
     ``summary.ok`` is false. Bad arguments raise ``ConfigError`` or ``UsageError``.
@@ -85,8 +92,18 @@ def ingest(
         raise UsageError(f"invalid run id {run_id!r}")
     if workers < 1:
         raise UsageError("workers must be at least 1")
+    files = expand_paths(paths)
+    file_tables: dict[str, str] = {}
+    if split_tables:
+        job = (files, settings.with_overrides(**options), table)
+        if isolate:  # the tasks fork later: keep Polars and DuckDB out of this process
+            with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+                files, file_tables = pool.submit(with_split_tables, *job).result()
+        else:
+            files, file_tables = with_split_tables(*job)
     plan = RunPlan(
-        files=expand_paths(paths),
+        files=files,
+        file_tables=file_tables,
         settings=settings,
         run_id=run_id or new_run_id(),
         table=normalised_table(table) if table else "",
@@ -97,6 +114,26 @@ def ingest(
     )
     run = find_orchestrator(orchestrator) if isinstance(orchestrator, str) else orchestrator
     return run(plan)
+
+
+def with_split_tables(
+    files: list[Path], settings: Settings, table: str | None
+) -> tuple[list[Path], dict[str, str]]:
+    """Return ``files`` with each one's later tables after it (written to the workspace), and
+    the table of each part: the file's table with ``_2``, ``_3``... appended."""
+    from csvdock.read.extract import file_sha256  # the reader's modules load on demand
+    from csvdock.read.split import split_tables
+
+    out: list[Path] = []
+    tables: dict[str, str] = {}
+    for path in files:
+        out.append(path)
+        base = normalised_table(table) if table else table_name_from_stem(path.stem)
+        folder = Workspace(settings.workspace).root / "split" / file_sha256(path)
+        for number, part in enumerate(split_tables(path, settings.for_table(base), folder), 2):
+            out.append(part)
+            tables[str(part)] = f"{base}_{number}"
+    return out, tables
 
 
 DIALECT_OPTIONS = (

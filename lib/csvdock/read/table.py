@@ -2,7 +2,7 @@
 rows, the lines below it (notes, totals) and a second table after a blank line.
 
 Lines outside the table are not data and are not lost: each span is reported with its reason
-(``preamble``, ``header row``, ``footer``, ``second table at line N``) and counted in the run
+(``preamble``, ``comment``, ``header row``, ``footer``, ``second table at line N``) and counted in the run
 summary's ``lines_outside_table``. Conservation reads: every line of a file is a header line, a
 blank line, a line outside the table, or part of a record that is loaded or rejected.
 
@@ -19,7 +19,10 @@ and, for the first and last records only, their fields and the kinds of value in
 - **footer**: the last records, when they hold at most one value with a letter in it (a note,
   "Total: 5") or start with "Total".
 - **second table**: after a blank line, a record of another width followed by more of that width,
-  or a repeat of the header.
+  or a repeat of the header. The table loaded is the widest-spread one of the first records; a
+  smaller table above it (three or more records of one width, then a blank line) is reported as
+  ``another table at line N``. ``--split-tables`` loads such tables too (``csvdock.read.split``).
+- **comments**: lines starting with ``#`` that are narrower than the table.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -45,6 +48,10 @@ RUN_SHARE = 0.6  # of the records after the table's first, those of its width
 MAX_HEADER_ROWS = 3
 MAX_GAPS = 10_000  # blank lines examined for a second table
 TYPED_SHARE = 0.9  # share of a column's body values of one kind for the column to be typed
+SECOND_TABLE = "second table at line"  # the reasons of other tables' spans start so
+EARLIER_TABLE = "another table at line"
+OTHER_TABLES = (SECOND_TABLE, EARLIER_TABLE)
+MIN_TABLE_RECORDS = 3  # a header and two records: a block above the table that is a table
 HEADER_ROW = "header row"  # the reason given a multi-row header's rows after the first
 COMMENT = "#"  # a line starting with it, narrower than the table, is a comment
 MAX_COMMENTS = 1_000  # more are rejects (too few fields) like any other narrow record
@@ -67,6 +74,8 @@ class OutsideSpan:
     last_line: int
     lines: int  # lines holding something (blank lines are counted apart)
     reason: str
+    start: int = 0  # byte offsets of its first record and past its last, in the text parsed
+    end: int = 0
 
 
 @dataclass
@@ -138,8 +147,12 @@ def find_table(
     end = _table_end(path, index, counts, width, data_start, rows, kinds, dialect)
     footer = _footer_start(path, index, counts, width, data_start, end, dialect)
     outside: list[tuple[int, int, str]] = []
-    if start:
-        outside.append((0, start, "preamble"))
+    earlier = _earlier_table(path, index, counts, rows, start) if start else start
+    if earlier:
+        outside.append((0, earlier, "preamble"))
+    if earlier < start:
+        line = int(index.positions_of(np.array([earlier]))[LINE][0])
+        outside.append((earlier, start, f"{EARLIER_TABLE} {line}"))
     if dialect.delimiter != COMMENT:
         outside.extend(_comments(path, index, counts, width, data_start, footer))
     if len(header_rows) > 1:
@@ -148,7 +161,7 @@ def find_table(
         outside.append((footer, end, "footer"))
     if end < total:
         line = int(index.positions_of(np.array([end]))[LINE][0])
-        outside.append((end, total, f"second table at line {line}"))
+        outside.append((end, total, f"{SECOND_TABLE} {line}"))
     names = _joined_names([rows[r] for r in header_rows]) if len(header_rows) > 1 else None
     merged: list[tuple[int, int, str]] = []
     for a, z, reason in sorted(outside):
@@ -185,6 +198,22 @@ def _comments(
             if handle.read(64).lstrip(b" \t").startswith(COMMENT.encode()):
                 found.append((record, record + 1, "comment"))
     return found
+
+
+def _earlier_table(
+    path: Path, index: RecordIndex, counts: np.ndarray, rows: list[list[str]], start: int
+) -> int:
+    """Return where a table above the table starts (``start`` when there is none): the records
+    just above a blank line above ``start``, all of one width over one field, at least
+    ``MIN_TABLE_RECORDS`` of them (a smaller table than the one loaded, not a preamble)."""
+    if start < MIN_TABLE_RECORDS or not _blank_before(path, index, start):
+        return start
+    first = start
+    while (
+        first > 0 and counts[first - 1] == counts[start - 1] > 1 and not _commented(rows[first - 1])
+    ):
+        first -= 1
+    return first if start - first >= MIN_TABLE_RECORDS else start
 
 
 def _commented(row: list[str]) -> bool:
@@ -339,25 +368,34 @@ def _table_end(
 
 
 def _after_blank_lines(path: Path, index: RecordIndex, first: int) -> list[int]:
-    """Return the records (from ``first`` on) that follow one or more blank lines."""
+    """Return the records (after ``first``) that follow one or more blank lines."""
     found: list[int] = []
-    base = 0
+    base, previous = 0, None
     with path.open("rb") as handle:
         for batch in parquet_batches(index.path, INDEX_ROW_GROUP, [LINE, START]):
             lines, starts = batch.column(0).to_numpy(), batch.column(1).to_numpy()
-            gaps = np.flatnonzero(np.diff(lines) > 1) + 1  # the next record is lines later
+            before_lines = np.concatenate(([previous if previous is not None else 0], lines[:-1]))
+            gaps = np.flatnonzero(lines - before_lines > 1)  # more than a line after the last
             for local in gaps.tolist():
                 record = base + local
-                if record <= first:
-                    continue
-                handle.seek(max(int(starts[local]) - 3, 0))
-                before = handle.read(min(3, int(starts[local])))
-                if before.endswith((b"\n\n", b"\n\r\n")):
+                if record > first and _blank_at(handle, int(starts[local])):
                     found.append(record)
                 if len(found) >= MAX_GAPS:
                     return found
-            base += batch.num_rows
+            base, previous = base + batch.num_rows, int(lines[-1]) if lines.size else previous
     return found
+
+
+def _blank_before(path: Path, index: RecordIndex, record: int) -> bool:
+    """Whether a blank line comes just before ``record``."""
+    start = int(index.positions_of(np.array([record], dtype=np.int64))[START][0])
+    with path.open("rb") as handle:
+        return _blank_at(handle, start)
+
+
+def _blank_at(handle: BinaryIO, start: int) -> bool:
+    handle.seek(max(start - 3, 0))
+    return handle.read(min(3, start)).endswith((b"\n\n", b"\n\r\n"))
 
 
 def _footer_start(
@@ -442,7 +480,7 @@ def _span(path: Path, index: RecordIndex, first: int, end: int, reason: str) -> 
             lines += sum(1 for part in parts if part.strip(b"\r"))
         lines += 1 if tail.strip(b"\r") else 0
     last_line = int(found[LINE][1]) + _line_breaks_inside(path, found, 1)
-    return OutsideSpan(int(found[LINE][0]), last_line, lines, reason)
+    return OutsideSpan(int(found[LINE][0]), last_line, lines, reason, start, stop)
 
 
 def _line_breaks_inside(path: Path, found: dict[str, Any], at: int) -> int:

@@ -1,9 +1,10 @@
 """Schema detection: the logical type of every column, from every record of a file.
 
 Detection uses Polars' casts (see ``csvdock.types``). A column takes the narrowest type of the
-first family (boolean, numeric, temporal, time) whose values all fit some member of the family, up
-to ``outlier_share`` of values that fit no member at all: those rows are rejected by Transform instead
-of turning the column into text. Codes with leading zeros stay text.
+first family (boolean, numeric, temporal, time) whose values all fit some member of the family,
+up to ``outlier_share`` of values that fit no member at all: those rows are rejected by Transform
+instead of turning the column into text. Codes with leading zeros stay text. A text column whose
+values are numbers or dates in a source format (``csvdock.schema.formats``) takes that type.
 """
 
 from __future__ import annotations
