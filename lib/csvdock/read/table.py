@@ -3,8 +3,8 @@ rows, the lines below it (notes, totals) and a second table after a blank line.
 
 Lines outside the table are not data and are not lost: each span is reported with its reason
 (``preamble``, ``comment``, ``header row``, ``footer``, ``second table at line N``) and counted in
-the run summary's ``lines_outside_table``. Conservation reads: every line of a file is a header line, a
-blank line, a line outside the table, or part of a record that is loaded or rejected.
+the run summary's ``lines_outside_table``. Conservation reads: every line of a file is a header
+line, a blank line, a line outside the table, or part of a record that is loaded or rejected.
 
 The evidence is the record index's field counts (the table's width is the most common count)
 and, for the first and last records only, their fields and the kinds of value in them:
