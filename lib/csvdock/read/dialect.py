@@ -53,6 +53,7 @@ class Dialect:
     newline: str = "\\n"
     trailing_delimiter: bool = False  # every data record ends with one more, empty, field
     space_after_delimiter: bool = False  # every delimiter is followed by one space (", ")
+    unquoted_escapes: bool = False  # the escape also works outside quotes (``a\\,b``, ``\\``+LF)
     confidence: float = 1.0  # the detector's margin over the next best reading (1.0 if pinned)
 
     def as_dict(self) -> dict[str, Any]:
@@ -97,6 +98,10 @@ def sniff_dialect(path: Path, pinned: TableSettings) -> Dialect:
         space_after_delimiter=best.space_after,
         confidence=round(confidence, 3),
     )
+    if dialect.escape == "\\" and re.search(
+        "\\\\[" + re.escape(dialect.delimiter) + "\r\n]", sample
+    ):
+        dialect = replace(dialect, unquoted_escapes=True)
     if pinned.delimiter or pinned.quote:
         dialect = replace(dialect, confidence=1.0)
     return dialect
@@ -140,10 +145,10 @@ def _fallback(sample: str, duckdb_guess: _Candidate | None) -> _Candidate:
 
 def _escapes(sample: str, quote: str) -> list[str]:
     """Return the escape characters worth trying with ``quote``, the likelier first: a
-    backslash when ``\\"`` is more common than ``""`` (and backslashes do not also escape line
-    ends and delimiters outside quotes, which no candidate reads)."""
+    backslash when ``\\"`` is more common than ``""``, or when backslashes escape line ends
+    or delimiters outside quotes (``Smith\\, John``)."""
     backslashed, doubled = sample.count("\\" + quote), sample.count(quote * 2)
-    if not backslashed or "\\\n" in sample:
+    if not backslashed and not UNQUOTED_ESCAPE.search(sample):
         return [quote]
     return ["\\", quote] if backslashed > doubled else [quote, "\\"]
 
@@ -155,7 +160,9 @@ def _consistency(sample: str, candidate: _Candidate) -> float:
         return 0.0
     patterns = Counter(len(row) for row in rows)
     modal = _modal(patterns)
-    if modal > 1 and len(rows[0]) == 1 and _uniformity(rows, modal) < MIN_UNIFORMITY:
+    if modal == 1:
+        return 0.0  # mostly one field a row: not a table (one column is the fallback's call)
+    if len(rows[0]) == 1 and _uniformity(rows, modal) < MIN_UNIFORMITY:
         return 0.0  # a one-field first row over a ragged body: not a table of that many columns
     pattern = sum(n * max(EPSILON, k - 1) / k for k, n in patterns.items()) / len(patterns)
     cells = [cell for row in rows for cell in row]
@@ -299,7 +306,29 @@ def _sample_text(path: Path) -> str:
     return raw.decode("utf-8", errors="replace").lstrip("\ufeff")
 
 
+UNQUOTED_ESCAPE = re.compile(r"\\[,;\t|\r\n]")  # a backslash before a delimiter or line end
+UNESCAPED_FILE = "source.unescaped.csv"  # backslash escapes outside quotes, written as RFC 4180
 SPACED_FILE = "source.single-delimiter.csv"  # ", " delimiters written as ","
+
+
+def without_unquoted_escapes(path: Path, dialect: Dialect, out: Path) -> Path:
+    """Write ``path`` as standard CSV (quoted fields, doubled quotes) where it escapes
+    delimiters, quotes, line ends and backslashes with a backslash, also outside quotes; return
+    ``out``. Each record keeps its lines (an escaped line end stays, inside quotes), so line
+    numbers hold; a blank line stays blank."""
+    options: dict[str, Any] = {"delimiter": dialect.delimiter, "quotechar": dialect.quote}
+    with (
+        path.open(encoding="utf-8", errors="surrogateescape", newline="") as source,
+        out.open("w", encoding="utf-8", errors="surrogateescape", newline="") as target,
+    ):
+        reader = csv.reader(source, escapechar="\\", doublequote=True, strict=False, **options)
+        writer = csv.writer(target, lineterminator="\n", **options)
+        for row in reader:
+            if row:
+                writer.writerow(row)
+            else:
+                target.write("\n")
+    return out
 
 
 def without_space_after_delimiter(path: Path, dialect: Dialect, out: Path) -> Path:

@@ -22,9 +22,11 @@ from csvdock.core.naming import quote_identifier, unique_column_names
 from csvdock.core.settings import TableSettings
 from csvdock.read.dialect import (
     SPACED_FILE,
+    UNESCAPED_FILE,
     Dialect,
     sniff_dialect,
     without_space_after_delimiter,
+    without_unquoted_escapes,
 )
 from csvdock.read.encoding import (
     UTF8,
@@ -138,6 +140,9 @@ def extract_file(
     if encoding != UTF8:
         path = transcode_to_utf8(source, encoding, out_dir / TRANSCODED_FILE)
     dialect = sniff_dialect(path, settings)
+    if dialect.unquoted_escapes:
+        path = without_unquoted_escapes(path, dialect, out_dir / UNESCAPED_FILE)
+        dialect = replace(dialect, escape=dialect.quote)
     if dialect.space_after_delimiter:
         path = without_space_after_delimiter(path, dialect, out_dir / SPACED_FILE)
     if has_bare_carriage_returns(path):

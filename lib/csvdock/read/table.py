@@ -47,6 +47,7 @@ RUN = 5  # records of the table's width that confirm where it starts
 RUN_SHARE = 0.6  # of the records after the table's first, those of its width
 MAX_HEADER_ROWS = 3
 MAX_GAPS = 10_000  # blank lines examined for a second table
+MAX_NAME_CHARS = 200  # a longer first-row cell is a value, so the first row is not a header
 TYPED_SHARE = 0.9  # share of a column's body values of one kind for the column to be typed
 SECOND_TABLE = "second table at line"  # the reasons of other tables' spans start so
 EARLIER_TABLE = "another table at line"
@@ -131,7 +132,7 @@ def find_table(
         and _typed_like(rows[1], kinds) is not False
     ):
         start = 0  # a header one name short of its data, not a preamble
-    has_header = header if header is not None else _typed_like(rows[start], kinds) is not True
+    has_header = header if header is not None else _header_like(rows[start], kinds)
     header_rows = [start] if has_header else []
     if has_header:
         while (
@@ -283,6 +284,12 @@ def _column_kinds(body: list[list[str]], width: int) -> list[str | None]:
         kind, n = found.most_common(1)[0] if found else ("text", 0)
         kinds.append(kind if kind != "text" and total and n >= TYPED_SHARE * total else None)
     return kinds
+
+
+def _header_like(row: list[str], kinds: list[str | None]) -> bool:
+    """Whether ``row`` may be a header: not typed like the body, and no cell too long for a
+    name (a paragraph of text is a value)."""
+    return _typed_like(row, kinds) is not True and all(len(c) <= MAX_NAME_CHARS for c in row)
 
 
 def _typed_like(row: list[str], kinds: list[str | None]) -> bool | None:
