@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck clean setup lab scheduler bench bench-quick bench-scaling bench-parallel bench-corpus
+.PHONY: demo test lint format typecheck clean setup lab scheduler bench bench-quick bench-scaling bench-parallel bench-corpus bench-pollution
 
 setup: $(STAMP)
 
@@ -61,6 +61,10 @@ bench-parallel: $(STAMP)
 # Every CSV of ../shared/corpus/duckdb-csv ingested alone with defaults: shares loaded/quarantined.
 bench-corpus: $(STAMP)
 	cd benchmarks && ../$(BIN)/python corpus.py --out results/corpus.json
+
+# Dialect accuracy and table finding on generated pollutions, against DuckDB's and Python's sniffers.
+bench-pollution: $(STAMP)
+	$(BIN)/python benchmarks/pollution.py --out benchmarks/results/pollution.json
 
 # JupyterLab on notebooks/ with the project's kernel: change a report's parameters to any past run.
 lab: $(STAMP)

@@ -54,6 +54,8 @@ def outcome(path: Path, corpus: Path, home: Path, number: int) -> dict[str, obje
             rows_rejected=result.rows_rejected,
             reason=result.reason,
             dialect=result.dialect,
+            lines_outside_table=result.lines_outside_table,
+            outside_table=result.outside_table,
         )
     except Exception as exc:  # a traceback is the worst outcome: count it, keep going
         entry.update(status="raised", reason=f"{type(exc).__name__}: {exc}")

@@ -83,6 +83,15 @@ def written(
     return newline.join(out) + newline
 
 
+def european_row(row: list[str]) -> list[str]:
+    """A clean row as a European export writes it: ``28/01/2024`` dates (day first),
+    ``1.234,56`` decimals."""
+    whole, fraction = row[2].split(".")
+    grouped = f"{int(whole):,}".replace(",", ".")
+    year, month, day = row[3].split("-")
+    return [row[0], row[1], f"{grouped},{fraction}", f"{day}/{month}/{year}", row[4]]
+
+
 def without_apostrophes(rows: list[list[str]]) -> list[list[str]]:
     """The rows with a note free of apostrophes (for files quoted with ``'``)."""
     return [[c.replace("'", "") for c in row] for row in rows]
@@ -167,6 +176,9 @@ def pollutions(rows: int = 30, seed: int = 0) -> Iterator[Polluted]:
         yield Polluted(
             f"encoding-{encoding}", text.encode(encoding), ";", '"', rows, encoding=encoding
         )
+
+    european = [COLUMNS, *(european_row(row) for row in body)]
+    yield Polluted("values-european", written(european, ";").encode(), ";", '"', rows)
 
     rng = random.Random(seed)
     for n in range(3):

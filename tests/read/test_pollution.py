@@ -8,7 +8,14 @@ import pytest
 from csvdock.core.settings import TableSettings
 from csvdock.read.extract import RECORDS_FILE, REJECTS_FILE, extract_file
 
-from tests.read.pollution import Polluted, clean_rows, pollutions, without_apostrophes
+from tests.conftest import open_warehouse
+from tests.read.pollution import (
+    Polluted,
+    clean_rows,
+    european_row,
+    pollutions,
+    without_apostrophes,
+)
 
 CASES = {case.name: case for case in pollutions()}
 
@@ -33,6 +40,7 @@ def test_a_polluted_file_reads_as_its_table(tmp_path: Path, name: str):
     assert result.columns == case.columns
     expected = clean_rows(case.rows)
     expected = without_apostrophes(expected) if case.quote == "'" else expected
+    expected = [european_row(r) for r in expected] if name == "values-european" else expected
     got = records.select(result.columns).rows()
     if case.rejected == 0:
         assert [list(row) for row in got] == expected  # the values exactly, in order
@@ -45,3 +53,28 @@ def test_the_summary_lists_the_lines_outside_the_table(tmp_path: Path):
     reasons = [(span["first_line"], span["reason"]) for span in result.outside]
     assert reasons == [(1, "preamble"), (34, "footer")]
     assert result.lines_outside_table == 3
+
+
+def test_european_values_are_read_as_dates_and_decimals(workdir: Path):
+    """Day-first dates and decimal commas (with thousands dots) of a ';' file: typed columns
+    with their source formats, the same values as the clean table."""
+    import csvdock
+
+    source = workdir / "european.csv"
+    source.write_bytes(CASES["values-european"].data)
+    summary = csvdock.ingest(source, table="european", target="duckdb:///w.duckdb")
+    (result,) = summary.files
+    assert (result.status, result.rows_rejected) == ("loaded", 0)
+    schema = result.schema
+    assert schema is not None
+    found = {c.name: (c.type, c.format) for c in schema.columns}
+    assert found["price"] == ("decimal(38,2)", "decimal-comma")
+    assert found["day"] == ("date", "day-first")
+    with open_warehouse(f"duckdb:///{workdir / 'w.duckdb'}") as warehouse:
+        got = warehouse.execute(
+            'SELECT id, CAST(price AS VARCHAR), CAST("day" AS VARCHAR) FROM "european" ORDER BY id'
+        )
+    expected = [
+        (int(r[0]), f"{float(r[2]):.2f}", r[3]) for r in clean_rows(CASES["values-european"].rows)
+    ]
+    assert got == expected

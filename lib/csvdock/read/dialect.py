@@ -112,7 +112,9 @@ def _candidates(
 ) -> list[_Candidate]:
     """Return the dialects worth scoring, the most likely first (ties go to the earlier)."""
     delimiters = [pinned.delimiter] if pinned.delimiter else [d for d in DELIMITERS if d in sample]
-    quotes = [pinned.quote] if pinned.quote else ['"'] + [q for q in QUOTES[1:] if q in sample]
+    quotes = (
+        [pinned.quote] if pinned.quote else ['"'] + [q for q in QUOTES[1:] if _opens(sample, q)]
+    )
     found: list[_Candidate] = []
     for delimiter in delimiters or [","]:
         for quote in quotes:
@@ -141,6 +143,14 @@ def _fallback(sample: str, duckdb_guess: _Candidate | None) -> _Candidate:
         return _Candidate(found.delimiter, found.quotechar or '"', found.quotechar or '"')
     except csv.Error:
         return _Candidate(max(seen, key=first_line.count), '"', '"')
+
+
+def _opens(sample: str, quote: str) -> bool:
+    """Whether ``quote`` starts a field somewhere (an apostrophe inside words quotes nothing)."""
+    return (
+        re.search(f"(^|[{re.escape(''.join(DELIMITERS))}]){re.escape(quote)}", sample, re.M)
+        is not None
+    )
 
 
 def _escapes(sample: str, quote: str) -> list[str]:
