@@ -6,7 +6,8 @@ standard library's ``csv.Sniffer`` on the same files in the same run.
     python benchmarks/pollution.py [--seeds 8] [--out benchmarks/results/pollution.json]
 
 Per reader: the share of files whose delimiter and quote are right; for csvdock also the share
-whose table is right (records, columns, lines outside the table) and the share quarantined.
+whose table is right (every value, column names, lines outside the table) and the share
+quarantined.
 """
 
 from __future__ import annotations
@@ -66,10 +67,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "pollution.json")
     args = parser.parse_args()
 
+    import polars as pl
     from csvdock.core.settings import TableSettings
-    from csvdock.read.extract import ExtractError, extract_file
+    from csvdock.read.extract import RECORDS_FILE, ExtractError, extract_file
 
-    from tests.read.pollution import pollutions
+    from tests.read.pollution import expected_values, pollutions
 
     totals: dict[str, int] = defaultdict(int)
     by_kind: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -96,8 +98,11 @@ def main() -> None:
                     right = (dialect["delimiter"], dialect["quote"]) == want and (
                         dialect["space_after_delimiter"] == case.space_after
                     )
+                    records = pl.read_parquet(home / "out" / path.stem / RECORDS_FILE)
+                    values = [list(r) for r in records.select(result.columns).rows()]
                     table = (
-                        result.rows_read == case.rows
+                        (case.rejected != 0 or values == expected_values(case, seed))
+                        and result.rows_read == case.rows
                         and result.columns == case.columns
                         and result.lines_outside_table == case.lines_outside
                         and (case.rejected < 0 or result.rows_rejected == case.rejected)

@@ -14,6 +14,12 @@ from dataclasses import dataclass, field
 
 COLUMNS = ["id", "name", "price", "day", "note"]
 WORDS = ["alpha", "beta", "gamma", "delta", "Men's boots", "north", "south", "Zoë", "Ærø"]
+LEGACY_WORDS = {  # text in legacy encodings (a few words: the hard case for detection)
+    "shift_jis": ["東京", "大阪", "京都", "札幌", "福岡", "名古屋"],
+    "gb2312": ["北京", "上海", "广州", "深圳", "杭州", "南京"],
+    "cp1251": ["Москва", "Киев", "Минск", "Казань", "Омск"],
+    "koi8_r": ["Москва", "Самара", "Тула", "Казань", "Омск"],
+}
 DELIMITERS = {
     "comma": ",",
     "semicolon": ";",
@@ -42,6 +48,7 @@ class Polluted:
     columns: list[str] = field(default_factory=lambda: list(COLUMNS))
     encoding: str = "utf-8"
     space_after: bool = False
+    values: list[list[str]] | None = None  # the records' values, when not the clean table's
 
 
 def clean_rows(count: int, seed: int = 0) -> list[list[str]]:
@@ -81,6 +88,18 @@ def written(
             cells.append(cell)
         out.append(delimiter.join(cells))
     return newline.join(out) + newline
+
+
+def expected_values(case: Polluted, seed: int = 0) -> list[list[str]]:
+    """Return the values the records of ``case`` (made with ``seed``) must have."""
+    if case.values is not None:
+        return case.values
+    rows = clean_rows(case.rows, seed)
+    if case.quote == "'":
+        return without_apostrophes(rows)
+    if case.name == "values-european":
+        return [european_row(row) for row in rows]
+    return rows
 
 
 def european_row(row: list[str]) -> list[str]:
@@ -175,6 +194,21 @@ def pollutions(rows: int = 30, seed: int = 0) -> Iterator[Polluted]:
         text = written(table, ";")
         yield Polluted(
             f"encoding-{encoding}", text.encode(encoding), ";", '"', rows, encoding=encoding
+        )
+
+    for encoding, words in LEGACY_WORDS.items():
+        local = [
+            [r[0], f"{words[i % len(words)]} {r[0]}", r[2], r[3], words[i % 3]]
+            for i, r in enumerate(body)
+        ]
+        yield Polluted(
+            f"encoding-{encoding}",
+            written([COLUMNS, *local]).encode(encoding),
+            ",",
+            '"',
+            rows,
+            encoding=encoding,
+            values=local,
         )
 
     european = [COLUMNS, *(european_row(row) for row in body)]

@@ -9,13 +9,7 @@ from csvdock.core.settings import TableSettings
 from csvdock.read.extract import RECORDS_FILE, REJECTS_FILE, extract_file
 
 from tests.conftest import open_warehouse
-from tests.read.pollution import (
-    Polluted,
-    clean_rows,
-    european_row,
-    pollutions,
-    without_apostrophes,
-)
+from tests.read.pollution import Polluted, clean_rows, expected_values, pollutions
 
 CASES = {case.name: case for case in pollutions()}
 
@@ -38,9 +32,7 @@ def test_a_polluted_file_reads_as_its_table(tmp_path: Path, name: str):
         assert rejects.height <= 1  # a stray quote damages at most its own record
     assert result.lines_outside_table == case.lines_outside, result.outside
     assert result.columns == case.columns
-    expected = clean_rows(case.rows)
-    expected = without_apostrophes(expected) if case.quote == "'" else expected
-    expected = [european_row(r) for r in expected] if name == "values-european" else expected
+    expected = expected_values(case)
     got = records.select(result.columns).rows()
     if case.rejected == 0:
         assert [list(row) for row in got] == expected  # the values exactly, in order

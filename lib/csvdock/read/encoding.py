@@ -11,6 +11,7 @@ import codecs
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from csvdock.core.errors import CsvdockError
 
@@ -30,6 +31,25 @@ MULTI_BYTE = ("gb18030", "gbk", "gb2312", "big5", "cp932", "shift_jis", "euc_jp"
 MIN_COHERENCE = 0.3  # charset-normalizer recognised a language in the decoded text
 MAX_CHAOS = 0.1
 CLOSE_CHAOS, CLOSE_COHERENCE = 0.01, 0.15  # cp1252 this close to the pick is chosen over it
+CLOSE_LEGACY_CHAOS = 0.06  # a commoner legacy encoding this close to the pick is chosen over it
+# Legacy encodings by how common they are in files (after cp1252, handled apart).
+COMMON_ENCODINGS = (
+    "cp932",
+    "shift_jis",
+    "gb18030",
+    "cp1251",
+    "big5",
+    "cp949",
+    "euc_jp",
+    "koi8_r",
+    "cp1250",
+    "cp1253",
+    "cp1254",
+    "cp1255",
+    "cp1256",
+    "cp1257",
+    "cp874",
+)
 MAX_NON_ASCII_LETTERS = 0.3  # share of accented letters in Western text (cp1252)
 _UTF8_MULTIBYTE = re.compile(
     rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
@@ -126,11 +146,29 @@ def _guess(sample: bytes) -> str | None:
             for match in found
         ):
             return WESTERN  # as likely as the pick by the text: the far commoner encoding wins
+        common = _commonest_close(found, best.chaos)
+        if common is not None:
+            return common
         if name in MULTI_BYTE or (best.chaos <= MAX_CHAOS and best.coherence >= MIN_COHERENCE):
             return name
     if western is not None and _reads_western(western):
         return WESTERN
     return None
+
+
+def _commonest_close(found: Any, best_chaos: float) -> str | None:
+    """Return the commonest encoding (``COMMON_ENCODINGS`` order) among charset-normalizer's
+    candidates about as orderly as its pick and in which it recognised some language: a few
+    words of a short file cannot tell cp932 from cp949, nor cp1251 from mac_cyrillic, but the
+    commoner one is by far the likelier."""
+    ranked = {codecs.lookup(name).name: rank for rank, name in enumerate(COMMON_ENCODINGS)}
+    close = [
+        codecs.lookup(match.encoding).name
+        for match in found
+        if match.chaos <= min(best_chaos + CLOSE_LEGACY_CHAOS, MAX_CHAOS) and match.coherence > 0
+    ]
+    known = [name for name in close if name in ranked]
+    return min(known, key=lambda name: ranked[name]) if known else None
 
 
 def _decoded(sample: bytes, encoding: str) -> str | None:
