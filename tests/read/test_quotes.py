@@ -3,13 +3,14 @@ record only, and every line of the file is still accounted for."""
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
 import polars as pl
 import pytest
 from csvdock.core.settings import TableSettings
-from csvdock.read.extract import RECORDS_FILE, REJECTS_FILE, ExtractError, extract_file
+from csvdock.read.extract import RECORDS_FILE, REJECTS_FILE, extract_file
 
 
 def _extract(tmp_path: Path, text: str) -> tuple[int, pl.DataFrame, pl.DataFrame]:
@@ -45,10 +46,15 @@ def test_an_unterminated_quote_damages_only_its_own_record(tmp_path: Path):
     assert rejects["reason"].str.starts_with("unterminated quote").all()
 
 
-def test_too_many_unterminated_quotes_mean_the_wrong_quote_character(tmp_path: Path):
+def test_too_many_unterminated_quotes_mean_the_quotes_are_text(tmp_path: Path):
+    """Over 100 quoted fields that never close: the quote character quotes nothing in this
+    file, so it is read as text (not quarantined)."""
     text = "id,name\n" + "".join(f'{i},"x\n' for i in range(150))
-    with pytest.raises(ExtractError, match="over 100 quoted fields never close"):
-        _extract(tmp_path, text)
+    read, records, rejects = _extract(tmp_path, text)
+    assert (read, rejects.height) == (150, 0)
+    assert set(records["name"].to_list()) == {'"x'}
+    dialect = json.loads((tmp_path / "out" / "extract.json").read_text())["dialect"]
+    assert (dialect["quote"], dialect["quoting"]) == ("", False)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -81,3 +87,18 @@ def test_backslash_escapes_outside_quotes_are_read(tmp_path: Path):
     assert records["name"].to_list() == ["Smith, John", 'say "hi"', "two\nlines", "ok"]
     assert records["note"].to_list() == ["plain", "a\\b", "x", "y"]
     assert records["__line"].to_list() == [2, 3, 4, 6]
+
+
+def test_a_file_whose_quoting_cannot_be_read_is_read_with_quotes_as_text(tmp_path: Path):
+    """IMDb-style TSV: quote characters are text, and quoted-looking fields span no lines. When
+    the quote character cannot read the file, reading it without one loads every record."""
+    rows = [
+        f'tt{i}\tmovie\t"Title {i}\t{i % 3}' if i % 7 == 0 else f"tt{i}\tmovie\tT {i}\t1"
+        for i in range(1, 60)
+    ]
+    rows[10] = 'tt11\tmovie\tA "quoted\tpart\n'.rstrip("\n")
+    text = "id\ttype\ttitle\tn\n" + "\n".join(rows) + '\ntt99\tshort\t"Say "hi" twice\t2\n'
+    read, records, rejects = _extract(tmp_path, text)
+    assert read == 60
+    assert rejects.height == 0
+    assert records.filter(pl.col("id") == "tt7")["title"].to_list() == ['"Title 7']

@@ -55,10 +55,14 @@ class Dialect:
     space_after_delimiter: bool = False  # every delimiter is followed by one space (", ")
     unquoted_escapes: bool = False  # the escape also works outside quotes (``a\\,b``, ``\\``+LF)
     confidence: float = 1.0  # the detector's margin over the next best reading (1.0 if pinned)
+    quoting: bool = True  # False: quote characters are text (``quote`` is a byte never seen)
 
     def as_dict(self) -> dict[str, Any]:
-        """Return the dialect as a JSON-ready dict."""
-        return asdict(self)
+        """Return the dialect as a JSON-ready dict (no quote: ``quote`` and ``escape`` empty)."""
+        found = asdict(self)
+        if not self.quoting:
+            found.update(quote="", escape="")
+        return found
 
 
 @dataclass(frozen=True)

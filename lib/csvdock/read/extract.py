@@ -82,6 +82,13 @@ class ExtractError(CsvdockError):
     """The file cannot be read as CSV at all; it is quarantined."""
 
 
+class QuotingError(ExtractError):
+    """The file's quoting cannot be read with its quote character (tried again without one)."""
+
+
+NO_QUOTE_BYTES = (1, 2, 3, 4, 5, 6, 7, 8, 14, 15, 16)  # stand-ins for "no quote character"
+
+
 @dataclass
 class ExtractResult:
     """What Extract found in one file."""
@@ -148,6 +155,41 @@ def extract_file(
     if has_bare_carriage_returns(path):
         path = carriage_returns_to_newlines(path, dialect.quote, dialect.escape, out_dir / CR_FILE)
         dialect = replace(dialect, newline="\\r")
+    try:
+        return _read_table(path, source, out_dir, dialect, settings, encoding, stray, sha256)
+    except QuotingError as exc:
+        quoteless = None if settings.quote else _without_quoting(path, dialect)
+        if quoteless is None:
+            raise
+        log.warning("%s: %s; reading its quote characters as text instead", source, exc)
+        return _read_table(path, source, out_dir, quoteless, settings, encoding, stray, sha256)
+
+
+def _without_quoting(path: Path, dialect: Dialect) -> Dialect | None:
+    """Return ``dialect`` with no quote character (a byte the file never holds stands in for
+    it), or None when the file holds every candidate byte."""
+    present: set[int] = set()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 22):
+            present.update(b for b in NO_QUOTE_BYTES if bytes([b]) in block)
+    free = next((b for b in NO_QUOTE_BYTES if b not in present), None)
+    if free is None:
+        return None
+    return replace(dialect, quote=chr(free), escape=chr(free), quoting=False)
+
+
+def _read_table(
+    path: Path,
+    source: Path,
+    out_dir: Path,
+    dialect: Dialect,
+    settings: TableSettings,
+    encoding: str,
+    stray: tuple[int, ...],
+    sha256: str | None,
+) -> ExtractResult:
+    """Find the table in the UTF-8 text ``path`` (read from ``source``) and parse it with
+    ``dialect`` into ``out_dir`` (see ``extract_file``)."""
     with tempfile.TemporaryDirectory(dir=out_dir) as scratch_dir:
         scratch = Path(scratch_dir)
         index = index_records(
@@ -208,7 +250,7 @@ def extract_file(
         duckdb_rejects = rejects.height
         rejects = _with_misaligned(rejects, parse_index, first_data, fields)
         if parsed_rows + duckdb_rejects != parse_rows:
-            raise ExtractError(
+            raise QuotingError(
                 f"the parser found {parsed_rows + rejects.height} records where the file has "
                 f"{parse_rows}; check the quote and escape characters "
                 f"(sniffed {dialect.as_dict()})"
@@ -397,7 +439,7 @@ def _parse_with_duckdb(
             ).fetchone()
         except duckdb.Error as exc:
             if TOO_MANY_RECORDS in str(exc):
-                raise ExtractError(
+                raise QuotingError(
                     f"the parser found more records than the file's {rows_read}; check the quote "
                     "and escape characters"
                 ) from None
@@ -425,7 +467,7 @@ def _resynchronised(
         if len(never_closed) > MAX_UNCLOSED_QUOTES:
             record = index.records_holding(np.array(never_closed[:1]))
             line = int(index.positions_of(record)[LINE][0])
-            raise ExtractError(
+            raise QuotingError(
                 f"unterminated quotes: over {MAX_UNCLOSED_QUOTES} quoted fields never close, the "
                 f"first at line {line}; check the quote character"
             )
@@ -456,7 +498,7 @@ def _repaired(
         copy, dialect.quote, dialect.escape, scratch / "index.repaired.parquet", dialect.delimiter
     )
     if own.unclosed_quote is not None or own.literal_quotes or len(own) != kept.size:
-        raise ExtractError("the quoting of the file cannot be read; check the quote character")
+        raise QuotingError("the quoting of the file cannot be read; check the quote character")
     mapped = with_original_positions(own, index, kept, scratch / "index.mapped.parquet")
     return copy, mapped, own
 
