@@ -190,7 +190,15 @@ def pollutions(rows: int = 30, seed: int = 0) -> Iterator[Polluted]:
         columns=[f"column_{i}" for i in range(1, 6)],
     )
 
-    for encoding in ("cp1252", "latin-1", "utf-16", "utf-8-sig"):
+    for encoding in (
+        "cp1252",
+        "latin-1",
+        "utf-16",
+        "utf-8-sig",
+        "utf-16-le",
+        "utf-16-be",
+        "utf-32-le",
+    ):
         text = written(table, ";")
         yield Polluted(
             f"encoding-{encoding}", text.encode(encoding), ";", '"', rows, encoding=encoding

@@ -1,9 +1,10 @@
 """Text encodings. UTF-8 (with or without a BOM) is read as is; UTF-16 and UTF-32 with a BOM are
-transcoded to UTF-8; any other encoding (cp1252, cp1251, GB18030, Shift-JIS, ...) is told by
-charset-normalizer, checked against the whole file, and transcoded. A file whose encoding cannot
-be told with confidence is refused (quarantined with the reason): a clear quarantine beats
-mojibake. A UTF-8 file with a few stray bytes (``StrayBytes``) is read as UTF-8, and the records
-holding them are set aside."""
+transcoded to UTF-8, and so are UTF-16 and UTF-32 without one (told by where the NUL bytes of
+their mostly-ASCII text fall); any other encoding (cp1252, cp1251, GB18030, Shift-JIS, ...) is
+told by charset-normalizer, checked against the whole file, and transcoded. A file whose encoding
+cannot be told with confidence is refused (quarantined with the reason): a clear quarantine
+beats mojibake. A UTF-8 file with a few stray bytes (``StrayBytes``) is read as UTF-8, and the
+records holding them are set aside."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ BOMS = (
 MULTI_BYTE = ("gb18030", "gbk", "gb2312", "big5", "cp932", "shift_jis", "euc_jp", "euc_kr", "cp949")
 MIN_COHERENCE = 0.3  # charset-normalizer recognised a language in the decoded text
 MAX_CHAOS = 0.1
+WIDE_ZEROS, NARROW_ZEROS = 0.7, 0.05  # NUL shares of a UTF-16/32 text's high and low bytes
+SNIFF_WIDE_BYTES = 64 * 1024
 CLOSE_CHAOS, CLOSE_COHERENCE = 0.01, 0.15  # cp1252 this close to the pick is chosen over it
 CLOSE_LEGACY_CHAOS = 0.06  # a commoner legacy encoding this close to the pick is chosen over it
 # Legacy encodings by how common they are in files (after cp1252, handled apart).
@@ -79,6 +82,26 @@ def bom_encoding(head: bytes) -> str | None:
     return next((name for bom, name in BOMS if head.startswith(bom)), None)
 
 
+def wide_encoding(head: bytes) -> str | None:
+    """Return ``utf-16-le``/``-be`` or ``utf-32-le``/``-be`` when ``head`` is such text without
+    a byte order mark, told by where its NUL bytes fall (the high bytes of mostly ASCII text)."""
+    size = len(head) - len(head) % 4
+    if size < 8:
+        return None
+    quarter = size // 4
+    zeros = [head[i:size:4].count(0) / quarter for i in range(4)]
+    if min(zeros[1:]) > WIDE_ZEROS and zeros[0] < NARROW_ZEROS:
+        return "utf-32-le"
+    if min(zeros[:3]) > WIDE_ZEROS and zeros[3] < NARROW_ZEROS:
+        return "utf-32-be"
+    even, odd = (head[i:size:2].count(0) / (size // 2) for i in (0, 1))
+    if odd > WIDE_ZEROS and even < NARROW_ZEROS:
+        return "utf-16-le"
+    if even > WIDE_ZEROS and odd < NARROW_ZEROS:
+        return "utf-16-be"
+    return None
+
+
 def detect_encoding(path: Path, configured: str | None = None) -> str:
     """Return the encoding to read ``path`` with, or raise ``EncodingProblem``.
 
@@ -93,10 +116,10 @@ def detect_encoding(path: Path, configured: str | None = None) -> str:
         return codecs.lookup(configured).name
     with path.open("rb") as handle:
         sample = handle.read(SAMPLE_BYTES)
-    with_bom = bom_encoding(sample)
-    if with_bom:
-        _check_decodes(path, with_bom)
-        return with_bom
+    wide = bom_encoding(sample) or wide_encoding(sample[:SNIFF_WIDE_BYTES])
+    if wide:
+        _check_decodes(path, wide)
+        return wide
     scan = _scan_utf8(path)
     if not scan.invalid:
         return UTF8

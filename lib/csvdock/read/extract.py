@@ -35,6 +35,7 @@ from csvdock.read.encoding import (
     bom_encoding,
     detect_encoding,
     transcode_to_utf8,
+    wide_encoding,
 )
 from csvdock.read.records import (
     END,
@@ -354,7 +355,7 @@ def _check_readable(path: Path) -> None:
     for signature, what in BINARY_SIGNATURES.items():
         if head.startswith(signature):
             raise ExtractError(f"the file is {what}, not CSV text")
-    if bom_encoding(head):
+    if bom_encoding(head) or wide_encoding(head):
         return  # UTF-16/32 text: its NUL bytes are half of its characters
     if head.count(b"\x00") > max(8, len(head) // 100):
         raise ExtractError("the file is binary (NUL bytes), not CSV text")
