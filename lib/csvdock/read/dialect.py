@@ -226,16 +226,25 @@ def _modal(patterns: Counter[int]) -> int:
     return max(k for k, n in patterns.items() if n == most)
 
 
-def _rows(sample: str, candidate: _Candidate) -> list[list[str]]:
-    reader = csv.reader(
-        io.StringIO(sample, newline=""),
-        delimiter=candidate.delimiter,
-        quotechar=candidate.quote,
-        escapechar=candidate.escape if candidate.escape != candidate.quote else None,
-        doublequote=candidate.escape == candidate.quote,
-        skipinitialspace=candidate.space_after,
+def text_reader(
+    text: str, delimiter: str, quote: str, escape: str, space_after: bool = False
+) -> Any:
+    """Return a standard-library CSV reader of ``text`` in this dialect (lenient: a stray quote
+    is text), the one the detector and the table finder read samples with."""
+    return csv.reader(
+        io.StringIO(text, newline=""),
+        delimiter=delimiter,
+        quotechar=quote,
+        escapechar=escape if escape != quote else None,
+        doublequote=escape == quote,
+        skipinitialspace=space_after,
         strict=False,
     )
+
+
+def _rows(sample: str, candidate: _Candidate) -> list[list[str]]:
+    c = candidate
+    reader = text_reader(sample, c.delimiter, c.quote, c.escape, c.space_after)
     rows: list[list[str]] = []
     try:
         for row in reader:

@@ -90,16 +90,19 @@ def wide_encoding(head: bytes) -> str | None:
         return None
     quarter = size // 4
     zeros = [head[i:size:4].count(0) / quarter for i in range(4)]
-    if min(zeros[1:]) > WIDE_ZEROS and zeros[0] < NARROW_ZEROS:
-        return "utf-32-le"
-    if min(zeros[:3]) > WIDE_ZEROS and zeros[3] < NARROW_ZEROS:
-        return "utf-32-be"
     even, odd = (head[i:size:2].count(0) / (size // 2) for i in (0, 1))
-    if odd > WIDE_ZEROS and even < NARROW_ZEROS:
-        return "utf-16-le"
-    if even > WIDE_ZEROS and odd < NARROW_ZEROS:
-        return "utf-16-be"
-    return None
+    candidates = (
+        ("utf-32-le", min(zeros[1:]) > WIDE_ZEROS and zeros[0] < NARROW_ZEROS),
+        ("utf-32-be", min(zeros[:3]) > WIDE_ZEROS and zeros[3] < NARROW_ZEROS),
+        ("utf-16-le", odd > WIDE_ZEROS and even < NARROW_ZEROS),
+        ("utf-16-be", even > WIDE_ZEROS and odd < NARROW_ZEROS),
+    )
+    name = next((name for name, fits in candidates if fits), None)
+    if name is None:
+        return None
+    text = head[:size].decode(name, errors="replace")
+    controls = sum(1 for ch in text if ch < " " and ch not in "\t\n\r")
+    return name if controls <= NARROW_ZEROS * len(text) else None  # text, not binary
 
 
 def detect_encoding(path: Path, configured: str | None = None) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import logging
 import tempfile
@@ -25,6 +24,7 @@ from csvdock.read.dialect import (
     UNESCAPED_FILE,
     Dialect,
     sniff_dialect,
+    text_reader,
     without_space_after_delimiter,
     without_unquoted_escapes,
 )
@@ -372,14 +372,7 @@ def _header_names(
     found = index.positions_of(np.array([first], dtype=np.int64))
     raw = record_text(path, int(found[START][0]), int(found[END][0]))
     text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
-    reader = csv.reader(
-        io.StringIO(text),
-        delimiter=dialect.delimiter,
-        quotechar=dialect.quote,
-        escapechar=dialect.escape if dialect.escape != dialect.quote else None,
-        doublequote=dialect.escape == dialect.quote,
-        strict=False,
-    )
+    reader = text_reader(text, dialect.delimiter, dialect.quote, dialect.escape)
     try:
         fields = next(reader)
     except (csv.Error, StopIteration) as exc:

@@ -28,7 +28,6 @@ and, for the first and last records only, their fields and the kinds of value in
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from csvdock.read.dialect import Dialect
+from csvdock.read.dialect import Dialect, text_reader
 from csvdock.read.parquet import parquet_batches
 from csvdock.read.records import END, FIELDS, INDEX_ROW_GROUP, LINE, START, RecordIndex
 
@@ -454,14 +453,7 @@ def _fields(
 
 
 def _split(text: str, dialect: Dialect) -> list[str]:
-    reader = csv.reader(
-        io.StringIO(text, newline=""),
-        delimiter=dialect.delimiter,
-        quotechar=dialect.quote,
-        escapechar=dialect.escape if dialect.escape != dialect.quote else None,
-        doublequote=dialect.escape == dialect.quote,
-        strict=False,
-    )
+    reader = text_reader(text, dialect.delimiter, dialect.quote, dialect.escape)
     try:
         return next(reader, [""])
     except csv.Error:

@@ -57,33 +57,29 @@ _DATE_REST = "([T ].*)?$"
 _DAY_BIG = "(1[3-9]|2[0-9]|3[01])"
 _SMALL = "(0?[1-9]|1[0-2])"
 
+
+def _date_format(name: FormatName, order: str, only_this: str, rival: FormatName) -> SourceFormat:
+    """A date format ``D1/D2/YYYY``: both numbers padded to two digits, then ordered as ISO by
+    ``order`` (groups 1 and 2 are the numbers, 3 the year)."""
+    return SourceFormat(
+        name,
+        "temporal",
+        f"^[0-9]{{1,2}}{_SEP}[0-9]{{1,2}}{_SEP}[0-9]{{4}}{_DATE_REST}",
+        (
+            (f"^([0-9]){_SEP}", r"0\1-"),
+            (f"^([0-9]{{2}})({_SEP})([0-9]){_SEP}", r"\1-0\3-"),
+            (f"^([0-9]{{2}}){_SEP}([0-9]{{2}}){_SEP}([0-9]{{4}})", order),
+        ),
+        f"{only_this}[0-9]{{4}}",
+        rival,
+    )
+
+
 FORMATS: dict[str, SourceFormat] = {
     f.name: f
     for f in (
-        SourceFormat(
-            "day-first",
-            "temporal",
-            f"^[0-9]{{1,2}}{_SEP}[0-9]{{1,2}}{_SEP}[0-9]{{4}}{_DATE_REST}",
-            (
-                (f"^([0-9]){_SEP}", r"0\1-"),
-                (f"^([0-9]{{2}})({_SEP})([0-9]){_SEP}", r"\1-0\3-"),
-                (f"^([0-9]{{2}}){_SEP}([0-9]{{2}}){_SEP}([0-9]{{4}})", r"\3-\2-\1"),
-            ),
-            f"^{_DAY_BIG}{_SEP}{_SMALL}{_SEP}[0-9]{{4}}",
-            "month-first",
-        ),
-        SourceFormat(
-            "month-first",
-            "temporal",
-            f"^[0-9]{{1,2}}{_SEP}[0-9]{{1,2}}{_SEP}[0-9]{{4}}{_DATE_REST}",
-            (
-                (f"^([0-9]){_SEP}", r"0\1-"),
-                (f"^([0-9]{{2}})({_SEP})([0-9]){_SEP}", r"\1-0\3-"),
-                (f"^([0-9]{{2}}){_SEP}([0-9]{{2}}){_SEP}([0-9]{{4}})", r"\3-\1-\2"),
-            ),
-            f"^{_SMALL}{_SEP}{_DAY_BIG}{_SEP}[0-9]{{4}}",
-            "day-first",
-        ),
+        _date_format("day-first", r"\3-\2-\1", f"^{_DAY_BIG}{_SEP}{_SMALL}{_SEP}", "month-first"),
+        _date_format("month-first", r"\3-\1-\2", f"^{_SMALL}{_SEP}{_DAY_BIG}{_SEP}", "day-first"),
         SourceFormat(
             "thousands-comma",
             "numeric",
