@@ -102,3 +102,13 @@ def test_a_file_whose_quoting_cannot_be_read_is_read_with_quotes_as_text(tmp_pat
     assert read == 60
     assert rejects.height == 0
     assert records.filter(pl.col("id") == "tt7")["title"].to_list() == ['"Title 7']
+
+
+def test_a_header_with_junk_after_a_quoted_name_is_the_header(tmp_path: Path):
+    """``"URL"Comments`` (a quoted name with text after it): the header still names the
+    columns, and every record loads."""
+    text = '"URL"Comments,id,"Name"\nhttp://x.org,1,Ann\nhttp://y.org,2,Bob\n'
+    read, records, rejects = _extract(tmp_path, text)
+    assert (read, rejects.height) == (2, 0)
+    assert records.columns[:3] == ["urlcomments", "id", "name"]
+    assert records["name"].to_list() == ["Ann", "Bob"]

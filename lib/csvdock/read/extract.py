@@ -238,7 +238,9 @@ def _read_table(
                 layout.lines_outside,
             )
         parse_rows = len(parse_index) - first_data
-        fields, dialect = _expected_fields(parse_index, dialect, first_data, parse_rows)
+        fields, dialect = _expected_fields(
+            parse_index, dialect, first_data, parse_rows, len(source_columns)
+        )
         parsed = scratch / "parsed.parquet"
         every_record = (
             f"(SELECT {LINE}, {START}, {END} FROM read_parquet('{_sql_path(parse_index.path)}', "
@@ -539,12 +541,14 @@ def _parse_reject_frame(
 
 
 def _expected_fields(
-    index: RecordIndex, dialect: Dialect, first_data: int, rows_read: int
+    index: RecordIndex, dialect: Dialect, first_data: int, rows_read: int, header_fields: int
 ) -> tuple[int, Dialect]:
-    """Return how many fields a data record must have, and the dialect with its trailing
-    delimiter noted: when every data record has one field more than the first record and ends
-    with the delimiter, the trailing delimiter is the file's dialect, not an extra field."""
-    header_fields = int(index.fields_of(np.array([0]))[0]) if len(index) else 0
+    """Return how many fields a data record must have (the header's ``header_fields``, or the
+    first record's without a header), and the dialect with its trailing delimiter noted: when
+    every data record has one field more than the header and ends with the delimiter, the
+    trailing delimiter is the file's dialect, not an extra field."""
+    if not dialect.header:
+        header_fields = int(index.fields_of(np.array([0]))[0]) if len(index) else 0
     counts, trailing, _ = index.field_counts(first_data)
     if (
         dialect.header

@@ -131,6 +131,15 @@ def find_table(
         and _typed_like(rows[1], kinds) is not False
     ):
         start = 0  # a header one name short of its data, not a preamble
+    if (
+        start
+        and header is not False
+        and counts[start - 1] != width == len(rows[start - 1])
+        and _header_like(rows[start - 1], kinds)
+        and _typed_like(rows[start], kinds) is True
+        and not _blank_before(path, index, start)
+    ):
+        start -= 1  # the header, whose quoting the record index reads otherwise ("URL"Comments)
     has_header = header if header is not None else _header_like(rows[start], kinds)
     header_rows = [start] if has_header else []
     if has_header:
