@@ -112,3 +112,12 @@ def test_a_header_with_junk_after_a_quoted_name_is_the_header(tmp_path: Path):
     assert (read, rejects.height) == (2, 0)
     assert records.columns[:3] == ["urlcomments", "id", "name"]
     assert records["name"].to_list() == ["Ann", "Bob"]
+
+
+def test_a_one_column_file_with_blank_lines_loads_every_value(tmp_path: Path):
+    """A list of values with blank lines between and after them (the parser would read each
+    blank line as an empty value): the values, each on its line; the blank lines are blank."""
+    read, records, rejects = _extract(tmp_path, 'email\na@x.org\n"q""uoted"\n\n\nb@y.org\n\n')
+    assert (read, rejects.height) == (3, 0)
+    assert records["email"].to_list() == ["a@x.org", 'q"uoted', "b@y.org"]
+    assert records["__line"].to_list() == [2, 3, 6]

@@ -50,7 +50,7 @@ from csvdock.read.records import (
     record_text,
 )
 from csvdock.read.repair import damaged_records, with_original_positions, write_repaired
-from csvdock.read.table import TableLayout, find_table
+from csvdock.read.table import TableLayout, find_table, has_blank_lines
 from csvdock.rejects.format import REJECT_SCHEMA, no_rejects, reject_frame
 
 RECORDS_FILE, REJECTS_FILE, META_FILE = "records.parquet", "rejects.parquet", "extract.json"
@@ -227,8 +227,13 @@ def _read_table(
         # table does not fill the file, a copy with only the table (positions the original's).
         parse_path, parse_index, locate = path, index, index
         left_out = np.union1d(damaged, layout.left_out).astype(np.int64)
-        if left_out.size or index.literal_quotes or index.stray_carriage_returns:
-            parse_path, parse_index, locate = _repaired(path, index, left_out, dialect, scratch)
+        # DuckDB reads a blank line of a one-column file as a record (an empty value); the
+        # record index skips it as blank: the parser reads a copy without blank lines.
+        blanks = len(source_columns) == 1 and has_blank_lines(path, index)
+        if left_out.size or index.literal_quotes or index.stray_carriage_returns or blanks:
+            parse_path, parse_index, locate = _repaired(
+                path, index, left_out, dialect, scratch, blanks
+            )
             log.info(
                 "%s: %d quotes read as text, %d records set aside (a quote never closed, a stray "
                 "byte), %d lines outside the table",
@@ -481,14 +486,26 @@ def _resynchronised(
 
 
 def _repaired(
-    path: Path, index: RecordIndex, damaged: np.ndarray, dialect: Dialect, scratch: Path
+    path: Path,
+    index: RecordIndex,
+    damaged: np.ndarray,
+    dialect: Dialect,
+    scratch: Path,
+    without_blank_lines: bool = False,
 ) -> tuple[Path, RecordIndex, RecordIndex]:
     """Write the copy the parser reads (damaged records left out, text quotes escaped); return
     it, its index with the original positions, and its own index (where the parser's byte
     offsets point)."""
     copy = scratch / "repaired.csv"
     kept = write_repaired(
-        path, index, damaged, dialect.delimiter, dialect.quote, dialect.escape, copy
+        path,
+        index,
+        damaged,
+        dialect.delimiter,
+        dialect.quote,
+        dialect.escape,
+        copy,
+        without_blank_lines,
     )
     own = index_records(
         copy, dialect.quote, dialect.escape, scratch / "index.repaired.parquet", dialect.delimiter

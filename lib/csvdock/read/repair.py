@@ -39,17 +39,22 @@ def write_repaired(
     quote: str,
     escape: str,
     out: Path,
+    without_blank_lines: bool = False,
 ) -> np.ndarray:
     """Write ``path`` to ``out`` without the ``damaged`` records and with every text quote of
-    the other records escaped (a field holding one, or a stray CR, is quoted); return the
-    records kept, in order (the copy's record ``k`` is the original's ``kept[k]``)."""
+    the other records escaped (a field holding one, or a stray CR, is quoted), and, with
+    ``without_blank_lines``, without the blank lines after records; return the records kept,
+    in order (the copy's record ``k`` is the original's ``kept[k]``)."""
     literal = np.array(index.literal_quotes, dtype=np.int64)
     odd = np.sort(np.concatenate((literal, np.array(index.stray_carriage_returns, np.int64))))
     mended = np.unique(index.records_holding(odd)) if odd.size else odd
     mended = mended[~np.isin(mended, damaged)]
     special = np.union1d(damaged, mended).astype(np.int64)
+    if without_blank_lines:  # every record is written on its own, its blank lines left out
+        special = np.arange(len(index), dtype=np.int64)
     found = index.positions_of(special)
     text_quotes = {int(q) for q in literal.tolist()}
+    mended_set = {int(r) for r in mended.tolist()}
     gone = {int(r) for r in damaged.tolist()}
     with path.open("rb") as source, out.open("wb") as target:
         cursor = 0
@@ -62,9 +67,13 @@ def write_repaired(
                 raw = source.read(end - start)
                 body = raw.rstrip(b"\r\n")
                 ending = raw[len(body) :]
+                if without_blank_lines:
+                    ending = b"\r\n" if ending.startswith(b"\r\n") else ending[:1]
                 if ending.endswith(b"\r"):
                     ending = ending[:-1]  # a lone CR ending the file ends it: no ending is needed
-                target.write(_mended(body, start, text_quotes, delimiter, quote, escape) + ending)
+                if record in mended_set:
+                    body = _mended(body, start, text_quotes, delimiter, quote, escape)
+                target.write(body + ending)
             cursor = end
         _copy(source, target, cursor, None)
     return np.setdiff1d(np.arange(len(index), dtype=np.int64), damaged)

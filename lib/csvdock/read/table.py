@@ -382,8 +382,20 @@ def _table_end(
     return total
 
 
-def _after_blank_lines(path: Path, index: RecordIndex, first: int) -> list[int]:
-    """Return the records (after ``first``) that follow one or more blank lines."""
+def has_blank_lines(path: Path, index: RecordIndex) -> bool:
+    """Whether ``path`` holds a blank line after its first record (its last line included)."""
+    if _after_blank_lines(path, index, 0, limit=1):
+        return True
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        return _blank_at(handle, size)
+
+
+def _after_blank_lines(
+    path: Path, index: RecordIndex, first: int, limit: int = MAX_GAPS
+) -> list[int]:
+    """Return the records (after ``first``) that follow one or more blank lines (at most
+    ``limit`` of them)."""
     found: list[int] = []
     base, previous = 0, None
     with path.open("rb") as handle:
@@ -395,7 +407,7 @@ def _after_blank_lines(path: Path, index: RecordIndex, first: int) -> list[int]:
                 record = base + local
                 if record > first and _blank_at(handle, int(starts[local])):
                     found.append(record)
-                if len(found) >= MAX_GAPS:
+                if len(found) >= limit:
                     return found
             base, previous = base + batch.num_rows, int(lines[-1]) if lines.size else previous
     return found
