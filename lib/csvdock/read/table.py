@@ -179,7 +179,7 @@ def find_table(
         else:
             merged.append((a, z, reason))
     outside = merged
-    spans = [_span(path, index, a, z, reason) for a, z, reason in outside]
+    spans = _spans(path, index, outside)
     left = [np.arange(a, z, dtype=np.int64) for a, z, reason in outside if reason != HEADER_ROW]
     return TableLayout(
         header=has_header,
@@ -361,9 +361,10 @@ def _table_end(
     line (a run of another width, or the header again), else the number of records."""
     total = len(counts)
     header = head_rows[data_start - 1] if data_start else None
-    for record in _after_blank_lines(path, index, data_start):
-        if record >= total:
-            break
+    gaps = [r for r in _after_blank_lines(path, index, data_start) if r < total]
+    same = np.array([r for r in gaps if counts[r] == width], dtype=np.int64)
+    same_rows = dict(zip(same.tolist(), _fields(path, index, same, dialect), strict=True))
+    for record in gaps:
         other = counts[record] != width
         if (
             other
@@ -372,7 +373,7 @@ def _table_end(
         ):
             return record
         if not other:
-            (row,) = _fields(path, index, np.array([record]), dialect)
+            row = same_rows[record]
             if row == header or (
                 header is not None
                 and _typed_like(row, kinds) is False
@@ -481,10 +482,34 @@ def _split(text: str, dialect: Dialect) -> list[str]:
         return text.split(dialect.delimiter)
 
 
-def _span(path: Path, index: RecordIndex, first: int, end: int, reason: str) -> OutsideSpan:
-    """Return the span of records ``first`` to ``end`` (exclusive) with its non-blank lines."""
-    found = index.positions_of(np.array([first, end - 1], dtype=np.int64))
-    start, stop = int(found[START][0]), int(found[END][1])
+def _spans(
+    path: Path, index: RecordIndex, outside: list[tuple[int, int, str]]
+) -> list[OutsideSpan]:
+    """Return the spans of records ``(first, end, reason)`` (``end`` exclusive) with their
+    lines (one look-up of the index for all of them)."""
+    ends = np.array(sorted({r for a, z, _ in outside for r in (a, z - 1)}), dtype=np.int64)
+    found = index.positions_of(ends)
+    at = {int(r): k for k, r in enumerate(ends.tolist())}
+    spans = []
+    for a, z, reason in outside:
+        first, last = at[a], at[z - 1]
+        start, stop = int(found[START][first]), int(found[END][last])
+        end_line = int(found[LINE][last]) + _line_breaks_inside(path, _bytes_of(found, last))
+        first_line = int(found[LINE][first])
+        spans.append(
+            OutsideSpan(
+                first_line, end_line, _lines_between(path, start, stop), reason, start, stop
+            )
+        )
+    return spans
+
+
+def _bytes_of(found: dict[str, Any], at: int) -> tuple[int, int]:
+    return int(found[START][at]), int(found[END][at])
+
+
+def _lines_between(path: Path, start: int, stop: int) -> int:
+    """Return the non-blank lines of ``path`` between byte ``start`` and ``stop``."""
     lines = 0
     with path.open("rb") as handle:
         handle.seek(start)
@@ -499,13 +524,12 @@ def _span(path: Path, index: RecordIndex, first: int, end: int, reason: str) -> 
             tail = parts.pop()
             lines += sum(1 for part in parts if part.strip(b"\r"))
         lines += 1 if tail.strip(b"\r") else 0
-    last_line = int(found[LINE][1]) + _line_breaks_inside(path, found, 1)
-    return OutsideSpan(int(found[LINE][0]), last_line, lines, reason, start, stop)
+    return lines
 
 
-def _line_breaks_inside(path: Path, found: dict[str, Any], at: int) -> int:
-    """Return how many line breaks the record at ``found[...][at]`` holds inside itself."""
-    start, end = int(found[START][at]), int(found[END][at])
+def _line_breaks_inside(path: Path, record: tuple[int, int]) -> int:
+    """Return how many line breaks the record at bytes ``record`` (start, end) holds inside."""
+    start, end = record
     with path.open("rb") as handle:
         handle.seek(start)
         raw = handle.read(min(end - start, 1 << 20)).rstrip(b"\r\n")
