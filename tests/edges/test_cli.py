@@ -148,3 +148,18 @@ def test_the_library_does_not_import_luigi():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "True False"
+
+
+def test_tasks_fork_only_for_a_run_holding_a_large_file(tmp_path: Path, monkeypatch):
+    """A fork per Luigi task bounds a big file's memory; small files stay in one process."""
+    from csvdock.edges.cli import ISOLATE_FROM_BYTES, isolated_tasks
+
+    monkeypatch.delenv("CSVDOCK_ISOLATE_TASKS", raising=False)
+    small, large = tmp_path / "small.csv", tmp_path / "large.csv"
+    small.write_text("a\n1\n")
+    with large.open("wb") as handle:
+        handle.truncate(ISOLATE_FROM_BYTES)
+    assert not isolated_tasks([small])
+    assert isolated_tasks([small, large])
+    monkeypatch.setenv("CSVDOCK_ISOLATE_TASKS", "false")
+    assert not isolated_tasks([large])

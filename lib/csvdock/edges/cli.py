@@ -166,17 +166,24 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
             run_id=run_id,
             workers=args.workers,
             scheduler_url=args.scheduler_url,
-            isolate=isolated_tasks(),
+            isolate=isolated_tasks(files),
             split_tables=args.split_tables,
             **options,
         )
     return _report(summary, args.json)
 
 
-def isolated_tasks() -> bool:
-    """Return whether the CLI runs each Luigi task in a forked process (the default; the test
-    suite, which runs the CLI inside its own process, sets ``CSVDOCK_ISOLATE_TASKS=false``)."""
-    return os.environ.get("CSVDOCK_ISOLATE_TASKS", "true").lower() != "false"
+ISOLATE_FROM_BYTES = 16 * 1024 * 1024  # a run holding a file this large forks per task
+
+
+def isolated_tasks(files: list[Path]) -> bool:
+    """Return whether the CLI runs each Luigi task in a forked process: when the run holds a
+    file of ``ISOLATE_FROM_BYTES`` or more (each stage's memory goes back to the system when it
+    ends). Small files stay in one process: a fork per task costs more than their work. The
+    test suite, which runs the CLI inside its own process, sets ``CSVDOCK_ISOLATE_TASKS=false``."""
+    if os.environ.get("CSVDOCK_ISOLATE_TASKS", "true").lower() == "false":
+        return False
+    return any(f.stat().st_size >= ISOLATE_FROM_BYTES for f in files)
 
 
 def check_scheduler(url: str) -> None:

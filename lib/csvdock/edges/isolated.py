@@ -16,7 +16,7 @@ from csvdock.core.errors import CsvdockError
 from csvdock.core.logs import configure_logging, set_run_id
 from csvdock.core.settings import load_settings
 from csvdock.edges.cli import EXIT_FILE_PROBLEM, EXIT_OK, EXIT_USAGE, isolated_tasks
-from csvdock.pipeline.run import ingest
+from csvdock.pipeline.run import expand_paths, ingest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,13 +27,14 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         configure_logging(settings.log_level, settings.workspace / "logs" / "csvdock.log", True)
         set_run_id(spec["run_id"])
+        files = expand_paths(spec["paths"])
         summary = ingest(
-            spec["paths"],
+            files,
             spec.get("table"),
             mode=spec.get("mode"),
             settings=settings,
             run_id=spec["run_id"],
-            isolate=isolated_tasks(),
+            isolate=isolated_tasks(files),
         )
     except CsvdockError as exc:
         print(f"csvdock: error: {exc}", file=sys.stderr)
