@@ -73,10 +73,24 @@ class _Candidate:
     space_after: bool = False
 
 
+class _Sample:
+    """The first part of a file (``text``) and its readings: each candidate parses it once."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._readings: dict[_Candidate, list[list[str]]] = {}
+
+    def rows(self, candidate: _Candidate) -> list[list[str]]:
+        """Return the non-blank rows of the sample read with ``candidate`` (do not modify)."""
+        if candidate not in self._readings:
+            self._readings[candidate] = _rows(self.text, candidate)
+        return self._readings[candidate]
+
+
 def sniff_dialect(path: Path, pinned: TableSettings) -> Dialect:
     """Return the dialect of ``path``; values pinned in ``pinned`` win over what is detected."""
-    sample = _sample_text(path)
-    newline = "\\r\\n" if "\r\n" in sample else "\\n"
+    sample = _Sample(_sample_text(path))
+    newline = "\\r\\n" if "\r\n" in sample.text else "\\n"
     header = pinned.header if pinned.header is not None else True
     if pinned.delimiter and pinned.quote:
         escape = pinned.escape or pinned.quote
@@ -103,7 +117,7 @@ def sniff_dialect(path: Path, pinned: TableSettings) -> Dialect:
         confidence=round(confidence, 3),
     )
     if dialect.escape == "\\" and re.search(
-        "\\\\[" + re.escape(dialect.delimiter) + "\r\n]", sample
+        "\\\\[" + re.escape(dialect.delimiter) + "\r\n]", sample.text
     ):
         dialect = replace(dialect, unquoted_escapes=True)
     if pinned.delimiter or pinned.quote:
@@ -112,38 +126,37 @@ def sniff_dialect(path: Path, pinned: TableSettings) -> Dialect:
 
 
 def _candidates(
-    sample: str, duckdb_guess: _Candidate | None, pinned: TableSettings
+    sample: _Sample, duckdb_guess: _Candidate | None, pinned: TableSettings
 ) -> list[_Candidate]:
     """Return the dialects worth scoring, the most likely first (ties go to the earlier)."""
-    delimiters = [pinned.delimiter] if pinned.delimiter else [d for d in DELIMITERS if d in sample]
-    quotes = (
-        [pinned.quote] if pinned.quote else ['"'] + [q for q in QUOTES[1:] if _opens(sample, q)]
-    )
+    text = sample.text
+    delimiters = [pinned.delimiter] if pinned.delimiter else [d for d in DELIMITERS if d in text]
+    quotes = [pinned.quote] if pinned.quote else ['"'] + [q for q in QUOTES[1:] if _opens(text, q)]
     found: list[_Candidate] = []
     for delimiter in delimiters or [","]:
         for quote in quotes:
-            escapes = _escapes(sample, quote)
+            escapes = _escapes(text, quote)
             for escape in [pinned.escape] if pinned.escape else escapes:
                 found.append(_Candidate(delimiter, quote, escape))
                 if delimiter != " " and _space_after(sample, delimiter, quote):
                     found.append(_Candidate(delimiter, quote, escape, space_after=True))
-    for guess in (duckdb_guess, _stdlib_guess(sample)):
+    for guess in (duckdb_guess, _stdlib_guess(text)):
         if guess is not None and guess not in found and not pinned.delimiter:
             found.append(guess)
     return found
 
 
-def _fallback(sample: str, duckdb_guess: _Candidate | None) -> _Candidate:
+def _fallback(sample: _Sample, duckdb_guess: _Candidate | None) -> _Candidate:
     """Return DuckDB's guess, unless it reads one column while the first line holds a common
     delimiter: then ``csv.Sniffer``'s choice among those, else the commonest in that line."""
-    first_line = sample.splitlines()[0] if sample else ""
+    first_line = sample.text.splitlines()[0] if sample.text else ""
     seen = [d for d in COMMON_DELIMITERS if d in first_line]
     if duckdb_guess is not None and (_modal_fields(sample, duckdb_guess) > 1 or not seen):
         return duckdb_guess
     if not seen:
         return _Candidate(",", '"', '"')
     try:
-        found = csv.Sniffer().sniff(sample[:SNIFFER_BYTES], delimiters=COMMON_DELIMITERS)
+        found = csv.Sniffer().sniff(sample.text[:SNIFFER_BYTES], delimiters=COMMON_DELIMITERS)
         return _Candidate(found.delimiter, found.quotechar or '"', found.quotechar or '"')
     except csv.Error:
         return _Candidate(max(seen, key=first_line.count), '"', '"')
@@ -167,9 +180,9 @@ def _escapes(sample: str, quote: str) -> list[str]:
     return ["\\", quote] if backslashed > doubled else [quote, "\\"]
 
 
-def _consistency(sample: str, candidate: _Candidate) -> float:
+def _consistency(sample: _Sample, candidate: _Candidate) -> float:
     """Return the data consistency of ``sample`` read with ``candidate``: pattern x types."""
-    rows = _rows(sample, candidate)
+    rows = sample.rows(candidate)
     if not rows:
         return 0.0
     patterns = Counter(len(row) for row in rows)
@@ -203,20 +216,20 @@ def _note(row: list[str]) -> bool:
 
 
 def _margin(
-    sample: str, best_score: float, best: _Candidate, others: Iterable[tuple[float, int, Any]]
+    sample: _Sample, best_score: float, best: _Candidate, others: Iterable[tuple[float, int, Any]]
 ) -> float:
     """Return how far ``best`` is ahead of the best candidate that reads the sample differently."""
     if best_score <= 0:
         return 0.0
-    rows = _rows(sample, best)
+    rows = sample.rows(best)
     for score, _, other in others:
-        if _rows(sample, other) != rows:
+        if sample.rows(other) != rows:
             return max(0.0, min(1.0, (best_score - score) / best_score))
     return 1.0
 
 
-def _modal_fields(sample: str, candidate: _Candidate) -> int:
-    rows = _rows(sample, candidate)
+def _modal_fields(sample: _Sample, candidate: _Candidate) -> int:
+    rows = sample.rows(candidate)
     return _modal(Counter(len(row) for row in rows)) if rows else 1
 
 
@@ -257,9 +270,9 @@ def _rows(sample: str, candidate: _Candidate) -> list[list[str]]:
     return rows
 
 
-def _space_after(sample: str, delimiter: str, quote: str) -> bool:
+def _space_after(sample: _Sample, delimiter: str, quote: str) -> bool:
     """Return whether (nearly) every field after a delimiter starts with exactly one space."""
-    rows = _rows(sample, _Candidate(delimiter, quote, quote))
+    rows = sample.rows(_Candidate(delimiter, quote, quote))
     after = [cell for row in rows for cell in row[1:] if cell]
     if len(after) < 2:
         return False
