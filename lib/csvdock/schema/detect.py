@@ -90,12 +90,10 @@ def detect_schema(
                 types[name], formats[name], stats_of_format = found
                 stats.update(stats_of_format)
     evidence = {name: _evidence(name, types[name], stats, rows) for name in columns}
-    inexact = {
-        name: types[name] for name in columns if "min" not in evidence[name] and name not in formats
-    }
+    inexact = {name: types[name] for name in columns if "min" not in evidence[name]}
     inexact = {name: kind for name, kind in inexact.items() if kind not in (t.TEXT, t.BOOLEAN)}
     if inexact:
-        for name, extremes in _min_max(records, inexact).items():
+        for name, extremes in _min_max(records, inexact, formats).items():
             evidence[name].update(extremes)
     return TableSchema(
         table=table,
@@ -120,19 +118,19 @@ def _formatted_type(
     be read in that format (none only in its rival), unless it is the column's ``known``
     format. None when no format does."""
     plausible = plausible_formats(samples)
+    if not plausible:
+        return None
     plausible.sort(key=lambda f: f.name != known)
+    value = pl.col(name).str.strip_chars(t.WHITESPACE)
+    # One pass counts, for every format in question, the values only it reads.
+    asked = sorted({f for c in plausible for f in (c.name, c.rival)})
+    only = [
+        Statistic(value.str.contains(source_format(f).only_this).sum().alias(_key(name, f)), SUM)
+        for f in asked
+    ]
+    evidence = folded_statistics(record_batches(records, [name]), only)
     for candidate in plausible:
-        value = pl.col(name).str.strip_chars(t.WHITESPACE)
-        only = {
-            f: value.str.contains(source_format(f).only_this).sum().alias(_key(name, f"only|{f}"))
-            for f in (candidate.name, candidate.rival)
-        }
-        evidence = folded_statistics(
-            record_batches(records, [name]), [Statistic(expr, SUM) for expr in only.values()]
-        )
-        alone, rival = (
-            evidence[_key(name, f"only|{f}")] for f in (candidate.name, candidate.rival)
-        )
+        alone, rival = (evidence[_key(name, f)] for f in (candidate.name, candidate.rival))
         if rival or not (alone or candidate.name == known):
             continue
         rewritten = (
@@ -308,12 +306,15 @@ def _as_text(value: Any, logical: str) -> str | None:
     return str(text)
 
 
-def _min_max(records: Path, chosen: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """Return the exact min and max of the ``chosen`` columns (a pass of its own)."""
+def _min_max(
+    records: Path, chosen: dict[str, str], formats: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """Return the exact min and max of the ``chosen`` columns (a pass of its own), each read in
+    its source format, if any."""
     stats = [
         stat
         for name, kind in chosen.items()
-        for stat in _min_max_stats(t.typed_expr(name, kind), name, "")
+        for stat in _min_max_stats(t.typed_expr(name, kind, formats.get(name)), name, "")
     ]
     found = folded_statistics(record_batches(records, list(chosen)), stats)
     return {
