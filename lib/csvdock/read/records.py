@@ -35,7 +35,6 @@ class RecordIndex:
 
     path: Path
     count: int
-    first_record: tuple[int, int] = (0, 0)  # start and end of record 0
     crlf_endings: int = 0
     lf_endings: int = 0
     nul_bytes: int = 0  # NUL bytes anywhere in the file
@@ -368,7 +367,6 @@ def index_records(
     size = path.stat().st_size
     crlf = lf = nul_bytes = count = 0
     parity = 0
-    heads: list[int] = []  # the first two record starts
     # Per pending record: start, line, and the delimiters (all, and those ending a line) before it.
     pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     pending_rows = 0
@@ -438,7 +436,6 @@ def index_records(
                 )
                 pending_rows += starts.size
                 count += starts.size
-                heads = (heads + starts[:2].tolist())[:2]
             delimiters_before += int(delimiters.size)
             terminal_before += int(terminal.size)
             before = _byte_before(chunk)
@@ -449,7 +446,6 @@ def index_records(
             if pending_rows >= INDEX_ROW_GROUP:
                 flush(writer, final=False)
         flush(writer, final=True)
-    first_record = (heads[0], heads[1] if len(heads) > 1 else size) if heads else (0, 0)
 
     def offsets(found: list[np.ndarray]) -> tuple[int, ...]:
         return tuple(int(q) for q in np.concatenate(found).tolist()) if found else ()
@@ -457,7 +453,6 @@ def index_records(
     return RecordIndex(
         out,
         count,
-        first_record,
         crlf_endings=crlf,
         lf_endings=lf,
         nul_bytes=nul_bytes,
