@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ from csvdock.core.runs import FAILED, FileResult, RunSummary, run_mode
 from csvdock.core.settings import Settings
 from csvdock.core.workspace import Workspace
 from csvdock.pipeline.run import RunPlan
-from csvdock.targets import parse_target
+from csvdock.report.kernel import warm_kernel_for_run
+from csvdock.report.notebooks import KERNEL_LOG
+from csvdock.targets import held_open, parse_target
 
 from luigi_tasks.tasks import (
     IngestFile,
@@ -79,8 +82,15 @@ def run_ingest(
     # system when it ends, so a run's peak is one stage's, not the sum of every library's
     # caches. Forking is only safe from a process that has not run Polars yet (the CLI's).
     config.set("worker", "force_multiprocessing", "true" if isolate else "false")
-    luigi.build([top], **build_options)
+    in_this_process = workers == 1 and not isolate  # Luigi forks a task when workers > 1
     workspace = Workspace(settings.workspace)
+    # The reports' kernel boots while the files load; a forked Report task starts its own.
+    warm = settings.report and not isolate
+    with (
+        warm_kernel_for_run(workspace.run_dir(run_id) / KERNEL_LOG) if warm else nullcontext(),
+        held_open(parse_target(settings.target)) if in_this_process else nullcontext(),
+    ):
+        luigi.build([top], **build_options)
     summary_path = workspace.run_dir(run_id) / "summary.json"
     if summary_path.exists():
         return RunSummary.read(summary_path)

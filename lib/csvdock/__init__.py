@@ -15,13 +15,52 @@ The library is plain functions over files, Arrow and Polars frames; it never imp
 run is handed to the ``luigi`` orchestrator registered as an entry point (``luigi_tasks``).
 """
 
-from csvdock.core.errors import ConfigError, CsvdockError
-from csvdock.core.runs import FileResult, FileStatus, RunSummary
-from csvdock.core.settings import Evolution, Mode, Settings, TableSettings, load_settings
-from csvdock.pipeline.run import RunPlan, UsageError, ingest
-from csvdock.rejects.replay import replay
-from csvdock.schema.table import Column, TableSchema
-from csvdock.targets import TARGETS, WarehouseError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from csvdock.core.errors import ConfigError, CsvdockError
+    from csvdock.core.runs import FileResult, FileStatus, RunSummary
+    from csvdock.core.settings import Evolution, Mode, Settings, TableSettings, load_settings
+    from csvdock.pipeline.run import RunPlan, UsageError, ingest
+    from csvdock.rejects.replay import replay
+    from csvdock.schema.table import Column, TableSchema
+    from csvdock.targets import TARGETS, WarehouseError
+
+# Where each public name lives. They are imported when first used, so a process that needs
+# one module (a report kernel, a worker) does not pay for Polars, DuckDB and every target.
+_HOMES = {
+    "ConfigError": "csvdock.core.errors",
+    "CsvdockError": "csvdock.core.errors",
+    "FileResult": "csvdock.core.runs",
+    "FileStatus": "csvdock.core.runs",
+    "RunSummary": "csvdock.core.runs",
+    "Evolution": "csvdock.core.settings",
+    "Mode": "csvdock.core.settings",
+    "Settings": "csvdock.core.settings",
+    "TableSettings": "csvdock.core.settings",
+    "load_settings": "csvdock.core.settings",
+    "RunPlan": "csvdock.pipeline.run",
+    "UsageError": "csvdock.pipeline.run",
+    "ingest": "csvdock.pipeline.run",
+    "replay": "csvdock.rejects.replay",
+    "Column": "csvdock.schema.table",
+    "TableSchema": "csvdock.schema.table",
+    "TARGETS": "csvdock.targets",
+    "WarehouseError": "csvdock.targets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'csvdock' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 

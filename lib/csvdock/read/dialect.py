@@ -29,6 +29,7 @@ from typing import Any
 import duckdb
 
 from csvdock.core.settings import TableSettings
+from csvdock.read.scratch import scratch_duckdb
 
 SAMPLE_BYTES = 256 * 1024
 SAMPLE_ROWS = 2_000
@@ -308,7 +309,7 @@ def _known_value(cell: str) -> bool:
 
 def _duckdb_guess(path: Path) -> _Candidate | None:
     try:
-        with duckdb.connect() as con:
+        with scratch_duckdb() as con:
             row = con.execute(
                 "SELECT Delimiter, Quote, Escape FROM sniff_csv(?, sample_size = 20480)",
                 [str(path)],

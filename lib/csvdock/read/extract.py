@@ -50,6 +50,7 @@ from csvdock.read.records import (
     record_text,
 )
 from csvdock.read.repair import damaged_records, with_original_positions, write_repaired
+from csvdock.read.scratch import scratch_duckdb
 from csvdock.read.table import TableLayout, find_table, has_blank_lines
 from csvdock.rejects.format import REJECT_SCHEMA, no_rejects, reject_frame
 
@@ -318,7 +319,7 @@ def _attach_positions(
         f"POSITIONAL JOIN read_parquet('{_sql_path(positions)}') AS q"
     )
     names = ", ".join(quote_identifier(c) for c in [*columns, LINE, START, END])
-    with duckdb.connect() as con:
+    with scratch_duckdb() as con:
         _limit_memory(con, len(columns))
         con.execute(
             f"COPY (SELECT {names} FROM ({source}) WHERE {NUL_COLUMN} IS NULL "
@@ -422,7 +423,7 @@ def _parse_with_duckdb(
     names = ", ".join(quote_identifier(c) for c in [*columns, LINE, START, END])
     # More parsed records than positions means the parser and the record index disagree.
     too_many = f"CASE WHEN {LINE} IS NULL THEN error('{TOO_MANY_RECORDS}') ELSE true END"
-    with duckdb.connect() as con:
+    with scratch_duckdb() as con:
         _limit_memory(con, len(columns))
         try:
             if rows_read == 0:

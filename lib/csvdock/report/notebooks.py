@@ -13,27 +13,38 @@ from pathlib import Path
 
 from csvdock.core.runs import FileResult, run_totals
 from csvdock.core.workspace import Workspace
+from csvdock.report.kernel import ReportKernel, current_kernel, execute_on, report_kernel
 
 log = logging.getLogger("csvdock")
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[3] / "notebooks"
 REPORTS = {"schema": "schema_report", "errors": "error_report"}
+KERNEL_LOG = "kernel.log"  # the report kernel's own output, in the run's folder
 _OUTSIDE_SCRIPT = re.compile(r'<script[^>]+src="https?://[^"]*"[^>]*>\s*</script>')
 
 
 def render_run_reports(
     summary_path: Path, workspace: Path, schemas_dir: Path, notebooks_dir: Path | None = None
 ) -> dict[str, str]:
-    """Execute both report notebooks for one run; return the HTML paths by report name."""
-    notebooks_dir = notebooks_dir or NOTEBOOKS_DIR
-    import papermill
+    """Execute both report notebooks for one run on one kernel (the run's, when it started one
+    early: ``csvdock.report.kernel``); return the HTML paths by report name."""
+    kernel = current_kernel()
+    if kernel is not None:
+        return _render(kernel, summary_path, workspace, schemas_dir, notebooks_dir)
+    with report_kernel(summary_path.parent / KERNEL_LOG) as own:
+        return _render(own, summary_path, workspace, schemas_dir, notebooks_dir)
+
+
+def _render(
+    kernel: ReportKernel,
+    summary_path: Path,
+    workspace: Path,
+    schemas_dir: Path,
+    notebooks_dir: Path | None,
+) -> dict[str, str]:
     from nbconvert import HTMLExporter
 
+    notebooks_dir = notebooks_dir or NOTEBOOKS_DIR
     run_dir = summary_path.parent
-    parameters = {
-        "summary_path": str(summary_path),
-        "workspace": str(workspace),
-        "schemas_dir": str(schemas_dir),
-    }
     exporter = HTMLExporter(
         exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
     )
@@ -41,13 +52,13 @@ def render_run_reports(
     for key, name in REPORTS.items():
         started = time.perf_counter()
         executed = run_dir / f"{name}.ipynb"
-        papermill.execute_notebook(
-            str(notebooks_dir / f"{name}.ipynb"),
-            str(executed),
-            parameters=parameters,
-            kernel_name="python3",
-            progress_bar=False,
-            log_output=False,
+        execute_on(
+            kernel,
+            notebooks_dir / f"{name}.ipynb",
+            executed,
+            summary_path=str(summary_path),
+            workspace=str(workspace),
+            schemas_dir=str(schemas_dir),
         )
         body, _ = exporter.from_filename(str(executed))
         body = _OUTSIDE_SCRIPT.sub("", body)  # self-contained: the page loads nothing from outside

@@ -69,10 +69,17 @@ def detect_schema(
     checks = {
         name: PROPOSAL_CHECKS[kind] if kind else candidates[name] for name, kind in proposed.items()
     }
-    stats = folded_statistics(record_batches(records, columns), _type_stats(checks, null_tokens))
+    if rows <= first_rows:
+        # The first look saw every row with every check: the passes below would repeat it
+        # (a family it rules out misfits more than allowed, so the choice skips it alike).
+        stats = dict(first_look)
+    else:
+        stats = folded_statistics(
+            record_batches(records, columns), _type_stats(checks, null_tokens)
+        )
     chosen = {name: _confirmed(name, proposed[name], stats) for name in columns}
     unconfirmed = [name for name in columns if chosen[name] is None]
-    if unconfirmed:
+    if unconfirmed and rows > first_rows:
         rest = {name: candidates[name] for name in unconfirmed}
         stats.update(
             folded_statistics(record_batches(records, unconfirmed), _type_stats(rest, null_tokens))

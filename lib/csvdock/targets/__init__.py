@@ -7,6 +7,9 @@ the contract tests in ``tests/targets`` then run over it.
 
 from __future__ import annotations
 
+import contextlib
+from contextlib import AbstractContextManager
+
 from csvdock.core.errors import ConfigError
 from csvdock.targets import duckdb, postgres
 from csvdock.targets.base import (
@@ -36,6 +39,7 @@ __all__ = [
     "WarehouseUnavailable",
     "connect",
     "dialect_of",
+    "held_open",
     "masked_url",
     "parse_target",
 ]
@@ -58,3 +62,10 @@ def connect(target: Target) -> Warehouse:
 def dialect_of(kind: str) -> SqlDialect:
     """Return the SQL dialect of the ``kind`` of target."""
     return TARGETS[kind].dialect
+
+
+def held_open(target: Target) -> AbstractContextManager[None]:
+    """Keep ``target`` open while a run's loads happen in this process, where its kind gains by
+    it (a DuckDB file); elsewhere a no-op."""
+    hold = TARGETS[target.kind].hold
+    return hold(target) if hold else contextlib.nullcontext()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -284,6 +285,8 @@ class TargetSpec:
     parse: Callable[[str], Target]  # raises ConfigError on a malformed URL
     connect: Callable[[Target], Warehouse]
     url_help: str  # how a URL of this kind looks, for error messages
+    # keeps the target open for a run of loads in this process, where reconnecting is dear
+    hold: Callable[[Target], AbstractContextManager[None]] | None = None
     example_urls: tuple[str, ...] = field(default_factory=tuple)
 
 

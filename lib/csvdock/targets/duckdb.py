@@ -6,10 +6,13 @@ One process at a time may write a DuckDB file; csvdock's own file lock makes the
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,8 @@ from csvdock.targets.url import masked_url
 
 DUCKDB_MEMORY_MB = 256  # the warehouse connection's limit (a session setting, not stored)
 DUCKDB_LOCK_WAIT_SECONDS = 600.0  # how long a load waits for another process's DuckDB load
+
+log = logging.getLogger("csvdock")
 
 
 class DuckDBDialect(SqlDialect):
@@ -201,11 +206,42 @@ def connect(target: Target) -> DuckDBWarehouse:
     return DuckDBWarehouse(target.path)
 
 
+@contextlib.contextmanager
+def held_open(target: Target) -> Iterator[None]:
+    """Keep the database file open while a run's loads happen in this process. DuckDB's Python
+    API then hands each load's connection the open database (0.1 ms) instead of opening the
+    file (15-20 ms) and checkpointing it on close: what a folder of small files paid per file.
+    Other processes wait for the file until the block ends, so a run whose tasks fork must not
+    hold it. When the file is busy now, nothing is held (each load waits its turn as before)."""
+    assert target.path is not None
+    target.path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = _FileLock.acquire(target.path.with_name(target.path.name + ".csvdock-lock"), 0.0)
+    except WarehouseLocked:
+        yield
+        return
+    try:
+        keeper = duckdb.connect(str(target.path))
+    except duckdb.Error as exc:
+        lock.release()
+        log.debug("%s is not held open: %s", target.path, first_line(exc))
+        yield
+        return
+    try:
+        yield
+    finally:
+        try:
+            keeper.close()
+        finally:
+            lock.release()
+
+
 SPEC = TargetSpec(
     kind="duckdb",
     schemes=("duckdb://",),
     dialect=DuckDBDialect(),
     parse=parse_url,
     connect=connect,
+    hold=held_open,
     url_help="duckdb:///PATH",
 )

@@ -1,0 +1,45 @@
+"""One in-memory DuckDB database per process for sniffing and parsing.
+
+Opening a DuckDB database costs 10-20 ms; a cursor on an open one costs under 1 ms. A folder of
+small files paid the first two or three times a file, so extraction takes cursors on one
+database that lives as long as the process (each cursor is its own connection: its settings,
+temporary tables and reject tables end with it). Before a fork the database is closed, so a
+child never inherits DuckDB's threads; each process opens its own when it first needs one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+
+import duckdb
+
+_lock = threading.Lock()
+_database: duckdb.DuckDBPyConnection | None = None
+
+
+@contextlib.contextmanager
+def scratch_duckdb() -> Iterator[duckdb.DuckDBPyConnection]:
+    """Yield a fresh connection (a cursor) to this process's in-memory DuckDB database."""
+    global _database
+    with _lock:
+        if _database is None:
+            _database = duckdb.connect(":memory:")
+        cursor = _database.cursor()
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+
+
+def _close_before_fork() -> None:
+    global _database
+    with _lock:
+        if _database is not None:
+            _database.close()
+            _database = None
+
+
+os.register_at_fork(before=_close_before_fork)
