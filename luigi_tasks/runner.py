@@ -5,6 +5,8 @@ the outcome into the run summary. Registered as the ``luigi`` entry point of
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
@@ -15,6 +17,7 @@ from csvdock.core.runs import FAILED, FileResult, RunSummary, run_mode
 from csvdock.core.settings import Settings
 from csvdock.core.workspace import Workspace
 from csvdock.pipeline.run import RunPlan
+from csvdock.read.scratch import SCRATCH_THREADS_ENV
 from csvdock.report.kernel import warm_kernel_for_run
 from csvdock.report.notebooks import KERNEL_LOG
 from csvdock.targets import held_open, parse_target
@@ -69,8 +72,9 @@ def run_ingest(
         "options": options or {},
         "tables": file_tables or {},
     }
-    top = Report(**params) if settings.report else IngestRun(**params)
-    build_options: dict[str, Any] = {"workers": workers, "detailed_summary": False}
+    ingest = IngestRun(**params)
+    top = Report(**params) if settings.report else ingest
+    build_options: dict[str, Any] = {"detailed_summary": False}
     if scheduler_url:
         build_options["scheduler_url"] = scheduler_url
     else:
@@ -82,15 +86,14 @@ def run_ingest(
     # system when it ends, so a run's peak is one stage's, not the sum of every library's
     # caches. Forking is only safe from a process that has not run Polars yet (the CLI's).
     config.set("worker", "force_multiprocessing", "true" if isolate else "false")
-    in_this_process = workers == 1 and not isolate  # Luigi forks a task when workers > 1
     workspace = Workspace(settings.workspace)
     # The reports' kernel boots while the files load; a forked Report task starts its own.
     warm = settings.report and not isolate
-    with (
-        warm_kernel_for_run(workspace.run_dir(run_id) / KERNEL_LOG) if warm else nullcontext(),
-        held_open(parse_target(settings.target)) if in_this_process else nullcontext(),
-    ):
-        luigi.build([top], **build_options)
+    with warm_kernel_for_run(workspace.run_dir(run_id) / KERNEL_LOG) if warm else nullcontext():
+        if isolate:
+            luigi.build([top], workers=workers, **build_options)
+        elif _build_files(ingest.requires(), settings, workers, build_options):
+            luigi.build([top], workers=1, **build_options)
     summary_path = workspace.run_dir(run_id) / "summary.json"
     if summary_path.exists():
         return RunSummary.read(summary_path)
@@ -102,6 +105,57 @@ def run_ingest(
     if settings.report:
         write_reports(summary_path, settings)
     return RunSummary.read(summary_path)
+
+
+CHUNK_FILES = 50  # files per luigi.build: its scheduler's time grows with the square of its tasks
+_chunks: list[list[IngestFile]] = []  # what a forked worker process builds, by index
+_chunk_options: dict[str, Any] = {}
+
+
+def _build_files(
+    files: list[IngestFile], settings: Settings, workers: int, build_options: dict[str, Any]
+) -> bool:
+    """Build every file's tasks without forking a process per task (small files), in chunks of
+    ``CHUNK_FILES``: in this process (the DuckDB warehouse held open for the run), or with
+    ``workers`` > 1 in that many forked processes, each taking the next chunk and building it
+    with one Luigi worker (imports and connections are paid once per process, not per task).
+    Return whether every file has its result (else a task crashed or failed)."""
+    global _chunks, _chunk_options
+    size = max(1, min(CHUNK_FILES, -(-len(files) // workers)))
+    _chunks = [files[i : i + size] for i in range(0, len(files), size)]
+    _chunk_options = build_options
+    try:
+        if workers == 1 or len(_chunks) == 1:
+            with held_open(parse_target(settings.target)):
+                for index in range(len(_chunks)):
+                    _build_chunk(index)
+        else:
+            processes = min(workers, len(_chunks))
+            context = multiprocessing.get_context("fork")
+            with context.Pool(processes, _one_thread_each, (processes,)) as pool:
+                list(pool.imap_unordered(_build_chunk, range(len(_chunks))))
+    finally:
+        _chunks, _chunk_options = [], {}
+    return all(_has_result(task) for task in files)
+
+
+def _one_thread_each(processes: int) -> None:
+    """In a worker process: when the processes fill the cores, each runs its engines on one
+    thread (threads of several processes on two cores only contend for them)."""
+    if processes >= (os.cpu_count() or 1):
+        os.environ["POLARS_MAX_THREADS"] = "1"  # read when Polars first computes
+        os.environ[SCRATCH_THREADS_ENV] = "1"
+
+
+def _has_result(task: IngestFile) -> bool:
+    try:
+        return Path(task.requires().output().path).exists()
+    except OSError:  # the file cannot be read: it has no result
+        return False
+
+
+def _build_chunk(index: int) -> None:
+    luigi.build(_chunks[index], workers=1, **_chunk_options)
 
 
 def _file_result(task: IngestFile, workspace: Workspace) -> FileResult:

@@ -195,6 +195,29 @@ def test_a_day_with_a_failed_file_is_not_complete(workdir: Path):
     assert IngestDay(date=task.date).complete()
 
 
+def test_a_run_built_in_chunks_lists_every_file_and_fails_only_the_bad_one(
+    workdir: Path, target_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    import luigi_tasks.runner
+
+    # Small files are built a chunk at a time (Luigi's scheduler slows with the square of a
+    # build's tasks): a failed file in the first chunk must not stop the later chunks.
+    monkeypatch.setattr(luigi_tasks.runner, "CHUNK_FILES", 2)
+    table = unique_table()
+    declare_primary_key(workdir, table)
+    names = ["a.csv", "b_dup.csv", "c.csv", "d.csv", "e.csv"]
+    for number, name in enumerate(names):
+        keys = (10 * number, 10 * number) if "dup" in name else (10 * number, 10 * number + 1)
+        (workdir / name).write_text("id\n" + "".join(f"{k}\n" for k in keys))
+    code, summary = ingest(
+        *[str(workdir / n) for n in names], "--table", table, "--target", target_url
+    )
+    statuses = {Path(f["path"]).name: f["status"] for f in summary["files"]}
+    assert code == 1
+    assert statuses == {n: "failed" if "dup" in n else "loaded" for n in names}
+    assert rows(target_url, f"SELECT count(*) FROM {table}") == [(8,)]
+
+
 def test_two_workers_into_one_duckdb_file_never_fail_a_good_file(workdir: Path):
     import subprocess
     import sys

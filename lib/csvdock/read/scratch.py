@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import duckdb
 
+SCRATCH_THREADS_ENV = "CSVDOCK_SCRATCH_THREADS"  # DuckDB's threads here (default: one a core)
 _lock = threading.Lock()
 _database: duckdb.DuckDBPyConnection | None = None
 
@@ -26,7 +27,8 @@ def scratch_duckdb() -> Iterator[duckdb.DuckDBPyConnection]:
     global _database
     with _lock:
         if _database is None:
-            _database = duckdb.connect(":memory:")
+            threads = os.environ.get(SCRATCH_THREADS_ENV)
+            _database = duckdb.connect(":memory:", config={"threads": threads} if threads else {})
         cursor = _database.cursor()
     try:
         yield cursor

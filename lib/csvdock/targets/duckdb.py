@@ -35,6 +35,7 @@ from csvdock.targets.url import masked_url
 
 DUCKDB_MEMORY_MB = 256  # the warehouse connection's limit (a session setting, not stored)
 DUCKDB_LOCK_WAIT_SECONDS = 600.0  # how long a load waits for another process's DuckDB load
+LOCK_POLL_SECONDS = 0.005  # a waiting load looks this often (a small file's load takes ~20 ms)
 
 log = logging.getLogger("csvdock")
 
@@ -165,7 +166,7 @@ class _FileLock:
                         f"the DuckDB database is in use by another process for over {timeout:.0f} s"
                         f" (lock file {key})"
                     ) from None
-                time.sleep(0.05)
+                time.sleep(LOCK_POLL_SECONDS)
         with cls._guard:
             cls._held[key] = (fd, 1)
         return cls(key)
