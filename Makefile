@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck clean setup lab scheduler bench bench-quick bench-scaling bench-parallel bench-corpus bench-pollution
+.PHONY: demo test lint format typecheck clean setup lab scheduler bench bench-small bench-quick bench-scaling bench-parallel bench-corpus bench-pollution
 
 setup: $(STAMP)
 
@@ -46,6 +46,11 @@ benchmarks/.venv-pandas/bin/python:
 
 bench: $(STAMP) benchmarks/.venv-pandas/bin/python
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/small.py
+
+# A tiny file with reports on and off, 200 files each its own table, 1,000 files with --workers 2.
+bench-small: $(STAMP)
+	$(BIN)/python benchmarks/small.py
 
 bench-quick: $(STAMP) benchmarks/.venv-pandas/bin/python
 	$(BIN)/python benchmarks/run.py --quick

@@ -82,17 +82,23 @@ def run_ingest(
     # csvdock configured logging already (run id on every line); Luigi must not add its own.
     config = luigi.configuration.get_config()
     config.set("core", "no_configure_logging", "true")
-    # With ``isolate``, each task in its own (forked) process: its memory goes back to the
-    # system when it ends, so a run's peak is one stage's, not the sum of every library's
-    # caches. Forking is only safe from a process that has not run Polars yet (the CLI's).
-    config.set("worker", "force_multiprocessing", "true" if isolate else "false")
     workspace = Workspace(settings.workspace)
-    # The reports' kernel boots while the files load; a forked Report task starts its own.
-    warm = settings.report and not isolate
-    with warm_kernel_for_run(workspace.run_dir(run_id) / KERNEL_LOG) if warm else nullcontext():
+    # The reports' kernel boots while the files load (in its own process).
+    warm = warm_kernel_for_run(workspace.run_dir(run_id) / KERNEL_LOG)
+    with warm if settings.report else nullcontext():
         if isolate:
-            luigi.build([top], workers=workers, **build_options)
-        elif _build_files(ingest.requires(), settings, workers, build_options):
+            # Each task in its own (forked) process: its memory goes back to the system when
+            # it ends, so a run's peak is one stage's, not the sum of every library's caches.
+            # Forking is only safe from a process that has not run Polars yet (the CLI's).
+            config.set("worker", "force_multiprocessing", "true")
+            luigi.build(ingest.requires(), workers=workers, **build_options)
+            files_done = all(_has_result(task) for task in ingest.requires())
+        else:
+            files_done = _build_files(ingest.requires(), settings, workers, build_options)
+        # The run's summary and reports in this process (the reports on the warm kernel); when
+        # a file has no result, Luigi would run its tasks again: the summary is made below.
+        config.set("worker", "force_multiprocessing", "false")
+        if files_done:
             luigi.build([top], workers=1, **build_options)
     summary_path = workspace.run_dir(run_id) / "summary.json"
     if summary_path.exists():
