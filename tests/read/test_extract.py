@@ -34,6 +34,33 @@ def test_rejects_carry_editor_line_numbers_after_quoted_newlines(tmp_path, newli
     assert result.rows_read == records.height + rejects.height
 
 
+@pytest.mark.parametrize(
+    "ragged",
+    [
+        ["1,2,3,4", "5,6"],  # DuckDB rejects both: left out of the positions up front
+        ["1,2,3,", "5,6"],  # an extra empty last field DuckDB may let through
+        ["1,2,3," * 3, '"q,"x'],  # a long one and a quote DuckDB rejects for its own reason
+    ],
+)
+def test_every_good_record_keeps_its_own_line_around_ragged_records(tmp_path, ragged):
+    lines = ["a,b,c"]
+    expected_lines = []
+    for number in range(2, 40):
+        if number in (7, 23):
+            lines.append(ragged[0] if number == 7 else ragged[1])
+        else:
+            lines.append(f"{number},x{number},y{number}")
+            expected_lines.append(number)
+    source = write(tmp_path / "r.csv", "\n".join(lines) + "\n")
+    extract_file(source, tmp_path / "out", TableSettings())
+    records = pl.read_parquet(tmp_path / "out" / "records.parquet")
+    rejects = pl.read_parquet(tmp_path / "out" / "rejects.parquet")
+    assert records["__line"].to_list() == expected_lines
+    assert records["a"].to_list() == [str(n) for n in expected_lines]  # values with their line
+    assert records["c"].to_list() == [f"y{n}" for n in expected_lines]
+    assert rejects["line"].to_list() == [7, 23]
+
+
 def test_record_index_is_the_same_across_chunk_and_row_group_boundaries(tmp_path, monkeypatch):
     source = write(tmp_path / "m.csv", MESSY)
     whole = pl.read_parquet(index_records(source, '"', '"', tmp_path / "whole.parquet").path)

@@ -61,6 +61,7 @@ NUL_COLUMN = "__nul_column"
 PARSED, TOO_MANY_RECORDS = "__parsed", "csvdock: more records parsed than indexed"
 log = logging.getLogger("csvdock")
 MAX_UNCLOSED_QUOTES = 100  # more quoted fields that never close: the quote character is wrong
+MAX_RECORDS_SKIPPED_UP_FRONT = 1000  # ragged records left out of the first join (a SQL list)
 NOT_UTF8 = "not valid UTF-8: a stray byte in a UTF-8 file (kept as \\xNN in raw)"
 UNTERMINATED = "unterminated quote: the quoted field never closes; reading resumed at the next line"
 MAX_LINE_BYTES = 16 * 1024 * 1024  # the longest record DuckDB accepts (fields of many MB)
@@ -248,13 +249,36 @@ def _read_table(
             parse_index, dialect, first_data, parse_rows, len(source_columns)
         )
         parsed = scratch / "parsed.parquet"
-        every_record = (
-            f"(SELECT {LINE}, {START}, {END} FROM read_parquet('{_sql_path(parse_index.path)}', "
-            f"file_row_number = true) WHERE file_row_number >= {first_data})"
-        )
-        reject_positions, parsed_rows = _parse_with_duckdb(
-            parse_path, parsed, dialect, columns, parse_rows, every_record
-        )
+        # DuckDB leaves out the records it rejects, so its rows line up with the positions only
+        # when those leave the same records out. The records whose field count is off (the
+        # ragged ones DuckDB will reject) are known from the index: leave them out up front, and
+        # a file with a few ragged records is parsed and joined in one pass, not two.
+        skip = np.zeros(0, dtype=np.int64)
+        if parse_index is index:
+            odd = index.records_with_fields_other_than(first_data, fields)
+            skip = odd if odd.size <= MAX_RECORDS_SKIPPED_UP_FRONT else skip
+        try:
+            reject_positions, parsed_rows = _parse_with_duckdb(
+                parse_path,
+                parsed,
+                dialect,
+                columns,
+                parse_rows,
+                _positions_sql(parse_index, first_data, skip),
+            )
+        except QuotingError:
+            if not skip.size:
+                raise
+            # DuckDB let a ragged record through (an extra empty last field): join them all.
+            skip = np.zeros(0, dtype=np.int64)
+            reject_positions, parsed_rows = _parse_with_duckdb(
+                parse_path,
+                parsed,
+                dialect,
+                columns,
+                parse_rows,
+                _positions_sql(parse_index, first_data, skip),
+            )
         rejects = _parse_rejects(parse_index, reject_positions, first_data, locate)
         duckdb_rejects = rejects.height
         rejects = _with_misaligned(rejects, parse_index, first_data, fields)
@@ -265,8 +289,12 @@ def _read_table(
                 f"(sniffed {dialect.as_dict()})"
             )
         with_nul = no_rejects()
-        if rejects.height == 0 and parse_index.nul_bytes == 0:
-            parsed.replace(out_dir / RECORDS_FILE)  # every record parsed: positions line up
+        lined_up = rejects["__by_duckdb"].all() and np.array_equal(
+            np.sort(rejects["__record"].to_numpy()), skip
+        )
+        if lined_up and parse_index.nul_bytes == 0:
+            # DuckDB rejected exactly the records left out of the positions: they line up.
+            parsed.replace(out_dir / RECORDS_FILE)
         else:
             # DuckDB's output lacks the records it rejected: leave those out of the positions to
             # join them by position, then drop the records whose fields do not line up.
@@ -454,6 +482,18 @@ def _parse_with_duckdb(
             ).fetchall()
         ]
         return rejects, int(parsed[0]) if parsed else 0
+
+
+def _positions_sql(index: RecordIndex, first: int, skip: np.ndarray) -> str:
+    """Return a SQL source of the line and byte positions of the records ``first`` onwards,
+    without the ``skip`` records (ascending record numbers)."""
+    left_out = ""
+    if skip.size:
+        left_out = f" AND file_row_number NOT IN ({', '.join(str(int(r)) for r in skip)})"
+    return (
+        f"(SELECT {LINE}, {START}, {END} FROM read_parquet('{_sql_path(index.path)}', "
+        f"file_row_number = true) WHERE file_row_number >= {first}{left_out})"
+    )
 
 
 def _resynchronised(
