@@ -70,14 +70,27 @@ class RecordIndex:
 
     def positions_of(self, records: np.ndarray) -> dict[str, np.ndarray]:
         """Return the line, start and end of each of the ascending ``records``."""
-        result = {name: np.zeros(records.size, dtype=np.int64) for name in (LINE, START, END)}
+        return self._columns_of(records, (LINE, START, END))
+
+    def _columns_of(self, records: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Return columns ``names`` of the ascending ``records``, reading only the row groups
+        that hold them (reading every group to find a few records cost a 20M-record file's
+        Extract 100 MB and seconds)."""
+        result = {name: np.zeros(records.size, dtype=np.int64) for name in names}
+        if records.size == 0:
+            return result
+        parquet = pq.ParquetFile(self.path, pre_buffer=False)
         base = 0
-        for batch in parquet_batches(self.path, INDEX_ROW_GROUP):
-            inside = (records >= base) & (records < base + batch.num_rows)
-            for name in (LINE, START, END):
-                column = batch.column(name).to_numpy()
-                result[name][inside] = column[records[inside] - base]
-            base += batch.num_rows
+        for group in range(parquet.num_row_groups):
+            rows = parquet.metadata.row_group(group).num_rows
+            inside = (records >= base) & (records < base + rows)
+            if inside.any():
+                table = parquet.read_row_group(group, columns=list(names))
+                for name in names:
+                    result[name][inside] = table.column(name).to_numpy()[records[inside] - base]
+            base += rows
+            if base > records[-1]:
+                break
         return result
 
     def write_positions(self, out: Path, first: int, skipped: np.ndarray) -> Path:
@@ -123,13 +136,7 @@ class RecordIndex:
 
     def fields_of(self, records: np.ndarray) -> np.ndarray:
         """Return the field count of each of the ascending ``records``."""
-        result = np.zeros(records.size, dtype=np.int64)
-        base = 0
-        for batch in parquet_batches(self.path, INDEX_ROW_GROUP, [FIELDS]):
-            inside = (records >= base) & (records < base + batch.num_rows)
-            result[inside] = batch.column(0).to_numpy()[records[inside] - base]
-            base += batch.num_rows
-        return result
+        return self._columns_of(records, (FIELDS,))[FIELDS]
 
     def _column(self, name: str) -> Iterator[np.ndarray]:
         for batch in parquet_batches(self.path, INDEX_ROW_GROUP, [name]):
