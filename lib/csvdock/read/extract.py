@@ -257,28 +257,19 @@ def _read_table(
         if parse_index is index:
             odd = index.records_with_fields_other_than(first_data, fields)
             skip = odd if odd.size <= MAX_RECORDS_SKIPPED_UP_FRONT else skip
+
+        def parse(leaving_out: np.ndarray) -> tuple[list[tuple[int, str, int | None, str]], int]:
+            positions = _positions_sql(parse_index, first_data, leaving_out)
+            return _parse_with_duckdb(parse_path, parsed, dialect, columns, parse_rows, positions)
+
         try:
-            reject_positions, parsed_rows = _parse_with_duckdb(
-                parse_path,
-                parsed,
-                dialect,
-                columns,
-                parse_rows,
-                _positions_sql(parse_index, first_data, skip),
-            )
+            reject_positions, parsed_rows = parse(skip)
         except QuotingError:
             if not skip.size:
                 raise
             # DuckDB let a ragged record through (an extra empty last field): join them all.
             skip = np.zeros(0, dtype=np.int64)
-            reject_positions, parsed_rows = _parse_with_duckdb(
-                parse_path,
-                parsed,
-                dialect,
-                columns,
-                parse_rows,
-                _positions_sql(parse_index, first_data, skip),
-            )
+            reject_positions, parsed_rows = parse(skip)
         rejects = _parse_rejects(parse_index, reject_positions, first_data, locate)
         duckdb_rejects = rejects.height
         rejects = _with_misaligned(rejects, parse_index, first_data, fields)
