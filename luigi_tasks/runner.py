@@ -73,6 +73,7 @@ def run_ingest(
         "tables": file_tables or {},
     }
     ingest = IngestRun(**params)
+    file_tasks = ingest.requires()
     top = Report(**params) if settings.report else ingest
     build_options: dict[str, Any] = {"detailed_summary": False}
     if scheduler_url:
@@ -91,25 +92,24 @@ def run_ingest(
             # it ends, so a run's peak is one stage's, not the sum of every library's caches.
             # Forking is only safe from a process that has not run Polars yet (the CLI's).
             config.set("worker", "force_multiprocessing", "true")
-            luigi.build(ingest.requires(), workers=workers, **build_options)
-            files_done = all(_has_result(task) for task in ingest.requires())
+            luigi.build(file_tasks, workers=workers, **build_options)
+            files_done = all(_has_result(task) for task in file_tasks)
         else:
-            files_done = _build_files(ingest.requires(), settings, workers, build_options)
+            files_done = _build_files(file_tasks, settings, workers, build_options)
         # The run's summary and reports in this process (the reports on the warm kernel); when
         # a file has no result, Luigi would run its tasks again: the summary is made below.
         config.set("worker", "force_multiprocessing", "false")
         if files_done:
             luigi.build([top], workers=1, **build_options)
-    summary_path = workspace.run_dir(run_id) / "summary.json"
-    if summary_path.exists():
-        return RunSummary.read(summary_path)
-    # A task crashed, so IngestRun could not run: assemble the summary here.
-    ingest = IngestRun(**params)
-    results = [_file_result(task, workspace) for task in ingest.requires()]
-    summary = RunSummary(run_id, run_mode(results), parse_target(settings.target).display, results)
-    summary.write(workspace.run_dir(run_id))
-    if settings.report:
-        write_reports(summary_path, settings)
+        summary_path = workspace.run_dir(run_id) / "summary.json"
+        if not summary_path.exists():
+            # A task crashed, so IngestRun could not run: assemble the summary here (its
+            # reports on the same warm kernel).
+            results = [_file_result(task, workspace) for task in file_tasks]
+            target = parse_target(settings.target).display
+            RunSummary(run_id, run_mode(results), target, results).write(summary_path.parent)
+            if settings.report:
+                write_reports(summary_path, settings)
     return RunSummary.read(summary_path)
 
 

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import importlib
 import os
+from typing import TYPE_CHECKING, Any
 
 # Arrow's default allocator (mimalloc) keeps freed memory for reuse: a stage's peak grew by the
 # record index's and the parse's leftovers (extract of 5M records 592 MB, with the system
 # allocator 508 MB). Set before pyarrow is first imported; a user's own setting wins.
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
-from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from csvdock.core.errors import ConfigError, CsvdockError

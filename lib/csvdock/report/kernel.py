@@ -76,19 +76,17 @@ def report_kernel(log_path: Path) -> Iterator[ReportKernel]:
 def warm_kernel_for_run(log_path: Path) -> Iterator[None]:
     """Start the reports' kernel for a run about to begin; a kernel that cannot start is
     logged and the reports start their own (they never fail a run)."""
-    try:
-        context = report_kernel(log_path)
-        context.__enter__()
-    except Exception as exc:
-        log.warning("the report kernel could not start early: %s", exc)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(report_kernel(log_path))
+        except Exception as exc:
+            log.warning("the report kernel could not start early: %s", exc)
+        else:
+            # papermill and nbconvert take 0.4 s to import: a thread does it while files load.
+            threading.Thread(
+                target=_import_renderers, name="csvdock-report-imports", daemon=True
+            ).start()
         yield
-        return
-    # papermill and nbconvert take 0.4 s to import: a thread does it while the files load.
-    threading.Thread(target=_import_renderers, name="csvdock-report-imports", daemon=True).start()
-    try:
-        yield
-    finally:
-        context.__exit__(None, None, None)
 
 
 def _import_renderers() -> None:
