@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format typecheck clean setup lab scheduler bench bench-small bench-quick bench-scaling bench-parallel bench-corpus bench-pollution
+.PHONY: demo kafka-demo test lint format typecheck clean setup lab scheduler bench bench-small bench-quick bench-scaling bench-parallel bench-corpus bench-pollution
 
 setup: $(STAMP)
 
@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m csvdock.edges.demo demo/users.csv
 	$(BIN)/csvdock ingest demo/users.csv
+
+kafka-demo: $(STAMP)
+	$(BIN)/python -m csvdock.edges.kafka_demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

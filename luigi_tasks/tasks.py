@@ -19,6 +19,7 @@ from typing import Any
 import luigi
 from csvdock.core.errors import CsvdockError
 from csvdock.core.naming import split_table_name, table_name_from_stem
+from csvdock.core.positions import source_identity
 from csvdock.core.retry import is_transient, with_retries
 from csvdock.core.runs import FAILED, FileResult, RunSummary, new_run_id, run_mode
 from csvdock.core.settings import Settings, load_settings, settings_inputs
@@ -313,7 +314,7 @@ class IngestFile(luigi.WrapperTask):
 
     @cached_property
     def sha256(self) -> str:
-        return file_sha256(Path(self.path))
+        return source_identity(Path(self.path), file_sha256(Path(self.path)))
 
     @cached_property
     def mode(self) -> str:

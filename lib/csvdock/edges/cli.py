@@ -23,6 +23,7 @@ from csvdock.core.logs import configure_logging, set_run_id
 from csvdock.core.runs import RunSummary, new_run_id, valid_run_id
 from csvdock.core.settings import EVOLUTION_POLICIES, MODES, Settings, load_settings
 from csvdock.core.workspace import Workspace
+from csvdock.edges.consume import ConsumerStopped
 from csvdock.pipeline.run import (
     UsageError,
     expand_paths,
@@ -98,6 +99,36 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--target", help="as for ingest")
     watch.add_argument("--mode", choices=MODES, help="as for ingest")
 
+    consume = commands.add_parser(
+        "consume", help="load CSV records (or files) from a Kafka topic, exactly once"
+    )
+    consume.add_argument("--bootstrap-servers", required=True, metavar="HOST:PORT")
+    consume.add_argument("--topic", required=True)
+    consume.add_argument("--table", required=True, help="TABLE or SCHEMA.TABLE")
+    consume.add_argument("--target", help="as for ingest")
+    consume.add_argument("--group", help="consumer group (default: csvdock-TABLE)")
+    consume.add_argument(
+        "--message",
+        choices=("record", "file"),
+        default="record",
+        help="record: a message is one CSV record (no header); file: a whole CSV file",
+    )
+    consume.add_argument("--columns", help="a,b,c (default: the table's latest schema version)")
+    consume.add_argument("--batch-rows", type=int, default=100_000, help="default 100000")
+    consume.add_argument("--batch-seconds", type=float, default=5.0, help="default 5")
+    consume.add_argument(
+        "--until-idle",
+        type=float,
+        metavar="SECONDS",
+        help="exit 0 after this long without a message",
+    )
+    consume.add_argument("--mode", choices=MODES, help="as for ingest")
+    consume.add_argument("--json", action="store_true", help="print only the summary as JSON")
+    consume.add_argument("--delimiter", help="as for ingest (default: luigi.cfg, else ',')")
+    consume.add_argument("--quote", help="as for ingest (default '\"')")
+    consume.add_argument("--escape", help="as for ingest (default: the quote, doubled)")
+    consume.add_argument("--session-timeout-ms", type=int, default=10_000, help=argparse.SUPPRESS)
+
     schema = commands.add_parser("schema", help="inspect the schema registry")
     schema_commands = schema.add_subparsers(dest="schema_command", required=True)
     show = schema_commands.add_parser("show", help="print a table's latest schema version")
@@ -132,11 +163,50 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "schema":
             print(schema_command(args, settings))
             return EXIT_OK
+        if args.command == "consume":
+            return _consume(args, settings)
+    except ConsumerStopped as exc:
+        print(f"csvdock: error: {exc}", file=sys.stderr)
+        return EXIT_FILE_PROBLEM
     except CsvdockError as exc:
         print(f"csvdock: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
+
+
+def _consume(args: argparse.Namespace, settings: Settings) -> int:
+    from csvdock.edges.consume import ConsumeOptions, consume
+
+    settings = settings.with_overrides(target=args.target)
+    columns = tuple(c.strip() for c in args.columns.split(",")) if args.columns else ()
+    given = {
+        "mode": args.mode,
+        "delimiter": _unescape_char(args.delimiter),
+        "quote": args.quote,
+        "escape": args.escape,
+    }
+    options = ConsumeOptions(
+        bootstrap_servers=args.bootstrap_servers,
+        topic=args.topic,
+        table=normalised_table(args.table),
+        group=args.group,
+        message=args.message,
+        columns=columns,
+        batch_rows=args.batch_rows,
+        batch_seconds=args.batch_seconds,
+        until_idle=args.until_idle,
+        session_timeout_ms=args.session_timeout_ms,
+        ingest_options=run_options(settings, **given),
+    )
+    progress = None
+    if sys.stderr.isatty() and not args.json:
+
+        def progress(line: str) -> None:
+            print(f"\r{line}", end="", file=sys.stderr, flush=True)
+
+    summary = consume(options, settings, progress)
+    return _report(summary, args.json)
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:

@@ -149,8 +149,8 @@ def transform_in_target_stage(
         if table_settings.keep_raw:
             _archive_raw(warehouse, db_schema, name, staging, staged["columns"], sha256)
         drop_staging(warehouse, staging)
-        store_rejects(warehouse, entry, rejects_with_raw_text(rejects, text))
-        return loaded, rejects.height
+        rejected = store_rejects(warehouse, entry, rejects_with_raw_text(rejects, text))
+        return loaded, rejected
 
     started = time.perf_counter()
     with connect(parse_target(settings.target)) as warehouse:

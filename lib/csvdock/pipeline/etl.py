@@ -129,8 +129,8 @@ def load_stage(
     def write_rows(warehouse: Warehouse, db_schema: str, name: str) -> tuple[int, int]:
         parts = typed_parts(chosen.folder)
         loaded = warehouse.ingest_parquet(db_schema, name, chosen.schema.names, parts)
-        store_rejects(warehouse, entry, rejects_with_raw_text(chosen.rejects, text))
-        return loaded, chosen.rejects.height
+        rejected = store_rejects(warehouse, entry, rejects_with_raw_text(chosen.rejects, text))
+        return loaded, rejected
 
     started = time.perf_counter()
     with connect(parse_target(settings.target)) as warehouse:

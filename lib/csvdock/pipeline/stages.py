@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from csvdock.core.errors import CsvdockError
+from csvdock.core.positions import read_position
 from csvdock.core.runs import LOADED, QUARANTINED, FileResult
 from csvdock.core.settings import Settings, TableSettings
 from csvdock.core.timing import timed
@@ -235,14 +236,16 @@ def new_result(
     schema: TableSchema,
     settings: Settings,
 ) -> FileResult:
-    """Return a file's result before its load: what was read and the schema it is loaded with."""
+    """Return a file's result before its load: what was read and the schema it is loaded with
+    (a batch of a stream also counts the messages set aside before its file was written)."""
+    position = read_position(path)
     return FileResult(
         path=str(path),
         sha256=sha256,
         table=table,
         status=LOADED,
         mode=mode,
-        rows_read=extracted.rows_read,
+        rows_read=extracted.rows_read + (len(position.set_aside) if position else 0),
         schema_version=schema.version,
         schema_path=_schema_path(settings, schema),
         dialect=extracted.dialect,
@@ -252,16 +255,19 @@ def new_result(
 
 
 def ledger_entry(result: FileResult, run_id: str) -> LedgerEntry:
-    """Return the ledger row for a file about to be loaded."""
+    """Return the ledger row for a file about to be loaded (a batch of a stream is named
+    ``kafka://TOPIC/PARTITION/FIRST-LAST`` and carries its position)."""
+    position = read_position(result.path)
     return LedgerEntry(
         table=result.table,
         sha256=result.sha256,
-        path=result.path,
+        path=position.name if position else result.path,
         run_id=run_id,
         mode=result.mode,
         rows_read=result.rows_read,
         rows_rejected=result.rows_rejected,
         schema_version=result.schema_version,
+        position=position,
     )
 
 

@@ -25,6 +25,7 @@ from csvdock.targets.url import masked_url
 # csvdock's own tables live in this database schema of every target.
 METADATA_SCHEMA, LEDGER_TABLE = "csvdock", "ledger"
 REJECTS_TABLE, VERSIONS_TABLE = "rejects", "schema_versions"
+OFFSETS_TABLE = "stream_offsets"
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,16 @@ class SqlDialect:
     schema_json {text} NOT NULL,
     recorded_at TIMESTAMP NOT NULL,
     PRIMARY KEY (table_name, version)
+)""",
+            # Per table and stream (``kafka://TOPIC/PARTITION``), the last offset loaded, moved
+            # on in the same transaction as the batch's rows: the consumer's only truth.
+            f"""CREATE TABLE IF NOT EXISTS {qualified_name(METADATA_SCHEMA, OFFSETS_TABLE)} (
+    table_name {text} NOT NULL,
+    stream {text} NOT NULL,
+    last_offset BIGINT NOT NULL,
+    run_id {text} NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (table_name, stream)
 )""",
         ]
 

@@ -17,12 +17,14 @@ import polars as pl
 
 from csvdock.core.errors import CsvdockError
 from csvdock.core.naming import qualified_name, quote_identifier
+from csvdock.core.positions import StreamPosition
 from csvdock.rejects.format import stored_rows
 from csvdock.schema.evolution import widened_type
 from csvdock.schema.table import TableSchema
 from csvdock.targets.base import (
     LEDGER_TABLE,
     METADATA_SCHEMA,
+    OFFSETS_TABLE,
     REJECTS_TABLE,
     VERSIONS_TABLE,
     Warehouse,
@@ -46,6 +48,15 @@ class LedgerEntry:
     rows_read: int
     rows_rejected: int
     schema_version: int | None
+    position: StreamPosition | None = None  # a batch of a stream: its offsets move on with it
+
+
+STALE_BATCH = "loaded already; read again from the next one"  # how a stale batch's reason ends
+
+
+class StaleBatch(LoadError):
+    """A batch of a stream overlaps offsets the ledger has loaded already: the consumer must
+    read the stream again from the ledger's offset (another consumer loaded part of it)."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +83,94 @@ TablePreparer = Callable[[Warehouse, str, str], int | None]
 def store_rejects(warehouse: Warehouse, entry: LedgerEntry, rejects: pl.DataFrame) -> int:
     """Write a file's rejected records (``rejects`` with their ``raw`` text) to the target's
     rejects table, in the load's transaction; return how many."""
-    rows = stored_rows(rejects, entry.table, entry.sha256, entry.run_id, entry.path)
+    path, position = entry.path, entry.position
+    if position is not None:
+        # A stream's rejects are named by the stream and the record's offset.
+        path = position.stream
+        offsets = [position.offset_of_line(line) for line in rejects["line"].to_list()]
+        rejects = rejects.with_columns(pl.Series("line", offsets, dtype=pl.Int64))
+        if position.set_aside:
+            aside = pl.DataFrame(
+                {
+                    "line": [m.offset for m in position.set_aside],
+                    "stage": ["parse"] * len(position.set_aside),
+                    "column": [None] * len(position.set_aside),
+                    "reason": [m.reason for m in position.set_aside],
+                    "raw": [m.raw for m in position.set_aside],
+                },
+                schema={
+                    "line": pl.Int64,
+                    "stage": pl.String,
+                    "column": pl.String,
+                    "reason": pl.String,
+                    "raw": pl.String,
+                },
+            )
+            rejects = pl.concat([rejects.select(aside.columns), aside]).sort("line")
+    rows = stored_rows(rejects, entry.table, entry.sha256, entry.run_id, path)
+    if rows.height == 0:
+        return 0
     return warehouse.ingest_arrow(METADATA_SCHEMA, REJECTS_TABLE, rows.to_arrow())
+
+
+def stream_offsets(warehouse: Warehouse, table: str) -> dict[str, int]:
+    """Return the last offset loaded into ``table`` of each stream, by stream."""
+    warehouse.ensure_ledger()
+    rows = warehouse.execute(
+        f"SELECT stream, last_offset FROM {qualified_name(METADATA_SCHEMA, OFFSETS_TABLE)} "
+        "WHERE table_name = $1",
+        [table],
+    )
+    warehouse.rollback()  # a read: leave no transaction open
+    return {str(stream): int(last) for stream, last in rows}
+
+
+def record_stream_offset(
+    warehouse: Warehouse, table: str, stream: str, last: int, run_id: str
+) -> None:
+    """Move ``stream``'s offset in ``table`` on to ``last`` (never back), in its own
+    transaction: for a batch that was quarantined (nothing of it is loaded)."""
+    warehouse.ensure_ledger()
+    warehouse.begin()
+    try:
+        warehouse.lock_table(table)
+        _advance_offset(warehouse, table, stream, last, run_id)
+        warehouse.commit()
+    except BaseException:
+        warehouse.rollback()
+        raise
+
+
+def _offset_loaded(warehouse: Warehouse, table: str, position: StreamPosition) -> bool:
+    """Return whether the batch at ``position`` is loaded already; raise ``StaleBatch`` when it
+    overlaps what is loaded (the table's lock held)."""
+    rows = warehouse.execute(
+        f"SELECT last_offset FROM {qualified_name(METADATA_SCHEMA, OFFSETS_TABLE)} "
+        "WHERE table_name = $1 AND stream = $2",
+        [table, position.stream],
+    )
+    if not rows:
+        return False
+    last = int(rows[0][0])
+    if position.last <= last:
+        return True
+    if position.first <= last:
+        raise StaleBatch(
+            f"{position.name}: offsets up to {last} of {position.stream} are {STALE_BATCH}"
+        )
+    return False
+
+
+def _advance_offset(warehouse: Warehouse, table: str, stream: str, last: int, run_id: str) -> None:
+    warehouse.execute(
+        f"INSERT INTO {qualified_name(METADATA_SCHEMA, OFFSETS_TABLE)} "
+        "(table_name, stream, last_offset, run_id, updated_at) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (table_name, stream) DO UPDATE SET last_offset = excluded.last_offset, "
+        "run_id = excluded.run_id, updated_at = excluded.updated_at "
+        "WHERE excluded.last_offset > "
+        f"{qualified_name(METADATA_SCHEMA, OFFSETS_TABLE)}.last_offset",
+        [table, stream, last, run_id, _utc_now()],
+    )
 
 
 def load_atomically(
@@ -92,6 +189,10 @@ def load_atomically(
     warehouse.begin()
     try:
         warehouse.lock_table(entry.table)
+        position = entry.position
+        if position is not None and _offset_loaded(warehouse, entry.table, position):
+            warehouse.rollback()
+            return LoadOutcome("skipped", 0)
         if not _claim_ledger_row(warehouse, entry):
             warehouse.rollback()
             return LoadOutcome("skipped", 0)
@@ -108,6 +209,8 @@ def load_atomically(
                 f"{loaded} rows loaded and {rejected} rejected do not add up to the "
                 f"{entry.rows_read} records read; nothing was committed"
             )
+        if position is not None:
+            _advance_offset(warehouse, entry.table, position.stream, position.last, entry.run_id)
         if before_commit is not None:
             before_commit()
         committing = time.perf_counter()
