@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo kafka-demo test lint format typecheck clean setup lab scheduler bench bench-small bench-quick bench-scaling bench-parallel bench-corpus bench-pollution
+.PHONY: demo kafka-demo test lint format typecheck clean setup lab scheduler bench bench-small bench-quick bench-scaling bench-parallel bench-corpus bench-pollution bench-kafka
 
 setup: $(STAMP)
 
@@ -54,6 +54,9 @@ bench: $(STAMP) benchmarks/.venv-pandas/bin/python
 # A tiny file with reports on and off, 200 files each its own table, 1,000 files with --workers 2.
 bench-small: $(STAMP)
 	$(BIN)/python benchmarks/small.py
+
+bench-kafka: $(STAMP)
+	$(BIN)/python benchmarks/kafka.py
 
 bench-quick: $(STAMP) benchmarks/.venv-pandas/bin/python
 	$(BIN)/python benchmarks/run.py --quick

@@ -53,7 +53,15 @@ class StreamPosition:
 
     def write(self, batch: Path) -> None:
         """Write this position beside the batch file ``batch``."""
-        sidecar(batch).write_text(json.dumps(asdict(self)), encoding="utf-8")
+        data = {
+            "stream": self.stream,
+            "first": self.first,
+            "last": self.last,
+            "lines": self.lines,  # as they are: asdict would copy every number
+            "offsets": self.offsets,
+            "set_aside": [asdict(item) for item in self.set_aside],
+        }
+        sidecar(batch).write_text(json.dumps(data), encoding="utf-8")
 
 
 def sidecar(batch: Path) -> Path:

@@ -201,11 +201,17 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
     )
     progress = None
     if sys.stderr.isatty() and not args.json:
+        # The progress line replaces INFO lines on the terminal; the log file keeps them all.
+        configure_logging(settings.log_level, settings.workspace / "logs" / "csvdock.log", True)
 
         def progress(line: str) -> None:
-            print(f"\r{line}", end="", file=sys.stderr, flush=True)
+            print(f"\r{line}\033[K", end="", file=sys.stderr, flush=True)
 
-    summary = consume(options, settings, progress)
+    try:
+        summary = consume(options, settings, progress)
+    finally:
+        if progress is not None:
+            print(file=sys.stderr)
     return _report(summary, args.json)
 
 

@@ -58,6 +58,7 @@ log = logging.getLogger("csvdock")
 MessageKind = Literal["record", "file"]
 MAX_RETRY_SECONDS = 60.0
 MAX_REASON_BYTES = 200
+FETCH_MESSAGES = 10_000  # messages taken from the client at once
 
 
 class ConsumerStopped(CsvdockError):
@@ -205,11 +206,10 @@ class _State:
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self, stop: Callable[[], bool], progress: Callable[[str], None] | None) -> None:
-        shown = time.monotonic()
+        shown, counted = time.monotonic(), 0
         while True:
-            message = self.consumer.poll(0.2)
             now = time.monotonic()
-            if message is not None:
+            for message in self.consumer.consume(FETCH_MESSAGES, 0.2):
                 self._take(message, now)
             if self._due(now) or (stop() and self.pending):
                 self._flush()
@@ -222,8 +222,25 @@ class _State:
                     continue
                 return
             if progress is not None and now - shown >= 1.0:
-                shown = now
-                progress(f"{self.records:,} records, {len(self.results)} batches")
+                rate = (self.records - counted) / (now - shown)
+                shown, counted = now, self.records
+                progress(
+                    f"{self.records:,} records, {len(self.results)} batches, "
+                    f"{rate:,.0f} records/s, lag {self._lag()}"
+                )
+
+    def _lag(self) -> str:
+        """The messages behind the partitions' ends, from the client's cached watermarks
+        ("?" when it has none yet)."""
+        behind = 0
+        try:
+            for position in self.consumer.position(self.consumer.assignment()):
+                _, high = self.consumer.get_watermark_offsets(position, cached=True)
+                if position.offset >= 0 and high >= 0:
+                    behind += max(high - position.offset, 0)
+        except Exception:  # noqa: BLE001 - a progress line must never stop the consumer
+            return "?"
+        return f"{behind:,}"
 
     def _take(self, message: Message, now: float) -> None:
         error = message.error()
@@ -282,8 +299,7 @@ class _State:
         try:
             deadline = time.monotonic() + seconds
             while time.monotonic() < deadline:
-                message = self.consumer.poll(0.2)
-                if message is not None:
+                for message in self.consumer.consume(FETCH_MESSAGES, 0.2):
                     self._take(message, time.monotonic())  # fetched before the pause: kept
         finally:
             self.consumer.resume(self.consumer.assignment())
@@ -401,6 +417,8 @@ def not_one_record(record: bytes, delimiter: str, quote: str, escape: str) -> st
         return f"byte {exc.start} of the message is not UTF-8"
     if "\x00" in text:
         return "the message holds a NUL byte"
+    if quote not in text and escape not in text and "\n" not in text and "\r" not in text:
+        return None  # no quoting and no line break: one record, whatever its fields
     reader = csv.reader(
         io.StringIO(text, newline=""),
         delimiter=delimiter,
