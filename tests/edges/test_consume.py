@@ -397,3 +397,21 @@ def test_a_batch_that_fails_on_the_target_is_retried_not_skipped(
         consumer.wait(60)
     assert consumer.returncode == 0, log.read_text()
     assert table_ids(pg_dsn, table) == good_ids(0, 200)
+
+
+def test_column_names_come_from_the_tables_schema_and_elt_gives_the_same_table(
+    broker: str, workdir: Path
+) -> None:
+    target = f"duckdb:///{workdir / 'w.duckdb'}"
+    table = unique_table("schema")
+    (workdir / "first.csv").write_text("id,name,amount\n-1,seed,0.5\n")
+    assert main(["ingest", str(workdir / "first.csv"), "--table", table, "--target", target]) == 0
+    topic = new_topic(broker, 1)
+    send(broker, topic, [(0, b"1,a,1.5"), (0, b"2,too few"), (0, b"3,c,2.5")])
+    args = [a for a in consume_args(broker, topic, table, target) if a != "id,name,amount"]
+    args.remove("--columns")
+    code, summary = consume_here(*args, "--mode", "elt")
+    assert code == 0 and summary["mode"] == "elt"
+    assert table_ids(target, table) == [-1, 1, 3]
+    letters = dead_letters(target, table)
+    assert letters == [(f"kafka://{topic}/0", 1, "parse", "2,too few")]

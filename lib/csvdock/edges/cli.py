@@ -318,7 +318,7 @@ def deadletter_show(args: argparse.Namespace, settings: Settings) -> str:
     rows = [
         [
             r["run_id"],
-            Path(r["file"]).name,
+            r["file"] if "://" in r["file"] else Path(r["file"]).name,  # a stream keeps its name
             str(r["line"]),
             r["stage"],
             r["column"] or "",
