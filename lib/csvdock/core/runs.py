@@ -109,6 +109,7 @@ class RunSummary:
     target: str
     files: list[FileResult] = field(default_factory=list)
     reports: dict[str, str] | None = None
+    finished_at: str | None = None  # UTC, ISO 8601: when the summary was first written
 
     @classmethod
     def read(cls, path: Path) -> RunSummary:
@@ -139,6 +140,8 @@ class RunSummary:
     def write(self, run_dir: Path) -> Path:
         """Write ``summary.json`` into ``run_dir`` atomically and return its path."""
         run_dir.mkdir(parents=True, exist_ok=True)
+        if self.finished_at is None:
+            self.finished_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         path = run_dir / "summary.json"
         partial = path.with_suffix(".json.partial")
         partial.write_text(json.dumps(self.as_dict(), indent=2), encoding="utf-8")
@@ -155,6 +158,17 @@ def run_mode(files: list[FileResult]) -> str:
 def valid_run_id(run_id: str) -> bool:
     """Return whether ``run_id`` is safe as a folder name (letters, digits, ``-``, ``_``)."""
     return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}", run_id))
+
+
+def run_seconds(run_id: str, finished_at: str | None) -> float | None:
+    """Return how long a run took, from the start time in its id (``new_run_id``) to
+    ``finished_at``; None when either is unknown (an id given by the caller)."""
+    started = re.match(r"(\d{8}T\d{6}Z)-", run_id)
+    if not started or not finished_at:
+        return None
+    begin = dt.datetime.strptime(started.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+    end = dt.datetime.strptime(finished_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    return max((end - begin).total_seconds(), 0.0)
 
 
 def new_run_id() -> str:

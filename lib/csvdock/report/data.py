@@ -1,7 +1,7 @@
 """The data behind the run reports, as Polars frames: the notebooks only display these.
 
-Everything comes from the run summary, the dead-letter ledger and the schema registry; no CSV is
-read again.
+Everything comes from the run summary, the dead-letter ledger and the schema registry; the column
+profiles read the first rows of the run's Extract checkpoints (no CSV is parsed again).
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from typing import Any
 
 import polars as pl
 
+from csvdock.core.runs import run_seconds
 from csvdock.core.workspace import Workspace
 from csvdock.rejects.deadletter import read_ledger
+from csvdock.schema.registry import SchemaRegistry
 from csvdock.schema.table import TableSchema
 
 FIRST_REJECTS = 20
@@ -184,4 +186,190 @@ def quarantined_files(summary: dict[str, Any]) -> pl.DataFrame:
     ]
     return pl.DataFrame(
         rows, schema=dict.fromkeys(["file", "status", "reason", "kept at"], pl.String)
+    )
+
+
+# -- at a glance ---------------------------------------------------------------------------------
+PROFILE_ROWS = 50_000  # rows of a table's loaded files the column profiles look at
+TOP_VALUES = 5
+
+
+def run_kpis(summary: dict[str, Any]) -> dict[str, Any]:
+    """Return the run's headline figures: files by status, rows read / loaded / rejected, the
+    reject rate, lines outside the table, quarantined and failed files, duration and rows/s."""
+    files = summary["files"]
+    statuses: dict[str, int] = {}
+    for f in files:
+        statuses[f["status"]] = statuses.get(f["status"], 0) + 1
+    read = sum(f["rows_read"] for f in files)
+    loaded = sum(f["rows_loaded"] for f in files)
+    rejected = sum(f["rows_rejected"] for f in files)
+    seconds = run_seconds(summary["run_id"], summary.get("finished_at"))
+    return {
+        "files": len(files),
+        "statuses": statuses,
+        "read": read,
+        "loaded": loaded,
+        "rejected": rejected,
+        "reject_rate": rejected / read if read else 0.0,
+        "outside": sum(f.get("lines_outside_table", 0) for f in files),
+        "quarantined": statuses.get("quarantined", 0),
+        "failed": statuses.get("failed", 0),
+        "seconds": seconds,
+        "rows_per_s": loaded / seconds if seconds else None,
+    }
+
+
+def table_counts(summary: dict[str, Any]) -> pl.DataFrame:
+    """Return one row per table: files, rows read / loaded / rejected, schema version."""
+    frame = file_counts(summary)
+    if frame.is_empty():
+        return frame.select("table", "rows read", "loaded", "rejected").with_columns(
+            pl.lit(0).alias("files"), pl.lit("").alias("schema")
+        )
+    return (
+        frame.group_by("table", maintain_order=True)
+        .agg(
+            pl.len().alias("files"),
+            pl.col("rows read").sum(),
+            pl.col("loaded").sum(),
+            pl.col("rejected").sum(),
+            pl.col("schema").filter(pl.col("schema") != "").last().fill_null(""),
+        )
+        .select("table", "files", "rows read", "loaded", "rejected", "schema")
+    )
+
+
+def version_timeline(schemas_dir: str | Path, table: str) -> pl.DataFrame:
+    """Return every version of ``table`` in the registry: version, origin, columns, changes."""
+    registry = SchemaRegistry(Path(schemas_dir))
+    rows = []
+    for version in registry.versions(table):
+        schema = registry.read(table, version)
+        kinds: dict[str, int] = {}
+        for change in schema.changes:
+            kinds[change["change"]] = kinds.get(change["change"], 0) + 1
+        rows.append(
+            {
+                "version": version,
+                "origin": schema.origin,
+                "columns": len(schema.columns),
+                "changes": ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "first",
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "version": pl.Int64,
+            "origin": pl.String,
+            "columns": pl.Int64,
+            "changes": pl.String,
+        },
+    )
+
+
+def column_profiles(
+    summary: dict[str, Any], workspace: str | Path, schema: TableSchema
+) -> dict[str, dict[str, Any]]:
+    """Return a profile of each column of ``schema`` from the first ``PROFILE_ROWS`` records of
+    the run's files loaded into its table (their Extract checkpoints, cast as the load cast
+    them): null share, distinct values, min, max, and the values for a small distribution
+    (numbers and dates) or the most frequent values (text). Empty when no checkpoint is left."""
+    from csvdock.core.settings import DEFAULT_NULL_TOKENS
+    from csvdock.schema import types as t
+    from csvdock.transform.polars_cast import typed_frame
+
+    root = Path(workspace) / "checkpoints" / schema.table
+    parts = []
+    for f in summary["files"]:
+        if f["table"] == schema.table and f["status"] == "loaded":
+            parts += sorted(root.glob(f"{f['sha256']}/extract*/records.parquet"))[:1]
+    if not parts:
+        return {}
+    records = pl.concat(
+        [pl.scan_parquet(p).head(PROFILE_ROWS) for p in parts], how="diagonal"
+    ).head(PROFILE_ROWS)
+    typed = typed_frame(records, schema, DEFAULT_NULL_TOKENS).select(schema.names).collect()
+    profiles: dict[str, dict[str, Any]] = {}
+    for column in schema.columns:
+        values = typed[column.name]
+        kept = values.drop_nulls()
+        profile: dict[str, Any] = {
+            "rows": typed.height,
+            "null_share": values.null_count() / typed.height if typed.height else 0.0,
+            "distinct": kept.n_unique(),
+            "min": None,
+            "max": None,
+            "numbers": [],
+            "top": [],
+        }
+        if kept.len() and column.type != t.TEXT and kept.dtype != pl.Boolean:
+            profile["min"], profile["max"] = str(kept.min()), str(kept.max())
+            if kept.dtype.is_numeric():
+                profile["numbers"] = kept.cast(pl.Float64).to_list()
+            elif kept.dtype.is_temporal():
+                profile["numbers"] = kept.cast(pl.Date).cast(pl.Int32).cast(pl.Float64).to_list()
+        if kept.len() and (column.type == t.TEXT or kept.dtype == pl.Boolean):
+            top = kept.cast(pl.String).value_counts(sort=True).head(TOP_VALUES)
+            profile["top"] = list(zip(top[:, 0].to_list(), top["count"].to_list(), strict=True))
+        profiles[column.name] = profile
+    return profiles
+
+
+def reject_samples(rejects: pl.DataFrame) -> pl.DataFrame:
+    """Return the first reject of each stage and reason (the reason with the value taken out):
+    stage, reason, rejects, file, line, column, raw, and the offending value when the reason
+    names it."""
+    if rejects.is_empty():
+        return pl.DataFrame(
+            schema=dict.fromkeys(["stage", "reason", "file", "column", "raw", "value"], pl.String)
+            | {"rejects": pl.UInt32, "line": pl.Int64}
+        )
+    kind = pl.col("reason").str.replace(r": '.*' is not ", ": value is not ").str.slice(0, 70)
+    value = pl.col("reason").str.extract(r": '(.*)' is not ", 1)
+    return (
+        rejects.sort("file", "line")
+        .with_columns(kind.alias("kind"), value.alias("value"))
+        .group_by("stage", "kind", maintain_order=True)
+        .agg(
+            pl.len().alias("rejects"),
+            pl.col("file").first(),
+            pl.col("line").first(),
+            pl.col("column").first(),
+            pl.col("raw").first(),
+            pl.col("value").first(),
+        )
+        .rename({"kind": "reason"})
+        .sort("rejects", descending=True)
+    )
+
+
+def waiting_dead_letters(summary: dict[str, Any], workspace: str | Path) -> pl.DataFrame:
+    """Return, per table of the run, the dead letters waiting for replay (all runs)."""
+    space = Workspace(Path(workspace))
+    rows = []
+    for table in sorted({f["table"] for f in summary["files"]}):
+        waiting = read_ledger(space, table).filter(pl.col("replayed_in").is_null()).height
+        if waiting:
+            rows.append({"table": table, "waiting": waiting, "replay": f"csvdock replay {table}"})
+    return pl.DataFrame(rows, schema={"table": pl.String, "waiting": pl.Int64, "replay": pl.String})
+
+
+def what_to_do(result: dict[str, Any]) -> str:
+    """Return what a person can do about a quarantined or failed file."""
+    path = result["path"]
+    if result["status"] == "failed" and result.get("retryable"):
+        return f"a transient failure (the target down or busy): run again: csvdock ingest {path}"
+    if result["status"] == "failed":
+        return f"fix the cause above, then: csvdock ingest {path}"
+    reason = (result.get("reason") or "").lower()
+    if "threshold" in reason or "max_reject" in reason:
+        return f"look at its rejects, or raise --max-rejects / --max-reject-ratio: csvdock ingest {path}"
+    if any(word in reason for word in ("binary", "compressed", "empty", "not csv")):
+        return f"not CSV text: export it again as CSV, then: csvdock ingest {path}"
+    if "encoding" in reason or "utf-8" in reason:
+        return f"pin the encoding: csvdock ingest {path} --encoding cp1252"
+    return (
+        f"if it is CSV after all, pin the dialect: csvdock ingest {path} "
+        "--delimiter ';' --quote '\"' (and --no-header when it has none)"
     )

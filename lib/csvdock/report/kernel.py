@@ -21,8 +21,9 @@ log = logging.getLogger("csvdock")
 KERNEL_NAME = "python3"
 # Run as the kernel starts, before it answers: what the report notebooks import first.
 WARM_UP = (
-    "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot; import polars; "
-    "import csvdock.report.data"
+    "import matplotlib; matplotlib.use('Agg'); import polars; import great_tables; "
+    "import csvdock.report.data, csvdock.report.html, csvdock.report.charts, "
+    "csvdock.transform.polars_cast"
 )
 ENGINE = "csvdock-shared-kernel"
 

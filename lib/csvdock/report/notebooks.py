@@ -11,7 +11,7 @@ import re
 import time
 from pathlib import Path
 
-from csvdock.core.runs import FileResult, run_totals
+from csvdock.core.runs import FileResult, run_seconds, run_totals
 from csvdock.core.workspace import Workspace
 from csvdock.report.kernel import ReportKernel, current_kernel, execute_on, report_kernel
 
@@ -19,7 +19,13 @@ log = logging.getLogger("csvdock")
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[3] / "notebooks"
 REPORTS = {"schema": "schema_report", "errors": "error_report"}
 KERNEL_LOG = "kernel.log"  # the report kernel's own output, in the run's folder
-_OUTSIDE_SCRIPT = re.compile(r'<script[^>]+src="https?://[^"]*"[^>]*>\s*</script>')
+# Scripts that would fetch something (MathJax from a CDN; mermaid, imported only for diagrams):
+# the reports are offline pages, so they go.
+_OUTSIDE_SCRIPT = re.compile(
+    r'<script[^>]+src="https?://[^"]*"[^>]*>\s*</script>'
+    r"|<script\b[^>]*>(?:(?!</script>).)*?import\(\s*\"https?://(?:(?!</script>).)*?</script>",
+    re.S,
+)
 
 
 def render_run_reports(
@@ -69,17 +75,43 @@ def _render(
     return paths
 
 
+INDEX_TRENDS = 60  # the latest runs the index's charts show
+
+
 def write_runs_index(workspace: Workspace) -> Path:
-    """Write ``runs/index.html``: every run, newest first, with its counts and report links."""
+    """Write ``runs/index.html``: how runs trend (rows loaded, reject rate, duration, rows/s:
+    inline SVG charts), then every run, newest first, in a table a text box filters, with its
+    counts and report links. Self-contained: no script or style is fetched."""
+    from csvdock.report import charts
+    from csvdock.report.html import STYLE, escaped_name
+
     runs_dir = workspace.root / "runs"
-    rows = []
-    for summary_path in sorted(runs_dir.glob("*/summary.json"), reverse=True):
+    runs = []
+    for summary_path in sorted(runs_dir.glob("*/summary.json")):
         try:
             summary = json.loads(summary_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             continue
         files = summary.get("files", [])
         totals = run_totals([FileResult(**f) for f in files])
+        seconds = run_seconds(summary.get("run_id", ""), summary.get("finished_at"))
+        runs.append((summary_path, summary, files, totals, seconds))
+    recent = runs[-INDEX_TRENDS:]
+    ids = [r[1].get("run_id", r[0].parent.name) for r in recent]
+    rate = [t["rejected"] / t["read"] * 100 if t["read"] else 0.0 for _, _, _, t, _ in recent]
+    trends = [
+        charts.trend(ids, [t["loaded"] for _, _, _, t, _ in recent], "Rows loaded per run"),
+        charts.trend(ids, rate, "Reject rate per run", charts.RED, "% of rows read"),
+        charts.trend(ids, [s or 0.0 for *_, s in recent], "Duration per run", charts.GREY, "s"),
+        charts.trend(
+            ids,
+            [t["loaded"] / s if s else 0.0 for _, _, _, t, s in recent],
+            "Rows loaded per second",
+            charts.GREEN,
+        ),
+    ]
+    rows = []
+    for summary_path, summary, files, totals, seconds in reversed(runs):
         statuses: dict[str, int] = {}
         for f in files:
             statuses[f["status"]] = statuses.get(f["status"], 0) + 1
@@ -89,42 +121,59 @@ def write_runs_index(workspace: Workspace) -> Path:
             for k in ("schema", "errors")
             if isinstance(reports.get(k), str) and Path(reports[k]).is_relative_to(runs_dir)
         )
-        rows.append(
-            "<tr>"
-            + "".join(
-                f"<td>{html.escape(str(cell))}</td>"
-                for cell in (
-                    summary.get("run_id", summary_path.parent.name),
-                    summary.get("mode", ""),
-                    ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())),
-                    totals["read"],
-                    totals["loaded"],
-                    totals["rejected"],
-                    totals["not_loaded"],
-                )
-            )
-            + f"<td>{links or '-'}</td></tr>"
-        )
-    page = runs_dir / "index.html"
-    runs_dir.mkdir(parents=True, exist_ok=True)
+        bad = statuses.get("failed", 0) + statuses.get("quarantined", 0)
+        tables = ", ".join(sorted({escaped_name(f["table"], 30) for f in files}))
+        cells = [
+            html.escape(summary.get("run_id", summary_path.parent.name)),
+            html.escape(summary.get("mode", "")),
+            tables,
+            html.escape(", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))),
+            f"{totals['read']:,}",
+            f"{totals['loaded']:,}",
+            f"{totals['rejected']:,}",
+            f"{totals['not_loaded']:,}",
+            f"{seconds:,.0f} s" if seconds is not None else "-",
+            links or "-",
+        ]
+        tone = ' class="bad"' if bad else ""
+        rows.append(f"<tr{tone}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     head = "".join(
         f"<th>{h}</th>"
         for h in (
             "run",
             "mode",
+            "tables",
             "files",
             "rows read",
             "loaded",
             "rejected",
-            "not loaded (skipped, quarantined, failed)",
+            "not loaded",
+            "duration",
             "reports",
         )
     )
+    page = runs_dir / "index.html"
+    runs_dir.mkdir(parents=True, exist_ok=True)
     page.write_text(
-        "<!doctype html><html><head><meta charset='utf-8'><title>csvdock runs</title>"
-        "<style>body{font-family:sans-serif}td,th{padding:4px 10px;border-bottom:1px solid #ddd;"
-        "text-align:left}</style></head><body><h1>csvdock runs</h1>"
-        f"<table><tr>{head}</tr>{''.join(rows)}</table></body></html>",
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>csvdock runs</title>"
+        + STYLE
+        + "<style>.trends{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));"
+        "gap:8px}table.runs{border-collapse:collapse;width:100%;font-size:13px}"
+        "table.runs td,table.runs th{padding:4px 8px;border-bottom:1px solid #e3e3e3;"
+        "text-align:left}table.runs tr.bad td{background:#fff5f5}#filter{padding:5px 8px;"
+        "width:320px;margin:6px 0}</style></head><body><div class='csvdock'>"
+        f"<h1>csvdock runs</h1><p class='muted'>{len(runs)} run(s); the charts show the latest "
+        f"{len(recent)}, oldest first.</p>"
+        f"<div class='trends'>{''.join(trends) if recent else ''}</div>"
+        "<h2>Runs</h2><input id='filter' type='search' placeholder='Filter runs: id, table, "
+        "status...' aria-label='Filter runs'>"
+        f"<table class='runs'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
+        "</table></div><script>"
+        "document.getElementById('filter').addEventListener('input',function(e){"
+        "var q=e.target.value.toLowerCase();"
+        "document.querySelectorAll('table.runs tbody tr').forEach(function(r){"
+        "r.style.display=r.textContent.toLowerCase().indexOf(q)<0?'none':'';});});"
+        "</script></body></html>",
         encoding="utf-8",
     )
     return page

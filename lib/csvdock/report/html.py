@@ -1,0 +1,202 @@
+"""The pieces the report pages are made of, as HTML strings: the page style, the KPI strip, tables
+(great-tables: static HTML, no script), type badges, change chips, a raw record with the offending
+value marked. Every text from a file (names, values, reasons) is escaped here, and long or
+binary-looking names are cut."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import polars as pl
+
+STYLE = """
+<style>
+.csvdock{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;
+max-width:1100px}
+.csvdock h2{margin:1.4em 0 .4em;font-size:1.25em}
+.kpis{display:flex;flex-wrap:wrap;gap:10px;margin:10px 0 18px}
+.kpi{border:1px solid #e3e3e3;border-radius:8px;padding:10px 14px;min-width:120px;
+background:#fafafa}
+.kpi .v{font-size:1.5em;font-weight:600}
+.kpi .l{font-size:.8em;color:#666;text-transform:uppercase;letter-spacing:.04em}
+.kpi.bad{border-color:#e45756;background:#fff5f5}
+.kpi.good{border-color:#54a24b;background:#f6fbf5}
+.badge{display:inline-block;padding:1px 7px;border-radius:10px;font-size:.8em;
+font-family:monospace;
+ background:#eef3f9;color:#2a5d8f;border:1px solid #c9d9ea}
+.chip{display:inline-block;padding:1px 7px;border-radius:4px;font-size:.8em;margin:1px}
+.chip.added{background:#e3f4e0;color:#2f6b27}
+.chip.widened,.chip.retyped,.chip.format{background:#fdecd9;color:#8a4b08}
+.chip.missing,.chip.removed{background:#fde2e1;color:#9b1c1c}
+.raw{display:block;min-width:26em;font-family:monospace;white-space:pre-wrap;
+word-break:break-all;background:#f6f6f6;padding:2px 4px}
+.raw mark{background:#ffd25a;padding:0 1px}
+.muted{color:#777}
+.profiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(270px,1fr));gap:10px}
+.profile{border:1px solid #e3e3e3;border-radius:8px;padding:8px 10px}
+.profile .name{font-weight:600;word-break:break-all}
+.profile table{font-size:.82em;margin-top:4px}
+.profile td{padding:0 8px 0 0;text-align:left}
+svg.chart{max-width:100%;height:auto}
+</style>"""
+
+
+def escaped_name(text: Any, limit: int = 48) -> str:
+    """Return ``text`` (a column or file name from a CSV) as safe HTML: characters that are not
+    printable as ``?``, cut to ``limit`` characters with an ellipsis."""
+    clean = "".join(ch if ch.isprintable() else "?" for ch in str(text))
+    if len(clean) > limit:
+        clean = clean[: limit - 1] + "…"
+    return html.escape(clean)
+
+
+def kpi_strip(items: list[tuple[str, str, str]]) -> str:
+    """Return a row of KPI cards from ``(label, value, tone)`` (tone: "", "good" or "bad")."""
+    cards = "".join(
+        f'<div class="kpi {tone}"><div class="v">{html.escape(value)}</div>'
+        f'<div class="l">{html.escape(label)}</div></div>'
+        for label, value, tone in items
+    )
+    return f'<div class="kpis">{cards}</div>'
+
+
+def run_kpi_strip(kpis: dict[str, Any]) -> str:
+    """Return the KPI cards of ``csvdock.report.data.run_kpis``."""
+    statuses = ", ".join(f"{n} {s}" for s, n in sorted(kpis["statuses"].items())) or "none"
+    seconds = kpis["seconds"]
+    speed = kpis["rows_per_s"]
+    items = [
+        ("files: " + statuses, f"{kpis['files']:,}", "bad" if kpis["failed"] else ""),
+        ("rows read", f"{kpis['read']:,}", ""),
+        ("rows loaded", f"{kpis['loaded']:,}", "good" if kpis["loaded"] else ""),
+        ("rows rejected", f"{kpis['rejected']:,}", "bad" if kpis["rejected"] else "good"),
+        ("reject rate", f"{kpis['reject_rate']:.2%}", "bad" if kpis["reject_rate"] else "good"),
+        ("lines outside the table", f"{kpis['outside']:,}", ""),
+        ("quarantined files", f"{kpis['quarantined']:,}", "bad" if kpis["quarantined"] else ""),
+        ("failed files", f"{kpis['failed']:,}", "bad" if kpis["failed"] else ""),
+        ("duration", f"{seconds:,.0f} s" if seconds is not None else "-", ""),
+        ("rows per second", f"{speed:,.0f}" if speed else "-", ""),
+    ]
+    return kpi_strip(items)
+
+
+def table(frame: pl.DataFrame, html_columns: tuple[str, ...] = (), title: str = "") -> str:
+    """Return ``frame`` as a great-tables table: numbers with thousands separators, ratios as
+    percentages (columns named ``... %``), text escaped; ``html_columns`` hold HTML made here."""
+    from great_tables import GT
+
+    gt = GT(frame)
+    if title:
+        gt = gt.tab_header(title=title)
+    text = [c for c in frame.columns if frame.schema[c] == pl.String and c not in html_columns]
+    integers = [c for c in frame.columns if frame.schema[c].is_integer()]
+    percents = [c for c in frame.columns if c.endswith("%")]
+    if text:  # escaped and cut here (names from files may be long or binary)
+        gt = gt.fmt(escaped_name_long, columns=text)
+    if html_columns:
+        gt = gt.fmt(lambda cell: "" if cell is None else str(cell), columns=list(html_columns))
+    if integers:
+        gt = gt.fmt_integer(columns=integers)
+    if percents:
+        gt = gt.fmt_percent(columns=percents, decimals=1)
+    gt = gt.tab_options(
+        table_font_size="13px",
+        column_labels_font_weight="bold",
+        table_width="100%",
+        data_row_padding="3px",
+    )
+    return str(gt.as_raw_html(inline_css=False))
+
+
+def escaped_name_long(text: Any) -> str:
+    """Escape a cell's text for a table, cut at 200 characters."""
+    return escaped_name(text, 200) if text is not None else ""
+
+
+def badge(text: str) -> str:
+    """Return a small badge, e.g. a column's type."""
+    return f'<span class="badge">{html.escape(text)}</span>'
+
+
+def change_chips(changes: list[dict[str, Any]]) -> str:
+    """Return a version's changes as coloured chips: added green, widened amber, missing red."""
+    chips = []
+    for change in changes:
+        kind = str(change["change"])
+        detail = ""
+        if change.get("from"):
+            detail = f": {change['from']} → {change.get('to', '')}"
+        elif change.get("type"):
+            detail = f": {change['type']}"
+        elif change.get("format"):
+            detail = f": {change['format']}"
+        text = f"{kind} {escaped_name(change['column'], 40)}{html.escape(detail)}"
+        chips.append(f'<span class="chip {html.escape(kind)}">{text}</span>')
+    return " ".join(chips)
+
+
+def marked_record(raw: str | None, value: str | None) -> str:
+    """Return a rejected record's raw text with the offending value marked (its first
+    occurrence), or the whole record when the reason names no value."""
+    text = raw or ""
+    if len(text) > 400:
+        text = text[:399] + "…"
+    if value and value in text:
+        at = text.index(value)
+        return (
+            f'<span class="raw">{html.escape(text[:at])}<mark>{html.escape(value)}</mark>'
+            f"{html.escape(text[at + len(value) :])}</span>"
+        )
+    return f'<span class="raw">{html.escape(text)}</span>'
+
+
+def profile_cards(schema: Any, profiles: dict[str, dict[str, Any]]) -> str:
+    """Return a card per column of ``schema`` (a ``TableSchema``): type badge, source name and
+    format, null share, distinct values, min and max, and a small distribution (a histogram for
+    numbers and dates, the most frequent values for text). Without ``profiles`` (no checkpoint
+    left) the cards show the detection's evidence."""
+    import numpy as np
+
+    from csvdock.report.charts import spark_bars
+
+    cards = []
+    for column in schema.columns:
+        profile = profiles.get(column.name)
+        evidence = column.evidence or {}
+        rows: list[tuple[str, str]] = []
+        if column.source != column.name:
+            rows.append(("in file", escaped_name(column.source, 40)))
+        if column.format:
+            rows.append(("format", html.escape(column.format)))
+        chart = ""
+        if profile:
+            rows += [
+                ("null", f"{profile['null_share']:.1%}"),
+                ("distinct", f"{profile['distinct']:,}"),
+            ]
+            if profile["min"] is not None:
+                rows += [
+                    ("min", escaped_name(profile["min"], 30)),
+                    ("max", escaped_name(profile["max"], 30)),
+                ]
+            if profile["numbers"]:
+                counts, _ = np.histogram(np.asarray(profile["numbers"]), bins=16)
+                chart = spark_bars(counts.tolist(), f"distribution of {column.name}")
+            if profile["top"] and profile["top"][0][1] > 1:  # all distinct: nothing to show
+                for value, count in profile["top"]:
+                    rows.append((escaped_name(value, 22), f"{count:,}"))
+        else:
+            total = evidence.get("rows") or 0
+            if total:
+                rows.append(("null", f"{evidence.get('null_count', 0) / total:.1%}"))
+            for key in ("min", "max"):
+                if evidence.get(key) is not None:
+                    rows.append((key, escaped_name(evidence[key], 30)))
+        body = "".join(f"<tr><td class='muted'>{k}</td><td>{v}</td></tr>" for k, v in rows)
+        nullable = "" if column.nullable else " " + badge("NOT NULL")
+        cards.append(
+            f'<div class="profile"><div class="name">{escaped_name(column.name)}</div>'
+            f"{badge(column.type)}{nullable}<table>{body}</table>{chart}</div>"
+        )
+    return f'<div class="profiles">{"".join(cards)}</div>'
