@@ -364,7 +364,10 @@ def what_to_do(result: dict[str, Any]) -> str:
         return f"fix the cause above, then: csvdock ingest {path}"
     reason = (result.get("reason") or "").lower()
     if "threshold" in reason or "max_reject" in reason:
-        return f"look at its rejects, or raise --max-rejects / --max-reject-ratio: csvdock ingest {path}"
+        return (
+            "look at its rejects, or raise --max-rejects / --max-reject-ratio: "
+            f"csvdock ingest {path}"
+        )
     if any(word in reason for word in ("binary", "compressed", "empty", "not csv")):
         return f"not CSV text: export it again as CSV, then: csvdock ingest {path}"
     if "encoding" in reason or "utf-8" in reason:
