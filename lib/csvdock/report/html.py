@@ -29,7 +29,7 @@ font-family:monospace;
 .chip.added{background:#e3f4e0;color:#2f6b27}
 .chip.widened,.chip.retyped,.chip.format{background:#fdecd9;color:#8a4b08}
 .chip.missing,.chip.removed{background:#fde2e1;color:#9b1c1c}
-.raw{display:block;min-width:26em;font-family:monospace;white-space:pre-wrap;
+.raw{display:block;min-width:18em;font-family:monospace;white-space:pre-wrap;
 word-break:break-all;background:#f6f6f6;padding:2px 4px}
 .raw mark{background:#ffd25a;padding:0 1px}
 .muted{color:#777}

@@ -1,0 +1,130 @@
+"""The report's pieces on their own: KPIs, escaping, marking, what to do; and the explore
+notebook run top to bottom with papermill."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from csvdock.report import data as rd
+from csvdock.report import html as h
+
+
+def summary(files: list[dict]) -> dict:
+    return {
+        "run_id": "20261128T100000Z-abcdef",
+        "finished_at": "2026-11-28T10:00:04.000000Z",
+        "mode": "etl",
+        "target": "duckdb:///w.duckdb",
+        "files": files,
+    }
+
+
+def result(status: str, read: int, loaded: int, rejected: int, **extra: object) -> dict:
+    return {
+        "path": "a.csv",
+        "table": "a",
+        "status": status,
+        "rows_read": read,
+        "rows_loaded": loaded,
+        "rows_rejected": rejected,
+        **extra,
+    }
+
+
+def test_the_kpis_add_up() -> None:
+    kpis = rd.run_kpis(
+        summary(
+            [
+                result("loaded", 100, 90, 10, lines_outside_table=3),
+                result("quarantined", 0, 0, 0),
+            ]
+        )
+    )
+    assert (kpis["read"], kpis["loaded"], kpis["rejected"], kpis["outside"]) == (100, 90, 10, 3)
+    assert kpis["reject_rate"] == 0.1 and kpis["quarantined"] == 1
+    assert kpis["seconds"] == 4.0 and kpis["rows_per_s"] == 22.5
+    strip = h.run_kpi_strip(kpis)
+    assert "10.00%" in strip and "1 loaded, 1 quarantined" in strip
+
+
+def test_names_from_files_are_escaped_and_cut() -> None:
+    assert h.escaped_name("<script>alert(1)</script>") == "&lt;script&gt;alert(1)&lt;/script&gt;"
+    binary = "\x00\x01\x02" + "x" * 100
+    shown = h.escaped_name(binary)
+    assert shown.startswith("???") and shown.endswith("…") and len(shown) == 48
+    table = h.table(pl.DataFrame({"name": ["<b>bold</b>"]}))
+    assert "&lt;b&gt;bold&lt;/b&gt;" in table and "<b>bold</b>" not in table
+
+
+def test_the_offending_value_is_marked_and_the_rest_escaped() -> None:
+    marked = h.marked_record("1,<x>,abc", "abc")
+    assert marked == '<span class="raw">1,&lt;x&gt;,<mark>abc</mark></span>'
+    assert "<mark>" not in h.marked_record("1,2", None)
+
+
+def test_what_to_do_names_a_command() -> None:
+    assert "--encoding" in rd.what_to_do(
+        {"path": "a.csv", "status": "quarantined", "reason": "not valid UTF-8, no encoding fits"}
+    )
+    assert "run again" in rd.what_to_do(
+        {"path": "a.csv", "status": "failed", "retryable": True, "reason": "target down"}
+    )
+    assert "--max-rejects" in rd.what_to_do(
+        {
+            "path": "a.csv",
+            "status": "quarantined",
+            "reason": "5 of 9 rejected, over max_rejects = 1",
+        }
+    )
+
+
+def test_the_changes_are_chips_in_colour() -> None:
+    chips = h.change_chips(
+        [
+            {"change": "added", "column": "b", "type": "text"},
+            {"change": "widened", "column": "a", "from": "integer", "to": "bigint"},
+            {"change": "missing", "column": "c"},
+        ]
+    )
+    assert 'class="chip added">added b: text' in chips
+    assert 'class="chip widened">widened a: integer → bigint' in chips
+    assert 'class="chip missing">missing c' in chips
+
+
+def test_the_explore_notebook_runs_top_to_bottom(workdir: Path) -> None:
+    (workdir / "users.csv").write_text("id,name,age\n1,Ann,34\n2,Bob,x\n3,Cy\n")
+    notebook = Path(__file__).resolve().parents[2] / "notebooks" / "explore.ipynb"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(notebook),
+            "out.ipynb",
+            "-p",
+            "paths",
+            '["users.csv"]',
+            "-p",
+            "table",
+            "users",
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    executed = json.loads((workdir / "out.ipynb").read_text())
+    shown = "".join(
+        "".join(output.get("data", {}).get("text/html", ""))
+        for cell in executed["cells"]
+        for output in cell.get("outputs", [])
+    )
+    assert "The first rows of users" in shown and "Ann" in shown
+    assert "Schema v1" in shown
+    assert "rejected records" in shown  # 3,Cy has a field missing
