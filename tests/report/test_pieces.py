@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import polars as pl
-
 from csvdock.report import data as rd
 from csvdock.report import html as h
 
