@@ -92,15 +92,21 @@ def trend(
     axes = figure.add_subplot()
     axes.plot(range(len(y)), list(y), marker="o", markersize=3, color=color)
     axes.set_title(title, fontsize=10, loc="left")
-    step = max(1, len(x) // 4)
+    step = max(1, -(-len(x) // 4))  # at most four labels
     ticks = list(range(0, len(x), step))
-    axes.set_xticks(ticks, [x[i][:15] for i in ticks], fontsize=7)
+    axes.set_xticks(ticks, [_when(x[i]) for i in ticks], fontsize=7)
     axes.set_ylim(bottom=0)
     if unit:
         axes.set_ylabel(unit, fontsize=8)
     _tidy(axes)
     figure.tight_layout()
     return _svg(figure, title)
+
+
+def _when(run_id: str) -> str:
+    """``20261128T183106Z-f2a355`` -> ``11-28 18:31`` (other ids cut short)."""
+    found = re.match(r"\d{4}(\d\d)(\d\d)T(\d\d)(\d\d)", run_id)
+    return f"{found[1]}-{found[2]} {found[3]}:{found[4]}" if found else run_id[:12]
 
 
 def _short(text: str, limit: int) -> str:

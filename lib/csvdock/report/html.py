@@ -37,7 +37,7 @@ word-break:break-all;background:#f6f6f6;padding:2px 4px}
 .profile{border:1px solid #e3e3e3;border-radius:8px;padding:8px 10px}
 .profile .name{font-weight:600;word-break:break-all}
 .profile table{font-size:.82em;margin-top:4px}
-.profile td{padding:0 8px 0 0;text-align:left}
+.csvdock .profile td{padding:0 8px 0 0;text-align:left !important}
 svg.chart{max-width:100%;height:auto}
 </style>"""
 
