@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from csvdock.edges.kafka_demo import create_topic, local_broker, produce
+from csvdock.edges.kafka_demo import consume_args, create_topic, local_broker, produce
 from csvdock.targets import connect, parse_target
 
 HERE = Path(__file__).resolve().parent
@@ -29,6 +29,7 @@ BIN = Path(sys.executable).parent
 RECORDS = int(os.environ.get("BENCH_KAFKA_RECORDS", "1000000"))
 DSN = os.environ.get("CSVDOCK_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 IDLE = 3.0
+COLUMNS = "id,name,amount,signup"
 
 
 def values(count: int, partitions: int):  # type: ignore[no-untyped-def]
@@ -44,23 +45,7 @@ def consume(bootstrap: str, topic: str, table: str, target: str, work: Path, *ex
     env = {**os.environ, "CSVDOCK_REPORT": "false", "CSVDOCK_WORKSPACE": str(work / "ws")}
     command = [
         str(BIN / "csvdock"),
-        "consume",
-        "--bootstrap-servers",
-        bootstrap,
-        "--topic",
-        topic,
-        "--table",
-        table,
-        "--target",
-        target,
-        "--columns",
-        "id,name,amount,signup",
-        "--until-idle",
-        str(IDLE),
-        "--session-timeout-ms",
-        "6000",
-        "--json",
-        *extra,
+        *consume_args(bootstrap, topic, table, COLUMNS, IDLE, "--target", target, "--json", *extra),
     ]
     # The consumer runs under a fresh Python that reports its peak RSS (its own children's).
     rss = work / "peak_rss_kb"
@@ -102,24 +87,9 @@ def consume_in_group(
     env = {**os.environ, "CSVDOCK_REPORT": "false", "CSVDOCK_WORKSPACE": str(work / "ws")}
     command = [
         str(BIN / "csvdock"),
-        "consume",
-        "--bootstrap-servers",
-        bootstrap,
-        "--topic",
-        topic,
-        "--table",
-        table,
-        "--target",
-        target,
-        "--columns",
-        "id,name,amount,signup",
-        "--until-idle",
-        str(IDLE),
-        "--session-timeout-ms",
-        "6000",
-        "--json",
-        "--group",
-        table,
+        *consume_args(
+            bootstrap, topic, table, COLUMNS, IDLE, "--target", target, "--json", "--group", table
+        ),
     ]
     started = time.perf_counter()
     consumers = [
@@ -169,22 +139,7 @@ def latency(bootstrap: str, work: Path, rate: int = 1000, seconds: int = 20) -> 
     consumer = subprocess.Popen(
         [
             str(BIN / "csvdock"),
-            "consume",
-            "--bootstrap-servers",
-            bootstrap,
-            "--topic",
-            topic,
-            "--table",
-            table,
-            "--target",
-            target,
-            "--columns",
-            "id,name,amount,signup",
-            "--until-idle",
-            "8",
-            "--session-timeout-ms",
-            "6000",
-            "--json",
+            *consume_args(bootstrap, topic, table, COLUMNS, 8, "--target", target, "--json"),
         ],
         env=env,
         cwd=work,

@@ -29,7 +29,6 @@ from csvdock.edges.consume import not_one_record
 
 from tests.conftest import open_warehouse, unique_table
 
-SESSION_MS = "6000"  # Tansu takes about half the session timeout to settle a group
 BROKEN = {
     7: b'8,"a quote never closed,1.5',
     13: b"\xff\xfe,not utf-8,1",
@@ -77,26 +76,20 @@ def send(bootstrap: str, topic: str, messages: list[tuple[int, bytes]]) -> None:
 
 
 def consume_args(bootstrap: str, topic: str, table: str, target: str, *extra: str) -> list[str]:
-    return [
-        "consume",
-        "--bootstrap-servers",
+    from csvdock.edges.kafka_demo import consume_args as local
+
+    return local(
         bootstrap,
-        "--topic",
         topic,
-        "--table",
         table,
+        "id,name,amount",
+        2,
         "--target",
         target,
-        "--columns",
-        "id,name,amount",
-        "--session-timeout-ms",
-        SESSION_MS,
-        "--until-idle",
-        "2",
         "--batch-seconds",
         "1",
         *extra,
-    ]
+    )
 
 
 def consume_here(*args: str) -> tuple[int, dict]:

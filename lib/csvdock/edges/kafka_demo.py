@@ -125,6 +125,29 @@ def demo_records(count: int, partitions: int) -> Iterator[tuple[int, bytes]]:
         yield i % partitions, value
 
 
+def consume_args(
+    bootstrap: str, topic: str, table: str, columns: str, until_idle: float, *extra: str
+) -> list[str]:
+    """Return the arguments of ``csvdock consume`` for a local broker (a short session timeout:
+    Tansu takes about half of it to settle a group)."""
+    return [
+        "consume",
+        "--bootstrap-servers",
+        bootstrap,
+        "--topic",
+        topic,
+        "--table",
+        table,
+        "--columns",
+        columns,
+        "--until-idle",
+        str(until_idle),
+        "--session-timeout-ms",
+        "6000",
+        *extra,
+    ]
+
+
 def main() -> int:
     """``make kafka-demo``: broker, produce, consume into DuckDB, print the summary."""
     from csvdock.edges.cli import main as csvdock
@@ -134,23 +157,8 @@ def main() -> int:
         create_topic(bootstrap, topic, 2)
         produce(bootstrap, topic, demo_records(records, 2))
         print(f"produced {records:,} records to {topic} (2 partitions) at {bootstrap}")
-        args = [
-            "consume",
-            "--bootstrap-servers",
-            bootstrap,
-            "--topic",
-            topic,
-            "--table",
-            "orders",
-            "--columns",
-            "id,name,amount,signup",
-            "--until-idle",
-            "3",
-            "--session-timeout-ms",
-            "6000",
-            "--batch-rows",
-            "5000",
-        ]
+        args = consume_args(bootstrap, topic, "orders", "id,name,amount,signup", 3)
+        args += ["--batch-rows", "5000"]
         return csvdock(args)
 
 
