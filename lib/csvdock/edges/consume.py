@@ -48,6 +48,7 @@ from csvdock.core.runs import (
 from csvdock.core.settings import Settings
 from csvdock.core.workspace import Workspace
 from csvdock.pipeline.run import UsageError, ingest
+from csvdock.rejects.format import raw_text
 from csvdock.targets import connect, parse_target
 from csvdock.targets.load import STALE_BATCH, record_stream_offset, stream_offsets
 
@@ -389,8 +390,7 @@ class _State:
             record = _without_line_ending(value)
             reason = not_one_record(record, delimiter, quote, escape)
             if reason is not None:
-                raw = value.decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
-                aside.append(SetAside(offset, raw, reason))
+                aside.append(SetAside(offset, raw_text(value), reason))
                 continue
             lines.append(line)
             offsets.append(offset)

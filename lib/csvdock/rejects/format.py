@@ -146,12 +146,16 @@ def rejects_with_raw_text(rejects: pl.DataFrame, source: Path) -> pl.DataFrame:
     escapes so nothing is silently altered.
     """
     raw = [
-        record_text(source, start, end)
-        .decode("utf-8", errors="backslashreplace")
-        .replace("\x00", "\\x00")
+        raw_text(record_text(source, start, end))
         for start, end in zip(rejects["byte_start"], rejects["byte_end"], strict=True)
     ]
     return rejects.with_columns(pl.Series("raw", raw, dtype=pl.String)).sort("line")
+
+
+def raw_text(record: bytes) -> str:
+    """Return a rejected record's bytes as the rejects store them: UTF-8, with bytes that are not
+    UTF-8, and NUL (no database text holds it), as ``\\xNN`` escapes."""
+    return record.decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
 
 
 def stored_rows(
