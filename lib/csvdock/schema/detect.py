@@ -194,7 +194,8 @@ def _possible_checks(name: str, first_look: dict[str, Any], allowed: int) -> set
     possible: set[str] = set()
     if first_look[_key(name, t.BOOLEAN)] <= allowed:
         possible.add(t.BOOLEAN)
-    if first_look[_key(name, "zeros")] == 0 and first_look[_key(name, t.DOUBLE)] <= allowed:
+    numeric_misfits = min(first_look[_key(name, m)] for m in (t.BIGINT, t.DOUBLE))
+    if first_look[_key(name, "zeros")] == 0 and numeric_misfits <= allowed:
         possible.update(NUMERIC_CHECKS)
     if first_look[_key(name, t.TIMESTAMP)] <= allowed:
         possible.update((t.DATE, t.TIMESTAMP))
@@ -263,7 +264,9 @@ def _choose_type(name: str, stats: dict[str, Any], outlier_share: float) -> str:
         if t.INTEGER in members and stats[_key(name, "zeros")] > 0:
             continue
         misfits = {m: stats[_key(name, m)] for m in members}
-        floor = misfits[members[-1]]
+        # The fewest misfits (a double cannot hold a long id exactly: it may misfit more than
+        # bigint), then the narrowest member with that many.
+        floor = min(misfits.values())
         if floor > allowed:
             continue
         narrowest = next(m for m in members if misfits[m] == floor)

@@ -1,8 +1,9 @@
 """Schema evolution: how a file's detected schema meets its table's latest version.
 
 - ``evolve``: new columns are added (nullable), missing ones read NULL (logged), a type widens
-  where no value changes: integer -> bigint -> decimal -> double, date -> timestamp, and anything
-  -> text as the last step. A source format (``28/01/2018`` day-first) seen in a file is added
+  where no value changes: integer -> bigint -> decimal, integer -> double, date -> timestamp,
+  and anything -> text as the last step (bigint or decimal meeting double: text, since a double
+  cannot hold an 18-digit id or a 20-digit decimal exactly). A source format (``28/01/2018`` day-first) seen in a file is added
   to its column (a format only adds readings); two different formats make the column text.
   Declared columns (written by hand) never widen: values that do not fit are rejected.
 - ``freeze``: the latest version is a contract; the table never changes; rows that do not fit
@@ -42,10 +43,16 @@ def widened_type(old: str, new: str) -> str:
     (old_family, old_rank), (new_family, new_rank) = t.widening_rank(old), t.widening_rank(new)
     if old_family != new_family or old_family in ("boolean", "text"):
         return t.TEXT
+    if t.DOUBLE in (old, new) and {old, new} & {t.BIGINT, *_decimals(old, new)}:
+        return t.TEXT  # a double cannot hold every bigint or decimal exactly: no value changes
     scales = [s for s in (t.decimal_scale(old), t.decimal_scale(new)) if s is not None]
     if scales and max(old_rank, new_rank) == t.widening_rank(t.decimal_type(0))[1]:
         return t.decimal_type(max(scales))
     return new if new_rank > old_rank else old
+
+
+def _decimals(*types: str) -> set[str]:
+    return {kind for kind in types if t.decimal_scale(kind) is not None}
 
 
 def resolve(latest: TableSchema | None, detected: TableSchema, policy: str) -> Resolution:

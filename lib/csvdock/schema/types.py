@@ -39,7 +39,17 @@ FALSE_WORDS = ("false", "f", "no", "n")
 WHITESPACE = " \t\n\r\x0b\x0c"  # stripped around non-text values
 INTEGER_PATTERN = r"^[+-]?[0-9]+$"
 DECIMAL_PATTERN = r"^[+-]?[0-9]+(\.[0-9]+)?$"
-DOUBLE_PATTERN = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$"
+NON_FINITE_PATTERN = (
+    r"^[+-]?([nN][aA][nN]|[iI][nN][fF]([iI][nN][iI][tT][yY])?)$"  # NaN, inf, -Infinity
+)
+DOUBLE_PATTERN = (
+    r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?"
+    r"|[nN][aA][nN]|[iI][nN][fF]([iI][nN][iI][tT][yY])?)$"
+)
+# A double holds a decimal value exactly when its significant digits survive the round trip
+# (value -> double -> shortest text): up to 15 always do; 16 and 17 digits are checked, and an
+# 18-digit id never fits (765629939811020802 would be stored as 765629939811020800).
+DOUBLE_EXACT_DIGITS = 15
 # Past these magnitudes engines disagree (overflow, underflow), so such values are not doubles.
 DOUBLE_MIN_MAGNITUDE, DOUBLE_MAX_MAGNITUDE = 1e-300, 1e300
 DATE_PATTERN = r"^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}$"
@@ -209,11 +219,23 @@ def _to_integer(dtype: pl.DataType) -> Callable[[pl.Expr, int | None], pl.Expr]:
     return lambda value, _: value.cast(dtype, strict=False)
 
 
+def _significant_digits(text: pl.Expr) -> pl.Expr:
+    """Return the significant digits of a number's text (``-0.0120e5`` -> ``12``)."""
+    mantissa = text.str.replace(r"[eE].*$", "").str.replace_all(r"[^0-9]", "")
+    return mantissa.str.strip_chars_start("0").str.strip_chars_end("0")
+
+
 def _to_double(value: pl.Expr, _: int | None) -> pl.Expr:
     number = value.cast(pl.Float64, strict=False)
     magnitude = number.abs()
     in_range = (magnitude == 0) | magnitude.is_between(DOUBLE_MIN_MAGNITUDE, DOUBLE_MAX_MAGNITUDE)
-    return _when_matches(value, DOUBLE_PATTERN, pl.when(in_range).then(number))
+    non_finite = value.str.contains(NON_FINITE_PATTERN)
+    digits = _significant_digits(value)
+    exact = (digits.str.len_chars() <= DOUBLE_EXACT_DIGITS) | (
+        digits == _significant_digits(number.cast(pl.String))
+    )
+    fits = non_finite | (in_range & exact)
+    return _when_matches(value, DOUBLE_PATTERN, pl.when(fits).then(number))
 
 
 def _to_boolean(value: pl.Expr, _: int | None) -> pl.Expr:
@@ -309,9 +331,25 @@ def _decimal_check(dialect: SqlChecks, value: str, scale: int | None) -> str:
     return _guarded(dialect, value, pattern, digits)
 
 
+def _sql_significant_digits(text: str) -> str:
+    """The SQL twin of ``_significant_digits`` (PostgreSQL and DuckDB alike)."""
+    mantissa = f"regexp_replace(regexp_replace({text}, '[eE].*$', ''), '[^0-9]', '', 'g')"
+    return f"rtrim(ltrim({mantissa}, '0'), '0')"
+
+
 def _double_check(dialect: SqlChecks, value: str, _: int | None) -> str:
-    number = dialect.try_cast(value, dialect.sql_type(DOUBLE)) or f"CAST({value} AS NUMERIC)"
-    return _guarded(dialect, value, DOUBLE_PATTERN, _magnitude_ok(number))
+    double = dialect.sql_type(DOUBLE)
+    number = dialect.try_cast(value, double) or f"CAST({value} AS NUMERIC)"
+    digits = _sql_significant_digits(value)
+    printed = _sql_significant_digits(
+        f"CAST(CAST({value} AS {double}) AS {dialect.sql_type(TEXT)})"
+    )
+    exact = f"(length({digits}) <= {DOUBLE_EXACT_DIGITS} OR {digits} = {printed})"
+    checked = (
+        f"(CASE WHEN {dialect.matches(value, NON_FINITE_PATTERN)} THEN true "
+        f"WHEN {_magnitude_ok(number)} THEN {exact} ELSE false END)"
+    )
+    return _guarded(dialect, value, DOUBLE_PATTERN, checked)
 
 
 def _temporal_check(logical_type: str, pattern: str) -> Callable[[SqlChecks, str, int | None], str]:
