@@ -3,8 +3,9 @@
 - ``evolve``: new columns are added (nullable), missing ones read NULL (logged), a type widens
   where no value changes: integer -> bigint -> decimal, integer -> double, date -> timestamp,
   and anything -> text as the last step (bigint or decimal meeting double: text, since a double
-  cannot hold an 18-digit id or a 20-digit decimal exactly). A source format (``28/01/2018`` day-first) seen in a file is added
-  to its column (a format only adds readings); two different formats make the column text.
+  cannot hold an 18-digit id or a 20-digit decimal exactly). A source format (``28/01/2018``
+  day-first) seen in a file is added to its column (a format only adds readings); two different
+  formats make the column text.
   Declared columns (written by hand) never widen: values that do not fit are rejected.
 - ``freeze``: the latest version is a contract; the table never changes; rows that do not fit
   are rejected (``csvdock.transform.ContractRules``).
