@@ -46,7 +46,9 @@ RUN = 5  # records of the table's width that confirm where it starts
 RUN_SHARE = 0.6  # of the records after the table's first, those of its width
 MAX_HEADER_ROWS = 3
 MAX_GAPS = 10_000  # blank lines examined for a second table
-MAX_NAME_CHARS = 200  # a longer first-row cell is a value, so the first row is not a header
+MAX_NAME_CHARS = 200  # over text columns only, a longer first-row cell is a value, not a name
+YEARS = (1800, 2100)  # a four-digit integer in this range reads as a year (a column named 2021)
+MIN_RUN_NAMES = 3  # consecutive integers across a first row (0,1,2 or 2019,2020,2021): names
 TYPED_SHARE = 0.9  # share of a column's body values of one kind for the column to be typed
 SECOND_TABLE = "second table at line"  # the reasons of other tables' spans start so
 EARLIER_TABLE = "another table at line"
@@ -123,6 +125,7 @@ def find_table(
     body = [r for r in rows[start + 1 :] if len(r) == width]
     body = body[1:] if len(body) > 1 else body
     kinds = _column_kinds(body, width)
+    shapes = _number_shapes(body, kinds)
     first_filled = bool(body) and all(row[0].strip() for row in body)
     if (
         start == 1
@@ -135,12 +138,12 @@ def find_table(
         start
         and header is not False
         and counts[start - 1] != width == len(rows[start - 1])
-        and _header_like(rows[start - 1], kinds)
+        and _header_like(rows[start - 1], kinds, shapes, body)
         and _typed_like(rows[start], kinds) is True
         and not _blank_before(path, index, start)
     ):
         start -= 1  # the header, whose quoting the record index reads otherwise ("URL"Comments)
-    has_header = header if header is not None else _header_like(rows[start], kinds)
+    has_header = header if header is not None else _header_like(rows[start], kinds, shapes, body)
     header_rows = [start] if has_header else []
     if has_header:
         while (
@@ -299,10 +302,62 @@ def _column_kinds(body: list[list[str]], width: int) -> list[str | None]:
     return kinds
 
 
-def _header_like(row: list[str], kinds: list[str | None]) -> bool:
-    """Whether ``row`` may be a header: not typed like the body, and no cell too long for a
-    name (a paragraph of text is a value)."""
-    return _typed_like(row, kinds) is not True and all(len(c) <= MAX_NAME_CHARS for c in row)
+def _header_like(
+    row: list[str], kinds: list[str | None], shapes: list[str | None], body: list[list[str]]
+) -> bool:
+    """Whether ``row`` may be a header: not typed like the body. A row whose numbers are names
+    (``state,2021``; ``team,0,1,2,...``) is typed like the body's number columns, so numbers
+    are compared finer: a year over a column of other integers, an integer over a column of
+    fractions, or a run of consecutive integers across the row that no body row has. The
+    length of a cell decides only where the body has no typed column to compare with (a
+    survey's header cells are whole questions; a paragraph over text columns is a value)."""
+    typed = _typed_like(row, kinds)
+    if typed is None:
+        return all(len(cell) <= MAX_NAME_CHARS for cell in row)
+    if typed is False:
+        return True
+    numbers = [(row[c], shape) for c, shape in enumerate(shapes) if shape and c < len(row)]
+    unlike = sum(1 for cell, shape in numbers if not _fits_shape(cell, shape))
+    if numbers and unlike * 2 > len(numbers):
+        return True
+    return _integer_run(row) and not any(_integer_run(other) for other in body)
+
+
+def _number_shape(value: str) -> str | None:
+    value = value.strip()
+    if not re.fullmatch(r"[-+]?\d+", value):
+        return "fraction" if _kind(value) == "number" else None
+    return "year" if len(value) == 4 and YEARS[0] <= int(value) <= YEARS[1] else "integer"
+
+
+def _number_shapes(body: list[list[str]], kinds: list[str | None]) -> list[str | None]:
+    """Return, per number column of the body, the shape most of its values share: ``year``,
+    ``integer`` (other integers) or ``fraction`` (None: not a number column, or mixed)."""
+    shapes: list[str | None] = []
+    for column, kind in enumerate(kinds):
+        found = Counter(
+            _number_shape(row[column]) for row in body if column < len(row) and row[column].strip()
+        )
+        shape, n = found.most_common(1)[0] if found and kind == "number" else (None, 0)
+        shapes.append(shape if n >= TYPED_SHARE * sum(found.values()) else None)
+    return shapes
+
+
+def _fits_shape(cell: str, shape: str) -> bool:
+    """Whether a first-row number ``cell`` could be a value of a column of ``shape`` (a year
+    over other integers, or an integer over fractions, is a name)."""
+    return _number_shape(cell) == shape
+
+
+def _integer_run(row: list[str]) -> bool:
+    """Whether ``row`` holds ``MIN_RUN_NAMES`` or more integers in a row, each one more than
+    the last (0,1,2 or 2019,2020,2021: names of columns, not values)."""
+    numbers = [int(c) for c in (cell.strip() for cell in row) if re.fullmatch(r"[-+]?\d{1,9}", c)]
+    run = best = 1 if numbers else 0
+    for before, after in zip(numbers, numbers[1:]):
+        run = run + 1 if after == before + 1 else 1
+        best = max(best, run)
+    return best >= MIN_RUN_NAMES
 
 
 def _typed_like(row: list[str], kinds: list[str | None]) -> bool | None:

@@ -1,0 +1,76 @@
+"""The header is decided by comparing the first row with the body's values per column, never by
+the length of a cell (issue 24, item 1): survey headers that are whole questions, and headers
+whose names are numbers (a year, a run of integers), are headers."""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+from csvdock.core.settings import TableSettings
+from csvdock.read.extract import extract_file
+
+QUESTION = (
+    "How satisfied were you with the service you received during your most recent visit to one"
+    " of our branches, taking into account the waiting time, the friendliness of the staff and"
+    " the clarity of the information you were given?"
+)
+CHOICES = (
+    "Which of the following products would you consider buying from us in the next twelve"
+    " months, if they were offered at a price comparable to what you pay today elsewhere?"
+)
+
+
+def extracted(tmp_path: Path, name: str, rows: list[list[str]]):
+    path = tmp_path / name
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    return extract_file(path, tmp_path / f"out_{name}", TableSettings())
+
+
+def test_a_survey_header_of_whole_questions_is_a_header(tmp_path):
+    rng = random.Random(1)
+    header = ["Respondent ID", "Start Date", QUESTION, "Did you visit again?", CHOICES, "", ""]
+    second = ["", "", "Response", "Response", "Savings", "Loans", "Other (please specify)"]
+    body = [
+        [
+            str(11400000 + i),
+            f"2024-01-{i % 28 + 1:02d}",
+            rng.choice(["Satisfied", "Unsatisfied"]),
+            rng.choice(["Yes", "No"]),
+            rng.choice(["Savings", ""]),
+            rng.choice(["Loans", ""]),
+            "",
+        ]
+        for i in range(40)
+    ]
+    result = extracted(tmp_path, "survey.csv", [header, second, *body])
+    assert result.rows_read == 40  # neither the questions nor the "Response" row are data
+    assert result.columns[0] == "respondent_id"
+    assert QUESTION in result.source_columns[2] and len(QUESTION) > 200
+    assert len(set(result.columns)) == 7 and all(len(c) <= 63 for c in result.columns)
+
+
+def test_a_year_as_a_column_name_is_a_header(tmp_path):
+    rng = random.Random(2)
+    body = [[f"State {i}", str(rng.randint(500_000, 39_000_000))] for i in range(50)]
+    result = extracted(tmp_path, "years.csv", [["state", "2021"], *body])
+    assert result.rows_read == 50
+    assert result.source_columns == ["state", "2021"]
+
+
+def test_integers_in_a_row_as_column_names_are_a_header(tmp_path):
+    rng = random.Random(3)
+    body = [[f"T{t}", *(f"{rng.random():.3f}" for _ in range(49))] for t in range(30)]
+    result = extracted(tmp_path, "teams.csv", [["team", *map(str, range(49))], *body])
+    assert result.rows_read == 30
+    assert result.source_columns[:3] == ["team", "0", "1"]
+
+
+def test_a_file_without_a_header_still_reads_its_first_row_as_data(tmp_path):
+    rng = random.Random(4)
+    body = [[f"S{i}", str(rng.randint(1900, 2000)), f"{rng.random():.2f}"] for i in range(30)]
+    result = extracted(tmp_path, "noheader.csv", body)
+    assert result.rows_read == 30
+    assert result.columns == ["column_1", "column_2", "column_3"]
