@@ -28,6 +28,7 @@ and, for the first and last records only, their fields and the kinds of value in
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -354,7 +355,7 @@ def _integer_run(row: list[str]) -> bool:
     the last (0,1,2 or 2019,2020,2021: names of columns, not values)."""
     numbers = [int(c) for c in (cell.strip() for cell in row) if re.fullmatch(r"[-+]?\d{1,9}", c)]
     run = best = 1 if numbers else 0
-    for before, after in zip(numbers, numbers[1:]):
+    for before, after in itertools.pairwise(numbers):
         run = run + 1 if after == before + 1 else 1
         best = max(best, run)
     return best >= MIN_RUN_NAMES
