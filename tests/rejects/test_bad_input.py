@@ -7,12 +7,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from csvdock.pipeline.stages import NO_TABLE_YET
 
 from tests.conftest import open_warehouse, unique_table
 from tests.edges.test_cli import run_cli
 
 CORPUS = Path(__file__).parent / "corpus"
-QUARANTINED = "quarantined"
+QUARANTINED, SKIPPED = "quarantined", "skipped"
 
 # file: (status, rows_read, rows_loaded, rows_rejected, reason, [(line, stage, column)])
 EXPECTED = {
@@ -23,7 +24,7 @@ EXPECTED = {
     "mixed_endings.csv": ("loaded", 3, 2, 1, None, [(5, "parse", None)]),
     "bom.csv": ("loaded", 1, 1, 0, None, []),
     "latin1.csv": ("loaded", 2, 2, 0, None, []),
-    "header_only.csv": ("loaded", 0, 0, 0, None, []),
+    "header_only.csv": ("loaded", 0, 0, 0, None, []),  # a new table from the header alone
     "hostile_header.csv": ("loaded", 1, 1, 0, None, []),
     "ragged.csv": (
         "loaded",
@@ -36,15 +37,9 @@ EXPECTED = {
     "stray_quote.csv": ("loaded", 3, 2, 1, None, [(3, "parse", None)]),
     "nul_in_value.csv": ("loaded", 3, 2, 1, None, [(3, "parse", "name")]),
     "casts.csv": ("loaded", 2002, 2000, 2, None, [(2002, "cast", "amount"), (2003, "cast", "day")]),
-    "empty.csv": (QUARANTINED, 0, 0, 0, "the file is empty: no header and no records", []),
-    "blank_lines_only.csv": (
-        QUARANTINED,
-        0,
-        0,
-        0,
-        "the file is empty: no header and no records",
-        [],
-    ),
+    # No records and no table yet: nothing to create the table from (issue 24, item 13).
+    "empty.csv": (SKIPPED, 0, 0, 0, NO_TABLE_YET.format(table="empty"), []),
+    "blank_lines_only.csv": (SKIPPED, 0, 0, 0, NO_TABLE_YET.format(table="blank_lines_only"), []),
     "compressed.csv": (QUARANTINED, 0, 0, 0, "the file is gzip-compressed, not CSV text", []),
     # UTF-8 with one stray byte: that record is set aside (raw keeps the byte as \xff).
     "broken_utf8.csv": ("loaded", 2, 1, 1, None, [(3, "parse", None)]),

@@ -21,9 +21,12 @@ from csvdock.pipeline.stages import (
     ThresholdExceeded,
     after_load,
     finish_load,
+    has_no_records,
+    is_empty_file,
     is_quarantined,
     ledger_entry,
     load_timings,
+    load_without_records,
     new_result,
     over_threshold,
     quarantine_over_threshold,
@@ -62,7 +65,7 @@ def load_raw_stage(
     Staging comes first: the target's buffers are released before detection's are taken, so
     the two peaks do not add up in this process."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    if is_quarantined(extract_dir):
+    if is_quarantined(extract_dir) or is_empty_file(extract_dir):
         return
     extracted = ExtractResult.read(extract_dir)
     staging = staging_table(table, sha256)
@@ -102,6 +105,10 @@ def transform_in_target_stage(
     failure nothing stays behind: not the final rows, not the staging table."""
     if is_quarantined(extract_dir):
         return quarantined_result(path, sha256, table, extract_dir, "elt")
+    if has_no_records(extract_dir):
+        done = load_without_records(path, sha256, table, run_id, settings, extract_dir, "elt")
+        if done is not None:
+            return done
     extracted = ExtractResult.read(extract_dir)
     schema, _ = read_resolved_schema(raw_dir)
     staged = json.loads((raw_dir / STAGED_FILE).read_text(encoding="utf-8"))

@@ -22,9 +22,12 @@ from csvdock.pipeline.stages import (
     ThresholdExceeded,
     after_load,
     finish_load,
+    has_no_records,
+    is_empty_file,
     is_quarantined,
     ledger_entry,
     load_timings,
+    load_without_records,
     new_result,
     over_threshold,
     quarantine_over_threshold,
@@ -59,7 +62,7 @@ log = logging.getLogger("csvdock")
 def transform_stage(extract_dir: Path, table: str, settings: Settings, out_dir: Path) -> None:
     """Resolve the schema and cast the records with Polars (ETL)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    if is_quarantined(extract_dir):
+    if is_quarantined(extract_dir) or is_empty_file(extract_dir):
         return
     schema, contract = resolve_schema_stage(extract_dir, table, settings, out_dir)
     null_tokens = settings.for_table(table).null_tokens
@@ -93,6 +96,10 @@ def load_stage(
     cast again (into a checkpoint keyed by the version) inside the load."""
     if is_quarantined(extract_dir):
         return quarantined_result(path, sha256, table, extract_dir, "etl")
+    if has_no_records(extract_dir):
+        done = load_without_records(path, sha256, table, run_id, settings, extract_dir, "etl")
+        if done is not None:
+            return done
     extracted = ExtractResult.read(extract_dir)
     transformed = TransformResult.read(transform_dir)
     schema = TableSchema.read(transform_dir / SCHEMA_FILE)

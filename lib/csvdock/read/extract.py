@@ -85,6 +85,11 @@ class ExtractError(CsvdockError):
     """The file cannot be read as CSV at all; it is quarantined."""
 
 
+class EmptyFile(ExtractError):
+    """The file holds no header and no records (0 bytes, or blank lines): not a broken file, a
+    load of 0 records (``csvdock.pipeline.stages.load_without_records``)."""
+
+
 class QuotingError(ExtractError):
     """The file's quoting cannot be read with its quote character (tried again without one)."""
 
@@ -199,7 +204,7 @@ def _read_table(
             path, dialect.quote, dialect.escape, scratch / "index.parquet", dialect.delimiter
         )
         if len(index) == 0:
-            raise ExtractError("the file is empty: no header and no records")
+            raise EmptyFile("the file is empty: no header and no records")
         if index.mixed_line_endings:
             path = normalise_line_endings(
                 path, dialect.quote, dialect.escape, out_dir / LF_FILE, dialect.delimiter
@@ -378,7 +383,7 @@ def _check_readable(path: Path) -> None:
     with path.open("rb") as handle:
         head = handle.read(64 * 1024)
     if not head:
-        raise ExtractError("the file is empty: no header and no records")
+        raise EmptyFile("the file is empty: no header and no records")
     for signature, what in BINARY_SIGNATURES.items():
         if head.startswith(signature):
             raise ExtractError(f"the file is {what}, not CSV text")
