@@ -172,10 +172,14 @@ def _opens(sample: str, quote: str) -> bool:
 
 
 def _escapes(sample: str, quote: str) -> list[str]:
-    """Return the escape characters worth trying with ``quote``, the likelier first: a
-    backslash when ``\\"`` is more common than ``""``, or when backslashes escape line ends
-    or delimiters outside quotes (``Smith\\, John``)."""
-    backslashed, doubled = sample.count("\\" + quote), sample.count(quote * 2)
+    """Return the escape characters worth trying with ``quote``, the likelier first. RFC 4180
+    (a doubled quote, no escape) comes first, so it wins a tie: a backslash leads only when
+    ``\\"`` escapes a quote more often than ``""`` doubles one, each counted where the other
+    reading cannot claim it (``\\""`` is a literal backslash before a doubled quote in RFC 4180
+    and an escaped quote closing a field with a backslash: neither counts)."""
+    q = re.escape(quote)
+    backslashed = len(re.findall(rf"\\{q}(?!{q})", sample))
+    doubled = len(re.findall(rf"(?<!\\){q}{q}", sample))
     if not backslashed and not UNQUOTED_ESCAPE.search(sample):
         return [quote]
     return ["\\", quote] if backslashed > doubled else [quote, "\\"]
