@@ -9,7 +9,9 @@ records holding them are set aside."""
 from __future__ import annotations
 
 import codecs
+import itertools
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,10 +73,35 @@ class StrayBytes(EncodingProblem):
         self.offsets = offsets
 
 
-MAX_STRAY_BYTES = 100  # invalid sequences a UTF-8 file may hold (their records are rejected) ...
-MAX_STRAY_SHARE = 0.01  # ... when they are at most this share of its lines
-MIN_STRAY_BYTES = 3  # (a small file may hold this many)
+MAX_STRAY_BYTES = 100_000  # invalid sequences a UTF-8 file may hold (their records rejected)
 MAX_REPAIRED_BYTES = 256 * 1024 * 1024  # a larger file is not read as UTF-8 with stray bytes
+# Single-byte encodings that decode (nearly) every byte: the text each gives is judged by how
+# plausible it reads; on a tie the earlier (commoner) one wins.
+SINGLE_BYTE = (
+    "cp1252",
+    "cp1251",
+    "cp1250",
+    "mac_roman",
+    "iso8859_15",
+    "cp850",
+    "cp437",
+    "koi8_r",
+    "cp1253",
+    "cp1254",
+    "cp1257",
+    "iso8859_2",
+    "iso8859_4",
+    "iso8859_5",
+    "iso8859_7",
+    "iso8859_9",
+    "iso8859_13",
+    "iso8859_16",
+    "mac_cyrillic",
+)
+CLEAN = 0.02  # a reading with at most this share of implausible characters reads cleanly
+CLOSE = 0.005  # two readings this close in plausibility are equally plausible
+UNREADABLE = 0.25  # a best reading this implausible is no text at all (random bytes)
+PLAUSIBILITY_CHARS = 256 * 1024  # of the sample's text, judged
 
 
 def bom_encoding(head: bytes) -> str | None:
@@ -126,39 +153,169 @@ def detect_encoding(path: Path, configured: str | None = None) -> str:
     scan = _scan_utf8(path)
     if not scan.invalid:
         return UTF8
-    bad_at, has_multibyte = scan.invalid[0], scan.multibyte
-    guess = _guess(sample)
-    if (has_multibyte and guess not in MULTI_BYTE) or guess is None:
-        stray = _strays(scan)  # UTF-8 text (or no better guess) with a few stray bytes
-        if stray:
-            raise StrayBytes(
-                f"not valid UTF-8 at byte {stray[0]} (line {_line_of(path, stray[0])}): "
-                f"{len(stray)} stray byte sequence(s) in a UTF-8 file",
-                stray,
+    import charset_normalizer
+
+    found = charset_normalizer.from_bytes(sample)
+    legacy = _legacy_encoding(sample, _guess(sample, found), _recognised(found))
+    if _utf8_with_strays(sample, scan, legacy):
+        if not scan.complete or scan.size > MAX_REPAIRED_BYTES:
+            bad_at = scan.invalid[0]
+            raise EncodingProblem(
+                f"not valid UTF-8 at byte {bad_at} (line {_line_of(path, bad_at)}), in too many"
+                " places to set the records aside; set `encoding` if the file is in another one"
             )
-    if has_multibyte and guess not in MULTI_BYTE:
-        raise EncodingProblem(
-            f"not valid UTF-8 at byte {bad_at} (line {_line_of(path, bad_at)}), although other "
-            "parts are UTF-8; set `encoding` if the file really is in another encoding"
+        stray = scan.invalid
+        raise StrayBytes(
+            f"not valid UTF-8 at byte {stray[0]} (line {_line_of(path, stray[0])}): "
+            f"{len(stray)} stray byte sequence(s) in a UTF-8 file",
+            stray,
         )
-    if guess is None:
+    if legacy is None:
+        bad_at = scan.invalid[0]
         raise EncodingProblem(
             f"not valid UTF-8 at byte {bad_at} (line {_line_of(path, bad_at)}), and its "
             "encoding cannot be told with confidence; set `encoding` (for example cp1252)"
         )
-    _check_decodes(path, guess)
-    return guess
+    _check_decodes(path, legacy)
+    return legacy
 
 
-def _guess(sample: bytes) -> str | None:
+def _utf8_with_strays(sample: bytes, scan: _Utf8Scan, legacy: str | None) -> bool:
+    """Whether the file is UTF-8 with stray bytes rather than text in ``legacy``: no other
+    encoding reads it cleanly, or its valid multi-byte UTF-8 sequences outnumber the invalid
+    ones (a few cp1251 byte pairs happen to be valid UTF-8; a UTF-8 file holds many)."""
+    valid = len(_UTF8_MULTIBYTE.findall(sample))
+    if legacy is None:
+        # Stray bytes in most lines, or more of them than UTF-8 characters: not UTF-8 either
+        # (random bytes hold valid UTF-8 pairs by chance), so no reading fits.
+        return valid > len(scan.invalid) or len(scan.invalid) * 2 < scan.lines
+    return legacy not in MULTI_BYTE and valid > len(scan.invalid)
+
+
+class AmbiguousEncoding(EncodingProblem):
+    """Two encodings read the file differently and neither reads clearly better."""
+
+
+def _legacy_encoding(sample: bytes, guess: str | None, recognised: set[str]) -> str | None:
+    """Return the encoding (not UTF-8) whose reading of ``sample`` is the most plausible (see
+    ``implausible_share``), charset-normalizer's ``guess`` first among equals; None when no
+    encoding reads it as text. Raises ``AmbiguousEncoding`` when two read it differently, equally
+    plausibly, and neither is the guess or the commonest."""
+    names = [guess] if guess else []
+    names += [n for n in SINGLE_BYTE if codecs.lookup(n).name != guess]
+    readings: dict[str, str] = {}
+    for name in names:
+        text = _decoded(sample, name)
+        name = codecs.lookup(name).name
+        admitted = name == guess or name in recognised
+        if text is not None and (admitted or _mostly_latin(text[:PLAUSIBILITY_CHARS])):
+            readings[name] = text[:PLAUSIBILITY_CHARS]
+    if not readings:
+        return None
+    scored = sorted(
+        (implausible_share(text), rank, name) for rank, (name, text) in enumerate(readings.items())
+    )
+    best_share, _, best = scored[0]
+    if best_share > UNREADABLE:
+        return None
+    rival = next(
+        (s for s in scored[1:] if s[0] <= best_share + CLOSE and readings[s[2]] != readings[best]),
+        None,
+    )
+    if rival is not None and best_share > CLEAN and scored[0][1] != 0:
+        first, second = _differing(readings[best], readings[rival[2]])
+        raise AmbiguousEncoding(
+            f"its encoding cannot be told: {best} reads {first!r} where {rival[2]} reads "
+            f"{second!r}; set `encoding`"
+        )
+    return best
+
+
+def _mostly_latin(text: str) -> bool:
+    """Whether most of ``text``'s non-ASCII letters are Latin ones."""
+    letters = [ch for ch in text if ord(ch) > 127 and ch.isalpha()]
+    latin = sum(1 for ch in letters if _script(ch) == "LATIN")
+    return bool(letters) and latin * 2 >= len(letters)
+
+
+def _differing(one: str, other: str) -> tuple[str, str]:
+    """Return the words around the first place where two readings differ."""
+    at = next((i for i, (a, b) in enumerate(zip(one, other, strict=False)) if a != b), 0)
+    start = max(0, at - 12)
+    return one[start : at + 12], other[start : at + 12]
+
+
+_ALLOWED_BESIDE_LETTERS = set(
+    "\u2019\u201d\u00bb\u2122\u00ae\u00a9\u00b0\u00ba\u00aa\u2013\u2014\u2026\u00b7\u00a0"
+)
+_ALLOWED = _ALLOWED_BESIDE_LETTERS | set(
+    "\u00b2\u00b3\u00b9\u00bc\u00bd\u00be\u00b1\u00d7\u00f7\u00a6"
+)
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def _script(ch: str) -> str:
+    name = unicodedata.name(ch, "")
+    first = name.split(" ")[0]
+    return "CJK" if first in ("CJK", "HIRAGANA", "KATAKANA", "HALFWIDTH", "FULLWIDTH") else first
+
+
+def implausible_share(text: str) -> float:
+    """Return the share of ``text``'s non-ASCII characters that read as mojibake: a control
+    character, a box-drawing or other rare symbol, a symbol or opening quote beside a letter
+    (``Chlo‘``, ``Ã©``), an upper-case letter inside a lower-case word (``SkarsgŒrd``,
+    ``muchÊ``), a word mixing scripts, or a Latin word of accented letters only (``Ïåòð``:
+    Cyrillic read as Western)."""
+    non_ascii = sum(1 for ch in text if ord(ch) > 127)
+    if not non_ascii:
+        return 0.0
+    bad = 0
+    for at, ch in enumerate(text):
+        if ord(ch) <= 127 or ch.isalpha():
+            continue
+        category = unicodedata.category(ch)
+        before = text[at - 1] if at else " "
+        after = text[at + 1] if at + 1 < len(text) else " "
+        if (
+            category[0] == "C"
+            or (category in ("No", "Sm", "So", "Sk") and ch not in _ALLOWED)
+            or (
+                category[0] in "PS"
+                and ch not in _ALLOWED_BESIDE_LETTERS
+                and (before.isalpha() or (after.isalpha() and category not in ("Pi", "Ps", "Sc")))
+            )
+        ):
+            bad += 1
+    for match in _WORD.finditer(text):
+        word = match.group()
+        if word.isascii():
+            continue
+        accented = [ch for ch in word if ord(ch) > 127]
+        scripts = {_script(ch) for ch in word}
+        if len(scripts) > 1 or (
+            scripts == {"LATIN"} and len(word) >= 2 and len(accented) == len(word)
+        ):
+            bad += len(accented)
+            continue
+        bad += sum(
+            1
+            for left, right in itertools.pairwise(word)
+            if ord(right) > 127 and right.isupper() and left.islower()
+        )
+    return min(1.0, bad / non_ascii)
+
+
+def _recognised(found: Any) -> set[str]:
+    """Return the encodings in whose reading charset-normalizer recognised a language."""
+    return {codecs.lookup(match.encoding).name for match in found if match.coherence > 0}
+
+
+def _guess(sample: bytes, found: Any) -> str | None:
     """Return the encoding of ``sample`` (not UTF-8), or None when unsure.
 
     charset-normalizer ranks the candidates; its pick wins when it is a legacy multi-byte
     encoding or it recognised a language with little chaos. Otherwise the text is cp1252 when it
     reads as Western text there (the same text as the pick, or few accented letters)."""
-    import charset_normalizer
-
-    found = charset_normalizer.from_bytes(sample)
     best = found.best()
     western = _decoded(sample, WESTERN)
     if best is not None:
@@ -264,15 +421,6 @@ def _valid_utf8_prefix(data: bytes, base: int, invalid: list[int], final: bool) 
             invalid.append(base + at + exc.start)
             at += exc.end
     return len(data)  # more than a file with stray bytes holds: the rest need not be looked at
-
-
-def _strays(scan: _Utf8Scan) -> tuple[int, ...]:
-    """Return the offsets of a UTF-8 file's stray bytes when they are few (at most
-    ``MAX_STRAY_BYTES``, and ``MAX_STRAY_SHARE`` of its lines or ``MIN_STRAY_BYTES``), else ()."""
-    if not scan.complete or scan.size > MAX_REPAIRED_BYTES:
-        return ()  # a big file: told by its encoding, not repaired byte by byte
-    limit = min(MAX_STRAY_BYTES, max(MIN_STRAY_BYTES, int(MAX_STRAY_SHARE * (scan.lines + 1))))
-    return scan.invalid if len(scan.invalid) <= limit else ()
 
 
 def _check_decodes(path: Path, encoding: str) -> None:

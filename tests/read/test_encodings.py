@@ -1,0 +1,66 @@
+"""Legacy encodings are told by how plausible their text reads, never decoded into mojibake
+(issue 24, items 3, 6 and 7)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import polars as pl
+import pytest
+from csvdock.core.settings import TableSettings
+from csvdock.read.encoding import implausible_share
+from csvdock.read.extract import RECORDS_FILE, REJECTS_FILE, ExtractError, extract_file
+
+
+def extracted(tmp_path: Path, data: bytes):
+    source = tmp_path / "in.csv"
+    source.write_bytes(data)
+    result = extract_file(source, tmp_path / "out", TableSettings())
+    return result, pl.read_parquet(tmp_path / "out" / RECORDS_FILE)
+
+
+def test_mac_roman_is_read_as_mac_roman_not_as_windows_text(tmp_path):
+    names = ["Chloë Sevigny", "Stellan Skarsgård", "Not much ", "Zoë Kravitz", "Björk"]
+    lines = ["id,name,score"] + [f"{n},{names[n % 5]},{n * 3}" for n in range(40)]
+    result, records = extracted(tmp_path, "\n".join(lines).encode("mac_roman") + b"\n")
+    assert result.dialect["encoding"] == "mac-roman"
+    assert records["name"].to_list()[:5] == names
+
+
+def test_cp1251_with_yo_is_read_as_cp1251(tmp_path):
+    names = ["Пётр", "Королёв", "Иванов", "Сергей", "Фёдор"]
+    lines = ["id,name"] + [f"{n},{names[n % 5]} {n}" for n in range(30)]
+    data = "\n".join(lines).encode("cp1251") + b"\n"
+    assert "Пё".encode("cp1251").decode("utf-8")  # some cp1251 byte pairs are valid UTF-8
+    result, records = extracted(tmp_path, data)
+    assert result.dialect["encoding"] == "cp1251"
+    assert records["name"][0] == "Пётр 0" and records["name"][1] == "Королёв 1"
+
+
+def test_a_few_stray_bytes_reject_only_their_records_whatever_their_share(tmp_path):
+    lines = ["id,name"] + [f"{n},naïve café {n}" for n in range(378)]
+    data = ("\n".join(lines) + "\n").encode()
+    for n in range(10):
+        line = f"\n{n * 30},naïve"
+        data = data.replace(line.encode(), line.encode("latin-1"))
+    result, records = extracted(tmp_path, data)
+    rejects = pl.read_parquet(tmp_path / "out" / REJECTS_FILE)
+    assert result.dialect["encoding"] == "utf-8"
+    assert records.height == 368 and rejects.height == 10  # 10 of 378 (2.6%): still recovered
+    assert "naïve café 1" in records["name"].to_list()
+
+
+def test_random_bytes_are_not_text_in_any_encoding(tmp_path):
+    rng = random.Random(7)
+    high = bytes(rng.randrange(0x80, 0x100) for _ in range(4096))
+    with pytest.raises(ExtractError):
+        extracted(tmp_path, high)
+
+
+def test_plausibility_tells_mojibake_from_text():
+    assert implausible_share("Chloë, Skarsgård, Ærø, Hélène, naïve") == 0
+    assert implausible_share("Пётр Королёв") == 0
+    assert implausible_share("Chlo‘ SkarsgŒrd") == 1
+    assert implausible_share("Ï¸òð Êîðîë¸â") > 0.5
+    assert implausible_share("cafÃ© Ã¼ber") > 0.5
