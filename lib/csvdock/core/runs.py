@@ -47,6 +47,8 @@ class FileResult:
     retryable: bool = False  # failed for a transient reason (target down, busy): try again later
     lines_outside_table: int = 0  # lines that are not the table: preamble, footer, second table
     outside_table: list[dict[str, Any]] | None = None  # their spans: first/last line, reason
+    # Columns whose type was decided with misfits: {name, type, misfits, examples, decision}.
+    columns: list[dict[str, Any]] | None = None
 
     def write(self, path: Path) -> None:
         """Write the result as JSON to ``path`` (the caller makes the write atomic)."""

@@ -410,6 +410,8 @@ def human_summary(summary: RunSummary) -> str:
                 f"              {f.lines_outside_table} line(s) outside the table: "
                 + ", ".join(reasons)
             )
+        for column in f.columns or []:
+            lines.append(f"              column {column['name']}: {column['decision']}")
         if f.rejects_path:
             lines.append(f"              rejects: {f.rejects_path}")
         if f.reason:

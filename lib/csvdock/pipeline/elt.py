@@ -20,6 +20,7 @@ from csvdock.pipeline.stages import (
     SchemaAtLoad,
     ThresholdExceeded,
     after_load,
+    column_decisions,
     finish_load,
     has_no_records,
     is_empty_file,
@@ -115,6 +116,7 @@ def transform_in_target_stage(
     staging = (staged["staging"][0], staged["staging"][1])
     parse_rejects = pl.read_parquet(extract_dir / EXTRACT_REJECTS)
     result = new_result(path, sha256, table, "elt", extracted, schema, settings)
+    result.columns = column_decisions(raw_dir)
     table_settings = settings.for_table(table)
     text = extracted.text_path(extract_dir)
     entry = ledger_entry(result, run_id)

@@ -21,6 +21,7 @@ from csvdock.pipeline.stages import (
     SchemaAtLoad,
     ThresholdExceeded,
     after_load,
+    column_decisions,
     finish_load,
     has_no_records,
     is_empty_file,
@@ -106,6 +107,7 @@ def load_stage(
     parse_rejects = pl.read_parquet(extract_dir / EXTRACT_REJECTS)
     rejects = pl.concat([parse_rejects, pl.read_parquet(transform_dir / TRANSFORM_REJECTS)])
     result = new_result(path, sha256, table, "etl", extracted, schema, settings)
+    result.columns = column_decisions(transform_dir)
     if extracted.rows_read != transformed.rows_out + rejects.height:
         raise LoadError(
             f"{path}: {extracted.rows_read} records read but {transformed.rows_out} typed and "

@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -182,6 +183,26 @@ def records_read(extract_dir: Path) -> int:
     if is_quarantined(extract_dir) or not (extract_dir / EXTRACT_META).exists():
         return 0
     return ExtractResult.read(extract_dir).rows_read
+
+
+def column_decisions(folder: Path) -> list[dict[str, Any]] | None:
+    """Return the file's columns whose type was decided with misfits (values rejected, or a
+    column made text by them), from the schema detected in ``folder``; None when none was."""
+    path = folder / DETECTED_FILE
+    if not path.exists():
+        return None
+    found = [
+        {
+            "name": column.name,
+            "type": column.type,
+            "misfits": column.evidence["misfits"],
+            "examples": column.evidence.get("misfit_examples", []),
+            "decision": column.evidence["decision"],
+        }
+        for column in TableSchema.read(path).columns
+        if "decision" in column.evidence
+    ]
+    return found or None
 
 
 def has_no_records(extract_dir: Path) -> bool:

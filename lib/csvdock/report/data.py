@@ -78,6 +78,34 @@ def lines_outside_table(summary: dict[str, Any]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema)
 
 
+def type_decisions(summary: dict[str, Any]) -> pl.DataFrame:
+    """Return the columns whose type was decided with misfits, per file: the type, how many
+    values misfit it, examples and the decision (values rejected, or the column made text)."""
+    rows = [
+        {
+            "file": Path(f["path"]).name,
+            "table": f["table"],
+            "column": column["name"],
+            "type": column["type"],
+            "misfits": column["misfits"],
+            "examples": ", ".join(column["examples"]),
+            "decision": column["decision"],
+        }
+        for f in summary["files"]
+        for column in f.get("columns") or []
+    ]
+    schema = {
+        "file": pl.String,
+        "table": pl.String,
+        "column": pl.String,
+        "type": pl.String,
+        "misfits": pl.Int64,
+        "examples": pl.String,
+        "decision": pl.String,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
 def loaded_schemas(summary: dict[str, Any]) -> list[TableSchema]:
     """Return the schema versions the run's files were loaded with (each once, in order)."""
     seen: dict[str, TableSchema] = {}

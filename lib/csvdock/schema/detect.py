@@ -97,6 +97,7 @@ def detect_schema(
                 types[name], formats[name], stats_of_format = found
                 stats.update(stats_of_format)
     evidence = {name: _evidence(name, types[name], stats, rows) for name in columns}
+    _note_misfits(records, columns, types, formats, stats, evidence, null_tokens)
     inexact = {name: types[name] for name in columns if "min" not in evidence[name]}
     inexact = {name: kind for name, kind in inexact.items() if kind not in (t.TEXT, t.BOOLEAN)}
     if inexact:
@@ -281,6 +282,77 @@ def _fitting_decimal_scale(name: str, stats: dict[str, Any]) -> int | None:
     whole = stats.get(_key(name, "whole")) or 0
     fits = 0 < scale <= t.MAX_DECIMAL_SCALE and whole + scale <= t.DECIMAL_PRECISION
     return scale if fits else None
+
+
+MISFIT_EXAMPLES = 3
+NEAR_SHARE = 0.5  # a text column most of whose values fit a type was demoted by its misfits
+
+
+def _note_misfits(
+    records: Path,
+    columns: list[str],
+    types: dict[str, str],
+    formats: dict[str, str],
+    stats: dict[str, Any],
+    evidence: dict[str, dict[str, Any]],
+    null_tokens: tuple[str, ...],
+) -> None:
+    """Record in ``evidence`` each column whose type was decided with misfits: a type kept
+    with values that will be rejects, or text because too many values did not fit the type
+    most of them fit (``misfits``, ``misfit_examples``, ``decision``). A column no value
+    misfits says nothing (one more pass, over those columns only, finds the examples)."""
+    noted: dict[str, tuple[str, int, bool]] = {}  # column -> (type checked, misfits, demoted)
+    for name in columns:
+        kind = types[name]
+        if kind == t.TEXT:
+            near = _nearest_type(name, stats)
+            present = stats[_key(name, "present")]
+            if near is not None and 0 < near[1] <= NEAR_SHARE * present:
+                noted[name] = (near[0], near[1], True)
+        elif name not in formats and kind != t.BOOLEAN:
+            key = _key(name, t.DECIMAL if t.decimal_scale(kind) is not None else kind)
+            if stats.get(key):
+                noted[name] = (kind, stats[key], False)
+    if not noted:
+        return
+    firsts = [
+        pl.col(name)
+        .filter(~t.is_null_expr(name, kind, null_tokens) & t.typed_expr(name, kind).is_null())
+        .head(MISFIT_EXAMPLES)
+        .implode()
+        .alias(name)
+        for name, (kind, _, _) in noted.items()
+    ]
+    found = pl.scan_parquet(records).select(firsts).collect()
+    for name, (kind, misfits, demoted) in noted.items():
+        examples = [str(v) for v in found[name][0]]
+        shown = ", ".join(repr(v) for v in examples)
+        evidence[name]["misfits"] = misfits
+        evidence[name]["misfit_examples"] = examples
+        evidence[name]["decision"] = (
+            f"text: {misfits} value(s) are not {kind} ({shown}), more than the outlier share"
+            if demoted
+            else f"{kind}: {misfits} value(s) that are not {kind} ({shown}) are rejected"
+        )
+
+
+def _nearest_type(name: str, stats: dict[str, Any]) -> tuple[str, int] | None:
+    """Return the non-text type (its family's narrowest with the fewest misfits) that the
+    fewest values of column ``name`` misfit, and how many, or None (no type checked)."""
+    best: tuple[str, int] | None = None
+    scale = _fitting_decimal_scale(name, stats)
+    for family in FAMILIES:
+        members = [m for m in family if _key(name, m) in stats]
+        members = [m for m in members if m != t.DECIMAL or scale is not None]
+        if not members or (t.INTEGER in members and stats.get(_key(name, "zeros"))):
+            continue
+        floor = min(stats[_key(name, m)] for m in members)
+        member = next(m for m in members if stats[_key(name, m)] == floor)
+        if member == t.DECIMAL and scale is not None:
+            member = t.decimal_type(scale)
+        if best is None or floor < best[1]:
+            best = (member, floor)
+    return best
 
 
 def _evidence(name: str, logical: str, stats: dict[str, Any], rows: int) -> dict[str, Any]:
