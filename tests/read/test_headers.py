@@ -74,3 +74,34 @@ def test_a_file_without_a_header_still_reads_its_first_row_as_data(tmp_path):
     result = extracted(tmp_path, "noheader.csv", body)
     assert result.rows_read == 30
     assert result.columns == ["column_1", "column_2", "column_3"]
+
+
+BODY = "".join(
+    f"2024-01-{i % 28 + 1:02d},10:{i % 60:02d},{i},P{i},{i % 97},x{i},y,{i * 2},z\n"
+    for i in range(83)
+)
+
+
+def mended(tmp_path: Path, header: str):
+    path = tmp_path / "orders.csv"
+    path.write_text(header + "\n" + BODY, encoding="utf-8")
+    return extract_file(path, tmp_path / "out", TableSettings())
+
+
+def test_an_empty_extra_name_in_the_header_is_dropped(tmp_path):
+    result = mended(tmp_path, "DATE,TIME,Qty,,PRODUCTID,A,B,C,D,E")
+    assert (result.rows_read, result.rows_rejected) == (83, 0)
+    assert result.source_columns == ["DATE", "TIME", "Qty", "PRODUCTID", "A", "B", "C", "D", "E"]
+    assert "field 4" in result.dialect["header_mended"]
+
+
+def test_a_missing_name_in_the_header_is_added(tmp_path):
+    result = mended(tmp_path, "DATE,TIME,Qty,PRODUCTID,A,B,C,D")
+    assert (result.rows_read, result.rows_rejected) == (83, 0)
+    assert result.columns[-1] == "column_9" and result.dialect["header_mended"]
+
+
+def test_a_stray_quote_that_swallows_the_header_is_text(tmp_path):
+    result = mended(tmp_path, 'DATE,TIME,"Qty,PRODUCTID,A,B,C,D,E')
+    assert (result.rows_read, result.rows_rejected) == (83, 0)
+    assert result.source_columns[2:4] == ["Qty", "PRODUCTID"]

@@ -410,6 +410,8 @@ def human_summary(summary: RunSummary) -> str:
                 f"              {f.lines_outside_table} line(s) outside the table: "
                 + ", ".join(reasons)
             )
+        if f.dialect and f.dialect.get("header_mended"):
+            lines.append(f"              header mended: {f.dialect['header_mended']}")
         for column in f.columns or []:
             lines.append(f"              column {column['name']}: {column['decision']}")
         if f.rejects_path:

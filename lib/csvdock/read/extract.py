@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import tempfile
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -227,6 +228,11 @@ def _read_table(
         reasons.update({int(r): NOT_UTF8 for r in undecodable.tolist()})
         damaged = np.array(sorted(reasons), dtype=np.int64)
         source_columns = layout.names or _header_names(path, index, dialect, layout)
+        mended = None
+        if dialect.header and not layout.names:
+            source_columns, mended = _mended_header(path, index, dialect, layout, source_columns)
+            if mended:
+                log.warning("%s: the header was mended: %s", source, mended)
         columns = unique_column_names(source_columns)
         rows_read = len(index) - not_data.size
         first_data = 1 if dialect.header else 0  # in the records the parser reads
@@ -313,7 +319,11 @@ def _read_table(
         rows_rejected=all_rejects.height,
         source_columns=source_columns,
         columns=columns,
-        dialect={**dialect.as_dict(), "encoding": encoding},
+        dialect={
+            **dialect.as_dict(),
+            "encoding": encoding,
+            **({"header_mended": mended} if mended else {}),
+        },
         text_copy=path.name if path != source else "",
         lines_outside_table=layout.lines_outside,
         outside=[asdict(span) for span in layout.spans],
@@ -412,6 +422,56 @@ def _header_names(
     if dialect.header:
         return [f.replace("\x00", "") for f in fields]
     return [f"column_{i}" for i in range(1, len(fields) + 1)]
+
+
+HEADER_SAMPLE = 10_000  # data records whose field counts tell the body's width
+MAX_ODD_SHARE = 0.01  # of those, the share that may have another width (ragged records)
+
+
+def _mended_header(
+    path: Path, index: RecordIndex, dialect: Dialect, layout: TableLayout, names: list[str]
+) -> tuple[list[str], str | None]:
+    """Return the header's names fitted to the body's width, and what was mended (None: the
+    header already fits, or the body has no one width). When the body has one width and only
+    the header differs, the body decides: a stray quote that swallowed the rest of the header is
+    text, an empty extra name is dropped, a missing one is added (first where the first column
+    counts rows, as a pandas index, else last)."""
+    data = np.setdiff1d(np.arange(len(index), dtype=np.int64), layout.not_data)[:HEADER_SAMPLE]
+    if data.size == 0:
+        return names, None
+    widths = Counter(index.fields_of(data).tolist())
+    width, n = widths.most_common(1)[0]
+    if width == len(names) or n < (1 - MAX_ODD_SHARE) * data.size:
+        return names, None
+    first = layout.header_records[0] if layout.header_records else layout.start
+    found = index.positions_of(np.array([first], dtype=np.int64))
+    raw = record_text(path, int(found[START][0]), int(found[END][0]))
+    line = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
+    unquoted = [f.strip().strip(dialect.quote) for f in line.split(dialect.delimiter)]
+    if dialect.quote in line and len(unquoted) == width:
+        return unquoted, f"a stray quote in the header read as text ({len(names)} -> {width} names)"
+    empty = [i for i, name in enumerate(names) if not name.strip()]
+    if len(names) == width + 1 and len(empty) == 1:
+        kept = names[: empty[0]] + names[empty[0] + 1 :]
+        return kept, f"the empty name at field {empty[0] + 1} of the header dropped"
+    if len(names) == width - 1:
+        if _counts_rows(path, index, dialect, data[:20]):
+            return ["", *names], "a name added for the first column (it counts the rows)"
+        return [*names, ""], f"a name added for the last column (the body has {width} fields)"
+    return names, None
+
+
+def _counts_rows(path: Path, index: RecordIndex, dialect: Dialect, records: np.ndarray) -> bool:
+    """Whether the first field of ``records`` counts them (0, 1, 2... or 1, 2, 3...)."""
+    found = index.positions_of(records)
+    firsts = []
+    for start, end in zip(found[START].tolist(), found[END].tolist(), strict=True):
+        text = record_text(path, start, end).decode("utf-8", errors="replace")
+        firsts.append(text.split(dialect.delimiter, 1)[0].strip())
+    if not all(f.isdigit() for f in firsts):
+        return False
+    numbers = [int(f) for f in firsts]
+    return numbers == list(range(numbers[0], numbers[0] + len(numbers))) and numbers[0] in (0, 1)
 
 
 def _parse_with_duckdb(
