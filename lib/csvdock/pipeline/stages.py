@@ -216,7 +216,7 @@ def is_empty_file(extract_dir: Path) -> bool:
     return has_no_records(extract_dir) and not ExtractResult.read(extract_dir).columns
 
 
-NO_TABLE_YET = "the file is empty, and table {table} does not exist yet: nothing to create it from"
+NO_TABLE_YET = "the file is empty, and its table does not exist yet: nothing to create it from"
 NO_RECORDS = "no records: 0 rows loaded, the table and its schema unchanged"
 
 
@@ -243,7 +243,7 @@ def load_without_records(
         if latest is None and extracted.columns:
             return None
         if latest is None:
-            reason = NO_TABLE_YET.format(table=table)
+            reason = NO_TABLE_YET
             log.warning("%s: skipped: %s", path, reason)
             return FileResult(str(path), sha256, table, SKIPPED, mode=mode, reason=reason)
         result = new_result(path, sha256, table, mode, extracted, latest, settings)
