@@ -286,8 +286,8 @@ def _read_table(
         rejects = _with_misaligned(rejects, parse_index, first_data, fields)
         if parsed_rows + duckdb_rejects != parse_rows:
             raise QuotingError(
-                f"the parser found {parsed_rows + rejects.height} records where the file has "
-                f"{parse_rows}; check the quote and escape characters "
+                f"the parser read {parsed_rows} records and rejected {duckdb_rejects} where the "
+                f"file has {parse_rows}; check the quote and escape characters "
                 f"(sniffed {dialect.as_dict()})"
             )
         with_nul = no_rejects()
