@@ -28,10 +28,10 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from csvdock.core.naming import split_table_name
 from csvdock.core.runs import new_run_id, valid_run_id
 from csvdock.core.settings import MODES, Settings
 from csvdock.core.workspace import Workspace
+from csvdock.pipeline.run import UsageError, normalised_table
 
 CHUNK = 1024 * 1024
 INGEST_WORKERS = 2  # ingests run at once (each a process)
@@ -144,8 +144,8 @@ def _check_options(table: str | None, mode: str | None) -> None:
         raise HTTPException(422, f"mode must be one of {', '.join(MODES)}")
     if table is not None:
         try:
-            split_table_name(table)
-        except ValueError as exc:
+            normalised_table(table)
+        except UsageError as exc:
             raise HTTPException(422, str(exc)) from None
 
 

@@ -189,7 +189,7 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
     options = ConsumeOptions(
         bootstrap_servers=args.bootstrap_servers,
         topic=args.topic,
-        table=normalised_table(args.table),
+        table=normalised_table(args.table, settings.target),
         group=args.group,
         message=args.message,
         columns=columns,
@@ -307,7 +307,7 @@ def _unescape_char(value: str | None) -> str | None:
 
 def deadletter_show(args: argparse.Namespace, settings: Settings) -> str:
     """Return the text of ``csvdock deadletter show``."""
-    table = normalised_table(args.table)
+    table = normalised_table(args.table, settings.target)
     ledger = read_ledger(Workspace(settings.workspace), table)
     if args.run:
         ledger = ledger.filter(pl.col("run_id") == args.run)
@@ -335,7 +335,7 @@ def deadletter_show(args: argparse.Namespace, settings: Settings) -> str:
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     replay_id = new_run_id()
     set_run_id(replay_id)
-    table = normalised_table(args.table)
+    table = normalised_table(args.table, args.target or settings.target)
     summary = replay(table, args.target, run=args.run, settings=settings, run_id=replay_id)
     return _report(summary, args.json)
 
@@ -357,8 +357,8 @@ def _watch(args: argparse.Namespace, settings: Settings) -> int:
     inbox = Path(args.inbox)
     if not inbox.is_dir():
         raise UsageError(f"no such folder: {args.inbox}")
-    table = normalised_table(args.table) if args.table else ""
     settings = settings.with_overrides(target=args.target)
+    table = normalised_table(args.table, settings.target) if args.table else ""
     from csvdock.edges.watch import watch
     from csvdock.read.extract import file_sha256
     from csvdock.rejects.quarantine import quarantine_file
@@ -386,7 +386,7 @@ def _short(text: str, limit: int = 60) -> str:
 def schema_command(args: argparse.Namespace, settings: Settings) -> str:
     """Return the text of ``csvdock schema show|diff``."""
     registry = SchemaRegistry(settings.schemas_dir)
-    table = normalised_table(args.table)
+    table = normalised_table(args.table, settings.target)
     if not registry.versions(table):
         raise UsageError(f"table {table!r} has no schema in {settings.schemas_dir}")
     if args.schema_command == "show":

@@ -106,7 +106,7 @@ def ingest(
         file_tables=file_tables,
         settings=settings,
         run_id=run_id or new_run_id(),
-        table=normalised_table(table) if table else "",
+        table=normalised_table(table, settings.target) if table else "",
         options=options,
         workers=workers,
         scheduler_url=scheduler_url,
@@ -128,7 +128,9 @@ def with_split_tables(
     tables: dict[str, str] = {}
     for path in files:
         out.append(path)
-        base = normalised_table(table) if table else table_name_from_stem(path.stem)
+        base = (
+            normalised_table(table, settings.target) if table else table_name_from_stem(path.stem)
+        )
         folder = Workspace(settings.workspace).root / "split" / file_sha256(path)
         for number, part in enumerate(split_tables(path, settings.for_table(base), folder), 2):
             out.append(part)
@@ -178,12 +180,29 @@ def expand_paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def normalised_table(raw: str) -> str:
-    """Return a TABLE or SCHEMA.TABLE name as csvdock stores it; ``UsageError`` if unusable."""
+# csvdock's own schemas and the databases' catalogs: never a target table's schema.
+RESERVED_SCHEMAS = ("csvdock", "csvdock_staging", "information_schema", "temp", "system")
+
+
+def normalised_table(raw: str, target: str | None = None) -> str:
+    """Return a TABLE or SCHEMA.TABLE name as csvdock stores it (one name per table: the
+    ``target``'s default schema is left out, so ``x``, ``public.x`` and ``main.x`` are one
+    table and one ledger key); ``UsageError`` if unusable or in a reserved schema (csvdock's
+    own metadata, ``information_schema``, ``pg_*``)."""
     try:
         schema_name, name = split_table_name(raw)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if schema_name and (schema_name in RESERVED_SCHEMAS or schema_name.startswith("pg_")):
+        raise UsageError(
+            f"table {raw!r} is in schema {schema_name!r}, which holds csvdock's own metadata or "
+            "the database's catalog: choose another schema"
+        )
+    if schema_name and target:
+        from csvdock.targets import default_schema_of
+
+        if schema_name == default_schema_of(target):
+            schema_name = None
     return f"{schema_name}.{name}" if schema_name else name
 
 

@@ -72,7 +72,7 @@ def replay(
     replay's run summary. The table's latest schema is the contract (``evolution = freeze``):
     a replay never widens or adds columns. ``UsageError`` when nothing waits for replay."""
     settings = (settings or load_settings()).with_overrides(target=target)
-    table = normalised_table(table)
+    table = normalised_table(table, settings.target)
     workspace = Workspace(settings.workspace)
     replay_id = run_id or new_run_id()
     files = replay_files(workspace, table, replay_id, run)

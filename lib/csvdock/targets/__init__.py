@@ -54,6 +54,11 @@ def parse_target(url: str) -> Target:
     raise ConfigError(f"target {masked_url(url)!r} is not supported: use {kinds}")
 
 
+def default_schema_of(url: str) -> str:
+    """Return the schema an unqualified table lives in on the target at ``url``."""
+    return TARGETS[parse_target(url).kind].default_schema
+
+
 def connect(target: Target) -> Warehouse:
     """Open a connection to ``target``."""
     return TARGETS[target.kind].connect(target)

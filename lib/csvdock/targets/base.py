@@ -305,6 +305,7 @@ class TargetSpec:
     parse: Callable[[str], Target]  # raises ConfigError on a malformed URL
     connect: Callable[[Target], Warehouse]
     url_help: str  # how a URL of this kind looks, for error messages
+    default_schema: str  # where an unqualified table lives (``x`` and ``SCHEMA.x`` are one)
     # keeps the target open for a run of loads in this process, where reconnecting is dear
     hold: Callable[[Target], AbstractContextManager[None]] | None = None
     example_urls: tuple[str, ...] = field(default_factory=tuple)

@@ -245,4 +245,5 @@ SPEC = TargetSpec(
     connect=connect,
     hold=held_open,
     url_help="duckdb:///PATH",
+    default_schema="main",
 )

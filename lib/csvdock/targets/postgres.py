@@ -202,4 +202,5 @@ SPEC = TargetSpec(
     parse=parse_url,
     connect=connect,
     url_help="postgresql://...",
+    default_schema="public",
 )
