@@ -47,3 +47,13 @@ def test_an_alias_of_a_table_loads_a_file_once(workdir: Path, target_url: str):
     with open_warehouse(target_url) as warehouse:
         rows = warehouse.execute(f'SELECT count(*) FROM "{default}"."{table}"')
         assert list(rows)[0][0] == 2
+
+
+def test_the_same_bytes_from_a_new_path_are_skipped_not_failed(workdir: Path):
+    (workdir / "m1.csv").write_text("id,n\n1,2\n2,x,9\n3,4\n", encoding="utf-8")
+    code, out, err = run_cli("ingest", "m1.csv", "--json")
+    assert code == 0 and json.loads(out)["files"][0]["rows_rejected"] == 1
+    (workdir / "m1.csv").rename(workdir / "m2.csv")
+    code, out, err = run_cli("ingest", "m2.csv", "--table", "m1", "--json")
+    assert code == 0, err
+    assert json.loads(out)["files"][0]["status"] == "skipped"

@@ -118,7 +118,7 @@ def transform_in_target_stage(
     result = new_result(path, sha256, table, "elt", extracted, schema, settings)
     result.columns = column_decisions(raw_dir)
     table_settings = settings.for_table(table)
-    text = extracted.text_path(extract_dir)
+    text = extracted.text_path(extract_dir, path)
     entry = ledger_entry(result, run_id)
     chosen: dict[str, SchemaAtLoad] = {}
 

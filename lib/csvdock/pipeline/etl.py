@@ -117,7 +117,7 @@ def load_stage(
     over = over_threshold(table_settings, extracted.rows_read, rejects.height)
     if over:
         return quarantine_over_threshold(result, settings, over)
-    text = extracted.text_path(extract_dir)
+    text = extracted.text_path(extract_dir, path)
     entry = ledger_entry(result, run_id)
     chosen = TypedForLoad(schema, transform_dir, rejects)
 

@@ -113,9 +113,13 @@ class ExtractResult:
     lines_outside_table: int = 0  # preamble, extra header rows, footer, a second table
     outside: list[dict[str, Any]] = field(default_factory=list)  # OutsideSpan dicts
 
-    def text_path(self, folder: Path) -> Path:
-        """Return the text that was parsed (the raw text of rejects is read from it)."""
-        return folder / self.text_copy if self.text_copy else Path(self.path)
+    def text_path(self, folder: Path, source: Path | None = None) -> Path:
+        """Return the text that was parsed (the raw text of rejects is read from it): the
+        checkpoint's copy, or ``source`` (the file this run reads: a checkpoint of the same
+        bytes may have been made from another path, since moved), else the path extracted."""
+        if self.text_copy:
+            return folder / self.text_copy
+        return source if source is not None else Path(self.path)
 
     def write(self, folder: Path) -> None:
         """Write this result as ``extract.json`` into ``folder``."""
