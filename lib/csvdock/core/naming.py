@@ -6,6 +6,9 @@ import re
 import unicodedata
 
 MAX_IDENTIFIER_LENGTH = 63  # PostgreSQL's limit; DuckDB accepts longer.
+# PostgreSQL's system columns: a table cannot have a column of these names (a GIS bounding box
+# is xmin,ymin,xmax,ymax), so they take a trailing underscore on every target alike.
+SYSTEM_COLUMNS = ("xmin", "xmax", "cmin", "cmax", "ctid", "tableoid", "oid")
 
 
 def snake_case_name(raw: str) -> str:
@@ -25,13 +28,16 @@ def snake_case_name(raw: str) -> str:
 def unique_column_names(raw_names: list[str]) -> list[str]:
     """Return normalised, unique, non-empty column names for a header, in order.
 
-    A name that normalises to nothing becomes ``column_N`` (N its 1-based position); a repeated
-    name gets a ``_2``, ``_3``... suffix.
+    A name that normalises to nothing becomes ``column_N`` (N its 1-based position); a system
+    column's name of PostgreSQL (``xmin``, ``ctid``...) takes a trailing ``_``; a repeated name
+    gets a ``_2``, ``_3``... suffix.
     """
     seen: set[str] = set()
     result: list[str] = []
     for position, raw in enumerate(raw_names, start=1):
         base = snake_case_name(raw or "") or f"column_{position}"
+        if base in SYSTEM_COLUMNS:
+            base = f"{base}_"
         name, suffix = base, 2
         while name in seen or name.startswith("__"):
             name = f"{base[: MAX_IDENTIFIER_LENGTH - 4]}_{suffix}"

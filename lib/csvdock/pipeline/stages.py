@@ -42,7 +42,7 @@ from csvdock.schema.contract import ContractRules, contract_rules
 from csvdock.schema.detect import detect_schema
 from csvdock.schema.registry import SchemaRegistry
 from csvdock.schema.table import TableSchema
-from csvdock.targets import Warehouse, connect, parse_target
+from csvdock.targets import Warehouse, connect, max_columns_of, parse_target
 from csvdock.targets.load import (
     LedgerEntry,
     LoadOutcome,
@@ -67,12 +67,24 @@ def extract_stage(path: Path, sha256: str, table: str, settings: Settings, out_d
         log.warning("%s: the file is empty: no header and no records", path)
         return
     except ExtractError as exc:
-        copy = quarantine_file(Workspace(settings.workspace), path, sha256, str(exc))
-        log.warning("%s: quarantined: %s", path, exc)
-        note = {"reason": str(exc), "quarantine_path": str(copy)}
-        (out_dir / QUARANTINE_FILE).write_text(json.dumps(note), encoding="utf-8")
+        _quarantined(path, sha256, settings, out_dir, str(exc))
+        return
+    limit = max_columns_of(settings.target)
+    if limit is not None and len(result.columns) > limit:
+        reason = (
+            f"the file has {len(result.columns)} columns; the target holds at most {limit} "
+            "(PostgreSQL's 1,600 less the 3 csvdock's staging adds, in both modes)"
+        )
+        _quarantined(path, sha256, settings, out_dir, reason)
         return
     log.info("%s: extracted %d records, %d rejected", path, result.rows_read, result.rows_rejected)
+
+
+def _quarantined(path: Path, sha256: str, settings: Settings, out_dir: Path, reason: str) -> None:
+    copy = quarantine_file(Workspace(settings.workspace), path, sha256, reason)
+    log.warning("%s: quarantined: %s", path, reason)
+    note = {"reason": reason, "quarantine_path": str(copy)}
+    (out_dir / QUARANTINE_FILE).write_text(json.dumps(note), encoding="utf-8")
 
 
 def resolve_schema_stage(

@@ -59,6 +59,12 @@ def default_schema_of(url: str) -> str:
     return TARGETS[parse_target(url).kind].default_schema
 
 
+def max_columns_of(url: str) -> int | None:
+    """Return the most columns a file may have to load into the target at ``url`` (None: no
+    limit), the same in both modes."""
+    return TARGETS[parse_target(url).kind].max_columns
+
+
 def connect(target: Target) -> Warehouse:
     """Open a connection to ``target``."""
     return TARGETS[target.kind].connect(target)
