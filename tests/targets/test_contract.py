@@ -109,7 +109,8 @@ def test_columns_widen_and_never_narrow(warehouse: Warehouse):
     warehouse.begin()
     evolve_table(warehouse, name, table, _schema(table, {"n": t.INTEGER, "d": t.DATE}))
     warehouse.execute(f"INSERT INTO \"{table}\" VALUES (7, DATE '2024-01-02')")
-    for numeric in (t.BIGINT, t.decimal_type(3), t.DOUBLE, t.TEXT):
+    # (decimal never widens to double: a double cannot hold every decimal exactly)
+    for numeric in (t.BIGINT, t.decimal_type(3), t.TEXT):
         evolve_table(warehouse, name, table, _schema(table, {"n": numeric, "d": t.TIMESTAMP}))
         assert warehouse.table_types(name, table) == {"n": numeric, "d": t.TIMESTAMP}
     warehouse.commit()

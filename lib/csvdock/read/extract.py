@@ -458,7 +458,8 @@ def _mended_header(
     if len(names) == width + 1 and len(empty) == 1:
         kept = names[: empty[0]] + names[empty[0] + 1 :]
         return kept, f"the empty name at field {empty[0] + 1} of the header dropped"
-    if len(names) == width - 1:
+    if len(names) == width - 1 and not index.trailing_of(data).all():
+        # (every record ending with a delimiter is the file's dialect: a trailing delimiter)
         if _counts_rows(path, index, dialect, data[:20]):
             return ["", *names], "a name added for the first column (it counts the rows)"
         return [*names, ""], f"a name added for the last column (the body has {width} fields)"

@@ -138,6 +138,10 @@ class RecordIndex:
         """Return the field count of each of the ascending ``records``."""
         return self._columns_of(records, (FIELDS,))[FIELDS]
 
+    def trailing_of(self, records: np.ndarray) -> np.ndarray:
+        """Return whether each of the ascending ``records`` ends with a delimiter."""
+        return self._columns_of(records, (TRAILING,))[TRAILING].astype(bool)
+
     def _column(self, name: str) -> Iterator[np.ndarray]:
         for batch in parquet_batches(self.path, INDEX_ROW_GROUP, [name]):
             if batch.num_rows:

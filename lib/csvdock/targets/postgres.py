@@ -10,10 +10,12 @@ import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from csvdock.core.errors import ConfigError
 from csvdock.read.parquet import parquet_batches
 from csvdock.targets.base import (
     Capabilities,
@@ -25,6 +27,8 @@ from csvdock.targets.base import (
     WarehouseLocked,
     WarehouseUnavailable,
 )
+from csvdock.targets.pg_probe import refusal_sqlstate
+from csvdock.targets.url import ambiguous_password, masked_url, without_secret
 
 INGEST_BATCH_ROWS = 65_536
 
@@ -82,10 +86,11 @@ class PostgresWarehouse(Warehouse):
 
         self._errors = adbc_pg
         try:
-            self._con = adbc_pg.connect(target.url)
+            self._con = adbc_pg.connect(connect_url(target.url))
         except adbc_pg.Error as exc:
-            raise _adbc_error(exc, f"cannot connect to {target.display}: ") from exc
+            raise _connect_error(exc, target) from exc
         self._cur = self._con.cursor()
+        self.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
         if self.server_version() >= INPUT_VALIDATION_VERSION:
             self.dialect = Postgres16Dialect()
 
@@ -178,6 +183,54 @@ def _adbc_error(exc: Exception, prefix: str = "") -> WarehouseError:
     return WarehouseError(message, sqlstate)
 
 
+# libpq options added to a URL that does not set them: a server that accepts TCP and never
+# answers fails the connect after CONNECT_TIMEOUT seconds, and a connection that dies in the
+# middle of a load is noticed by TCP keepalives (then a transient failure, retried later).
+CONNECT_OPTIONS = {
+    "connect_timeout": "10",
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+}
+LOCK_TIMEOUT = "10min"  # the longest a load waits for another load of the same table
+# A server that answered a connection with one of these refused it for good: a wrong password,
+# no such role or database, no pg_hba entry (retrying cannot help).
+PERMANENT_CONNECT_CLASSES = ("28", "3D", "42")
+
+
+def connect_url(url: str) -> str:
+    """Return ``url`` with ``CONNECT_OPTIONS`` added where it does not set them; ``ConfigError``
+    when its password holds a raw ``#``, ``?``, ``/`` or ``@`` (libpq would read part of it as the
+    host or the database, and print it)."""
+    if ambiguous_password(url):
+        raise ConfigError(
+            f"target {masked_url(url)!r}: the password holds #, ?, / or @; percent-encode the "
+            "password (%23, %3F, %2F, %40)"
+        )
+    query = urlsplit(url).query
+    present = {key for key, _ in parse_qsl(query)}
+    extra = "&".join(f"{k}={v}" for k, v in CONNECT_OPTIONS.items() if k not in present)
+    if not extra:
+        return url
+    return f"{url}{'&' if query else '?'}{extra}"
+
+
+def _connect_error(exc: Exception, target: Target) -> WarehouseError:
+    """Return the error of a failed connect, the password masked, typed by the server's own
+    SQLSTATE (asked of it: libpq does not give it): permanent when it refused the role, the
+    password or the database, transient when it could not be reached or is starting or
+    stopping."""
+    error = _adbc_error(exc, f"cannot connect to {target.display}: ")
+    message = without_secret(str(error), target.url)
+    sqlstate = error.sqlstate or refusal_sqlstate(target.url)
+    if sqlstate and sqlstate[:2] in PERMANENT_CONNECT_CLASSES:
+        return WarehouseError(message, sqlstate)
+    if isinstance(error, WarehouseUnavailable) or sqlstate is None:
+        return WarehouseUnavailable(message, sqlstate)
+    return type(error)(message, sqlstate)
+
+
 def _adbc_message(exc: BaseException) -> str:
     text = str(exc).strip()
     for prefix in ("IO: ", "INVALID_STATE: ", "NOT_FOUND: ", "INTERNAL: ", "ALREADY_EXISTS: "):
@@ -186,7 +239,9 @@ def _adbc_message(exc: BaseException) -> str:
 
 
 def parse_url(url: str) -> Target:
-    """Parse a libpq URL (``postgresql://`` or ``postgres://``)."""
+    """Parse a libpq URL (``postgresql://`` or ``postgres://``); ``ConfigError`` when libpq
+    would misread it (see ``connect_url``)."""
+    connect_url(url)
     return Target("postgresql", url)
 
 

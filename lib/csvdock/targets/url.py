@@ -3,25 +3,54 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
 DEFAULT_TARGET = "duckdb:///warehouse.duckdb"
 
 
 def masked_url(url: str) -> str:
     """Return ``url`` with its password (``user:secret@host``, a ``password=`` option) replaced
-    by ``***``. The URL is split with a real parser: the user info ends at the LAST ``@`` of the
-    authority, so a password holding ``@`` or ``:`` is masked whole."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<a target URL that cannot be parsed>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user, has_password, _ = userinfo.partition(":")
-        netloc = f"{user}:***@{hostport}" if has_password else netloc
-    prefix = f"{parts.scheme}://"
-    rest = url[len(prefix) + len(parts.netloc) :] if url.startswith(prefix) else url
+    by ``***``. The user info ends at the LAST ``@`` of the URL, so a password holding ``@``,
+    ``:``, ``#``, ``?`` or ``/`` (raw, not percent-encoded) is masked whole."""
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        userinfo, at, hostpart = rest.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        if at and colon:
+            rest = f"{user}:***@{hostpart}"
     rest = re.sub(r"(password=)[^&#]*", r"\1***", rest, flags=re.IGNORECASE)
-    return f"{prefix}{netloc}{rest}" if url.startswith(prefix) else rest
+    return f"{scheme}{sep}{rest}"
+
+
+def url_password(url: str) -> str:
+    """Return the password in ``url`` (as written: raw or percent-encoded), or ""."""
+    _, sep, rest = url.partition("://")
+    userinfo, at, _ = rest.rpartition("@") if sep else ("", "", "")
+    found = userinfo.partition(":")[2] if at else ""
+    option = re.search(r"password=([^&#]*)", url, flags=re.IGNORECASE)
+    return found or (option.group(1) if option else "")
+
+
+SECRET_FRAGMENT = 3  # fragments of a password this long or longer are masked in messages
+
+
+def without_secret(text: str, url: str) -> str:
+    """Return ``text`` (a driver's message) with the password of ``url`` masked, whole and each
+    fragment of it that a parser may have split off at ``@ : / ? #`` (libpq names a host
+    "ss@127.0.0.1" when the password is "pa#ss")."""
+    password = url_password(url)
+    if not password:
+        return text
+    pieces = [password, *re.split(r"[@:/?#&]", password)]
+    for piece in sorted({p for p in pieces if len(p) >= SECRET_FRAGMENT}, key=len, reverse=True):
+        text = text.replace(piece, "***")
+    return text
+
+
+def ambiguous_password(url: str) -> bool:
+    """Whether ``url`` holds a raw ``#``, ``?``, ``/`` or ``@`` in its password: libpq would read
+    part of it as the host, path or query (it must be percent-encoded)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return False
+    userinfo = rest.rpartition("@")[0]
+    return ":" in userinfo and any(ch in userinfo for ch in "#?/@")
