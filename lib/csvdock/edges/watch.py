@@ -1,8 +1,12 @@
 """Watch mode: ingest each CSV that lands in an inbox folder, once it is complete.
 
-A file counts as complete when the writer closes it (inotify's close-after-write) or when it is
-renamed into the inbox; files already there at start (arrived while the watcher was down) are taken
-first. Afterwards a file moves to ``INBOX/processed/`` (loaded or skipped) or, quarantined or
+A file counts as complete when its size and modification time have not changed for
+``SETTLE_SECONDS`` after the writer closed it (an appending writer closes it after each write) or
+after it was renamed into the inbox; files already there at start (arrived while the watcher was
+down) are taken first. A run reads a snapshot of the file (a hard link in the inbox's hidden
+``.taking/``): a file replaced by ``mv`` during its load keeps the loaded bytes whole, the loaded
+bytes are the ones moved, and the replacement is taken next. One file's error (it cannot be
+read, linked or moved) is logged and the watcher goes on. Afterwards a file moves to ``INBOX/processed/`` (loaded or skipped) or, quarantined or
 failed for a lasting reason, to the workspace's dead-letter folder with its reason. A file that
 failed for a transient reason (the target down or busy) stays in the inbox and is tried again
 with a doubling delay (``retry_delay`` up to ``MAX_RETRY_SECONDS``) until it loads: nothing is
@@ -13,7 +17,9 @@ from __future__ import annotations
 
 import heapq
 import logging
+import os
 import queue
+import secrets
 import shutil
 import threading
 import time
@@ -122,13 +128,39 @@ class _Arrivals(FileSystemEventHandler):
             self.arrived.put(path)
 
 
-def settled_files(inbox: Path) -> list[Path]:
-    """Return the CSVs already in ``inbox`` whose size stops changing (a writer may be busy)."""
-    first = {p: p.stat().st_size for p in inbox.iterdir() if is_candidate(p, inbox)}
-    if not first:
-        return []
-    time.sleep(SETTLE_SECONDS)
-    return sorted(p for p, size in first.items() if p.exists() and p.stat().st_size == size)
+class _Settling:
+    """Files offered (closed, renamed in, there at start) that wait until they are complete: the
+    same size and modification time for ``SETTLE_SECONDS`` (an appending writer closes the file
+    after each write: it is taken once, after its last)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[Path, tuple[tuple[int, int], float]] = {}
+
+    def offer(self, path: Path) -> None:
+        state = _state(path)
+        if state is not None:
+            self.seen[path] = (state, time.monotonic())
+
+    def ready(self) -> list[Path]:
+        now, found = time.monotonic(), []
+        for path, (state, since) in list(self.seen.items()):
+            current = _state(path)
+            if current is None:
+                del self.seen[path]  # gone
+            elif current != state:
+                self.seen[path] = (current, now)  # still being written
+            elif now - since >= SETTLE_SECONDS:
+                del self.seen[path]
+                found.append(path)
+        return sorted(found)
+
+
+def _state(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
 
 
 def watch(
@@ -148,24 +180,60 @@ def watch(
     observer.schedule(arrivals, str(inbox), recursive=False)
     observer.start()
     retries = _Retries(retry_delay)
+    settling = _Settling()
     log.info("watching %s", inbox)
     try:
-        for path in settled_files(inbox):
-            arrived.put(path)
+        for path in sorted(p for p in inbox.iterdir() if is_candidate(p, inbox)):
+            settling.offer(path)
         while not stop.is_set():
-            for path in arrivals.renamed_in() + retries.ready():
+            for path in arrivals.renamed_in():
+                settling.offer(path)
+            for path in settling.ready() + retries.ready():
                 arrived.put(path)
             try:
                 path = arrived.get(timeout=0.25)
             except queue.Empty:
                 continue
-            if path.exists():
-                _take(path, inbox, ingest, dead_letter, retries)
+            if path in settling.seen or not path.exists():
+                continue
+            if path.parent == inbox and path not in retries.attempts and not _settled(path):
+                settling.offer(path)  # offered by an event: wait until it is complete
+                continue
+            again = _take_safely(path, inbox, ingest, dead_letter, retries)
+            if again is not None:
+                settling.offer(again)
     except KeyboardInterrupt:
         log.info("stopping: Ctrl-C")
     finally:
         observer.stop()
         observer.join(timeout=5)
+
+
+def _settled(path: Path) -> bool:
+    """Whether ``path`` has not changed for ``SETTLE_SECONDS``."""
+    try:
+        return time.time() - path.stat().st_mtime >= SETTLE_SECONDS
+    except OSError:
+        return False
+
+
+SNAPSHOTS = ".taking"  # inside the inbox (hidden): the bytes a run reads, whatever the inbox does
+
+
+def _take_safely(
+    path: Path,
+    inbox: Path,
+    ingest: Callable[[list[Path]], RunSummary],
+    dead_letter: Callable[[Path, str], None],
+    retries: _Retries,
+) -> Path | None:
+    """Take one file; an error of this file (it cannot be read, linked or moved) is logged and
+    the watcher goes on with the others. Return a path to take again (replaced meanwhile)."""
+    try:
+        return _take(path, inbox, ingest, dead_letter, retries)
+    except Exception as exc:  # one file's trouble never stops the inbox
+        log.error("%s: left in the inbox: %s: %s", path.name, type(exc).__name__, exc)
+        return None
 
 
 def _take(
@@ -174,25 +242,66 @@ def _take(
     ingest: Callable[[list[Path]], RunSummary],
     dead_letter: Callable[[Path, str], None],
     retries: _Retries,
-) -> None:
-    summary = ingest([path])
-    (result,) = summary.files
-    if result.status == FAILED and result.retryable:
-        delay = retries.later(path)
-        log.warning(
-            "%s: failed for a transient reason, kept in the inbox, trying again in %.1f s: %s",
-            path.name,
-            delay,
-            result.reason,
-        )
-        return
-    retries.done(path)
-    if result.status in OK_STATUSES:
-        destination = inbox / PROCESSED / path.name
-        if destination.exists():
-            destination = destination.with_name(f"{path.stem}-{summary.run_id}{path.suffix}")
-        shutil.move(str(path), destination)
-        log.info("%s: %s, moved to %s", path.name, result.status, destination)
-    else:
-        dead_letter(path, result.reason or result.status)
-        log.warning("%s: %s, moved to the dead-letter folder", path.name, result.status)
+) -> Path | None:
+    """Ingest a snapshot of ``path`` (a hard link: a file replaced by ``mv`` meanwhile keeps the
+    bytes of the run whole), then move the bytes that were loaded; a replacement stays in the
+    inbox and is returned, to be taken again."""
+    snapshot = _snapshot(path, inbox)
+    try:
+        summary = ingest([snapshot])
+        (result,) = summary.files
+        same = _same_file(path, snapshot)
+        if result.status == FAILED and result.retryable:
+            delay = retries.later(path)
+            log.warning(
+                "%s: failed for a transient reason, kept in the inbox, trying again in %.1f s: %s",
+                path.name,
+                delay,
+                result.reason,
+            )
+            return None
+        retries.done(path)
+        taken = path if same else snapshot  # the bytes this run read
+        if result.status in OK_STATUSES:
+            destination = inbox / PROCESSED / path.name
+            if destination.exists():
+                destination = destination.with_name(f"{path.stem}-{summary.run_id}{path.suffix}")
+            shutil.move(str(taken), destination)
+            log.info("%s: %s, moved to %s", path.name, result.status, destination)
+        else:
+            dead_letter(taken, result.reason or result.status)
+            log.warning("%s: %s, moved to the dead-letter folder", path.name, result.status)
+        if not same and path.exists():
+            log.info("%s: replaced while it was ingested: the new version is taken next", path.name)
+            return path
+        return None
+    finally:
+        snapshot.unlink(missing_ok=True)
+        shutil.rmtree(snapshot.parent, ignore_errors=True)
+
+
+def _snapshot(path: Path, inbox: Path) -> Path:
+    """Return a hard link to ``path`` under the inbox's hidden snapshot folder (a copy where the
+    file system has no hard links), with the file's own name."""
+    folder = inbox / SNAPSHOTS / secrets.token_hex(4)
+    folder.mkdir(parents=True)
+    snapshot = folder / path.name
+    try:
+        os.link(path, snapshot)
+    except OSError:
+        shutil.copy2(path, snapshot)
+    return snapshot
+
+
+def _same_file(path: Path, snapshot: Path) -> bool:
+    """Whether ``path`` still names the bytes of ``snapshot`` (not replaced, not changed)."""
+    try:
+        a, b = path.stat(), snapshot.stat()
+    except OSError:
+        return False
+    return (a.st_ino, a.st_dev, a.st_size, a.st_mtime_ns) == (
+        b.st_ino,
+        b.st_dev,
+        b.st_size,
+        b.st_mtime_ns,
+    )
