@@ -115,3 +115,14 @@ def ingest(*args: str) -> tuple[int, dict]:
 def unique_table(prefix: str = "t") -> str:
     """A table name no other test uses (the PostgreSQL database is shared by the session)."""
     return f"{prefix}_{secrets.token_hex(4)}"
+
+
+DEFAULT_TARGET_URL = "duckdb:///warehouse.duckdb"
+
+
+def dead_letter_csv(workdir: Path, table: str, target: str = DEFAULT_TARGET_URL) -> Path:
+    """The dead-letter CSV of ``table`` on ``target`` in ``workdir``'s workspace."""
+    from csvdock.core.workspace import Workspace
+    from csvdock.rejects.deadletter import LEDGER_FILE, ledger_dir
+
+    return ledger_dir(Workspace(workdir / ".csvdock"), table, target) / LEDGER_FILE

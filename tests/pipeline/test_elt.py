@@ -17,7 +17,7 @@ from csvdock.schema import types as t
 from csvdock.targets.postgres import without_bounded_repeats
 from csvdock.transform.sql_cast import staging_table
 
-from tests.conftest import open_warehouse, unique_table
+from tests.conftest import dead_letter_csv, open_warehouse, unique_table
 from tests.edges.test_cli import run_cli
 from tests.pipeline.test_evolution import FILES as EVOLVING_FILES
 from tests.rejects.test_bad_input import CORPUS
@@ -49,8 +49,8 @@ def _table_state(target: str, table: str) -> tuple[dict | None, list]:
     return types, [tuple(str(v) for v in row) for row in rows]
 
 
-def _dead_letters(workdir: Path, table: str) -> list[tuple]:
-    ledger = workdir / ".csvdock" / "deadletter" / table / "DeadLetterQueue.csv"
+def _dead_letters(workdir: Path, table: str, target: str) -> list[tuple]:
+    ledger = dead_letter_csv(workdir, table, target)
     if not ledger.exists():
         return []
     frame = pl.read_csv(ledger, infer_schema=False)
@@ -72,7 +72,9 @@ def _assert_parity(workdir: Path, target: str, sources: dict[str, bytes]) -> int
         assert (a["mode"], b["mode"]) == ("etl", "elt")
         state_a, state_b = _table_state(target, a["table"]), _table_state(target, b["table"])
         assert state_a == state_b, stem
-        assert _dead_letters(workdir, a["table"]) == _dead_letters(workdir, b["table"]), stem
+        assert _dead_letters(workdir, a["table"], target) == _dead_letters(
+            workdir, b["table"], target
+        ), stem
         compared += 1
     return compared
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from csvdock.edges.cli import main
 
-from tests.conftest import ingest, open_warehouse, unique_table
+from tests.conftest import dead_letter_csv, ingest, open_warehouse, unique_table
 
 
 def rows(url: str, sql: str) -> list[tuple]:
@@ -276,7 +276,6 @@ def test_transient_or_permanent_comes_from_the_error_type_and_sqlstate(pg_dsn: s
 def test_the_dead_letters_hold_exactly_the_rejected_records_even_after_a_crash(
     workdir: Path, target_url: str
 ):
-    from csvdock.rejects.deadletter import LEDGER_FILE
 
     source = workdir / "scores.csv"
     source.write_text(
@@ -293,7 +292,7 @@ def test_the_dead_letters_hold_exactly_the_rejected_records_even_after_a_crash(
         f"SELECT line, raw FROM csvdock.rejects WHERE table_name = '{table}' ORDER BY line",
     )
     assert stored == [(3, "2,x"), (6001, "9999,y")]
-    ledger = workdir / ".csvdock" / "deadletter" / table / LEDGER_FILE
+    ledger = dead_letter_csv(workdir, table, target_url)
     # A crash between the commit and the CSV: the file's dead letters are missing or partial.
     lines = ledger.read_text(encoding="utf-8").splitlines()
     ledger.write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")

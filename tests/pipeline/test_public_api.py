@@ -9,6 +9,8 @@ import csvdock
 import polars as pl
 import pytest
 
+from tests.conftest import dead_letter_csv
+
 ROWS = 2000  # enough for detection to take one misfit as a reject (outlier_share 0.001)
 
 
@@ -49,7 +51,7 @@ def test_ingest_in_elt_mode_and_replay_of_an_edited_reject(workdir: Path):
         [_users(workdir)], table="people", target="duckdb:///w.duckdb", mode="elt"
     )
     assert summary.mode == "elt" and summary.files[0].rows_rejected == 1
-    letters = workdir / ".csvdock" / "deadletter" / "people" / "DeadLetterQueue.csv"
+    letters = dead_letter_csv(workdir, "people", "duckdb:///w.duckdb")
     letters.write_text(letters.read_text().replace("2024-02-30", "2024-02-28"))
     replayed = csvdock.replay("people", "duckdb:///w.duckdb")
     assert replayed.ok and replayed.files[0].rows_loaded == 1

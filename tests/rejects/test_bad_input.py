@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from csvdock.pipeline.stages import NO_TABLE_YET
 
-from tests.conftest import open_warehouse, unique_table
+from tests.conftest import dead_letter_csv, open_warehouse, unique_table
 from tests.edges.test_cli import run_cli
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -83,7 +83,7 @@ def test_each_case_has_its_exact_outcome(corpus_run, name):
         rejected,
     )
     assert entry["reason"] == reason
-    ledger = workdir / ".csvdock" / "deadletter" / entry["table"] / "DeadLetterQueue.csv"
+    ledger = dead_letter_csv(workdir, entry["table"])
     dead = pl.read_csv(ledger, infer_schema=False) if ledger.exists() else None
     mine = (
         []
@@ -102,11 +102,11 @@ def test_each_case_has_its_exact_outcome(corpus_run, name):
 
 def test_raw_text_of_rejects_is_the_original_record(corpus_run):
     workdir, _, files = corpus_run
-    ledger = workdir / ".csvdock" / "deadletter" / "ragged" / "DeadLetterQueue.csv"
+    ledger = dead_letter_csv(workdir, "ragged")
     with ledger.open(newline="", encoding="utf-8") as handle:
         raws = [row["raw"] for row in csv.DictReader(handle)]
     assert raws == ["2,Bo", "3,Cy,41,x", "5,Ed"]
-    nul = workdir / ".csvdock" / "deadletter" / "nul_in_value" / "DeadLetterQueue.csv"
+    nul = dead_letter_csv(workdir, "nul_in_value")
     assert b"2,A\\x00n" in nul.read_bytes()  # NUL kept as an escape: no database holds it
 
 
@@ -193,7 +193,7 @@ def test_replay_loads_fixed_records_once(workdir: Path):
     assert code == 0
     assert out.splitlines()[0] == "casts: 2 rejected records"
     assert "column 'amount': 'lots' is not decimal(38,2)" in out
-    ledger = workdir / ".csvdock" / "deadletter" / "casts" / "DeadLetterQueue.csv"
+    ledger = dead_letter_csv(workdir, "casts")
     ledger.write_text(ledger.read_text().replace("2001,lots,", "2001,7.25,"))
     code, out, _ = run_cli("replay", "casts", "--json")
     (entry,) = json.loads(out)["files"]
@@ -248,6 +248,6 @@ def test_too_wide_for_postgresql_fails_cleanly(workdir: Path, pg_dsn: str):
     )
     (entry,) = json.loads(out)["files"]
     assert code == 1
-    assert entry["status"] == "failed"
-    assert "tables can have at most 1600 columns" in entry["reason"]
+    assert entry["status"] == "quarantined"  # the same limit in both modes (issue 25, item 16)
+    assert "1700 columns; the target holds at most 1597" in entry["reason"]
     assert "Traceback" not in err

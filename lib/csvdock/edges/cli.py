@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     dead_show.add_argument("table")
     dead_show.add_argument("--run", help="only this run's")
     dead_show.add_argument("--all", action="store_true", help="include replayed records")
+    dead_show.add_argument("--target", help="the target whose dead letters to show (as for ingest)")
     replay = commands.add_parser("replay", help="re-ingest a table's rejected records")
     replay.add_argument("table")
     replay.add_argument("--run", help="only the records rejected in this run")
@@ -307,8 +308,9 @@ def _unescape_char(value: str | None) -> str | None:
 
 def deadletter_show(args: argparse.Namespace, settings: Settings) -> str:
     """Return the text of ``csvdock deadletter show``."""
+    settings = settings.with_overrides(target=args.target)
     table = normalised_table(args.table, settings.target)
-    ledger = read_ledger(Workspace(settings.workspace), table)
+    ledger = read_ledger(Workspace(settings.workspace), table, settings.target)
     if args.run:
         ledger = ledger.filter(pl.col("run_id") == args.run)
     if not args.all:

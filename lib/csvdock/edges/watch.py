@@ -6,8 +6,9 @@ after it was renamed into the inbox; files already there at start (arrived while
 down) are taken first. A run reads a snapshot of the file (a hard link in the inbox's hidden
 ``.taking/``): a file replaced by ``mv`` during its load keeps the loaded bytes whole, the loaded
 bytes are the ones moved, and the replacement is taken next. One file's error (it cannot be
-read, linked or moved) is logged and the watcher goes on. Afterwards a file moves to ``INBOX/processed/`` (loaded or skipped) or, quarantined or
-failed for a lasting reason, to the workspace's dead-letter folder with its reason. A file that
+read, linked or moved) is logged and the watcher goes on. Afterwards a file moves to
+``INBOX/processed/`` (loaded or skipped) or, quarantined or failed for a lasting reason, to the
+workspace's dead-letter folder with its reason. A file that
 failed for a transient reason (the target down or busy) stays in the inbox and is tried again
 with a doubling delay (``retry_delay`` up to ``MAX_RETRY_SECONDS``) until it loads: nothing is
 moved or deleted over an outage. Ctrl-C stops cleanly.

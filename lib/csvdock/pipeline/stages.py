@@ -312,7 +312,9 @@ def after_load(
         result.schema_path = _schema_path(settings, schema)
     stored = stored_rejects(warehouse, result.table, result.sha256)
     workspace = Workspace(settings.workspace)
-    sync_dead_letters(workspace, result.table, result.sha256, stored, header_bytes(text))
+    sync_dead_letters(
+        workspace, result.table, settings.target, result.sha256, stored, header_bytes(text)
+    )
     return stored
 
 

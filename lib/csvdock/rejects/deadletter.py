@@ -1,9 +1,12 @@
 """The dead-letter ledger: every rejected record of a table, and the quarantined files.
 
-``deadletter/<table>/DeadLetterQueue.csv`` (one per table, a CSV a person can open and edit)
-holds ``run_id, file, file_sha256, line, stage, column, reason, raw, replayed_in``; ``raw`` is the
-record's original text. ``headers/<sha256>.txt`` keeps each file's header, so that rejected
-records can be replayed.
+``deadletter/<target>/<table>/DeadLetterQueue.csv`` (one per target and table, a CSV a person
+can open and edit; ``<target>`` is ``KIND-HASH`` of the target's masked URL, written in the
+folder's ``TARGET.txt``) holds ``run_id, file, file_sha256, line, stage, column, reason, raw,
+replayed_in``; ``raw`` is the record's original text. It is derived from the target's
+``csvdock.rejects`` (and ``csvdock.replays``, the replay marks), so a lost CSV is rebuilt on the
+next load. ``headers/<sha256>.txt`` keeps each file's header, so that rejected records can be
+replayed.
 Writes are idempotent per file and serialised with a lock file, so parallel loads can share it.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +29,7 @@ from csvdock.rejects.format import (
     dead_letters_from_stored,
     run_rejects_csv_frame,
 )
-from csvdock.targets.base import METADATA_SCHEMA, REJECTS_TABLE, Warehouse
+from csvdock.targets.base import METADATA_SCHEMA, REJECTS_TABLE, REPLAYS_TABLE, Warehouse
 
 LEDGER_FILE = "DeadLetterQueue.csv"
 
@@ -43,46 +47,79 @@ def write_rejects_csv(ledger_rows: pl.DataFrame, source: Path, out: Path) -> Pat
     return out
 
 
-def ledger_dir(workspace: Workspace, table: str) -> Path:
-    """Return the dead-letter folder of ``table``."""
-    return workspace.root / "deadletter" / table
+def target_key(target: str) -> str:
+    """Return the folder name of ``target``'s dead letters: its kind and a hash of its masked
+    URL (the same from the URL and from a summary's masked one)."""
+    from csvdock.targets import masked_url
+
+    masked = masked_url(target)
+    kind = masked.partition("://")[0] or "target"
+    return f"{kind}-{hashlib.sha256(masked.encode()).hexdigest()[:10]}"
 
 
-def read_ledger(workspace: Workspace, table: str) -> pl.DataFrame:
-    """Return every dead letter of ``table`` (an empty frame when there are none)."""
-    path = ledger_dir(workspace, table) / LEDGER_FILE
+def ledger_dir(workspace: Workspace, table: str, target: str) -> Path:
+    """Return the dead-letter folder of ``table`` on ``target``."""
+    return workspace.root / "deadletter" / target_key(target) / table
+
+
+def tables_with_dead_letters(workspace: Workspace, table: str) -> list[str]:
+    """Return the target keys that hold dead letters of ``table`` (any target)."""
+    root = workspace.root / "deadletter"
+    if not root.is_dir():
+        return []
+    return sorted(p.parent.name for p in root.glob(f"*/{table}/{LEDGER_FILE}"))
+
+
+def read_ledger(workspace: Workspace, table: str, target: str) -> pl.DataFrame:
+    """Return every dead letter of ``table`` on ``target`` (an empty frame when none)."""
+    path = ledger_dir(workspace, table, target) / LEDGER_FILE
     if not path.exists():
         return pl.DataFrame(schema=DEAD_LETTER_SCHEMA)
     return pl.read_csv(path, schema=DEAD_LETTER_SCHEMA, infer_schema=False)
 
 
 def stored_rejects(warehouse: Warehouse, table: str, sha256: str) -> pl.DataFrame:
-    """Return the rejected records of one loaded file as the target stores them (ledger rows)."""
+    """Return the rejected records of one loaded file as the target stores them, with their
+    replay marks."""
+    rejects = qualified_name(METADATA_SCHEMA, REJECTS_TABLE)
+    replays = qualified_name(METADATA_SCHEMA, REPLAYS_TABLE)
+    columns = ", ".join(f"r.{c}" for c in STORED_AS_DEAD_LETTER.values())
     rows = warehouse.execute(
-        f"SELECT {', '.join(STORED_AS_DEAD_LETTER.values())} "
-        f"FROM {qualified_name(METADATA_SCHEMA, REJECTS_TABLE)} "
-        "WHERE table_name = $1 AND file_sha256 = $2 ORDER BY line",
+        f"SELECT {columns}, p.replayed_in FROM {rejects} r LEFT JOIN {replays} p "
+        "ON p.table_name = r.table_name AND p.file_sha256 = r.file_sha256 AND p.line = r.line "
+        "WHERE r.table_name = $1 AND r.file_sha256 = $2 ORDER BY r.line",
         [table, sha256],
     )
     return dead_letters_from_stored(rows)
 
 
 def sync_dead_letters(
-    workspace: Workspace, table: str, sha256: str, stored: pl.DataFrame, header: bytes | None
+    workspace: Workspace,
+    table: str,
+    target: str,
+    sha256: str,
+    stored: pl.DataFrame,
+    header: bytes | None,
 ) -> int:
-    """Make the table's dead-letter CSV hold exactly the ``stored`` records of one file (the
-    target's, written with its rows): rows missing after a crash are added, and a file's rows
-    already there are kept as they stand (edits and ``replayed_in`` marks included) when their
-    count agrees. Idempotent; return how many rows the CSV holds for the file."""
-    folder = ledger_dir(workspace, table)
+    """Make the dead-letter CSV of ``table`` on ``target`` hold exactly the ``stored`` records
+    of one file (the target's, written with its rows): rows missing after a crash are added,
+    and a file's rows already there are kept as they stand (edits and ``replayed_in`` marks
+    included) when their count agrees. Idempotent; return how many rows the CSV holds for
+    the file."""
+    folder = ledger_dir(workspace, table, target)
     folder.mkdir(parents=True, exist_ok=True)
     with locked(folder):
+        note = folder.parent / "TARGET.txt"
+        if not note.exists():
+            from csvdock.targets import masked_url
+
+            note.write_text(masked_url(target) + "\n", encoding="utf-8")
         if header is not None and not stored.is_empty():
             headers = folder / "headers"
             headers.mkdir(exist_ok=True)
             if not (headers / f"{sha256}.txt").exists():
                 (headers / f"{sha256}.txt").write_bytes(header)
-        ledger = read_ledger(workspace, table)
+        ledger = read_ledger(workspace, table, target)
         mine = ledger.filter(pl.col("file_sha256") == sha256)
         if mine.height == stored.height:
             return mine.height

@@ -177,11 +177,9 @@ def stored_rows(
 
 def dead_letters_from_stored(rows: list[tuple[object, ...]]) -> pl.DataFrame:
     """Return rows of the target's rejects table (``STORED_AS_DEAD_LETTER``'s columns, in its
-    order) as dead letters, not yet replayed."""
-    names = list(STORED_AS_DEAD_LETTER)
-    frame = pl.DataFrame(rows, schema=names, orient="row")
-    replayed = pl.lit(None, dtype=pl.String).alias("replayed_in")
-    return frame.with_columns(replayed).cast(DEAD_LETTER_SCHEMA)
+    order, then the replay that took each, or NULL) as dead letters."""
+    names = [*STORED_AS_DEAD_LETTER, "replayed_in"]
+    return pl.DataFrame(rows, schema=names, orient="row").cast(DEAD_LETTER_SCHEMA)
 
 
 def run_rejects_csv_frame(dead_letters: pl.DataFrame, source: Path) -> pl.DataFrame:

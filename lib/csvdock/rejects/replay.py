@@ -11,15 +11,25 @@ from csvdock.core.runs import OK_STATUSES, RunSummary, new_run_id
 from csvdock.core.settings import Settings, load_settings
 from csvdock.core.workspace import Workspace
 from csvdock.pipeline.run import UsageError, ingest, normalised_table
-from csvdock.rejects.deadletter import ledger_dir, locked, read_ledger, write_ledger
+from csvdock.rejects.deadletter import (
+    ledger_dir,
+    locked,
+    read_ledger,
+    tables_with_dead_letters,
+    target_key,
+    write_ledger,
+)
+from csvdock.targets.url import masked_url
 
 
-def replay_files(workspace: Workspace, table: str, replay_id: str, run: str | None) -> list[Path]:
+def replay_files(
+    workspace: Workspace, table: str, target: str, replay_id: str, run: str | None
+) -> list[Path]:
     """Write the not-yet-replayed dead letters of ``table`` (of one ``run`` if given) as CSV files,
     one per original file (its header, then the raw records as they stand in the ledger, edits
     included). Return their paths."""
-    folder = ledger_dir(workspace, table)
-    pending = _pending(read_ledger(workspace, table), run)
+    folder = ledger_dir(workspace, table, target)
+    pending = _pending(read_ledger(workspace, table, target), run)
     out_dir = folder / "replay" / replay_id
     paths: list[Path] = []
     for (sha256,), group in pending.group_by(["file_sha256"], maintain_order=True):
@@ -33,13 +43,20 @@ def replay_files(workspace: Workspace, table: str, replay_id: str, run: str | No
 
 
 def mark_replayed(
-    workspace: Workspace, table: str, replay_id: str, run: str | None, shas: set[str]
+    workspace: Workspace,
+    table: str,
+    target: str,
+    replay_id: str,
+    run: str | None,
+    shas: set[str],
 ) -> int:
-    """Mark the pending dead letters of the original files ``shas`` as replayed in ``replay_id``;
-    return how many were marked."""
-    folder = ledger_dir(workspace, table)
+    """Mark the pending dead letters of the original files ``shas`` as replayed in
+    ``replay_id``: in the target's ``csvdock.replays`` first (the truth), then in the CSV
+    derived from it; return how many were marked."""
+    _mark_in_target(target, table, replay_id, run, shas)
+    folder = ledger_dir(workspace, table, target)
     with locked(folder):
-        ledger = read_ledger(workspace, table)
+        ledger = read_ledger(workspace, table, target)
         pending = pl.col("replayed_in").is_null() & pl.col("file_sha256").is_in(list(shas))
         if run:
             pending &= pl.col("run_id") == run
@@ -52,6 +69,38 @@ def mark_replayed(
         )
         write_ledger(folder, ledger)
     return marked
+
+
+def _mark_in_target(
+    target: str, table: str, replay_id: str, run: str | None, shas: set[str]
+) -> None:
+    from csvdock.core.naming import qualified_name
+    from csvdock.targets import connect, parse_target
+    from csvdock.targets.base import METADATA_SCHEMA, REJECTS_TABLE, REPLAYS_TABLE
+
+    rejects = qualified_name(METADATA_SCHEMA, REJECTS_TABLE)
+    replays = qualified_name(METADATA_SCHEMA, REPLAYS_TABLE)
+    with connect(parse_target(target)) as warehouse:
+        warehouse.ensure_ledger()
+        warehouse.begin()
+        try:
+            for sha in sorted(shas):
+                params = [replay_id, table, sha]
+                only_run = ""
+                if run:
+                    only_run, params = " AND r.run_id = $4", [*params, run]
+                warehouse.execute(
+                    f"INSERT INTO {replays} (table_name, file_sha256, line, replayed_in) "
+                    f"SELECT r.table_name, r.file_sha256, r.line, $1 FROM {rejects} r "
+                    f"WHERE r.table_name = $2 AND r.file_sha256 = $3{only_run} AND NOT EXISTS "
+                    f"(SELECT 1 FROM {replays} p WHERE p.table_name = r.table_name "
+                    "AND p.file_sha256 = r.file_sha256 AND p.line = r.line)",
+                    params,
+                )
+            warehouse.commit()
+        except BaseException:
+            warehouse.rollback()
+            raise
 
 
 def _pending(ledger: pl.DataFrame, run: str | None) -> pl.DataFrame:
@@ -75,14 +124,26 @@ def replay(
     table = normalised_table(table, settings.target)
     workspace = Workspace(settings.workspace)
     replay_id = run_id or new_run_id()
-    files = replay_files(workspace, table, replay_id, run)
+    files = replay_files(workspace, table, settings.target, replay_id, run)
     if not files:
+        elsewhere = [
+            key
+            for key in tables_with_dead_letters(workspace, table)
+            if key != target_key(settings.target)
+        ]
+        if elsewhere:
+            raise UsageError(
+                f"table {table!r} has no rejected records waiting for replay on "
+                f"{masked_url(settings.target)}; it has dead letters of another target "
+                f"({', '.join(elsewhere)}): give that target with --target"
+            )
         raise UsageError(f"table {table!r} has no rejected records waiting for replay")
     # Polars ran in this process (reading the ledger): its tasks are not forked.
     summary = ingest(files, table, evolution="freeze", settings=settings, run_id=replay_id)
     replayed = {f.path for f in summary.files if f.status in OK_STATUSES}
     originals = {p.stem for p in files if str(p) in replayed}
-    pending = read_ledger(workspace, table).filter(pl.col("replayed_in").is_null())
+    pending = read_ledger(workspace, table, settings.target)
+    pending = pending.filter(pl.col("replayed_in").is_null())
     shas = {s for s in pending["file_sha256"].unique().to_list() if s[:12] in originals}
-    mark_replayed(workspace, table, replay_id, run, shas)
+    mark_replayed(workspace, table, settings.target, replay_id, run, shas)
     return summary

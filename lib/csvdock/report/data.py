@@ -170,12 +170,12 @@ def run_rejects(summary: dict[str, Any], workspace: str | Path) -> pl.DataFrame:
     """Return the dead letters recorded by this run, for every table it touched."""
     space = Workspace(Path(workspace))
     frames = [
-        read_ledger(space, table).filter(pl.col("run_id") == summary["run_id"])
+        read_ledger(space, table, summary["target"]).filter(pl.col("run_id") == summary["run_id"])
         for table in sorted({f["table"] for f in summary["files"]})
     ]
     frames = [f for f in frames if not f.is_empty()]
     if not frames:
-        return read_ledger(space, "\0none")
+        return read_ledger(space, "\0none", summary["target"])
     return pl.concat(frames)
 
 
@@ -377,9 +377,11 @@ def waiting_dead_letters(summary: dict[str, Any], workspace: str | Path) -> pl.D
     space = Workspace(Path(workspace))
     rows = []
     for table in sorted({f["table"] for f in summary["files"]}):
-        waiting = read_ledger(space, table).filter(pl.col("replayed_in").is_null()).height
+        ledger = read_ledger(space, table, summary["target"])
+        waiting = ledger.filter(pl.col("replayed_in").is_null()).height
         if waiting:
-            rows.append({"table": table, "waiting": waiting, "replay": f"csvdock replay {table}"})
+            command = f"csvdock replay {table} --target '{summary['target']}'"
+            rows.append({"table": table, "waiting": waiting, "replay": command})
     return pl.DataFrame(rows, schema={"table": pl.String, "waiting": pl.Int64, "replay": pl.String})
 
 

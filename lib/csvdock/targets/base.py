@@ -25,6 +25,7 @@ from csvdock.targets.url import masked_url
 # csvdock's own tables live in this database schema of every target.
 METADATA_SCHEMA, LEDGER_TABLE = "csvdock", "ledger"
 REJECTS_TABLE, VERSIONS_TABLE = "rejects", "schema_versions"
+REPLAYS_TABLE = "replays"  # which replay took each rejected record (the CSV's replayed_in)
 OFFSETS_TABLE = "stream_offsets"
 
 
@@ -164,6 +165,14 @@ class SqlDialect:
     column_name {text},
     reason {text} NOT NULL,
     raw {text}
+)""",
+            # The replay that took each rejected record: the dead-letter CSV's replayed_in.
+            f"""CREATE TABLE IF NOT EXISTS {qualified_name(METADATA_SCHEMA, REPLAYS_TABLE)} (
+    table_name {text} NOT NULL,
+    file_sha256 {text} NOT NULL,
+    line BIGINT NOT NULL,
+    replayed_in {text} NOT NULL,
+    PRIMARY KEY (table_name, file_sha256, line)
 )""",
             # Every schema version a load committed, in the same transaction as the table
             # change: the registry's files (schemas/<table>/vN.json) are written from it.

@@ -12,20 +12,28 @@ def masked_url(url: str) -> str:
     by ``***``. The user info ends at the LAST ``@`` of the URL, so a password holding ``@``,
     ``:``, ``#``, ``?`` or ``/`` (raw, not percent-encoded) is masked whole."""
     scheme, sep, rest = url.partition("://")
-    if sep:
-        userinfo, at, hostpart = rest.rpartition("@")
-        user, colon, _ = userinfo.partition(":")
-        if at and colon:
-            rest = f"{user}:***@{hostpart}"
+    at = _userinfo_end(rest) if sep else -1
+    if at >= 0:
+        user, colon, _ = rest[:at].partition(":")
+        if colon:
+            rest = f"{user}:***{rest[at:]}"
     rest = re.sub(r"(password=)[^&#]*", r"\1***", rest, flags=re.IGNORECASE)
     return f"{scheme}{sep}{rest}"
+
+
+def _userinfo_end(rest: str) -> int:
+    """Return where the user info of a URL's ``rest`` (after ``://``) ends: its last ``@``
+    before the query, or, where none is there (a raw ``?`` or ``#`` in the password), the last
+    ``@`` of all; -1 when it has none."""
+    head = re.split(r"[?#]", rest, maxsplit=1)[0]
+    return head.rfind("@") if "@" in head else rest.rfind("@")
 
 
 def url_password(url: str) -> str:
     """Return the password in ``url`` (as written: raw or percent-encoded), or ""."""
     _, sep, rest = url.partition("://")
-    userinfo, at, _ = rest.rpartition("@") if sep else ("", "", "")
-    found = userinfo.partition(":")[2] if at else ""
+    at = _userinfo_end(rest) if sep else -1
+    found = rest[:at].partition(":")[2] if at >= 0 else ""
     option = re.search(r"password=([^&#]*)", url, flags=re.IGNORECASE)
     return found or (option.group(1) if option else "")
 
@@ -49,8 +57,7 @@ def without_secret(text: str, url: str) -> str:
 def ambiguous_password(url: str) -> bool:
     """Whether ``url`` holds a raw ``#``, ``?``, ``/`` or ``@`` in its password: libpq would read
     part of it as the host, path or query (it must be percent-encoded)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return False
-    userinfo = rest.rpartition("@")[0]
+    _, sep, rest = url.partition("://")
+    at = _userinfo_end(rest) if sep else -1
+    userinfo = rest[:at] if at >= 0 else ""
     return ":" in userinfo and any(ch in userinfo for ch in "#?/@")
