@@ -53,6 +53,7 @@ class Settings:
     log_level: str = "INFO"
     api_token: str | None = None
     max_upload_bytes: int = 100 * 1024 * 1024
+    upload_read_timeout: float = 30.0  # seconds an upload's body may stall before a 408
     daily_input: str = "data/input/{date:%Y-%m-%d}/*.csv"
     retries: int = 3
     retry_delay: float = 1.0
@@ -144,6 +145,9 @@ def load_settings(path: Path | None = None) -> Settings:
         log_level=section.get("log_level", "INFO"),
         api_token=os.environ.get("CSVDOCK_API_TOKEN") or section.get("api_token") or None,
         max_upload_bytes=_int(section, "max_upload_mb", 100, cfg) * 1024 * 1024,
+        upload_read_timeout=_float(section, "upload_read_timeout", cfg)
+        if "upload_read_timeout" in section
+        else 30.0,
         daily_input=section.get("daily_input", "data/input/{date:%Y-%m-%d}/*.csv"),
         retries=_int(section, "retries", 3, cfg),
         retry_delay=_float(section, "retry_delay", cfg) if "retry_delay" in section else 1.0,

@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import secrets
 import subprocess
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,9 +34,11 @@ from csvdock.core.settings import MODES, Settings
 from csvdock.core.workspace import Workspace
 from csvdock.pipeline.run import UsageError, normalised_table
 
+log = logging.getLogger("csvdock")
 CHUNK = 1024 * 1024
 INGEST_WORKERS = 2  # ingests run at once (each a process)
 QUEUE_LIMIT = 16  # uploads waiting for an ingest; more get 503
+BODY_OVERHEAD = 64 * 1024  # multipart boundaries and part headers beside the file's bytes
 STDERR_KEPT = 4000  # characters of a child's stderr kept in the run record
 bearer = HTTPBearer(auto_error=False)
 
@@ -65,6 +68,11 @@ def create_app(settings: Settings) -> FastAPI:
                 "missing or wrong bearer token",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+
+    for stranded, record, spec in _unfinished_uploads(inbox, workspace):
+        if slots.acquire(blocking=False):
+            log.warning("%s: an upload the last server did not finish: queued again", stranded.name)
+            _queue(pool, stranded, inbox, record, spec, slots)
 
     @app.get("/health", summary="Liveness check")
     def health() -> dict[str, str]:
@@ -96,18 +104,20 @@ def create_app(settings: Settings) -> FastAPI:
                 "too many uploads waiting; try again later",
                 headers={"Retry-After": "30"},
             )
-        try:
-            run_id = new_run_id()
-            stored = await _store_upload(request, inbox, run_id, settings.max_upload_bytes)
-        except BaseException:
-            slots.release()
-            raise
-        # csvdock.ingest in a process of its own; the values travel as JSON, never as options.
-        spec = {"paths": [str(stored)], "table": table or "upload", "mode": mode, "run_id": run_id}
-        args = [sys.executable, "-m", "csvdock.edges.isolated", json.dumps(spec)]
+        run_id = new_run_id()
         record = RunRecord(workspace.run_dir(run_id) / API_FILE, run_id)
-        record.write("queued")
-        future = pool.submit(_ingest_upload, args, stored, inbox, record, slots)
+        spec = {"table": table or "upload", "mode": mode, "run_id": run_id}
+        try:
+            record.write("receiving", spec=spec)
+            stored = await _store_upload(
+                request, inbox, run_id, settings.max_upload_bytes, settings.upload_read_timeout
+            )
+        except BaseException as exc:
+            slots.release()
+            detail = exc.detail if isinstance(exc, HTTPException) else type(exc).__name__
+            record.write("rejected", spec=None, reason=str(detail))
+            raise
+        future = _queue(pool, stored, inbox, record, spec, slots)
         if not wait:
             return JSONResponse({"run_id": run_id, "status": "queued"}, status_code=202)
         done = await asyncio.wrap_future(future)
@@ -132,8 +142,10 @@ def create_app(settings: Settings) -> FastAPI:
         state = RunRecord(workspace.run_dir(run_id) / API_FILE, run_id).read()
         if state is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such run")
-        if state["status"] in ("queued", "running"):
+        if state["status"] in ("receiving", "queued", "running"):
             return JSONResponse(state, status_code=202)
+        if state["status"] == "rejected":  # the upload itself was refused (413, 408, 422)
+            return JSONResponse(state, status_code=400)
         return JSONResponse(state, status_code=500)  # ended without a summary: the child failed
 
     return app
@@ -149,9 +161,13 @@ def _check_options(table: str | None, mode: str | None) -> None:
             raise HTTPException(422, str(exc)) from None
 
 
-async def _store_upload(request: Request, inbox: Path, run_id: str, limit: int) -> Path:
+async def _store_upload(
+    request: Request, inbox: Path, run_id: str, limit: int, read_timeout: float
+) -> Path:
     """Stream the multipart field ``file`` to ``inbox/<run_id>-<random>.csv``; the client's file
-    name is never used. Over ``limit`` bytes: 413, and the partial file is removed."""
+    name is never used. A body (every part, not only the file) over ``limit`` bytes and a
+    little: 413; a body that stalls for ``read_timeout`` seconds: 408; either way the partial
+    file is removed and the worker slot freed."""
     from python_multipart import MultipartParser  # streaming: the body is never held whole
     from python_multipart.multipart import parse_options_header
 
@@ -165,11 +181,18 @@ async def _store_upload(request: Request, inbox: Path, run_id: str, limit: int) 
     state: dict[str, Any] = {"field": None, "size": 0, "seen": False, "headers": {}}
     handle = partial.open("wb")
 
+    # A header may arrive in pieces (split across two reads): each piece is appended.
+    state["name"], state["value"] = "", ""
+
     def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["header_name"] = data[start:end].decode("latin-1").lower()
+        state["name"] += data[start:end].decode("latin-1")
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
-        state["headers"][state.get("header_name", "")] = data[start:end].decode("latin-1")
+        state["value"] += data[start:end].decode("latin-1")
+
+    def on_header_end() -> None:
+        state["headers"][state["name"].lower()] = state["value"]
+        state["name"], state["value"] = "", ""
 
     def on_headers_finished() -> None:
         kind, params = parse_options_header(state["headers"].get("content-disposition", ""))
@@ -193,14 +216,31 @@ async def _store_upload(request: Request, inbox: Path, run_id: str, limit: int) 
         callbacks={
             "on_header_field": on_header_field,
             "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
             "on_headers_finished": on_headers_finished,
             "on_part_data": on_part_data,
         },
     )
+    body_limit = limit + BODY_OVERHEAD
     try:
-        async for chunk in request.stream():
+        received = 0
+        chunks = request.stream().__aiter__()
+        while True:
+            try:
+                chunk = await asyncio.wait_for(chunks.__anext__(), read_timeout)
+            except StopAsyncIteration:
+                break
+            received += len(chunk)
+            if received > body_limit:
+                raise OverflowError
             parser.write(chunk)
         parser.finalize()
+    except TimeoutError:
+        handle.close()
+        partial.unlink(missing_ok=True)
+        raise HTTPException(
+            status.HTTP_408_REQUEST_TIMEOUT, f"the body stalled for {read_timeout:g} s"
+        ) from None
     except OverflowError:
         handle.close()
         partial.unlink(missing_ok=True)
@@ -228,6 +268,11 @@ class RunRecord:
     run_id: str
 
     def write(self, state: str, **details: Any) -> None:
+        """Record ``state``; the upload's ``spec`` (table, mode, run id) is kept across states."""
+        if "spec" not in details:
+            previous = self.read()
+            if previous and "spec" in previous:
+                details["spec"] = previous["spec"]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(".partial")
         partial.write_text(json.dumps({"run_id": self.run_id, "status": state, **details}))
@@ -238,6 +283,49 @@ class RunRecord:
             return dict(json.loads(self.path.read_text(encoding="utf-8")))
         except (OSError, json.JSONDecodeError):
             return None
+
+
+def _queue(
+    pool: ThreadPoolExecutor,
+    stored: Path,
+    inbox: Path,
+    record: RunRecord,
+    spec: dict[str, Any],
+    slots: threading.BoundedSemaphore,
+) -> Future[dict[str, Any] | None]:
+    """Queue one stored upload's ingest (its slot already taken)."""
+    # csvdock.ingest in a process of its own; the values travel as JSON, never as options.
+    args = [
+        sys.executable,
+        "-m",
+        "csvdock.edges.isolated",
+        json.dumps({**spec, "paths": [str(stored)]}),
+    ]
+    record.write("queued", spec=spec)
+    return pool.submit(_ingest_upload, args, stored, inbox, record, slots)
+
+
+def _unfinished_uploads(
+    inbox: Path, workspace: Workspace
+) -> list[tuple[Path, RunRecord, dict[str, Any]]]:
+    """Return the uploads a server killed before their end left behind (stored, recorded as
+    receiving, queued or running, no summary), to be queued again: the ledger makes a second
+    ingest of a file that did load a ``skipped``. Half-received bodies are removed (their
+    client got no answer and sends again)."""
+    if not inbox.is_dir():
+        return []
+    for partial in inbox.glob("*.partial"):
+        partial.unlink(missing_ok=True)
+    found = []
+    for stored in sorted(inbox.glob("*.csv")):
+        run_id = stored.name.rsplit("-", 1)[0]
+        if not valid_run_id(run_id) or (workspace.run_dir(run_id) / "summary.json").exists():
+            continue
+        record = RunRecord(workspace.run_dir(run_id) / API_FILE, run_id)
+        state = record.read()
+        if state and state["status"] in ("receiving", "queued", "running") and "spec" in state:
+            found.append((stored, record, dict(state["spec"])))
+    return found
 
 
 def _ingest_upload(
