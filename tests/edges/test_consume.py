@@ -410,3 +410,42 @@ def test_column_names_come_from_the_tables_schema_and_elt_gives_the_same_table(
     assert table_ids(target, table) == [-1, 1, 3]
     letters = dead_letters(target, table)
     assert letters == [(f"kafka://{topic}/0", 1, "parse", "2,too few")]
+
+
+def test_until_idle_stops_with_one_line_when_the_broker_is_unreachable(workdir: Path):
+    """Issue 25, item 13: idle counts from start-up; repeated client errors are rate-limited."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.edges.test_operations import env, free_port
+
+    port = free_port()  # nothing listens there
+    command = [
+        sys.executable,
+        "-m",
+        "csvdock.edges.cli",
+        "consume",
+        "--bootstrap-servers",
+        f"127.0.0.1:{port}",
+        "--topic",
+        "t",
+        "--table",
+        "nothing",
+        "--columns",
+        "a",
+        "--until-idle",
+        "3",
+        "--session-timeout-ms",
+        "2000",
+    ]
+    started = time.monotonic()
+    done = subprocess.run(
+        command, cwd=workdir, env=env(), capture_output=True, text=True, timeout=120
+    )
+    assert time.monotonic() - started < 60
+    assert done.returncode == 1, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("csvdock: error:")]
+    assert len(errors) == 1 and "no partition of t at 127.0.0.1" in errors[0]
+    assert len(done.stderr.splitlines()) < 20  # not 20 lines a second
+    assert "Traceback" not in done.stderr

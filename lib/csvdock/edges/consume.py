@@ -66,6 +66,45 @@ class ConsumerStopped(CsvdockError):
     """A batch failed for a lasting reason: the consumer stops, the partition's offset unmoved."""
 
 
+ERROR_LOG_EVERY = 10.0  # seconds between two log lines of the same client error
+
+
+class _ClientErrors:
+    """The Kafka client's errors (its error callback and error messages): each kind logged at
+    most once every ``ERROR_LOG_EVERY`` seconds with how many were left out, the last kept to
+    say why the consumer never got a partition."""
+
+    def __init__(self) -> None:
+        self.last: Any = None
+        self.logged: dict[str, float] = {}
+        self.left_out: dict[str, int] = {}
+
+    def __call__(self, error: Any) -> None:
+        self.last = error
+        name, now = str(error.name()), time.monotonic()
+        if now - self.logged.get(name, -ERROR_LOG_EVERY) < ERROR_LOG_EVERY:
+            self.left_out[name] = self.left_out.get(name, 0) + 1
+            return
+        more = self.left_out.pop(name, 0)
+        log.warning("kafka: %s%s", error, f" ({more} more like it)" if more else "")
+        self.logged[name] = now
+
+
+class _OncePerInterval(logging.Filter):
+    """Lets each distinct message of the Kafka client's own log through once per interval."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key, now = record.getMessage()[:120], time.monotonic()
+        if now - self.seen.get(key, -ERROR_LOG_EVERY) < ERROR_LOG_EVERY:
+            return False
+        self.seen[key] = now
+        return True
+
+
 @dataclass(frozen=True)
 class ConsumeOptions:
     """What ``consume`` reads and how it batches (validated by ``consume``)."""
@@ -113,8 +152,13 @@ def consume(
     run_id = new_run_id()
     folder = Workspace(settings.workspace).root / "kafka" / run_id
     folder.mkdir(parents=True, exist_ok=True)
+    errors = _ClientErrors()
+    client_log = logging.getLogger("csvdock.kafka")
+    if not any(isinstance(f, _OncePerInterval) for f in client_log.filters):
+        client_log.addFilter(_OncePerInterval())
     consumer = Consumer(
         {
+            "error_cb": errors,
             "bootstrap.servers": options.bootstrap_servers,
             "group.id": options.group or f"csvdock-{options.table}",
             "enable.auto.commit": False,
@@ -127,6 +171,7 @@ def consume(
         }
     )
     state = _State(options, settings, consumer, folder, columns, (delimiter, quote, escape))
+    state.errors = errors
     stop = _stop_on_signals()
     consumer.subscribe([options.topic], on_assign=state.assigned, on_revoke=state.revoked)
     try:
@@ -153,9 +198,10 @@ class _State:
         self.pending: dict[int, _Pending] = {}
         self.owned: set[int] = set()
         self.results: list[FileResult] = []
-        self.last_message = time.monotonic()
+        self.started = self.last_message = time.monotonic()
         self.assigned_once = False
         self.records = 0
+        self.errors = _ClientErrors()
 
     # -- rebalances: the ledger says where each partition goes on -------------------------------
     def assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -222,6 +268,11 @@ class _State:
                     self._flush()
                     continue
                 return
+            # Idle counts from start-up too, with the time a group join takes (about half the
+            # session timeout): never assigned by then, the broker or the topic is not there.
+            join = self.options.session_timeout_ms / 1000
+            if idle is not None and not self.assigned_once and now - self.started >= idle + join:
+                raise ConsumerStopped(self._never_assigned(now - self.started))
             if progress is not None and now - shown >= 1.0:
                 rate = (self.records - counted) / (now - shown)
                 shown, counted = now, self.records
@@ -229,6 +280,13 @@ class _State:
                     f"{self.records:,} records, {len(self.results)} batches, "
                     f"{rate:,.0f} records/s, lag {self._lag()}"
                 )
+
+    def _never_assigned(self, waited: float) -> str:
+        """Say why no partition came in ``waited`` seconds (the client's last error, if any)."""
+        where = f"{self.options.topic} at {self.options.bootstrap_servers}"
+        if self.errors.last is not None:
+            return f"no partition of {where} in {waited:.0f} s: {self.errors.last}"
+        return f"no partition of {where} in {waited:.0f} s (does the topic exist?)"
 
     def _lag(self) -> str:
         """The messages behind the partitions' ends, from the client's cached watermarks
@@ -249,7 +307,7 @@ class _State:
             from confluent_kafka import KafkaError
 
             if error.code() != KafkaError._PARTITION_EOF:
-                log.warning("kafka: %s", error)
+                self.errors(error)
             return
         partition, offset = message.partition(), message.offset()
         if partition is None or offset is None or partition not in self.owned:
