@@ -172,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     except CsvdockError as exc:
         print(f"csvdock: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # the workspace cannot be written: disk full, read-only
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"csvdock: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_FILE_PROBLEM
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 

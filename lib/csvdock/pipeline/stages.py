@@ -312,10 +312,27 @@ def after_load(
         result.schema_path = _schema_path(settings, schema)
     stored = stored_rejects(warehouse, result.table, result.sha256)
     workspace = Workspace(settings.workspace)
-    sync_dead_letters(
-        workspace, result.table, settings.target, result.sha256, stored, header_bytes(text)
-    )
+    try:
+        sync_dead_letters(
+            workspace, result.table, settings.target, result.sha256, stored, header_bytes(text)
+        )
+    except OSError as exc:  # disk full, a read-only workspace: the rows are committed
+        _not_written(result, "the dead-letter CSV", exc)
     return stored
+
+
+WORKSPACE_WRITE_FAILED = (
+    "{what} could not be written ({why}); the data is loaded: ingest the file again to rebuild"
+    " it from the target (the file is skipped and its dead letters written)"
+)
+
+
+def _not_written(result: FileResult, what: str, exc: OSError) -> None:
+    """Note in ``result`` (and the log) that a file derived from the target was not written."""
+    why = f"{exc.strerror or type(exc).__name__}: {exc.filename}" if exc.filename else str(exc)
+    note = WORKSPACE_WRITE_FAILED.format(what=what, why=why)
+    log.warning("%s: %s", result.path, note)
+    result.reason = note
 
 
 def load_timings(step: str, started: float, outcome: LoadOutcome) -> dict[str, float]:
@@ -392,9 +409,12 @@ def finish_load(
     result.status, result.rows_loaded = outcome.status, outcome.rows_loaded
     result.rows_rejected = outcome.rows_rejected if outcome.status == LOADED else 0
     if outcome.status == LOADED and outcome.rows_rejected:
-        rejects_csv = workspace.rejects_csv(run_id, table, sha256)
-        written = write_rejects_csv(stored_rejects, path, rejects_csv)
-        result.rejects_path = str(written) if written else None
+        try:
+            rejects_csv = workspace.rejects_csv(run_id, table, sha256)
+            written = write_rejects_csv(stored_rejects, path, rejects_csv)
+            result.rejects_path = str(written) if written else None
+        except OSError as exc:
+            _not_written(result, "the run's rejects CSV", exc)
     log.info("%s: %s, %d rows into %s", path, outcome.status, outcome.rows_loaded, table)
     return result
 

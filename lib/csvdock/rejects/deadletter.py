@@ -136,9 +136,14 @@ def header_bytes(text: Path) -> bytes:
 
 
 def write_ledger(folder: Path, ledger: pl.DataFrame) -> None:
+    """Write the dead-letter CSV whole (a partial file never stays behind)."""
     partial = folder / (LEDGER_FILE + ".partial")
-    ledger.write_csv(partial)
-    partial.replace(folder / LEDGER_FILE)
+    try:
+        ledger.write_csv(partial)
+        partial.replace(folder / LEDGER_FILE)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 @contextlib.contextmanager
