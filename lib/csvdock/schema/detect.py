@@ -18,7 +18,16 @@ import polars as pl
 from csvdock.read.parquet import record_batches
 from csvdock.schema import types as t
 from csvdock.schema.formats import plausible_formats, rewritten_expr, source_format
-from csvdock.schema.statistics import HEAD, MAX, MIN, SUM, Statistic, folded_statistics
+from csvdock.schema.statistics import (
+    HEAD,
+    MAX,
+    MIN,
+    SUM,
+    Statistic,
+    empty_statistic,
+    fold_statistic,
+    folded_statistics,
+)
 from csvdock.schema.table import Column, TableSchema
 
 FAMILIES = t.families()  # boolean; integer, bigint, decimal, double; date, timestamp
@@ -61,9 +70,7 @@ def detect_schema(
     # Only more misfits than the whole file may hold rule a family out, so the first look must
     # be several times larger than that allowance to rule anything out in a big file.
     first_rows = max(SAMPLE_ROWS, FIRST_LOOK_FACTOR * allowed)
-    first_look = folded_statistics(
-        record_batches(records, columns, limit=first_rows), _type_stats(everything, null_tokens)
-    )
+    first_look = _column_statistics(records, everything, null_tokens, limit=first_rows)
     candidates = {name: _possible_checks(name, first_look, allowed) for name in columns}
     proposed = {name: _proposal(name, first_look, candidates[name]) for name in columns}
     checks = {
@@ -74,16 +81,12 @@ def detect_schema(
         # (a family it rules out misfits more than allowed, so the choice skips it alike).
         stats = dict(first_look)
     else:
-        stats = folded_statistics(
-            record_batches(records, columns), _type_stats(checks, null_tokens)
-        )
+        stats = _column_statistics(records, checks, null_tokens)
     chosen = {name: _confirmed(name, proposed[name], stats) for name in columns}
     unconfirmed = [name for name in columns if chosen[name] is None]
     if unconfirmed and rows > first_rows:
         rest = {name: candidates[name] for name in unconfirmed}
-        stats.update(
-            folded_statistics(record_batches(records, unconfirmed), _type_stats(rest, null_tokens))
-        )
+        stats.update(_column_statistics(records, rest, null_tokens))
     types = {
         name: kind or _choose_type(name, stats, outlier_share) for name, kind in chosen.items()
     }
@@ -205,7 +208,48 @@ def _possible_checks(name: str, first_look: dict[str, Any], allowed: int) -> set
     return possible
 
 
-def _type_stats(checks: dict[str, set[str]], null_tokens: tuple[str, ...]) -> list[Statistic]:
+WIDE_COLUMNS = 48  # more columns than this are checked as one long (column, value) frame
+COLUMN, VALUE = "column", "value"  # the long frame's two columns
+
+
+def _column_statistics(
+    records: Path,
+    checks: dict[str, set[str]],
+    null_tokens: tuple[str, ...],
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """Return the ``checks`` of each column over ``records`` (the first ``limit`` rows).
+
+    A file of a few columns is checked with one aggregate per column and check. A wide one
+    (more than ``WIDE_COLUMNS``) is unpivoted batch by batch into (column, value) rows and each
+    check is one aggregate grouped by column: the same statistics, at a cost linear in cells
+    (thousands of columns otherwise plan tens of thousands of aggregates at once)."""
+    if len(checks) <= WIDE_COLUMNS:
+        batches = record_batches(records, list(checks), limit=limit)
+        return folded_statistics(batches, _type_stats(checks, null_tokens))
+    by_checks: dict[frozenset[str], list[str]] = {}
+    for name, wanted in checks.items():
+        by_checks.setdefault(frozenset(wanted), []).append(name)
+    found: dict[str, Any] = {}
+    for group_checks, names in by_checks.items():
+        stats = _type_stats({VALUE: set(group_checks)}, null_tokens, grouped=True)
+        suffixes = {stat.name: stat.name.removeprefix(_key(VALUE, "")) for stat in stats}
+        for name in names:
+            for stat in stats:
+                found[_key(name, suffixes[stat.name])] = empty_statistic(stat)
+        for batch in record_batches(records, names, limit=limit):
+            long = batch.unpivot(on=names, variable_name=COLUMN, value_name=VALUE)
+            grouped = long.group_by(COLUMN, maintain_order=True).agg([s.expr for s in stats])
+            for row in grouped.collect(engine="in-memory").iter_rows(named=True):
+                for stat in stats:
+                    key = _key(row[COLUMN], suffixes[stat.name])
+                    found[key] = fold_statistic(stat, found[key], row[stat.name])
+    return found
+
+
+def _type_stats(
+    checks: dict[str, set[str]], null_tokens: tuple[str, ...], grouped: bool = False
+) -> list[Statistic]:
     stats: list[Statistic] = []
     for name, wanted in checks.items():
         value = pl.col(name).str.strip_chars(t.WHITESPACE)
@@ -213,8 +257,8 @@ def _type_stats(checks: dict[str, set[str]], null_tokens: tuple[str, ...]) -> li
         text_present = ~t.is_null_expr(name, t.TEXT, null_tokens)
         stats.append(Statistic(present.sum().alias(_key(name, "present")), SUM))
         stats.append(Statistic(text_present.sum().alias(_key(name, "text_present")), SUM))
-        stats.append(_samples(name, present, "samples"))
-        stats.append(_samples(name, text_present, "text_samples"))
+        stats.append(_samples(name, present, "samples", grouped))
+        stats.append(_samples(name, text_present, "text_samples", grouped))
         for candidate in (t.BOOLEAN, t.INTEGER, t.BIGINT, t.DOUBLE, t.DATE, t.TIMESTAMP, t.TIME):
             if candidate in wanted:
                 typed = t.typed_expr(name, candidate)
@@ -240,8 +284,9 @@ def _type_stats(checks: dict[str, set[str]], null_tokens: tuple[str, ...]) -> li
     return stats
 
 
-def _samples(name: str, present: pl.Expr, key: str) -> Statistic:
-    first = pl.col(name).filter(present).head(SAMPLE_SCAN).implode()
+def _samples(name: str, present: pl.Expr, key: str, grouped: bool = False) -> Statistic:
+    first = pl.col(name).filter(present).head(SAMPLE_SCAN)
+    first = first if grouped else first.implode()  # (a group's head is a list already)
     return Statistic(first.alias(_key(name, key)), HEAD, SAMPLE_SCAN)
 
 

@@ -32,11 +32,36 @@ def folded_statistics(batches: Iterable[pl.LazyFrame], stats: list[Statistic]) -
     Each batch is collected with the in-memory engine: with many aggregates over the same
     columns it is about twice as fast as the streaming engine (measured on 1M records)."""
     result: dict[str, Any] = {s.name: _empty(s) for s in stats}
+    groups = [stats[at : at + GROUP] for at in range(0, len(stats), GROUP)]
     for batch in batches:
-        row = batch.select([s.expr for s in stats]).collect(engine="in-memory").row(0, named=True)
-        for stat in stats:
-            result[stat.name] = _fold(stat, result[stat.name], row[stat.name])
+        frame = batch.collect(engine="in-memory") if len(groups) > 1 else batch
+        for group in groups:
+            selected = frame.select([s.expr for s in group])
+            found = (
+                selected.collect(engine="in-memory")
+                if isinstance(selected, pl.LazyFrame)
+                else selected
+            )
+            row = found.row(0, named=True)
+            for stat in group:
+                result[stat.name] = _fold(stat, result[stat.name], row[stat.name])
     return result
+
+
+# Aggregates planned at once: a wide file's thousands of columns (tens of thousands of
+# aggregates) planned in one query cost time and memory far beyond linear; in groups of this
+# many they cost the same per column whatever the width.
+GROUP = 512
+
+
+def empty_statistic(stat: Statistic) -> Any:
+    """Return ``stat`` over no rows."""
+    return _empty(stat)
+
+
+def fold_statistic(stat: Statistic, so_far: Any, value: Any) -> Any:
+    """Return ``stat`` so far folded with one more batch's ``value``."""
+    return _fold(stat, so_far, value)
 
 
 def _empty(stat: Statistic) -> Any:
