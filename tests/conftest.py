@@ -126,3 +126,51 @@ def dead_letter_csv(workdir: Path, table: str, target: str = DEFAULT_TARGET_URL)
     from csvdock.rejects.deadletter import LEDGER_FILE, ledger_dir
 
     return ledger_dir(Workspace(workdir / ".csvdock"), table, target) / LEDGER_FILE
+
+
+def _descendants(pid: int) -> set[int]:
+    """Return the ids of every living process below ``pid`` (read from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":  # a zombie is already dead
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """Every process a test starts ends with it (issue 25, item 18): whatever the test's own
+    clean-up did, a failing test's children (a consumer, a server, a watcher) are stopped here,
+    first with SIGTERM, then SIGKILL. Services of wider scope, started before, are left alone."""
+    import signal
+    import time
+
+    if not Path("/proc").is_dir():
+        yield
+        return
+    before = _descendants(os.getpid())
+    yield
+    left = _descendants(os.getpid()) - before
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in left:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 3
+        while left and time.monotonic() < deadline:
+            left &= _descendants(os.getpid())
+            time.sleep(0.05)
+        if not left:
+            break
