@@ -122,3 +122,13 @@ def test_the_lines_outside_the_table_and_the_source_formats_are_shown(reporting:
     assert "preamble" in text and "footer" in text
     schema_text = html_text(summary["reports"]["schema"])
     assert "day-first" in schema_text and "decimal-comma" in schema_text
+
+
+def test_a_column_of_nan_and_infinity_is_profiled_and_reported(reporting: Path):
+    """NaN and inf are doubles (issue 24, item 5): the histogram leaves them out, no crash."""
+    values = ["0.5", "NaN", "inf", "-inf", "1e299", "-1e299", "0.25"] * 30
+    (reporting / "p.csv").write_text("id,p\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values)))
+    summary = ingest("p.csv")
+    assert summary["files"][0]["status"] == "loaded"
+    assert set(summary["reports"]) == {"schema", "errors"}, summary["reports"]
+    assert "distribution of p" in Path(summary["reports"]["schema"]).read_text(encoding="utf-8")

@@ -180,8 +180,11 @@ def profile_cards(schema: Any, profiles: dict[str, dict[str, Any]]) -> str:
                     ("min", escaped_name(profile["min"], 30)),
                     ("max", escaped_name(profile["max"], 30)),
                 ]
-            if profile["numbers"]:
-                counts, _ = np.histogram(np.asarray(profile["numbers"]), bins=16)
+            numbers = np.asarray(profile["numbers"], dtype=np.float64)
+            numbers = numbers[np.isfinite(numbers)]  # NaN and inf are doubles, not bins
+            spread = float(numbers.max() - numbers.min()) if numbers.size else 0.0
+            if numbers.size and np.isfinite(spread):  # 1e308 and -1e308: no bins either
+                counts, _ = np.histogram(numbers, bins=16)
                 chart = spark_bars(counts.tolist(), f"distribution of {column.name}")
             if profile["top"] and profile["top"][0][1] > 1:  # all distinct: nothing to show
                 for value, count in profile["top"]:
