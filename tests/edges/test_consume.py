@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from csvdock.core.positions import StreamPosition
@@ -331,7 +331,10 @@ class Proxy:
     opened again on the same port."""
 
     def __init__(self, host: str, port: int) -> None:
-        self.upstream = (host, port)
+        # A host that is a folder is PostgreSQL's Unix socket (the throwaway server's).
+        self.upstream: tuple[str, int] | str = (
+            f"{host}/.s.PGSQL.{port}" if host.startswith("/") else (host, port)
+        )
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
         self.open = True
@@ -344,7 +347,11 @@ class Proxy:
             if not self.open:
                 client.close()
                 continue
-            upstream = socket.create_connection(self.upstream)
+            if isinstance(self.upstream, str):
+                upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                upstream.connect(self.upstream)
+            else:
+                upstream = socket.create_connection(self.upstream)
             self.links += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
@@ -370,8 +377,12 @@ def test_a_batch_that_fails_on_the_target_is_retried_not_skipped(
     broker: str, workdir: Path, pg_dsn: str
 ) -> None:
     parts = urlsplit(pg_dsn)
-    proxy = Proxy(parts.hostname or "127.0.0.1", parts.port or 5432)
-    through_proxy = parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}").geturl()
+    socket_dir = dict(parse_qsl(parts.query)).get("host", "")
+    proxy = Proxy(socket_dir or parts.hostname or "127.0.0.1", parts.port or 5432)
+    query = "&".join(f"{k}={v}" for k, v in parse_qsl(parts.query) if k != "host")
+    through_proxy = parts._replace(
+        netloc=f"{parts.username}@127.0.0.1:{proxy.port}", query=query
+    ).geturl()
     topic, table = new_topic(broker), unique_table("outage")
     send(broker, topic, records(0, 100))
     args = consume_args(broker, topic, table, through_proxy)
