@@ -163,3 +163,30 @@ def test_tasks_fork_only_for_a_run_holding_a_large_file(tmp_path: Path, monkeypa
     assert isolated_tasks([small, large])
     monkeypatch.setenv("CSVDOCK_ISOLATE_TASKS", "false")
     assert not isolated_tasks([large])
+
+
+def test_every_argument_has_help_and_every_command_an_example():
+    """Issue 27, item 4: positional arguments explained, an example under each --help."""
+    import argparse
+
+    from csvdock.edges.cli import build_parser
+
+    def parsers(parser: argparse.ArgumentParser):
+        yield parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    yield from parsers(child)
+
+    for parser in parsers(build_parser()):
+        has_commands = any(isinstance(a, argparse._SubParsersAction) for a in parser._actions)
+        for action in parser._actions:
+            if not isinstance(action, argparse._SubParsersAction):
+                assert action.help, (parser.prog, action.dest)
+        if not has_commands or parser.prog == "csvdock":
+            assert parser.epilog and "example" in parser.epilog, parser.prog
+
+
+def test_version_answers():
+    code, out, _ = run_cli("--version")
+    assert code == 0 and out.startswith("csvdock ")

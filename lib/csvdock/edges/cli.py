@@ -42,9 +42,20 @@ EXIT_OK, EXIT_FILE_PROBLEM, EXIT_USAGE = 0, 1, 2
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``csvdock`` command."""
-    parser = argparse.ArgumentParser(prog="csvdock", description="Load CSV files into a database.")
+    parser = argparse.ArgumentParser(
+        prog="csvdock",
+        description="Load CSV files into a database.",
+        epilog="example: csvdock ingest data/ --target postgresql://user@localhost/db",
+    )
+    parser.add_argument("--version", action="version", version=f"csvdock {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
-    ingest = commands.add_parser("ingest", help="load CSV files or folders of *.csv")
+    ingest = commands.add_parser(
+        "ingest",
+        help="load CSV files or folders of *.csv",
+        epilog="examples:\n  csvdock ingest users.csv\n"
+        "  csvdock ingest data/ --table sales --target postgresql://user@localhost/db --mode elt",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ingest.add_argument("paths", nargs="+", metavar="PATH", help="a CSV file or a folder")
     ingest.add_argument("--table", help="target table (TABLE or SCHEMA.TABLE); default: file stem")
     ingest.add_argument("--target", help="duckdb:///PATH or postgresql://... (default: luigi.cfg)")
@@ -80,31 +91,53 @@ def build_parser() -> argparse.ArgumentParser:
 
     dead = commands.add_parser("deadletter", help="the rejected records of a table")
     dead_commands = dead.add_subparsers(dest="deadletter_command", required=True)
-    dead_show = dead_commands.add_parser("show", help="list a table's rejected records")
-    dead_show.add_argument("table")
+    dead_show = dead_commands.add_parser(
+        "show",
+        help="list a table's rejected records",
+        epilog="example: csvdock deadletter show users --target duckdb:///warehouse.duckdb",
+    )
+    dead_show.add_argument("table", metavar="TABLE", help="the table (TABLE or SCHEMA.TABLE)")
     dead_show.add_argument("--run", help="only this run's")
     dead_show.add_argument("--all", action="store_true", help="include replayed records")
     dead_show.add_argument("--target", help="the target whose dead letters to show (as for ingest)")
-    replay = commands.add_parser("replay", help="re-ingest a table's rejected records")
-    replay.add_argument("table")
+    replay = commands.add_parser(
+        "replay",
+        help="re-ingest a table's rejected records",
+        epilog="example: edit raw in the dead-letter CSV, then: "
+        "csvdock replay users --target duckdb:///warehouse.duckdb",
+    )
+    replay.add_argument("table", metavar="TABLE", help="the table whose dead letters to replay")
     replay.add_argument("--run", help="only the records rejected in this run")
     replay.add_argument("--target", help="as for ingest")
     replay.add_argument("--json", action="store_true", help="print only the run summary as JSON")
 
-    serve = commands.add_parser("serve", help="run the upload API (FastAPI + uvicorn)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    watch = commands.add_parser("watch", help="ingest each CSV that lands in a folder")
-    watch.add_argument("inbox", metavar="INBOX")
+    serve = commands.add_parser(
+        "serve",
+        help="run the upload API (FastAPI + uvicorn)",
+        epilog="example: CSVDOCK_API_TOKEN=secret csvdock serve --port 8000",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default local)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    watch = commands.add_parser(
+        "watch",
+        help="ingest each CSV that lands in a folder",
+        epilog="example: csvdock watch inbox/ --table sales",
+    )
+    watch.add_argument("inbox", metavar="INBOX", help="the folder to watch (processed/ inside)")
     watch.add_argument("--table", help="target table (default: each file's stem)")
     watch.add_argument("--target", help="as for ingest")
     watch.add_argument("--mode", choices=MODES, help="as for ingest")
 
     consume = commands.add_parser(
-        "consume", help="load CSV records (or files) from a Kafka topic, exactly once"
+        "consume",
+        help="load CSV records (or files) from a Kafka topic, exactly once",
+        epilog="example: csvdock consume --bootstrap-servers localhost:9092 --topic orders "
+        "--table orders --until-idle 10",
     )
-    consume.add_argument("--bootstrap-servers", required=True, metavar="HOST:PORT")
-    consume.add_argument("--topic", required=True)
+    consume.add_argument(
+        "--bootstrap-servers", required=True, metavar="HOST:PORT", help="the Kafka broker(s)"
+    )
+    consume.add_argument("--topic", required=True, help="the topic to read")
     consume.add_argument("--table", required=True, help="TABLE or SCHEMA.TABLE")
     consume.add_argument("--target", help="as for ingest")
     consume.add_argument("--group", help="consumer group (default: csvdock-TABLE)")
@@ -132,14 +165,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = commands.add_parser("schema", help="inspect the schema registry")
     schema_commands = schema.add_subparsers(dest="schema_command", required=True)
-    show = schema_commands.add_parser("show", help="print a table's latest schema version")
-    show.add_argument("table")
+    show = schema_commands.add_parser(
+        "show",
+        help="print a table's latest schema version",
+        epilog="example: csvdock schema show users",
+    )
+    show.add_argument("table", metavar="TABLE", help="the table")
     show.add_argument("--version", type=int, help="a version other than the latest")
-    diff = schema_commands.add_parser("diff", help="print what changed between two versions")
-    diff.add_argument("table")
-    diff.add_argument("a", type=int, metavar="A")
-    diff.add_argument("b", type=int, metavar="B")
+    diff = schema_commands.add_parser(
+        "diff",
+        help="print what changed between two versions",
+        epilog="example: csvdock schema diff users 1 2",
+    )
+    diff.add_argument("table", metavar="TABLE", help="the table")
+    diff.add_argument("a", type=int, metavar="A", help="the older version")
+    diff.add_argument("b", type=int, metavar="B", help="the newer version")
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("csvdock")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

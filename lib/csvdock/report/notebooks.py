@@ -16,7 +16,23 @@ from csvdock.core.workspace import Workspace
 from csvdock.report.kernel import ReportKernel, current_kernel, execute_on, report_kernel
 
 log = logging.getLogger("csvdock")
-NOTEBOOKS_DIR = Path(__file__).resolve().parents[3] / "notebooks"
+
+
+def _notebooks_dir() -> Path:
+    """Return the folder of the report notebooks: the installed package's (a wheel carries
+    them as ``csvdock.notebooks``), else the repository's ``notebooks/``."""
+    from importlib.resources import files
+
+    try:
+        found = Path(str(files("csvdock.notebooks")))
+    except ModuleNotFoundError:
+        found = Path()
+    if (found / "error_report.ipynb").exists():
+        return found
+    return Path(__file__).resolve().parents[3] / "notebooks"
+
+
+NOTEBOOKS_DIR = _notebooks_dir()
 REPORTS = {"schema": "schema_report", "errors": "error_report"}
 KERNEL_LOG = "kernel.log"  # the report kernel's own output, in the run's folder
 # Scripts that would fetch something (MathJax from a CDN; mermaid, imported only for diagrams):
