@@ -268,9 +268,10 @@ class _State:
                     self._flush()
                     continue
                 return
-            # Idle counts from start-up too, with the time a group join takes (about half the
-            # session timeout): never assigned by then, the broker or the topic is not there.
-            join = self.options.session_timeout_ms / 1000
+            # Idle counts from start-up too, with the time a group takes to give partitions: a
+            # killed member's come back after the session timeout, and a join takes about half
+            # of it. Never assigned by then, the broker or the topic is not there.
+            join = 2 * self.options.session_timeout_ms / 1000
             if idle is not None and not self.assigned_once and now - self.started >= idle + join:
                 raise ConsumerStopped(self._never_assigned(now - self.started))
             if progress is not None and now - shown >= 1.0:
