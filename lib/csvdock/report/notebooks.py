@@ -23,10 +23,7 @@ def _notebooks_dir() -> Path:
     them as ``csvdock.notebooks``), else the repository's ``notebooks/``."""
     from importlib.resources import files
 
-    try:
-        found = Path(str(files("csvdock.notebooks")))
-    except ModuleNotFoundError:
-        found = Path()
+    found = Path(str(files("csvdock"))) / "notebooks"
     if (found / "error_report.ipynb").exists():
         return found
     return Path(__file__).resolve().parents[3] / "notebooks"
