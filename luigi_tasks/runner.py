@@ -4,6 +4,7 @@ the outcome into the run summary. Registered as the ``luigi`` entry point of
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
@@ -178,13 +179,25 @@ def _file_result(task: IngestFile, workspace: Workspace) -> FileResult:
     failed = workspace.failed_result(load.run_id, load.table, sha256)
     if failed.exists():
         return FileResult.read(failed)
-    reasons = [
-        workspace.failure_note(t.task_id).read_text(encoding="utf-8")
+    notes = [
+        _failure_note(workspace.failure_note(t.task_id))
         for t in _task_and_upstream(load)
         if workspace.failure_note(t.task_id).exists()
     ]
-    reason = reasons[-1] if reasons else "the task did not run; see the Luigi log"
-    return FileResult(str(path), sha256, table, FAILED, mode=task.mode, reason=reason)
+    reason, retryable = notes[-1] if notes else ("the task did not run; see the Luigi log", False)
+    return FileResult(
+        str(path), sha256, table, FAILED, mode=task.mode, reason=reason, retryable=retryable
+    )
+
+
+def _failure_note(path: Path) -> tuple[str, bool]:
+    """Return a failed task's reason and whether it failed for a transient reason."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        note = json.loads(text)
+    except json.JSONDecodeError:
+        return text, False
+    return str(note["reason"]), bool(note.get("retryable"))
 
 
 def _task_and_upstream(task: luigi.Task) -> Iterator[luigi.Task]:

@@ -102,7 +102,11 @@ class CsvdockTask(luigi.Task):
         note = self.workspace.failure_note(self.task_id)
         note.parent.mkdir(parents=True, exist_ok=True)
         message = f"{self.task_family} failed: {exception}".strip()
-        note.write_text(message, encoding="utf-8")
+        # Transient or not, by the exception's type (a file that changed while it was read is
+        # read again later), kept beside the reason for the file's result.
+        note.write_text(
+            json.dumps({"reason": message, "retryable": is_transient(exception)}), encoding="utf-8"
+        )
         return super().on_failure(exception)
 
 

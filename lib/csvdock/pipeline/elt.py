@@ -36,7 +36,7 @@ from csvdock.pipeline.stages import (
     resolve_schema_stage,
     schema_at_load,
 )
-from csvdock.read.extract import RECORDS_FILE, ExtractResult
+from csvdock.read.extract import RECORDS_FILE, ExtractResult, check_unchanged
 from csvdock.read.extract import REJECTS_FILE as EXTRACT_REJECTS
 from csvdock.read.records import END, LINE, START
 from csvdock.rejects.format import (
@@ -123,6 +123,7 @@ def transform_in_target_stage(
     chosen: dict[str, SchemaAtLoad] = {}
 
     def prepare(warehouse: Warehouse, db_schema: str, name: str) -> int | None:
+        check_unchanged(path, extracted.size)  # the bytes extracted are the bytes committed
         at_load = schema_at_load(warehouse, settings, table, raw_dir)
         record_version(warehouse, at_load.schema)
         evolve_table(warehouse, db_schema, name, at_load.schema)

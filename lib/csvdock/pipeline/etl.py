@@ -37,7 +37,7 @@ from csvdock.pipeline.stages import (
     schema_at_load,
     write_resolution,
 )
-from csvdock.read.extract import RECORDS_FILE, ExtractResult
+from csvdock.read.extract import RECORDS_FILE, ExtractResult, check_unchanged
 from csvdock.read.extract import REJECTS_FILE as EXTRACT_REJECTS
 from csvdock.rejects.format import rejects_with_raw_text
 from csvdock.schema.table import TableSchema
@@ -122,6 +122,7 @@ def load_stage(
     chosen = TypedForLoad(schema, transform_dir, rejects)
 
     def prepare(warehouse: Warehouse, db_schema: str, name: str) -> int | None:
+        check_unchanged(path, extracted.size)  # the bytes extracted are the bytes committed
         at_load = schema_at_load(warehouse, settings, table, transform_dir)
         folder = transform_dir
         if not at_load.as_prepared:

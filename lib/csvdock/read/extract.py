@@ -86,6 +86,32 @@ class ExtractError(CsvdockError):
     """The file cannot be read as CSV at all; it is quarantined."""
 
 
+class SourceChanged(CsvdockError):
+    """The file changed while a run read it (replaced or rewritten): transient, the run reads
+    it again later; nothing of it is loaded."""
+
+    transient = True
+
+
+def source_identity(path: Path) -> tuple[int, int, int, int]:
+    """Return what tells one version of a file from the next: device, inode, size, mtime."""
+    stat = path.stat()
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def check_unchanged(path: Path, size: int) -> None:
+    """Raise ``SourceChanged`` when ``path`` no longer has the ``size`` its run extracted (a
+    file replaced between Extract and the commit); a file gone since is not checked."""
+    try:
+        now = path.stat().st_size
+    except FileNotFoundError:
+        return
+    if size and now != size:
+        raise SourceChanged(
+            f"the file changed since it was read ({size} bytes, now {now}); it is read again"
+        )
+
+
 class EmptyFile(ExtractError):
     """The file holds no header and no records (0 bytes, or blank lines): not a broken file, a
     load of 0 records (``csvdock.pipeline.stages.load_without_records``)."""
@@ -112,6 +138,7 @@ class ExtractResult:
     text_copy: str = ""  # the UTF-8, one-line-ending copy parsed (in the checkpoint), if any
     lines_outside_table: int = 0  # preamble, extra header rows, footer, a second table
     outside: list[dict[str, Any]] = field(default_factory=list)  # OutsideSpan dicts
+    size: int = 0  # bytes of the source read (checked again before the commit)
 
     def text_path(self, folder: Path, source: Path | None = None) -> Path:
         """Return the text that was parsed (the raw text of rejects is read from it): the
@@ -145,7 +172,20 @@ def extract_file(
 ) -> ExtractResult:
     """Parse ``path`` into ``out_dir``: records.parquet (text columns plus ``__line``,
     ``__start``, ``__end``), rejects.parquet and extract.json. Raises ``ExtractError`` when the
-    file cannot be read as CSV at all."""
+    file cannot be read as CSV at all, ``SourceChanged`` when it changed while it was read
+    (every pass must read one version of it)."""
+    before = source_identity(path)
+    result = _extract(path, out_dir, settings, sha256)
+    if source_identity(path) != before:
+        raise SourceChanged(f"{path} changed while it was read; it is read again")
+    result.size = before[2]
+    result.write(out_dir)
+    return result
+
+
+def _extract(
+    path: Path, out_dir: Path, settings: TableSettings, sha256: str | None
+) -> ExtractResult:
     _check_readable(path)
     out_dir.mkdir(parents=True, exist_ok=True)
     source = path
