@@ -31,6 +31,7 @@ def schema_of(tmp_path: Path, rows: int, wide: bool, monkeypatch: pytest.MonkeyP
     path = tmp_path / f"records-{rows}.parquet"
     pl.DataFrame(values, schema=dict.fromkeys(names, pl.String)).write_parquet(path)
     monkeypatch.setattr(detect, "WIDE_COLUMNS", 0 if wide else 10_000)
+    monkeypatch.setattr(detect, "SMALL_ROWS", 10**9 if wide else 0)
     schema = detect_schema(path, "t", names, names, ("", "NA"), 0.01)
     return [(c.name, c.type, c.evidence) for c in schema.columns]
 

@@ -70,7 +70,8 @@ def detect_schema(
     # Only more misfits than the whole file may hold rule a family out, so the first look must
     # be several times larger than that allowance to rule anything out in a big file.
     first_rows = max(SAMPLE_ROWS, FIRST_LOOK_FACTOR * allowed)
-    first_look = _column_statistics(records, everything, null_tokens, limit=first_rows)
+    small = rows <= SMALL_ROWS
+    first_look = _column_statistics(records, everything, null_tokens, first_rows, small)
     candidates = {name: _possible_checks(name, first_look, allowed) for name in columns}
     proposed = {name: _proposal(name, first_look, candidates[name]) for name in columns}
     checks = {
@@ -209,6 +210,7 @@ def _possible_checks(name: str, first_look: dict[str, Any], allowed: int) -> set
 
 
 WIDE_COLUMNS = 48  # more columns than this are checked as one long (column, value) frame
+SMALL_ROWS = 500  # and so is a file of at most this many rows (100 x 8: 28 -> 14 ms)
 COLUMN, VALUE = "column", "value"  # the long frame's two columns
 
 
@@ -217,14 +219,17 @@ def _column_statistics(
     checks: dict[str, set[str]],
     null_tokens: tuple[str, ...],
     limit: int | None = None,
+    small: bool = False,
 ) -> dict[str, Any]:
     """Return the ``checks`` of each column over ``records`` (the first ``limit`` rows).
 
     A file of a few columns is checked with one aggregate per column and check. A wide one
-    (more than ``WIDE_COLUMNS``) is unpivoted batch by batch into (column, value) rows and each
-    check is one aggregate grouped by column: the same statistics, at a cost linear in cells
-    (thousands of columns otherwise plan tens of thousands of aggregates at once)."""
-    if len(checks) <= WIDE_COLUMNS:
+    (more than ``WIDE_COLUMNS``), or a ``small`` one (its planning would cost more than its
+    data: a 100-row file is checked in half the time), is unpivoted batch by batch into
+    (column, value) rows and each check is one aggregate grouped by column: the same
+    statistics, at a cost linear in cells (thousands of columns otherwise plan tens of
+    thousands of aggregates at once)."""
+    if len(checks) <= WIDE_COLUMNS and not small:
         batches = record_batches(records, list(checks), limit=limit)
         return folded_statistics(batches, _type_stats(checks, null_tokens))
     by_checks: dict[frozenset[str], list[str]] = {}
