@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import luigi
-from csvdock.core.runs import FAILED, FileResult, RunSummary, run_mode
+from csvdock.core.runs import FAILED, FileResult, RunSummary, mark_started, run_mode
 from csvdock.core.settings import Settings
 from csvdock.core.workspace import Workspace
 from csvdock.pipeline.run import RunPlan
@@ -65,6 +65,7 @@ def run_ingest(
     file_tables: dict[str, str] | None = None,
 ) -> RunSummary:
     """Run ``files`` as one run through Luigi (see ``run_plan``)."""
+    mark_started(Workspace(settings.workspace).run_dir(run_id))
     params: dict[str, Any] = {
         "paths": [str(p) for p in files],
         "run_id": run_id,

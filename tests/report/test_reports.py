@@ -132,3 +132,16 @@ def test_a_column_of_nan_and_infinity_is_profiled_and_reported(reporting: Path):
     assert summary["files"][0]["status"] == "loaded"
     assert set(summary["reports"]) == {"schema", "errors"}, summary["reports"]
     assert "distribution of p" in Path(summary["reports"]["schema"]).read_text(encoding="utf-8")
+
+
+def test_a_run_with_its_own_id_sorts_by_start_time_and_has_a_duration(reporting: Path):
+    """Issue 27, item 6: a daily run's id (given by the caller) is no time."""
+    (reporting / "a.csv").write_text("x\n1\n")
+    (reporting / "b.csv").write_text("y\n2\n")
+    first = ingest("a.csv")["run_id"]
+    daily = ingest("b.csv", "--run-id", "0-daily-2026-12-01")
+    assert daily["started_at"] and daily["started_at"] <= daily["finished_at"]
+    index = (reporting / ".csvdock" / "runs" / "index.html").read_text()
+    assert index.index("0-daily-2026-12-01") < index.index(first)  # newest first, by time
+    row = index[index.index("0-daily-2026-12-01") :].split("</tr>", 1)[0]
+    assert re.search(r">\s*\d+(\.\d+)?\s*s\s*<", row), row  # a duration, not "-"

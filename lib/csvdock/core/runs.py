@@ -112,6 +112,7 @@ class RunSummary:
     files: list[FileResult] = field(default_factory=list)
     reports: dict[str, str] | None = None
     finished_at: str | None = None  # UTC, ISO 8601: when the summary was first written
+    started_at: str | None = None  # UTC, ISO 8601: when the run started (see ``mark_started``)
 
     @classmethod
     def read(cls, path: Path) -> RunSummary:
@@ -143,7 +144,9 @@ class RunSummary:
         """Write ``summary.json`` into ``run_dir`` atomically and return its path."""
         run_dir.mkdir(parents=True, exist_ok=True)
         if self.finished_at is None:
-            self.finished_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            self.finished_at = _now()
+        if self.started_at is None:
+            self.started_at = started_at(run_dir, self.run_id) or self.finished_at
         path = run_dir / "summary.json"
         partial = path.with_suffix(".json.partial")
         partial.write_text(json.dumps(self.as_dict(), indent=2), encoding="utf-8")
@@ -162,14 +165,45 @@ def valid_run_id(run_id: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}", run_id))
 
 
-def run_seconds(run_id: str, finished_at: str | None) -> float | None:
-    """Return how long a run took, from the start time in its id (``new_run_id``) to
-    ``finished_at``; None when either is unknown (an id given by the caller)."""
-    started = re.match(r"(\d{8}T\d{6}Z)-", run_id)
-    if not started or not finished_at:
+STARTED_FILE = "started_at"  # in a run's folder: when it started (UTC, ISO 8601)
+_ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime(_ISO)
+
+
+def mark_started(run_dir: Path) -> None:
+    """Note in ``run_dir`` when its run started (kept from the first call: a run resumed keeps
+    its first start)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    marker = run_dir / STARTED_FILE
+    if not marker.exists():
+        marker.write_text(_now(), encoding="utf-8")
+
+
+def started_at(run_dir: Path, run_id: str) -> str | None:
+    """Return when a run started: its folder's note, else the time in a csvdock run id, else
+    None (a run id given by the caller, from the ``luigi`` command)."""
+    marker = run_dir / STARTED_FILE
+    if marker.exists():
+        return marker.read_text(encoding="utf-8").strip()
+    found = re.match(r"(\d{8}T\d{6}Z)-", run_id)
+    if found:
+        begin = dt.datetime.strptime(found.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+        return begin.strftime(_ISO)
+    return None
+
+
+def run_seconds(summary: dict[str, Any]) -> float | None:
+    """Return how long a run took, from its summary's ``started_at`` (or the time in its id)
+    to its ``finished_at``; None when either is unknown."""
+    finished = summary.get("finished_at")
+    started = summary.get("started_at") or started_at(Path("/nonexistent"), summary["run_id"])
+    if not started or not finished:
         return None
-    begin = dt.datetime.strptime(started.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
-    end = dt.datetime.strptime(finished_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    begin = dt.datetime.strptime(started, _ISO).replace(tzinfo=dt.UTC)
+    end = dt.datetime.strptime(finished, _ISO).replace(tzinfo=dt.UTC)
     return max((end - begin).total_seconds(), 0.0)
 
 

@@ -232,7 +232,7 @@ def run_kpis(summary: dict[str, Any]) -> dict[str, Any]:
     read = sum(f["rows_read"] for f in files)
     loaded = sum(f["rows_loaded"] for f in files)
     rejected = sum(f["rows_rejected"] for f in files)
-    seconds = run_seconds(summary["run_id"], summary.get("finished_at"))
+    seconds = run_seconds(summary)
     return {
         "files": len(files),
         "statuses": statuses,

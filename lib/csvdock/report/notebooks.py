@@ -10,6 +10,7 @@ import logging
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 from csvdock.core.runs import FileResult, run_seconds, run_totals
 from csvdock.core.workspace import Workspace
@@ -91,6 +92,11 @@ def _render(
 INDEX_TRENDS = 60  # the latest runs the index's charts show
 
 
+def _started(summary: dict[str, Any]) -> str:
+    """Return when a run started, as text that sorts by time."""
+    return str(summary.get("started_at") or summary.get("finished_at") or "")
+
+
 def write_runs_index(workspace: Workspace) -> Path:
     """Write ``runs/index.html``: how runs trend (rows loaded, reject rate, duration, rows/s:
     inline SVG charts), then every run, newest first, in a table a text box filters, with its
@@ -100,15 +106,17 @@ def write_runs_index(workspace: Workspace) -> Path:
 
     runs_dir = workspace.root / "runs"
     runs = []
-    for summary_path in sorted(runs_dir.glob("*/summary.json")):
+    for summary_path in runs_dir.glob("*/summary.json"):
         try:
             summary = json.loads(summary_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             continue
+        summary.setdefault("run_id", summary_path.parent.name)
         files = summary.get("files", [])
         totals = run_totals([FileResult(**f) for f in files])
-        seconds = run_seconds(summary.get("run_id", ""), summary.get("finished_at"))
-        runs.append((summary_path, summary, files, totals, seconds))
+        runs.append((summary_path, summary, files, totals, run_seconds(summary)))
+    # By start time (a run id given by the caller sorts among the others by when it ran).
+    runs.sort(key=lambda run: _started(run[1]))
     recent = runs[-INDEX_TRENDS:]
     ids = [r[1].get("run_id", r[0].parent.name) for r in recent]
     rate = [t["rejected"] / t["read"] * 100 if t["read"] else 0.0 for _, _, _, t, _ in recent]
