@@ -30,6 +30,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from pollution import duckdb_dialect, stdlib_dialect  # noqa: E402  (the same readers)
 
 DELIMITERS = (",", ",", ",", ";", "\t", "|")  # commas as common as in the wild
 WORDS = (
@@ -146,25 +149,6 @@ def cases(count: int, seed: int) -> list[Case]:
     return found
 
 
-def _duckdb(path: Path) -> tuple[str, str] | None:
-    import duckdb
-
-    try:
-        with duckdb.connect() as con:
-            row = con.execute("SELECT Delimiter, Quote FROM sniff_csv(?)", [str(path)]).fetchone()
-    except duckdb.Error:
-        return None
-    return (row[0], row[1]) if row else None
-
-
-def _stdlib(data: bytes) -> tuple[str, str] | None:
-    try:
-        found = csv.Sniffer().sniff(data.decode())
-    except csv.Error:
-        return None
-    return found.delimiter, found.quotechar or ""
-
-
 def _right(got: tuple[str, str] | None, case: Case) -> bool:
     return got is not None and got[0] == case.delimiter and (not case.quote or got[1] == case.quote)
 
@@ -223,8 +207,8 @@ def main() -> None:
             for reader, right in (
                 ("csvdock", ours),
                 ("csvdock values", values),
-                ("duckdb", _right(_duckdb(folder / f"{case.name}.csv"), case)),
-                ("csv.Sniffer", _right(_stdlib(case.data), case)),
+                ("duckdb", _right(duckdb_dialect(folder / f"{case.name}.csv"), case)),
+                ("csv.Sniffer", _right(stdlib_dialect(case.data, "utf-8"), case)),
             ):
                 scores[reader]["all"].append(right)
                 scores[reader][f"delimiter {group}"].append(right)
