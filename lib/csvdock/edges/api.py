@@ -245,7 +245,13 @@ async def _store_upload(
         handle.close()
         partial.unlink(missing_ok=True)
         raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "upload too large") from None
-    except Exception as exc:
+    except OSError as exc:  # the inbox cannot be written (disk full): the server's trouble
+        handle.close()
+        partial.unlink(missing_ok=True)
+        raise HTTPException(
+            status.HTTP_507_INSUFFICIENT_STORAGE, f"the upload cannot be stored: {exc.strerror}"
+        ) from None
+    except Exception as exc:  # the multipart parser's errors: the client's body
         handle.close()
         partial.unlink(missing_ok=True)
         raise HTTPException(422, f"malformed multipart body: {exc}") from None

@@ -6,6 +6,7 @@ checks (see the type registry); errors are typed by SQLSTATE (transient or not).
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +31,7 @@ from csvdock.targets.base import (
 from csvdock.targets.pg_probe import refusal_sqlstate
 from csvdock.targets.url import ambiguous_password, masked_url, without_secret
 
+log = logging.getLogger("csvdock")
 INGEST_BATCH_ROWS = 65_536
 
 
@@ -154,8 +156,8 @@ class PostgresWarehouse(Warehouse):
         try:
             self._cur.close()
             self._con.close()
-        except self._errors.Error:
-            pass
+        except self._errors.Error as exc:  # a connection already gone: nothing left to close
+            log.debug("closing the PostgreSQL connection: %s", _adbc_message(exc))
 
 
 # SQLSTATEs of passing conditions: connection exceptions (08), serialization failure, deadlock,
