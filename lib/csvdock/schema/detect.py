@@ -84,7 +84,9 @@ def detect_schema(
     else:
         stats = _column_statistics(records, checks, null_tokens)
     chosen = {name: _confirmed(name, proposed[name], stats) for name in columns}
-    unconfirmed = [name for name in columns if chosen[name] is None]
+    # Only a column whose proposal misfits needs its other candidates checked: a column with
+    # no proposal had every candidate checked in the pass above already.
+    unconfirmed = [n for n in columns if chosen[n] is None and proposed[n] is not None]
     if unconfirmed and rows > first_rows:
         rest = {name: candidates[name] for name in unconfirmed}
         stats.update(_column_statistics(records, rest, null_tokens))
