@@ -480,7 +480,9 @@ def _mended_header(
     the header differs, the body decides: a stray quote that swallowed the rest of the header is
     text, an empty extra name is dropped, a missing one is added (first where the first column
     counts rows, as a pandas index, else last)."""
-    data = np.setdiff1d(np.arange(len(index), dtype=np.int64), layout.not_data)[:HEADER_SAMPLE]
+    # The first data records: enough of the first records to hold them past the ones left out.
+    head = np.arange(min(len(index), HEADER_SAMPLE + layout.not_data.size), dtype=np.int64)
+    data = np.setdiff1d(head, layout.not_data)[:HEADER_SAMPLE]
     if data.size == 0:
         return names, None
     widths = Counter(index.fields_of(data).tolist())
