@@ -24,6 +24,8 @@ from csvdock.report.notebooks import KERNEL_LOG
 from csvdock.targets import held_open, parse_target
 
 from luigi_tasks.tasks import (
+    PLAN_FILE,
+    RUNNER_ENV,
     IngestFile,
     IngestRun,
     Report,
@@ -65,6 +67,29 @@ def run_ingest(
     file_tables: dict[str, str] | None = None,
 ) -> RunSummary:
     """Run ``files`` as one run through Luigi (see ``run_plan``)."""
+    # This process makes the run's summary: its tasks (forked ones inherit it) leave it alone.
+    before = os.environ.get(RUNNER_ENV)
+    os.environ[RUNNER_ENV] = "1"
+    try:
+        return _run_ingest(
+            files, settings, run_id, table, options, scheduler_url, workers, isolate, file_tables
+        )
+    finally:
+        if before is None:
+            os.environ.pop(RUNNER_ENV, None)
+
+
+def _run_ingest(
+    files: list[Path],
+    settings: Settings,
+    run_id: str,
+    table: str,
+    options: dict[str, Any] | None,
+    scheduler_url: str | None,
+    workers: int,
+    isolate: bool,
+    file_tables: dict[str, str] | None,
+) -> RunSummary:
     mark_started(Workspace(settings.workspace).run_dir(run_id))
     params: dict[str, Any] = {
         "paths": [str(p) for p in files],
@@ -164,6 +189,35 @@ def _has_result(task: IngestFile) -> bool:
 
 def _build_chunk(index: int) -> None:
     luigi.build(_chunks[index], workers=1, **_chunk_options)
+
+
+def write_summary_when_done(run_dir: Path, settings: Settings) -> None:
+    """Write the summary (and the reports) of the run in ``run_dir`` once every file of its
+    plan has ended, loaded or failed, unless it has one already (``summary_after_a_failure``)."""
+    plan_path, summary_path = run_dir / PLAN_FILE, run_dir / "summary.json"
+    if not plan_path.exists() or summary_path.exists():
+        return
+    plan = json.loads(plan_path.read_text(encoding="utf-8"))
+    with using_settings(settings):
+        tasks = [IngestFile.from_str_params(params) for params in plan["files"]]
+        workspace = Workspace(settings.workspace)
+        if not all(_ended(task, workspace) for task in tasks):
+            return
+        results = [_file_result(task, workspace) for task in tasks]
+        target = parse_target(settings.target).display
+        RunSummary(run_dir.name, run_mode(results), target, results).write(run_dir)
+        if settings.report:
+            write_reports(summary_path, settings)
+
+
+def _ended(task: IngestFile, workspace: Workspace) -> bool:
+    """Whether a file of a run has ended: its result, or a failure of one of its tasks."""
+    if _has_result(task):
+        return True
+    load = task.requires()
+    if workspace.failed_result(load.run_id, load.table, task.sha256).exists():
+        return True
+    return any(workspace.failure_note(t.task_id).exists() for t in _task_and_upstream(load))
 
 
 def _file_result(task: IngestFile, workspace: Workspace) -> FileResult:

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from functools import cached_property
@@ -99,6 +100,11 @@ class CsvdockTask(luigi.Task):
         return Workspace(self.settings.workspace)
 
     def on_failure(self, exception: BaseException) -> str:
+        self.note_failure(exception)
+        return super().on_failure(exception)
+
+    def note_failure(self, exception: BaseException) -> None:
+        """Keep why this task failed where the run's summary finds it."""
         note = self.workspace.failure_note(self.task_id)
         note.parent.mkdir(parents=True, exist_ok=True)
         message = f"{self.task_family} failed: {exception}".strip()
@@ -107,7 +113,6 @@ class CsvdockTask(luigi.Task):
         note.write_text(
             json.dumps({"reason": message, "retryable": is_transient(exception)}), encoding="utf-8"
         )
-        return super().on_failure(exception)
 
 
 class FileTask(CsvdockTask):
@@ -351,7 +356,7 @@ class IngestRun(RunTask):
     """Ingest several files as one run and write the run's summary.json."""
 
     def requires(self) -> list[IngestFile]:
-        return [
+        files = [
             IngestFile(
                 path=str(p),
                 table=self.tables.get(str(p), self.table),
@@ -361,11 +366,23 @@ class IngestRun(RunTask):
             )
             for p in self.paths
         ]
+        self.note_plan(files)
+        return files
 
     def output(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(
             str(run_settings(self).workspace / "runs" / self.run_id / "summary.json")
         )
+
+    def note_plan(self, files: list[IngestFile]) -> None:
+        """Note the run's files in its folder, so that the run's summary can be made when one
+        of them fails and this task never runs (the ``luigi`` command; see
+        ``summary_after_a_failure``)."""
+        plan = run_settings(self).workspace / "runs" / self.run_id / PLAN_FILE
+        if not plan.exists():
+            plan.parent.mkdir(parents=True, exist_ok=True)
+            params = [task.to_str_params() for task in files]
+            plan.write_text(json.dumps({"files": params}), encoding="utf-8")
 
     def run(self) -> None:
         results = [FileResult.read(Path(task.requires().output().path)) for task in self.requires()]
@@ -373,6 +390,31 @@ class IngestRun(RunTask):
         RunSummary(self.run_id, run_mode(results), target, results).write(
             Path(self.output().path).parent
         )
+
+
+PLAN_FILE = "plan.json"
+RUNNER_ENV = "CSVDOCK_RUNNER"  # set by `csvdock ingest`, which makes the summary itself
+
+
+@FileTask.event_handler(luigi.Event.FAILURE)
+def summary_after_a_failure(task: FileTask, exception: BaseException) -> None:
+    """Through the ``luigi`` command, a run with a failed file still gets its summary (and its
+    reports), as with ``csvdock ingest``: when the last of the run's files has ended, loaded or
+    failed, the summary is made from their results (``IngestRun`` never runs then)."""
+    if os.environ.get(RUNNER_ENV):
+        return
+    from luigi_tasks.runner import write_summary_when_done
+
+    task.note_failure(exception)  # (Luigi calls on_failure after this event)
+    run_id = getattr(task, "run_id", "")
+    runs = task.workspace.root / "runs"
+    # A shared stage (Extract, Transform) has no run: the runs whose plan names its file.
+    folders = [runs / run_id] if run_id else [p.parent for p in runs.glob(f"*/{PLAN_FILE}")]
+    for folder in folders:
+        try:
+            write_summary_when_done(folder, task.settings)
+        except Exception as exc:  # the file's failure is what the task reports
+            log.warning("the run's summary could not be made: %s", exc)
 
 
 class Report(RunTask):
