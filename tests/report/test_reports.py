@@ -145,3 +145,12 @@ def test_a_run_with_its_own_id_sorts_by_start_time_and_has_a_duration(reporting:
     assert index.index("0-daily-2026-12-01") < index.index(first)  # newest first, by time
     row = index[index.index("0-daily-2026-12-01") :].split("</tr>", 1)[0]
     assert re.search(r">\s*\d+(\.\d+)?\s*s\s*<", row), row  # a duration, not "-"
+
+
+def test_a_quarantined_file_has_no_reject_share(reporting: Path):
+    """Issue 27, item 7: nothing was read, so no "0.0% rejected"."""
+    shutil.copy(CORPUS / "compressed.csv", reporting / "compressed.csv")
+    summary = ingest("compressed.csv")
+    text = html_text(summary["reports"]["errors"])
+    row = " ".join(text[text.index("compressed.csv") :].split())[:120]
+    assert "quarantined" in row and "%" not in row.split("Rejected records")[0], row

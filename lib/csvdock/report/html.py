@@ -100,6 +100,7 @@ def table(frame: pl.DataFrame, html_columns: tuple[str, ...] = (), title: str = 
         gt = gt.fmt_integer(columns=integers)
     if percents:
         gt = gt.fmt_percent(columns=percents, decimals=1)
+    gt = gt.sub_missing(missing_text="")  # no value (a quarantined file's share): an empty cell
     gt = gt.tab_options(
         table_font_size="13px",
         column_labels_font_weight="bold",
