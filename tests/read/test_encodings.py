@@ -64,3 +64,15 @@ def test_plausibility_tells_mojibake_from_text():
     assert implausible_share("Chlo‘ SkarsgŒrd") == 1
     assert implausible_share("Ï¸òð Êîðîë¸â") > 0.5
     assert implausible_share("cafÃ© Ã¼ber") > 0.5
+
+
+def test_two_readings_equally_plausible_quarantine_with_both_in_the_reason(monkeypatch):
+    """Neither reading clearly right (both a little implausible, equally): never a guess."""
+    from csvdock.read import encoding
+
+    # The guess (cp1250: "naďve") reads worse; the rest are equally a little implausible.
+    monkeypatch.setattr(encoding, "implausible_share", lambda text: 0.2 if "ď" in text else 0.1)
+    sample = "naïve,Zoë\n".encode("cp1252") * 20
+    with pytest.raises(encoding.AmbiguousEncoding) as caught:
+        encoding._legacy_encoding(sample, "cp1250", set())
+    assert "reads" in str(caught.value) and "set `encoding`" in str(caught.value)
