@@ -200,7 +200,7 @@ def watch(
             if path.parent == inbox and path not in retries.attempts and not _settled(path):
                 settling.offer(path)  # offered by an event: wait until it is complete
                 continue
-            again = _take_safely(path, inbox, ingest, dead_letter, retries)
+            again = _take(path, inbox, ingest, dead_letter, retries)
             if again is not None:
                 settling.offer(again)
     except KeyboardInterrupt:
@@ -221,22 +221,6 @@ def _settled(path: Path) -> bool:
 SNAPSHOTS = ".taking"  # inside the inbox (hidden): the bytes a run reads, whatever the inbox does
 
 
-def _take_safely(
-    path: Path,
-    inbox: Path,
-    ingest: Callable[[list[Path]], RunSummary],
-    dead_letter: Callable[[Path, str], None],
-    retries: _Retries,
-) -> Path | None:
-    """Take one file; an error of this file (it cannot be read, linked or moved) is logged and
-    the watcher goes on with the others. Return a path to take again (replaced meanwhile)."""
-    try:
-        return _take(path, inbox, ingest, dead_letter, retries)
-    except Exception as exc:  # one file's trouble never stops the inbox
-        log.error("%s: left in the inbox: %s: %s", path.name, type(exc).__name__, exc)
-        return None
-
-
 def _take(
     path: Path,
     inbox: Path,
@@ -246,8 +230,13 @@ def _take(
 ) -> Path | None:
     """Ingest a snapshot of ``path`` (a hard link: a file replaced by ``mv`` meanwhile keeps the
     bytes of the run whole), then move the bytes that were loaded; a replacement stays in the
-    inbox and is returned, to be taken again."""
-    snapshot = _snapshot(path, inbox)
+    inbox and is returned, to be taken again. An error of this file (it cannot be read, linked
+    or moved) is logged and the watcher goes on with the others."""
+    try:
+        snapshot = _snapshot(path, inbox)
+    except OSError as exc:
+        log.error("%s: left in the inbox: %s", path.name, exc)
+        return None
     try:
         summary = ingest([snapshot])
         (result,) = summary.files
@@ -275,6 +264,9 @@ def _take(
         if not same and path.exists():
             log.info("%s: replaced while it was ingested: the new version is taken next", path.name)
             return path
+        return None
+    except Exception as exc:  # one file's trouble never stops the inbox
+        log.error("%s: left in the inbox: %s: %s", path.name, type(exc).__name__, exc)
         return None
     finally:
         snapshot.unlink(missing_ok=True)
