@@ -38,3 +38,12 @@ def test_replay_never_crosses_targets(workdir: Path, pg_dsn: str):
     letters.unlink()  # a lost CSV is rebuilt from the target, marks included
     run_cli("ingest", "f.csv", "--target", pg_dsn, "--table", table)  # skipped: CSV synced
     assert "2,x" in letters.read_text() and json.loads(out)["run_id"] in letters.read_text()
+
+
+def test_dead_letters_of_the_old_layout_are_named_not_ignored(workdir: Path):
+    old = workdir / ".csvdock" / "deadletter" / "legacy"
+    old.mkdir(parents=True)
+    (old / "DeadLetterQueue.csv").write_text("run_id,file,file_sha256,line,stage\n")
+    code, _, err = run_cli("replay", "legacy")
+    assert code == 2 and "kept before they were told apart by target" in err
+    assert str(dead_letter_csv(workdir, "legacy").parent) in err

@@ -126,6 +126,14 @@ def replay(
     replay_id = run_id or new_run_id()
     files = replay_files(workspace, table, settings.target, replay_id, run)
     if not files:
+        old_layout = workspace.root / "deadletter" / table / "DeadLetterQueue.csv"
+        if old_layout.exists():
+            new = ledger_dir(workspace, table, settings.target)
+            raise UsageError(
+                f"table {table!r} has dead letters in {old_layout.parent}, kept before they were "
+                f"told apart by target: move that folder to {new} if they are "
+                f"{masked_url(settings.target)}'s, then replay again"
+            )
         elsewhere = [
             key
             for key in tables_with_dead_letters(workspace, table)
