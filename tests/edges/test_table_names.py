@@ -57,3 +57,17 @@ def test_the_same_bytes_from_a_new_path_are_skipped_not_failed(workdir: Path):
     code, out, err = run_cli("ingest", "m2.csv", "--table", "m1", "--json")
     assert code == 0, err
     assert json.loads(out)["files"][0]["status"] == "skipped"
+
+
+def test_a_ledger_row_of_the_old_alias_still_counts(workdir: Path):
+    """A file loaded as `main.x` before names were made one is not loaded again as `x`."""
+    target = "duckdb:///warehouse.duckdb"
+    (workdir / "f.csv").write_text("id\n1\n", encoding="utf-8")
+    code, out, _ = run_cli("ingest", "f.csv", "--table", "old_alias", "--json")
+    assert code == 0
+    with open_warehouse(target) as warehouse:  # as an earlier csvdock wrote it
+        warehouse.execute(
+            "UPDATE csvdock.ledger SET table_name = 'main.old_alias' WHERE table_name = 'old_alias'"
+        )
+    code, out, _ = run_cli("ingest", "f.csv", "--table", "main.old_alias", "--json")
+    assert json.loads(out)["files"][0]["status"] == "skipped"

@@ -272,6 +272,18 @@ class NarrowingRefused(LoadError):
 
 
 def _claim_ledger_row(warehouse: Warehouse, entry: LedgerEntry) -> bool:
+    """Claim the file's ledger row (False: it is there already). A ledger row written under the
+    table's alias with the default schema (``main.x`` for ``x``, before names were made one)
+    counts as the file's too."""
+    if "." not in entry.table:
+        alias = f"{warehouse.default_schema}.{entry.table}"
+        found = warehouse.execute(
+            f"SELECT 1 FROM {qualified_name(METADATA_SCHEMA, LEDGER_TABLE)} "
+            "WHERE table_name = $1 AND file_sha256 = $2",
+            [alias, entry.sha256],
+        )
+        if found:
+            return False
     rows = warehouse.execute(
         f"INSERT INTO {qualified_name(METADATA_SCHEMA, LEDGER_TABLE)} "
         "(table_name, file_sha256, file_path, run_id, mode, rows_read, rows_loaded, "
