@@ -16,6 +16,17 @@ from tests.rejects.test_bad_input import CORPUS
 CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 
 
+# The elements whose text is clipped: they hide what overflows and their text is wider than them.
+CUT_TEXT = """() => [...document.querySelectorAll('td, th, .kpi *, h1, h2, h3, p, code, span')]
+  .filter(el => el.innerText && el.innerText.trim())
+  .filter(el => {
+    const style = getComputedStyle(el);
+    const clips = ['hidden', 'clip'].includes(style.overflowX) || style.textOverflow === 'ellipsis';
+    return clips && el.scrollWidth > el.clientWidth + 1;
+  })
+  .map(el => el.tagName + ': ' + el.innerText.slice(0, 40))"""
+
+
 def chromium() -> str:
     found = next((path for path in CHROMIUM if Path(path).exists()), None)
     if found is None:
@@ -79,6 +90,16 @@ def test_the_pages_render_offline_without_errors(run_with_reports: dict, workdir
                 assert page.locator("svg.chart path, svg.chart rect, svg.spark rect").count()
             assert problems == []
             assert outside == []
+
+            for width in (1280, 390):  # a laptop and a phone: no text cut anywhere
+                narrow = browser.new_page(viewport={"width": width, "height": 900})
+                for name, path in pages.items():
+                    narrow.goto(path.as_uri())
+                    narrow.wait_for_load_state("networkidle")
+                    assert narrow.evaluate(CUT_TEXT) == [], (width, name)
+                    wide = narrow.evaluate("document.documentElement.scrollWidth")
+                    assert wide <= width + 1, (width, name, wide)
+                narrow.close()
 
             page.goto(pages["errors"].as_uri())
             kpis = page.locator(".kpi").all_inner_texts()

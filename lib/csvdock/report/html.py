@@ -39,6 +39,12 @@ word-break:break-all;background:#f6f6f6;padding:2px 4px}
 .profile table{font-size:.82em;margin-top:4px}
 .csvdock .profile td{padding:0 8px 0 0;text-align:left !important}
 svg.chart{max-width:100%;height:auto}
+.csvdock .gt_table_container,.csvdock div[id]:has(>.gt_table){overflow-x:auto}
+.csvdock .gt_row,.csvdock .gt_col_heading{overflow:visible !important;
+overflow-wrap:break-word;white-space:normal !important}
+.csvdock table.runs{display:block;overflow-x:auto}
+.csvdock .raw{min-width:0}
+@media (max-width:600px){.csvdock .gt_table{font-size:11px !important}}
 </style>"""
 
 
