@@ -68,3 +68,11 @@ def test_a_wide_cast_in_groups_equals_the_cast_in_one_query(tmp_path):
     assert grouped.equals(one)
     failing = one.filter(pl.col(polars_cast.REJECT_COLUMN).is_not_null())
     assert failing[polars_cast.REJECT_COLUMN].to_list() == ["c5", "c400"]
+
+
+def test_columns_named_like_the_long_frames_own(tmp_path):
+    """A file with columns named value and column (the long frame's names are its own)."""
+    path = tmp_path / "records.parquet"
+    pl.DataFrame({"column": ["a", "b"], "value": ["1", "2"]}).write_parquet(path)
+    schema = detect_schema(path, "t", ["column", "value"], ["column", "value"], ("",), 0.01)
+    assert [c.type for c in schema.columns] == ["text", "integer"]

@@ -213,7 +213,7 @@ def _possible_checks(name: str, first_look: dict[str, Any], allowed: int) -> set
 
 WIDE_COLUMNS = 48  # more columns than this are checked as one long (column, value) frame
 SMALL_ROWS = 500  # and so is a file of at most this many rows (100 x 8: 28 -> 14 ms)
-COLUMN, VALUE = "column", "value"  # the long frame's two columns
+COLUMN, VALUE = "__column", "__value"  # the long frame's two columns (no data column starts "__")
 
 
 def _column_statistics(
