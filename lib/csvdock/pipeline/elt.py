@@ -36,7 +36,8 @@ from csvdock.pipeline.stages import (
     resolve_schema_stage,
     schema_at_load,
 )
-from csvdock.read.extract import RECORDS_FILE, ExtractResult, check_unchanged
+from csvdock.read.errors import check_unchanged
+from csvdock.read.extract import RECORDS_FILE, ExtractResult
 from csvdock.read.extract import REJECTS_FILE as EXTRACT_REJECTS
 from csvdock.read.records import END, LINE, START
 from csvdock.rejects.format import (

@@ -37,7 +37,8 @@ from csvdock.pipeline.stages import (
     schema_at_load,
     write_resolution,
 )
-from csvdock.read.extract import RECORDS_FILE, ExtractResult, check_unchanged
+from csvdock.read.errors import check_unchanged
+from csvdock.read.extract import RECORDS_FILE, ExtractResult
 from csvdock.read.extract import REJECTS_FILE as EXTRACT_REJECTS
 from csvdock.rejects.format import rejects_with_raw_text
 from csvdock.schema.table import TableSchema

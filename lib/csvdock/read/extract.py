@@ -3,12 +3,10 @@ every record that cannot be parsed (wrong number of fields, bad quoting) with it
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
 import tempfile
-from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,6 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from csvdock.core.errors import CsvdockError
 from csvdock.core.naming import quote_identifier, unique_column_names
 from csvdock.core.settings import TableSettings
 from csvdock.read.dialect import (
@@ -25,7 +22,6 @@ from csvdock.read.dialect import (
     UNESCAPED_FILE,
     Dialect,
     sniff_dialect,
-    text_reader,
     without_space_after_delimiter,
     without_unquoted_escapes,
 )
@@ -38,6 +34,14 @@ from csvdock.read.encoding import (
     transcode_to_utf8,
     wide_encoding,
 )
+from csvdock.read.errors import (
+    EmptyFile,
+    ExtractError,
+    QuotingError,
+    SourceChanged,
+    source_identity,
+)
+from csvdock.read.header import header_names, mended_header
 from csvdock.read.records import (
     END,
     FIELDS,
@@ -48,11 +52,10 @@ from csvdock.read.records import (
     has_bare_carriage_returns,
     index_records,
     normalise_line_endings,
-    record_text,
 )
 from csvdock.read.repair import damaged_records, with_original_positions, write_repaired
 from csvdock.read.scratch import scratch_duckdb
-from csvdock.read.table import TableLayout, find_table, has_blank_lines
+from csvdock.read.table import find_table, has_blank_lines
 from csvdock.rejects.format import REJECT_SCHEMA, no_rejects, reject_frame
 
 RECORDS_FILE, REJECTS_FILE, META_FILE = "records.parquet", "rejects.parquet", "extract.json"
@@ -80,45 +83,6 @@ BINARY_SIGNATURES = {
 
 # Bytes no text file holds (tab, line feed, carriage return, form feed and escape left out).
 CONTROL_BYTES = bytes([*range(0, 9), 11, *range(14, 27), *range(28, 32), 127])
-
-
-class ExtractError(CsvdockError):
-    """The file cannot be read as CSV at all; it is quarantined."""
-
-
-class SourceChanged(CsvdockError):
-    """The file changed while a run read it (replaced or rewritten): transient, the run reads
-    it again later; nothing of it is loaded."""
-
-    transient = True
-
-
-def source_identity(path: Path) -> tuple[int, int, int, int]:
-    """Return what tells one version of a file from the next: device, inode, size, mtime."""
-    stat = path.stat()
-    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
-
-
-def check_unchanged(path: Path, size: int) -> None:
-    """Raise ``SourceChanged`` when ``path`` no longer has the ``size`` its run extracted (a
-    file replaced between Extract and the commit); a file gone since is not checked."""
-    try:
-        now = path.stat().st_size
-    except FileNotFoundError:
-        return
-    if size and now != size:
-        raise SourceChanged(
-            f"the file changed since it was read ({size} bytes, now {now}); it is read again"
-        )
-
-
-class EmptyFile(ExtractError):
-    """The file holds no header and no records (0 bytes, or blank lines): not a broken file, a
-    load of 0 records (``csvdock.pipeline.stages.load_without_records``)."""
-
-
-class QuotingError(ExtractError):
-    """The file's quoting cannot be read with its quote character (tried again without one)."""
 
 
 NO_QUOTE_BYTES = (1, 2, 3, 4, 5, 6, 7, 8, 14, 15, 16)  # stand-ins for "no quote character"
@@ -271,10 +235,10 @@ def _read_table(
         reasons = {int(r): UNTERMINATED for r in damaged.tolist()}
         reasons.update({int(r): NOT_UTF8 for r in undecodable.tolist()})
         damaged = np.array(sorted(reasons), dtype=np.int64)
-        source_columns = layout.names or _header_names(path, index, dialect, layout)
+        source_columns = layout.names or header_names(path, index, dialect, layout)
         mended = None
         if dialect.header and not layout.names:
-            source_columns, mended = _mended_header(path, index, dialect, layout, source_columns)
+            source_columns, mended = mended_header(path, index, dialect, layout, source_columns)
             if mended:
                 log.warning("%s: the header was mended: %s", source, mended)
         columns = unique_column_names(source_columns)
@@ -449,76 +413,6 @@ def _check_readable(path: Path) -> None:
     if controls > max(8, len(head) // 100):
         share = controls / len(head)
         raise ExtractError(f"the file is binary ({share:.0%} control bytes), not CSV text")
-
-
-def _header_names(
-    path: Path, index: RecordIndex, dialect: Dialect, layout: TableLayout
-) -> list[str]:
-    first = layout.header_records[0] if layout.header_records else layout.start
-    found = index.positions_of(np.array([first], dtype=np.int64))
-    raw = record_text(path, int(found[START][0]), int(found[END][0]))
-    text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
-    reader = text_reader(text, dialect.delimiter, dialect.quote, dialect.escape)
-    try:
-        fields = next(reader)
-    except (csv.Error, StopIteration) as exc:
-        raise ExtractError(f"the first record cannot be parsed: {exc}") from None
-    if dialect.header:
-        return [f.replace("\x00", "") for f in fields]
-    return [f"column_{i}" for i in range(1, len(fields) + 1)]
-
-
-HEADER_SAMPLE = 10_000  # data records whose field counts tell the body's width
-MAX_ODD_SHARE = 0.01  # of those, the share that may have another width (ragged records)
-
-
-def _mended_header(
-    path: Path, index: RecordIndex, dialect: Dialect, layout: TableLayout, names: list[str]
-) -> tuple[list[str], str | None]:
-    """Return the header's names fitted to the body's width, and what was mended (None: the
-    header already fits, or the body has no one width). When the body has one width and only
-    the header differs, the body decides: a stray quote that swallowed the rest of the header is
-    text, an empty extra name is dropped, a missing one is added (first where the first column
-    counts rows, as a pandas index, else last)."""
-    # The first data records: enough of the first records to hold them past the ones left out.
-    head = np.arange(min(len(index), HEADER_SAMPLE + layout.not_data.size), dtype=np.int64)
-    data = np.setdiff1d(head, layout.not_data)[:HEADER_SAMPLE]
-    if data.size == 0:
-        return names, None
-    widths = Counter(index.fields_of(data).tolist())
-    width, n = widths.most_common(1)[0]
-    if width == len(names) or n < (1 - MAX_ODD_SHARE) * data.size:
-        return names, None
-    first = layout.header_records[0] if layout.header_records else layout.start
-    found = index.positions_of(np.array([first], dtype=np.int64))
-    raw = record_text(path, int(found[START][0]), int(found[END][0]))
-    line = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
-    unquoted = [f.strip().strip(dialect.quote) for f in line.split(dialect.delimiter)]
-    if dialect.quote in line and len(unquoted) == width:
-        return unquoted, f"a stray quote in the header read as text ({len(names)} -> {width} names)"
-    empty = [i for i, name in enumerate(names) if not name.strip()]
-    if len(names) == width + 1 and len(empty) == 1:
-        kept = names[: empty[0]] + names[empty[0] + 1 :]
-        return kept, f"the empty name at field {empty[0] + 1} of the header dropped"
-    if len(names) == width - 1 and not index.trailing_of(data).all():
-        # (every record ending with a delimiter is the file's dialect: a trailing delimiter)
-        if _counts_rows(path, index, dialect, data[:20]):
-            return ["", *names], "a name added for the first column (it counts the rows)"
-        return [*names, ""], f"a name added for the last column (the body has {width} fields)"
-    return names, None
-
-
-def _counts_rows(path: Path, index: RecordIndex, dialect: Dialect, records: np.ndarray) -> bool:
-    """Whether the first field of ``records`` counts them (0, 1, 2... or 1, 2, 3...)."""
-    found = index.positions_of(records)
-    firsts = []
-    for start, end in zip(found[START].tolist(), found[END].tolist(), strict=True):
-        text = record_text(path, start, end).decode("utf-8", errors="replace")
-        firsts.append(text.split(dialect.delimiter, 1)[0].strip())
-    if not all(f.isdigit() for f in firsts):
-        return False
-    numbers = [int(f) for f in firsts]
-    return numbers == list(range(numbers[0], numbers[0] + len(numbers))) and numbers[0] in (0, 1)
 
 
 def _parse_with_duckdb(
