@@ -251,3 +251,10 @@ def test_too_wide_for_postgresql_fails_cleanly(workdir: Path, pg_dsn: str):
     assert entry["status"] == "quarantined"  # the same limit in both modes (issue 25, item 16)
     assert "1700 columns; the target holds at most 1597" in entry["reason"]
     assert "Traceback" not in err
+
+
+def test_a_quarantined_file_says_why_as_a_code(corpus_run):
+    """The summary's code is what reports and suggested commands decide on (never the text)."""
+    _, _, files = corpus_run
+    assert files["compressed.csv"]["code"] == "not_text"
+    assert all(f["code"] is None for f in files.values() if f["status"] != QUARANTINED)

@@ -66,19 +66,21 @@ def test_the_offending_value_is_marked_and_the_rest_escaped() -> None:
     assert "<mark>" not in h.marked_record("1,2", None)
 
 
-def test_what_to_do_names_a_command() -> None:
-    assert "--encoding" in rd.what_to_do(
-        {"path": "a.csv", "status": "quarantined", "reason": "not valid UTF-8, no encoding fits"}
-    )
+def test_what_to_do_decides_on_the_code_not_the_text() -> None:
+    """Issue 27, item 10: a reason's text may say anything; the code decides."""
+    misleading = "the word threshold and encoding and binary appear here"
+    cases = {
+        "encoding": "--encoding",
+        "over_threshold": "--max-rejects",
+        "not_text": "export it again as CSV",
+        "too_many_columns": "--target duckdb",
+        "quoting": "pin the dialect",
+    }
+    for code, expected in cases.items():
+        result = {"path": "a.csv", "status": "quarantined", "reason": misleading, "code": code}
+        assert expected in rd.what_to_do(result), code
     assert "run again" in rd.what_to_do(
         {"path": "a.csv", "status": "failed", "retryable": True, "reason": "target down"}
-    )
-    assert "--max-rejects" in rd.what_to_do(
-        {
-            "path": "a.csv",
-            "status": "quarantined",
-            "reason": "5 of 9 rejected, over max_rejects = 1",
-        }
     )
 
 

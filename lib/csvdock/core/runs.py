@@ -49,6 +49,8 @@ class FileResult:
     outside_table: list[dict[str, Any]] | None = None  # their spans: first/last line, reason
     # Columns whose type was decided with misfits: {name, type, misfits, examples, decision}.
     columns: list[dict[str, Any]] | None = None
+    # Why a file was quarantined, as a code (see csvdock.read.errors.QuarantineCode).
+    code: str | None = None
 
     def write(self, path: Path) -> None:
         """Write the result as JSON to ``path`` (the caller makes the write atomic)."""

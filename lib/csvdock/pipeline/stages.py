@@ -23,6 +23,7 @@ from csvdock.core.runs import LOADED, QUARANTINED, SKIPPED, FileResult
 from csvdock.core.settings import Settings, TableSettings
 from csvdock.core.timing import timed
 from csvdock.core.workspace import Workspace
+from csvdock.read.errors import QuarantineCode
 from csvdock.read.extract import META_FILE as EXTRACT_META
 from csvdock.read.extract import (
     RECORDS_FILE,
@@ -67,7 +68,7 @@ def extract_stage(path: Path, sha256: str, table: str, settings: Settings, out_d
         log.warning("%s: the file is empty: no header and no records", path)
         return
     except ExtractError as exc:
-        _quarantined(path, sha256, settings, out_dir, str(exc))
+        _quarantined(path, sha256, settings, out_dir, str(exc), exc.code)
         return
     limit = max_columns_of(settings.target)
     if limit is not None and len(result.columns) > limit:
@@ -75,15 +76,17 @@ def extract_stage(path: Path, sha256: str, table: str, settings: Settings, out_d
             f"the file has {len(result.columns)} columns; the target holds at most {limit} "
             "(PostgreSQL's 1,600 less the 3 csvdock's staging adds, in both modes)"
         )
-        _quarantined(path, sha256, settings, out_dir, reason)
+        _quarantined(path, sha256, settings, out_dir, reason, "too_many_columns")
         return
     log.info("%s: extracted %d records, %d rejected", path, result.rows_read, result.rows_rejected)
 
 
-def _quarantined(path: Path, sha256: str, settings: Settings, out_dir: Path, reason: str) -> None:
+def _quarantined(
+    path: Path, sha256: str, settings: Settings, out_dir: Path, reason: str, code: QuarantineCode
+) -> None:
     copy = quarantine_file(Workspace(settings.workspace), path, sha256, reason)
     log.warning("%s: quarantined: %s", path, reason)
-    note = {"reason": reason, "quarantine_path": str(copy)}
+    note = {"reason": reason, "code": code, "quarantine_path": str(copy)}
     (out_dir / QUARANTINE_FILE).write_text(json.dumps(note), encoding="utf-8")
 
 
@@ -286,6 +289,7 @@ def quarantined_result(
         mode=mode,
         quarantine_path=note["quarantine_path"],
         reason=note["reason"],
+        code=note.get("code", "unreadable"),
     )
 
 
@@ -391,6 +395,7 @@ def quarantine_over_threshold(result: FileResult, settings: Settings, reason: st
     copy = quarantine_file(Workspace(settings.workspace), Path(result.path), result.sha256, reason)
     log.warning("%s: quarantined: %s", result.path, reason)
     result.status, result.reason, result.quarantine_path = QUARANTINED, reason, str(copy)
+    result.code = "over_threshold"
     result.rows_loaded = 0
     return result
 

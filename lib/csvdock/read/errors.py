@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from csvdock.core.errors import CsvdockError
 
+# Why a file is quarantined, as a code (its text is the message): reports and suggested
+# commands decide on the code, never on the text.
+QuarantineCode = Literal[
+    "not_text",  # binary, compressed, a document or an image
+    "encoding",  # no encoding reads it as text (or two do, equally)
+    "quoting",  # its records cannot be delimited, even without quoting
+    "unreadable",  # anything else that is no table (no such file, a header that cannot parse)
+    "over_threshold",  # more rejects than max_rejects / max_reject_ratio allow
+    "too_many_columns",  # more columns than the target holds
+]
+
 
 class ExtractError(CsvdockError):
-    """The file cannot be read as CSV at all; it is quarantined."""
+    """The file cannot be read as CSV at all; it is quarantined (``code`` says why)."""
+
+    code: QuarantineCode = "unreadable"
+
+
+class NotText(ExtractError):
+    """The file is binary, compressed, a document or an image: not CSV text."""
+
+    code: QuarantineCode = "not_text"
+
+
+class UnknownEncoding(ExtractError):
+    """No encoding reads the file as text, or two read it differently and equally well."""
+
+    code: QuarantineCode = "encoding"
 
 
 class SourceChanged(CsvdockError):
@@ -44,3 +70,5 @@ class EmptyFile(ExtractError):
 
 class QuotingError(ExtractError):
     """The file's quoting cannot be read with its quote character (tried again without one)."""
+
+    code: QuarantineCode = "quoting"

@@ -37,8 +37,10 @@ from csvdock.read.encoding import (
 from csvdock.read.errors import (
     EmptyFile,
     ExtractError,
+    NotText,
     QuotingError,
     SourceChanged,
+    UnknownEncoding,
     source_identity,
 )
 from csvdock.read.header import header_names, mended_header
@@ -160,7 +162,7 @@ def _extract(
         encoding, stray = UTF8, exc.offsets
         log.warning("%s: %s; their records are set aside", path, exc)
     except EncodingProblem as exc:
-        raise ExtractError(str(exc)) from None
+        raise UnknownEncoding(str(exc)) from None
     if encoding != UTF8:
         path = transcode_to_utf8(source, encoding, out_dir / TRANSCODED_FILE)
     dialect = sniff_dialect(path, settings)
@@ -230,7 +232,7 @@ def _read_table(
         damaged = damaged[~np.isin(damaged, not_data)]  # a stray quote outside the data is text
         undecodable = damaged_records(index, stray)
         if np.isin(undecodable, layout.header_records).any():
-            raise ExtractError(f"the header is not valid UTF-8 (byte {stray[0]})")
+            raise UnknownEncoding(f"the header is not valid UTF-8 (byte {stray[0]})")
         undecodable = undecodable[~np.isin(undecodable, not_data)]
         reasons = {int(r): UNTERMINATED for r in damaged.tolist()}
         reasons.update({int(r): NOT_UTF8 for r in undecodable.tolist()})
@@ -404,15 +406,15 @@ def _check_readable(path: Path) -> None:
         raise EmptyFile("the file is empty: no header and no records")
     for signature, what in BINARY_SIGNATURES.items():
         if head.startswith(signature):
-            raise ExtractError(f"the file is {what}, not CSV text")
+            raise NotText(f"the file is {what}, not CSV text")
     if bom_encoding(head) or wide_encoding(head):
         return  # UTF-16/32 text: its NUL bytes are half of its characters
     if head.count(b"\x00") > max(8, len(head) // 100):
-        raise ExtractError("the file is binary (NUL bytes), not CSV text")
+        raise NotText("the file is binary (NUL bytes), not CSV text")
     controls = len(head) - len(head.translate(None, CONTROL_BYTES))
     if controls > max(8, len(head) // 100):
         share = controls / len(head)
-        raise ExtractError(f"the file is binary ({share:.0%} control bytes), not CSV text")
+        raise NotText(f"the file is binary ({share:.0%} control bytes), not CSV text")
 
 
 def _parse_with_duckdb(
@@ -470,7 +472,7 @@ def _parse_with_duckdb(
                     f"the parser found more records than the file's {rows_read}; check the quote "
                     "and escape characters"
                 ) from None
-            raise ExtractError(f"the file cannot be parsed as CSV: {_first_line(exc)}") from None
+            raise QuotingError(f"the file cannot be parsed as CSV: {_first_line(exc)}") from None
         rejects = [
             (int(r[0]), str(r[1]), r[2], str(r[3]))
             for r in con.execute(

@@ -392,16 +392,18 @@ def what_to_do(result: dict[str, Any]) -> str:
         return f"a transient failure (the target down or busy): run again: csvdock ingest {path}"
     if result["status"] == "failed":
         return f"fix the cause above, then: csvdock ingest {path}"
-    reason = (result.get("reason") or "").lower()
-    if "threshold" in reason or "max_reject" in reason:
+    code = result.get("code")
+    if code == "over_threshold":
         return (
             "look at its rejects, or raise --max-rejects / --max-reject-ratio: "
             f"csvdock ingest {path}"
         )
-    if any(word in reason for word in ("binary", "compressed", "empty", "not csv")):
+    if code == "not_text":
         return f"not CSV text: export it again as CSV, then: csvdock ingest {path}"
-    if "encoding" in reason or "utf-8" in reason:
+    if code == "encoding":
         return f"pin the encoding: csvdock ingest {path} --encoding cp1252"
+    if code == "too_many_columns":
+        return f"split its columns, or load it into DuckDB: csvdock ingest {path} --target duckdb:///PATH"
     return (
         f"if it is CSV after all, pin the dialect: csvdock ingest {path} "
         "--delimiter ';' --quote '\"' (and --no-header when it has none)"
