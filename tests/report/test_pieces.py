@@ -129,3 +129,31 @@ def test_the_explore_notebook_runs_top_to_bottom(workdir: Path) -> None:
     assert "The first rows of users" in shown and "Ann" in shown
     assert "Schema v1" in shown
     assert "rejected records" in shown  # 3,Cy has a field missing
+    # Run again: the file is skipped, and its dead letters still wait (not "No rejects.").
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(notebook),
+            "again.ipynb",
+            "-p",
+            "paths",
+            '["users.csv"]',
+            "-p",
+            "table",
+            "users",
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    executed = json.loads((workdir / "again.ipynb").read_text())
+    shown = "".join(
+        "".join(output.get("data", {}).get("text/html", ""))
+        for cell in executed["cells"]
+        for output in cell.get("outputs", [])
+    )
+    assert "No rejects in this run." in shown and "wait for replay" in shown
