@@ -190,18 +190,23 @@ def started_at(run_dir: Path, run_id: str) -> str | None:
     marker = run_dir / STARTED_FILE
     if marker.exists():
         return marker.read_text(encoding="utf-8").strip()
+    return _started_by_id(run_id)
+
+
+def _started_by_id(run_id: str) -> str | None:
+    """Return the start time a csvdock run id (``new_run_id``) holds, or None."""
     found = re.match(r"(\d{8}T\d{6}Z)-", run_id)
-    if found:
-        begin = dt.datetime.strptime(found.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
-        return begin.strftime(_ISO)
-    return None
+    if not found:
+        return None
+    begin = dt.datetime.strptime(found.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+    return begin.strftime(_ISO)
 
 
 def run_seconds(summary: dict[str, Any]) -> float | None:
     """Return how long a run took, from its summary's ``started_at`` (or the time in its id)
     to its ``finished_at``; None when either is unknown."""
     finished = summary.get("finished_at")
-    started = summary.get("started_at") or started_at(Path("/nonexistent"), summary["run_id"])
+    started = summary.get("started_at") or _started_by_id(summary["run_id"])
     if not started or not finished:
         return None
     begin = dt.datetime.strptime(started, _ISO).replace(tzinfo=dt.UTC)

@@ -338,8 +338,7 @@ def _read_table(
         lines_outside_table=layout.lines_outside,
         outside=[asdict(span) for span in layout.spans],
     )
-    result.write(out_dir)
-    return result
+    return result  # written by ``extract_file``, once the source is known unchanged
 
 
 def _attach_positions(
