@@ -154,3 +154,26 @@ def test_a_quarantined_file_has_no_reject_share(reporting: Path):
     text = html_text(summary["reports"]["errors"])
     row = " ".join(text[text.index("compressed.csv") :].split())[:120]
     assert "quarantined" in row and "%" not in row.split("Rejected records")[0], row
+
+
+def test_a_kept_kernel_serves_every_run_of_a_long_running_process(reporting: Path):
+    """``watch`` keeps one report kernel: each arrival's run renders its reports on it instead
+    of starting its own (a run that starts one writes its own kernel.log)."""
+    from csvdock import ingest as ingest_files
+    from csvdock.report import kernel
+
+    (reporting / "first.csv").write_text("id,name\n1,a\n")
+    (reporting / "second.csv").write_text("id,name\n2,b\n3,c\n")
+    with kernel.kernel_kept_warm(reporting / "kept.log"):
+        kept = kernel._kept
+        assert kept is not None and kept.alive()
+        runs = [ingest_files(reporting / name) for name in ("first.csv", "second.csv")]
+        assert kernel._kept is kept and kept.alive()
+    assert not kept.alive()  # shut down with the block
+    for summary, rows, name in zip(runs, (1, 2), ("first.csv", "second.csv"), strict=True):
+        assert summary.ok and summary.reports
+        text = re.sub(r"\s+", " ", html_text(summary.reports["errors"]))
+        stem = name.removesuffix(".csv")
+        assert f"{name} {stem} loaded {rows} {rows} 0" in text  # file, table, status, counts
+        run_dir = Path(summary.reports["errors"]).parent
+        assert not (run_dir / "kernel.log").exists()  # no kernel of its own

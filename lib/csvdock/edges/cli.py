@@ -418,6 +418,7 @@ def _watch(args: argparse.Namespace, settings: Settings) -> int:
     from csvdock.edges.watch import watch
     from csvdock.read.extract import file_sha256
     from csvdock.rejects.quarantine import quarantine_file
+    from csvdock.report.kernel import kernel_kept_warm
 
     def ingest_arrived(files: list[Path]) -> RunSummary:
         run_id = new_run_id()
@@ -430,7 +431,10 @@ def _watch(args: argparse.Namespace, settings: Settings) -> int:
         quarantine_file(Workspace(settings.workspace), path, file_sha256(path), reason)
         path.unlink()
 
-    watch(inbox, ingest_arrived, dead_letter, retry_delay=settings.retry_delay)
+    # One report kernel for every arrival's run (each would start its own: ~2 s a run).
+    kernel_log = Path(settings.workspace) / "logs" / "kernel.log"
+    with kernel_kept_warm(kernel_log) if settings.report else contextlib.nullcontext():
+        watch(inbox, ingest_arrived, dead_letter, retry_delay=settings.retry_delay)
     return EXIT_OK
 
 

@@ -49,6 +49,13 @@ class ReportKernel:
             self._output.close()
             raise
 
+    def alive(self) -> bool:
+        """Return whether the kernel still runs."""
+        try:
+            return bool(self.manager.is_alive())
+        except Exception:
+            return False
+
     def shutdown(self) -> None:
         try:
             if self.manager.has_kernel:
@@ -73,10 +80,44 @@ def report_kernel(log_path: Path) -> Iterator[ReportKernel]:
         kernel.shutdown()
 
 
+_kept: ReportKernel | None = None  # the kernel a long-running process keeps for every run
+
+
+@contextlib.contextmanager
+def kernel_kept_warm(log_path: Path) -> Iterator[None]:
+    """Keep one report kernel for every run this process makes until the block ends (``watch``:
+    a run per arrival would otherwise start a kernel and import its libraries each time, about
+    2 s of a tiny file's 3). A kernel that died is replaced by the next run; one that cannot
+    start leaves each run to start its own."""
+    global _kept
+    try:
+        kernel = ReportKernel(log_path)
+    except Exception as exc:
+        log.warning("the report kernel could not start: %s", exc)
+        yield
+        return
+    threading.Thread(target=_import_renderers, name="csvdock-report-imports", daemon=True).start()
+    previous, _kept = _kept, kernel
+    try:
+        yield
+    finally:
+        _kept = previous
+        kernel.shutdown()
+
+
 @contextlib.contextmanager
 def warm_kernel_for_run(log_path: Path) -> Iterator[None]:
-    """Start the reports' kernel for a run about to begin; a kernel that cannot start is
-    logged and the reports start their own (they never fail a run)."""
+    """Start the reports' kernel for a run about to begin (or use the one the process keeps,
+    ``kernel_kept_warm``); a kernel that cannot start is logged and the reports start their own
+    (they never fail a run)."""
+    global _current
+    if _kept is not None and _kept.alive():
+        previous, _current = _current, _kept
+        try:
+            yield
+        finally:
+            _current = previous
+        return
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(report_kernel(log_path))
