@@ -126,7 +126,8 @@ def transform_in_target_stage(
     def prepare(warehouse: Warehouse, db_schema: str, name: str) -> int | None:
         check_unchanged(path, extracted.size)  # the bytes extracted are the bytes committed
         at_load = schema_at_load(warehouse, settings, table, raw_dir)
-        record_version(warehouse, at_load.schema)
+        if not at_load.recorded:
+            record_version(warehouse, at_load.schema)
         evolve_table(warehouse, db_schema, name, at_load.schema)
         chosen["at_load"] = at_load
         return at_load.schema.version

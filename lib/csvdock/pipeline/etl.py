@@ -132,7 +132,8 @@ def load_stage(
         over = over_threshold(table_settings, extracted.rows_read, found.height)
         if over:
             raise ThresholdExceeded(over)
-        record_version(warehouse, at_load.schema)
+        if not at_load.recorded:
+            record_version(warehouse, at_load.schema)
         evolve_table(warehouse, db_schema, name, at_load.schema)
         chosen.schema, chosen.folder, chosen.rejects = at_load.schema, folder, found
         return at_load.schema.version

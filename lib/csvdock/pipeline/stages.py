@@ -153,6 +153,7 @@ class SchemaAtLoad:
     schema: TableSchema
     contract: ContractRules | None
     as_prepared: bool  # the schema the file was cast (or staged) with still holds
+    recorded: bool = False  # the target has this version already (no need to record it)
 
 
 def schema_at_load(
@@ -163,12 +164,14 @@ def schema_at_load(
     the table has a newer version than the one the file was resolved against, the file's
     detected schema is resolved again against it, so an old checkpoint never narrows a column."""
     registry = SchemaRegistry(settings.schemas_dir)
-    for recorded in recorded_versions(warehouse, table):
+    in_target = recorded_versions(warehouse, table)
+    for recorded in in_target:
         registry.record(recorded)
     prepared, contract = read_resolved_schema(prepared_dir)
     latest = registry.latest(table)
     if (latest.version if latest else None) == _base_version(prepared_dir):
-        return SchemaAtLoad(prepared, contract, True)
+        known = any(v.version == prepared.version for v in in_target)
+        return SchemaAtLoad(prepared, contract, True, known)
     policy = settings.for_table(table).evolution
     resolution = registry.propose(TableSchema.read(prepared_dir / DETECTED_FILE), policy)
     again = contract_rules(resolution, policy)

@@ -225,6 +225,7 @@ class Warehouse(ABC):
     kind: str
     default_schema: str
     dialect: SqlDialect
+    _ledger_ready = False  # csvdock's tables exist (made or seen once by this connection)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -290,13 +291,17 @@ class Warehouse(ABC):
         } or None
 
     def ensure_ledger(self) -> None:
-        """Create csvdock's own tables if they are missing (own transaction)."""
+        """Create csvdock's own tables if they are missing (own transaction; once per
+        connection: a run's loads share one, and the DDL cost 3-4 ms a small file)."""
+        if self._ledger_ready:
+            return
         for attempt in range(3):
             try:
                 self.begin()
                 for ddl in self.dialect.metadata_ddl():
                     self.execute(ddl)
                 self.commit()
+                self._ledger_ready = True
                 return
             except WarehouseError:
                 self.rollback()

@@ -68,6 +68,7 @@ class DuckDBWarehouse(Warehouse):
         path.parent.mkdir(parents=True, exist_ok=True)
         # DuckDB lets one process at a time open a file for writing, and fails the others at
         # once ("Could not set lock on file"): csvdock's own lock makes them wait their turn.
+        self._path = path.resolve()
         self._lock = _FileLock.acquire(path.with_name(path.name + ".csvdock-lock"))
         try:
             self._con = duckdb.connect(str(path))
@@ -89,6 +90,15 @@ class DuckDBWarehouse(Warehouse):
     def execute_rowcount(self, sql: str, params: list[Any] | None = None) -> int:
         rows = self.execute(sql, params)
         return int(rows[0][0]) if rows else 0
+
+    def ensure_ledger(self) -> None:
+        # While the run holds the file open (``held_open``) no other process can change it:
+        # csvdock's tables, once there, stay there for the run's other loads.
+        if _held_ready.get(self._path):
+            return
+        super().ensure_ledger()
+        if self._path in _held_ready:
+            _held_ready[self._path] = True
 
     def ingest_parquet(self, schema: str, table: str, columns: list[str], paths: list[Path]) -> int:
         names = ", ".join(quote_identifier(c) for c in columns)
@@ -207,6 +217,9 @@ def connect(target: Target) -> DuckDBWarehouse:
     return DuckDBWarehouse(target.path)
 
 
+_held_ready: dict[Path, bool] = {}  # files held open by this process: csvdock's tables made?
+
+
 @contextlib.contextmanager
 def held_open(target: Target) -> Iterator[None]:
     """Keep the database file open while a run's loads happen in this process. DuckDB's Python
@@ -228,9 +241,12 @@ def held_open(target: Target) -> Iterator[None]:
         log.debug("%s is not held open: %s", target.path, first_line(exc))
         yield
         return
+    key = target.path.resolve()
+    _held_ready[key] = False
     try:
         yield
     finally:
+        _held_ready.pop(key, None)
         try:
             keeper.close()
         finally:
