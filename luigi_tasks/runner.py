@@ -215,7 +215,7 @@ def _ended(task: IngestFile, workspace: Workspace) -> bool:
     if _has_result(task):
         return True
     load = task.requires()
-    if workspace.failed_result(load.run_id, load.table, task.sha256).exists():
+    if workspace.failed_result(load.run_id, load.table, task.source_id).exists():
         return True
     return any(workspace.failure_note(t.task_id).exists() for t in _task_and_upstream(load))
 
@@ -224,7 +224,7 @@ def _file_result(task: IngestFile, workspace: Workspace) -> FileResult:
     path = Path(task.path)
     table = resolve_table(task.table, path)
     try:
-        sha256 = task.sha256
+        sha256 = task.source_id
     except OSError as exc:
         return FileResult(str(path), "", table, FAILED, reason=f"cannot read the file: {exc}")
     load = task.requires()

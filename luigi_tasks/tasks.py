@@ -322,7 +322,9 @@ class IngestFile(luigi.WrapperTask):
         return resolve_table(self.table, Path(self.path))
 
     @cached_property
-    def sha256(self) -> str:
+    def source_id(self) -> str:
+        """The file's identity in the ledger: its bytes' SHA-256 (a stream batch's with its
+        position: ``source_identity``); the later tasks' ``sha256`` parameter."""
         return source_identity(Path(self.path), file_sha256(Path(self.path)))
 
     @cached_property
@@ -336,7 +338,7 @@ class IngestFile(luigi.WrapperTask):
             target=self.target,
             options=self.options,
             path=self.path,
-            sha256=self.sha256,
+            sha256=self.source_id,
             run_id=self.resolved_run_id,
         )
 

@@ -123,9 +123,9 @@ DEFAULT_TARGET_URL = "duckdb:///warehouse.duckdb"
 def dead_letter_csv(workdir: Path, table: str, target: str = DEFAULT_TARGET_URL) -> Path:
     """The dead-letter CSV of ``table`` on ``target`` in ``workdir``'s workspace."""
     from csvdock.core.workspace import Workspace
-    from csvdock.rejects.deadletter import LEDGER_FILE, ledger_dir
+    from csvdock.rejects.deadletter import DEAD_LETTER_FILE, dead_letter_dir
 
-    return ledger_dir(Workspace(workdir / ".csvdock"), table, target) / LEDGER_FILE
+    return dead_letter_dir(Workspace(workdir / ".csvdock"), table, target) / DEAD_LETTER_FILE
 
 
 def _descendants(pid: int) -> set[int]:

@@ -169,7 +169,7 @@ def test_every_argument_has_help_and_every_command_an_example():
     """Issue 27, item 4: positional arguments explained, an example under each --help."""
     import argparse
 
-    from csvdock.edges.cli import build_parser
+    from csvdock.edges.parser import build_parser
 
     def parsers(parser: argparse.ArgumentParser):
         yield parser

@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 from csvdock.core.workspace import Workspace
 from csvdock.edges.cli import main
-from csvdock.rejects.deadletter import read_ledger
+from csvdock.rejects.deadletter import read_dead_letters
 from csvdock.schema.evolution import widened_type
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -128,7 +128,7 @@ def machine_for(target_of):  # noqa: C901 - one class, its rules and invariants
 
         @rule()
         def replay_the_dead_letters(self) -> None:
-            pending = read_ledger(Workspace(Path(".csvdock")), self.table, self.target)
+            pending = read_dead_letters(Workspace(Path(".csvdock")), self.table, self.target)
             if pending.filter(pl.col("replayed_in").is_null()).is_empty():
                 return
             code, summary = cli("replay", self.table, "--target", self.target)
@@ -193,7 +193,7 @@ def machine_for(target_of):  # noqa: C901 - one class, its rules and invariants
                     )
                 )
                 count = warehouse.execute(f"SELECT count(*) FROM {self.table}") if ledger else []
-            dead = read_ledger(Workspace(Path(".csvdock")), self.table, self.target)
+            dead = read_dead_letters(Workspace(Path(".csvdock")), self.table, self.target)
             for sha, read, loaded, rejected in ledger:
                 assert read == loaded + rejected
                 assert stored_rejects.get(sha, 0) == rejected

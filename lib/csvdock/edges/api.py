@@ -20,10 +20,11 @@ import secrets
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
@@ -33,6 +34,9 @@ from csvdock.core.runs import new_run_id, valid_run_id
 from csvdock.core.settings import MODES, Settings
 from csvdock.core.workspace import Workspace
 from csvdock.pipeline.run import UsageError, normalised_table
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 log = logging.getLogger("csvdock")
 CHUNK = 1024 * 1024
@@ -47,7 +51,6 @@ def create_app(settings: Settings) -> FastAPI:
     """Return the API for ``settings`` (which must hold an API token)."""
     if not settings.api_token:
         raise ValueError("no API token: set CSVDOCK_API_TOKEN or api_token in luigi.cfg")
-    token = settings.api_token
     workspace = Workspace(settings.workspace)
     inbox = workspace.root / "inbox"
     pool = ThreadPoolExecutor(max_workers=INGEST_WORKERS, thread_name_prefix="csvdock-ingest")
@@ -58,16 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
         description="Every route except `/health` needs `Authorization: Bearer <token>`.",
     )
 
-    def authorised(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> None:
-        given = credentials.credentials if credentials else ""
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "missing or wrong bearer token",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+    authorised = _authorisation(settings.api_token)
 
     for stranded, record, spec in _unfinished_uploads(inbox, workspace):
         if slots.acquire(blocking=False):
@@ -107,16 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
         run_id = new_run_id()
         record = RunRecord(workspace.run_dir(run_id) / API_FILE, run_id)
         spec = {"table": table or "upload", "mode": mode, "run_id": run_id}
-        try:
-            record.write("receiving", spec=spec)
-            stored = await _store_upload(
-                request, inbox, run_id, settings.max_upload_bytes, settings.upload_read_timeout
-            )
-        except BaseException as exc:
-            slots.release()
-            detail = exc.detail if isinstance(exc, HTTPException) else type(exc).__name__
-            record.write("rejected", spec=None, reason=str(detail))
-            raise
+        stored = await _received(request, inbox, record, spec, settings, slots)
         future = _queue(pool, stored, inbox, record, spec, slots)
         if not wait:
             return JSONResponse({"run_id": run_id, "status": "queued"}, status_code=202)
@@ -134,21 +119,66 @@ def create_app(settings: Settings) -> FastAPI:
         dependencies=[Depends(authorised)],
     )
     def get_run(run_id: str) -> Any:
-        if not valid_run_id(run_id):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such run")
-        summary = workspace.run_dir(run_id) / "summary.json"
-        if summary.exists():
-            return json.loads(summary.read_text(encoding="utf-8"))
-        state = RunRecord(workspace.run_dir(run_id) / API_FILE, run_id).read()
-        if state is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such run")
-        if state["status"] in ("receiving", "queued", "running"):
-            return JSONResponse(state, status_code=202)
-        if state["status"] == "rejected":  # the upload itself was refused (413, 408, 422)
-            return JSONResponse(state, status_code=400)
-        return JSONResponse(state, status_code=500)  # ended without a summary: the child failed
+        return _run_state(workspace, run_id)
 
     return app
+
+
+async def _received(
+    request: Request,
+    inbox: Path,
+    record: RunRecord,
+    spec: dict[str, Any],
+    settings: Settings,
+    slots: threading.BoundedSemaphore,
+) -> Path:
+    """Store an upload's body in the inbox for the run ``record``; an upload refused frees its
+    slot and records why."""
+    try:
+        record.write("receiving", spec=spec)
+        return await _store_upload(
+            request, inbox, record.run_id, settings.max_upload_bytes, settings.upload_read_timeout
+        )
+    except BaseException as exc:
+        slots.release()
+        detail = exc.detail if isinstance(exc, HTTPException) else type(exc).__name__
+        record.write("rejected", spec=None, reason=str(detail))
+        raise
+
+
+def _authorisation(token: str) -> Callable[..., None]:
+    """Return the dependency that refuses a request without the bearer ``token`` (401)."""
+
+    def authorised(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        given = credentials.credentials if credentials else ""
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "missing or wrong bearer token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return authorised
+
+
+def _run_state(workspace: Workspace, run_id: str) -> Any:
+    """Return a run's summary (200), or its state: 202 while it runs, 400 when the upload was
+    refused, 500 when it ended without a summary; 404 for an unknown run."""
+    if not valid_run_id(run_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such run")
+    summary = workspace.run_dir(run_id) / "summary.json"
+    if summary.exists():
+        return json.loads(summary.read_text(encoding="utf-8"))
+    state = RunRecord(workspace.run_dir(run_id) / API_FILE, run_id).read()
+    if state is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such run")
+    if state["status"] in ("receiving", "queued", "running"):
+        return JSONResponse(state, status_code=202)
+    if state["status"] == "rejected":  # the upload itself was refused (413, 408, 422)
+        return JSONResponse(state, status_code=400)
+    return JSONResponse(state, status_code=500)  # ended without a summary: the child failed
 
 
 def _check_options(table: str | None, mode: str | None) -> None:
@@ -169,7 +199,6 @@ async def _store_upload(
     little: 413; a body that stalls for ``read_timeout`` seconds: 408; either way the partial
     file is removed and the worker slot freed."""
     from python_multipart import MultipartParser  # streaming: the body is never held whole
-    from python_multipart.multipart import parse_options_header
 
     content_type = request.headers.get("content-type", "")
     if "multipart/form-data" not in content_type or "boundary=" not in content_type:
@@ -178,89 +207,93 @@ async def _store_upload(
     inbox.mkdir(parents=True, exist_ok=True)
     final = inbox / f"{run_id}-{secrets.token_hex(4)}.csv"
     partial = final.with_suffix(".partial")
-    state: dict[str, Any] = {"field": None, "size": 0, "seen": False, "headers": {}}
-    handle = partial.open("wb")
-
-    # A header may arrive in pieces (split across two reads): each piece is appended.
-    state["name"], state["value"] = "", ""
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["name"] += data[start:end].decode("latin-1")
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        state["value"] += data[start:end].decode("latin-1")
-
-    def on_header_end() -> None:
-        state["headers"][state["name"].lower()] = state["value"]
-        state["name"], state["value"] = "", ""
-
-    def on_headers_finished() -> None:
-        kind, params = parse_options_header(state["headers"].get("content-disposition", ""))
-        # The file is the part named exactly "file" that carries a file name (a file part).
-        is_file = kind == b"form-data" and params.get(b"name") == b"file" and b"filename" in params
-        if is_file and state["seen"]:
-            raise ValueError("more than one part named 'file'")
-        state["field"] = "file" if is_file else None
-        state["seen"] = state["seen"] or is_file
-        state["headers"] = {}
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        if state["field"] == "file":
-            state["size"] += end - start
-            if state["size"] > limit:
-                raise OverflowError
-            handle.write(data[start:end])
-
-    parser = MultipartParser(
-        boundary,
-        callbacks={
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_headers_finished": on_headers_finished,
-            "on_part_data": on_part_data,
-        },
-    )
-    body_limit = limit + BODY_OVERHEAD
-    try:
-        received = 0
-        chunks = request.stream().__aiter__()
-        while True:
-            try:
-                chunk = await asyncio.wait_for(chunks.__anext__(), read_timeout)
-            except StopAsyncIteration:
-                break
-            received += len(chunk)
-            if received > body_limit:
-                raise OverflowError
-            parser.write(chunk)
-        parser.finalize()
-    except TimeoutError:
-        handle.close()
-        partial.unlink(missing_ok=True)
-        raise HTTPException(
-            status.HTTP_408_REQUEST_TIMEOUT, f"the body stalled for {read_timeout:g} s"
-        ) from None
-    except OverflowError:
-        handle.close()
-        partial.unlink(missing_ok=True)
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "upload too large") from None
-    except OSError as exc:  # the inbox cannot be written (disk full): the server's trouble
-        handle.close()
-        partial.unlink(missing_ok=True)
-        raise HTTPException(
-            status.HTTP_507_INSUFFICIENT_STORAGE, f"the upload cannot be stored: {exc.strerror}"
-        ) from None
-    except Exception as exc:  # the multipart parser's errors: the client's body
-        handle.close()
-        partial.unlink(missing_ok=True)
-        raise HTTPException(422, f"malformed multipart body: {exc}") from None
-    handle.close()
-    if not state["seen"]:
+    with partial.open("wb") as handle:
+        part = _FilePart(handle, limit)
+        parser = MultipartParser(boundary, callbacks=part.callbacks())
+        try:
+            received = 0
+            chunks = request.stream().__aiter__()
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(chunks.__anext__(), read_timeout)
+                except StopAsyncIteration:
+                    break
+                received += len(chunk)
+                if received > limit + BODY_OVERHEAD:
+                    raise OverflowError
+                parser.write(chunk)
+            parser.finalize()
+        except Exception as exc:
+            handle.close()
+            partial.unlink(missing_ok=True)
+            raise _upload_error(exc, read_timeout) from None
+    if not part.seen:
         partial.unlink(missing_ok=True)
         raise HTTPException(422, "no file part named 'file' (a part with a file name)")
     partial.replace(final)
     return final
+
+
+def _upload_error(exc: Exception, read_timeout: float) -> HTTPException:
+    """Return the HTTP error for an upload that could not be stored."""
+    if isinstance(exc, TimeoutError):
+        return HTTPException(
+            status.HTTP_408_REQUEST_TIMEOUT, f"the body stalled for {read_timeout:g} s"
+        )
+    if isinstance(exc, OverflowError):
+        return HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "upload too large")
+    if isinstance(exc, OSError):  # the inbox cannot be written (disk full): the server's trouble
+        return HTTPException(
+            status.HTTP_507_INSUFFICIENT_STORAGE, f"the upload cannot be stored: {exc.strerror}"
+        )
+    return HTTPException(422, f"malformed multipart body: {exc}")  # the client's body
+
+
+class _FilePart:
+    """The multipart parser's callbacks: the bytes of the part named ``file`` (a file part, at
+    most one) go to ``handle``, at most ``limit`` of them (``OverflowError`` past it)."""
+
+    def __init__(self, handle: IO[bytes], limit: int) -> None:
+        self.handle, self.limit = handle, limit
+        self.size, self.seen, self.in_file = 0, False, False
+        # A header may arrive in pieces (split across two reads): each piece is appended.
+        self.name, self.value, self.headers = "", "", dict[str, str]()
+
+    def callbacks(self) -> MultipartCallbacks:
+        return {
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_part_data": self.on_part_data,
+        }
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.name += data[start:end].decode("latin-1")
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.value += data[start:end].decode("latin-1")
+
+    def on_header_end(self) -> None:
+        self.headers[self.name.lower()] = self.value
+        self.name, self.value = "", ""
+
+    def on_headers_finished(self) -> None:
+        from python_multipart.multipart import parse_options_header
+
+        kind, params = parse_options_header(self.headers.get("content-disposition", ""))
+        # The file is the part named exactly "file" that carries a file name (a file part).
+        is_file = kind == b"form-data" and params.get(b"name") == b"file" and b"filename" in params
+        if is_file and self.seen:
+            raise ValueError("more than one part named 'file'")
+        self.in_file, self.seen, self.headers = is_file, self.seen or is_file, {}
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self.in_file:
+            self.size += end - start
+            if self.size > self.limit:
+                raise OverflowError
+            self.handle.write(data[start:end])
 
 
 API_FILE = "api.json"

@@ -1,4 +1,4 @@
-"""The dead-letter ledger: every rejected record of a table, and the quarantined files.
+"""The dead letters: every rejected record of a table, and the quarantined files.
 
 ``deadletter/<target>/<table>/DeadLetterQueue.csv`` (one per target and table, a CSV a person
 can open and edit; ``<target>`` is ``KIND-HASH`` of the target's masked URL, written in the
@@ -31,16 +31,15 @@ from csvdock.rejects.format import (
 )
 from csvdock.targets.base import METADATA_SCHEMA, REJECTS_TABLE, REPLAYS_TABLE, Warehouse
 
-LEDGER_FILE = "DeadLetterQueue.csv"
+DEAD_LETTER_FILE = "DeadLetterQueue.csv"
 
 
-def write_rejects_csv(ledger_rows: pl.DataFrame, source: Path, out: Path) -> Path | None:
-    """Write one file's dead letters (rows of the ledger) to the CSV ``out``; return None when
-    there are none."""
-    if ledger_rows.is_empty():
+def write_rejects_csv(letters: pl.DataFrame, source: Path, out: Path) -> Path | None:
+    """Write one file's dead letters to the CSV ``out``; return None when there are none."""
+    if letters.is_empty():
         return None
     out.parent.mkdir(parents=True, exist_ok=True)
-    full = run_rejects_csv_frame(ledger_rows, source)
+    full = run_rejects_csv_frame(letters, source)
     partial = out.with_name(out.name + ".partial")
     full.write_csv(partial)
     partial.replace(out)
@@ -57,7 +56,7 @@ def target_key(target: str) -> str:
     return f"{kind}-{hashlib.sha256(masked.encode()).hexdigest()[:10]}"
 
 
-def ledger_dir(workspace: Workspace, table: str, target: str) -> Path:
+def dead_letter_dir(workspace: Workspace, table: str, target: str) -> Path:
     """Return the dead-letter folder of ``table`` on ``target``."""
     return workspace.root / "deadletter" / target_key(target) / table
 
@@ -67,12 +66,12 @@ def tables_with_dead_letters(workspace: Workspace, table: str) -> list[str]:
     root = workspace.root / "deadletter"
     if not root.is_dir():
         return []
-    return sorted(p.parent.name for p in root.glob(f"*/{table}/{LEDGER_FILE}"))
+    return sorted(p.parent.name for p in root.glob(f"*/{table}/{DEAD_LETTER_FILE}"))
 
 
-def read_ledger(workspace: Workspace, table: str, target: str) -> pl.DataFrame:
+def read_dead_letters(workspace: Workspace, table: str, target: str) -> pl.DataFrame:
     """Return every dead letter of ``table`` on ``target`` (an empty frame when none)."""
-    path = ledger_dir(workspace, table, target) / LEDGER_FILE
+    path = dead_letter_dir(workspace, table, target) / DEAD_LETTER_FILE
     if not path.exists():
         return pl.DataFrame(schema=DEAD_LETTER_SCHEMA)
     return pl.read_csv(path, schema=DEAD_LETTER_SCHEMA, infer_schema=False)
@@ -106,7 +105,7 @@ def sync_dead_letters(
     and a file's rows already there are kept as they stand (edits and ``replayed_in`` marks
     included) when their count agrees. Idempotent; return how many rows the CSV holds for
     the file."""
-    folder = ledger_dir(workspace, table, target)
+    folder = dead_letter_dir(workspace, table, target)
     folder.mkdir(parents=True, exist_ok=True)
     with locked(folder):
         note = folder.parent / "TARGET.txt"
@@ -119,12 +118,12 @@ def sync_dead_letters(
             headers.mkdir(exist_ok=True)
             if not (headers / f"{sha256}.txt").exists():
                 (headers / f"{sha256}.txt").write_bytes(header)
-        ledger = read_ledger(workspace, table, target)
-        mine = ledger.filter(pl.col("file_sha256") == sha256)
+        letters = read_dead_letters(workspace, table, target)
+        mine = letters.filter(pl.col("file_sha256") == sha256)
         if mine.height == stored.height:
             return mine.height
-        others = ledger.filter(pl.col("file_sha256") != sha256)
-        write_ledger(folder, pl.concat([others, stored.cast(DEAD_LETTER_SCHEMA)]))
+        others = letters.filter(pl.col("file_sha256") != sha256)
+        write_dead_letters(folder, pl.concat([others, stored.cast(DEAD_LETTER_SCHEMA)]))
         return stored.height
 
 
@@ -135,12 +134,12 @@ def header_bytes(text: Path) -> bytes:
     return record_text(text, 0, len(first)) if first else b""
 
 
-def write_ledger(folder: Path, ledger: pl.DataFrame) -> None:
+def write_dead_letters(folder: Path, letters: pl.DataFrame) -> None:
     """Write the dead-letter CSV whole (a partial file never stays behind)."""
-    partial = folder / (LEDGER_FILE + ".partial")
+    partial = folder / (DEAD_LETTER_FILE + ".partial")
     try:
-        ledger.write_csv(partial)
-        partial.replace(folder / LEDGER_FILE)
+        letters.write_csv(partial)
+        partial.replace(folder / DEAD_LETTER_FILE)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

@@ -109,6 +109,39 @@ def reject_frame(
     )
 
 
+# Rejects with their raw text, without byte spans (a stream's messages set aside before parsing).
+RAW_REJECT_SCHEMA = pl.Schema(
+    {
+        "line": pl.Int64,
+        "stage": pl.String,
+        "column": pl.String,
+        "reason": pl.String,
+        "raw": pl.String,
+    }
+)
+
+
+def raw_reject_frame(
+    lines: Sequence[int], stage: Stage, reasons: Sequence[str], raws: Sequence[str]
+) -> pl.DataFrame:
+    """Return rejects that carry their raw text already (no column), in the order given."""
+    return pl.DataFrame(
+        {
+            "line": list(lines),
+            "stage": [stage] * len(reasons),
+            "column": [None] * len(reasons),
+            "reason": list(reasons),
+            "raw": list(raws),
+        },
+        schema=RAW_REJECT_SCHEMA,
+    )
+
+
+def with_raw_rejects(rejects: pl.DataFrame, more: pl.DataFrame) -> pl.DataFrame:
+    """Return ``rejects`` (with ``raw``) and ``more`` (``RAW_REJECT_SCHEMA``) in line order."""
+    return pl.concat([rejects.select(RAW_REJECT_SCHEMA.names()), more]).sort("line")
+
+
 def rejects_of_checked(checked: pl.LazyFrame) -> pl.LazyFrame:
     """Return the rejects of a checked frame (record positions plus the first failing check)."""
     return (

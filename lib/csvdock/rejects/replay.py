@@ -12,12 +12,12 @@ from csvdock.core.settings import Settings, load_settings
 from csvdock.core.workspace import Workspace
 from csvdock.pipeline.run import UsageError, ingest, normalised_table
 from csvdock.rejects.deadletter import (
-    ledger_dir,
+    dead_letter_dir,
     locked,
-    read_ledger,
+    read_dead_letters,
     tables_with_dead_letters,
     target_key,
-    write_ledger,
+    write_dead_letters,
 )
 from csvdock.targets.url import masked_url
 
@@ -26,10 +26,10 @@ def replay_files(
     workspace: Workspace, table: str, target: str, replay_id: str, run: str | None
 ) -> list[Path]:
     """Write the not-yet-replayed dead letters of ``table`` (of one ``run`` if given) as CSV files,
-    one per original file (its header, then the raw records as they stand in the ledger, edits
-    included). Return their paths."""
-    folder = ledger_dir(workspace, table, target)
-    pending = _pending(read_ledger(workspace, table, target), run)
+    one per original file (its header, then the raw records as they stand in the dead-letter
+    CSV, edits included). Return their paths."""
+    folder = dead_letter_dir(workspace, table, target)
+    pending = _pending(read_dead_letters(workspace, table, target), run)
     out_dir = folder / "replay" / replay_id
     paths: list[Path] = []
     for (sha256,), group in pending.group_by(["file_sha256"], maintain_order=True):
@@ -54,20 +54,20 @@ def mark_replayed(
     ``replay_id``: in the target's ``csvdock.replays`` first (the truth), then in the CSV
     derived from it; return how many were marked."""
     _mark_in_target(target, table, replay_id, run, shas)
-    folder = ledger_dir(workspace, table, target)
+    folder = dead_letter_dir(workspace, table, target)
     with locked(folder):
-        ledger = read_ledger(workspace, table, target)
+        letters = read_dead_letters(workspace, table, target)
         pending = pl.col("replayed_in").is_null() & pl.col("file_sha256").is_in(list(shas))
         if run:
             pending &= pl.col("run_id") == run
-        marked = ledger.filter(pending).height
-        ledger = ledger.with_columns(
+        marked = letters.filter(pending).height
+        letters = letters.with_columns(
             pl.when(pending)
             .then(pl.lit(replay_id))
             .otherwise(pl.col("replayed_in"))
             .alias("replayed_in")
         )
-        write_ledger(folder, ledger)
+        write_dead_letters(folder, letters)
     return marked
 
 
@@ -103,8 +103,8 @@ def _mark_in_target(
             raise
 
 
-def _pending(ledger: pl.DataFrame, run: str | None) -> pl.DataFrame:
-    pending = ledger.filter(pl.col("replayed_in").is_null())
+def _pending(letters: pl.DataFrame, run: str | None) -> pl.DataFrame:
+    pending = letters.filter(pl.col("replayed_in").is_null())
     return pending.filter(pl.col("run_id") == run) if run else pending
 
 
@@ -128,7 +128,7 @@ def replay(
     if not files:
         old_layout = workspace.root / "deadletter" / table / "DeadLetterQueue.csv"
         if old_layout.exists():
-            new = ledger_dir(workspace, table, settings.target)
+            new = dead_letter_dir(workspace, table, settings.target)
             raise UsageError(
                 f"table {table!r} has dead letters in {old_layout.parent}, kept before they were "
                 f"told apart by target: move that folder to {new} if they are "
@@ -146,11 +146,11 @@ def replay(
                 f"({', '.join(elsewhere)}): give that target with --target"
             )
         raise UsageError(f"table {table!r} has no rejected records waiting for replay")
-    # Polars ran in this process (reading the ledger): its tasks are not forked.
+    # Polars ran in this process (reading the dead letters): its tasks are not forked.
     summary = ingest(files, table, evolution="freeze", settings=settings, run_id=replay_id)
     replayed = {f.path for f in summary.files if f.status in OK_STATUSES}
     originals = {p.stem for p in files if str(p) in replayed}
-    pending = read_ledger(workspace, table, settings.target)
+    pending = read_dead_letters(workspace, table, settings.target)
     pending = pending.filter(pl.col("replayed_in").is_null())
     shas = {s for s in pending["file_sha256"].unique().to_list() if s[:12] in originals}
     mark_replayed(workspace, table, settings.target, replay_id, run, shas)

@@ -74,19 +74,6 @@ def histogram(values: Sequence[float], title: str, bins: int = 20) -> str:
     return _svg(figure, title)
 
 
-def top_values(labels: Sequence[str], counts: Sequence[int], title: str) -> str:
-    """A small bar chart of the most frequent values of a text column."""
-    figure = _figure(2.6, 0.22 * len(labels) + 0.3)
-    axes = figure.add_subplot()
-    axes.barh([_short(label, 18) for label in labels][::-1], list(counts)[::-1], color=GREY)
-    axes.set_xticks([])
-    axes.tick_params(labelsize=7)
-    for side in ("top", "right", "bottom"):
-        axes.spines[side].set_visible(False)
-    figure.tight_layout(pad=0.2)
-    return _svg(figure, title)
-
-
 def trend(
     x: Sequence[str], y: Sequence[float], title: str, color: str = BLUE, unit: str = ""
 ) -> str:

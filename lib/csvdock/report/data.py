@@ -14,11 +14,9 @@ import polars as pl
 
 from csvdock.core.runs import run_seconds
 from csvdock.core.workspace import Workspace
-from csvdock.rejects.deadletter import read_ledger
+from csvdock.rejects.deadletter import read_dead_letters
 from csvdock.schema.registry import SchemaRegistry
 from csvdock.schema.table import TableSchema
-
-FIRST_REJECTS = 20
 
 
 def read_summary(summary_path: str | Path) -> dict[str, Any]:
@@ -151,31 +149,18 @@ def column_table(schema: TableSchema) -> pl.DataFrame:
     )
 
 
-def schema_changes(schema: TableSchema) -> pl.DataFrame:
-    """Return what changed from the previous version: change, column, from, to."""
-    rows = [
-        {
-            "change": ch["change"],
-            "column": ch["column"],
-            "from": ch.get("from", ""),
-            "to": ch.get("to", ch.get("type", "")),
-        }
-        for ch in schema.changes
-    ]
-    names = ["change", "column", "from", "to"]
-    return pl.DataFrame(rows, schema=dict.fromkeys(names, pl.String))
-
-
 def run_rejects(summary: dict[str, Any], workspace: str | Path) -> pl.DataFrame:
     """Return the dead letters recorded by this run, for every table it touched."""
     space = Workspace(Path(workspace))
     frames = [
-        read_ledger(space, table, summary["target"]).filter(pl.col("run_id") == summary["run_id"])
+        read_dead_letters(space, table, summary["target"]).filter(
+            pl.col("run_id") == summary["run_id"]
+        )
         for table in sorted({f["table"] for f in summary["files"]})
     ]
     frames = [f for f in frames if not f.is_empty()]
     if not frames:
-        return read_ledger(space, "\0none", summary["target"])
+        return read_dead_letters(space, "\0none", summary["target"])
     return pl.concat(frames)
 
 
@@ -187,33 +172,6 @@ def rejects_by_reason(rejects: pl.DataFrame) -> pl.DataFrame:
         .group_by("stage", "reason")
         .len("rejects")
         .sort("rejects", "stage", descending=[True, False])
-    )
-
-
-def first_rejects(rejects: pl.DataFrame, limit: int = FIRST_REJECTS) -> pl.DataFrame:
-    """Return the first rejected records: file, line, stage, column, reason, raw."""
-    return (
-        rejects.with_columns(pl.col("file").map_elements(lambda p: Path(p).name, pl.String))
-        .sort("file", "line")
-        .select("file", "line", "stage", "column", "reason", "raw")
-        .head(limit)
-    )
-
-
-def quarantined_files(summary: dict[str, Any]) -> pl.DataFrame:
-    """Return the run's quarantined and failed files with their reasons."""
-    rows = [
-        {
-            "file": Path(f["path"]).name,
-            "status": f["status"],
-            "reason": f["reason"] or "",
-            "kept at": f.get("quarantine_path") or "",
-        }
-        for f in summary["files"]
-        if f["status"] in ("quarantined", "failed")
-    ]
-    return pl.DataFrame(
-        rows, schema=dict.fromkeys(["file", "status", "reason", "kept at"], pl.String)
     )
 
 
@@ -377,7 +335,7 @@ def waiting_dead_letters(summary: dict[str, Any], workspace: str | Path) -> pl.D
     space = Workspace(Path(workspace))
     rows = []
     for table in sorted({f["table"] for f in summary["files"]}):
-        ledger = read_ledger(space, table, summary["target"])
+        ledger = read_dead_letters(space, table, summary["target"])
         waiting = ledger.filter(pl.col("replayed_in").is_null()).height
         if waiting:
             command = f"csvdock replay {table} --target '{summary['target']}'"

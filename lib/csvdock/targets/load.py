@@ -18,7 +18,7 @@ import polars as pl
 from csvdock.core.errors import CsvdockError
 from csvdock.core.naming import qualified_name, quote_identifier
 from csvdock.core.positions import StreamPosition
-from csvdock.rejects.format import stored_rows
+from csvdock.rejects.format import raw_reject_frame, stored_rows, with_raw_rejects
 from csvdock.schema.evolution import widened_type
 from csvdock.schema.table import TableSchema
 from csvdock.targets.base import (
@@ -90,23 +90,13 @@ def store_rejects(warehouse: Warehouse, entry: LedgerEntry, rejects: pl.DataFram
         offsets = [position.offset_of_line(line) for line in rejects["line"].to_list()]
         rejects = rejects.with_columns(pl.Series("line", offsets, dtype=pl.Int64))
         if position.set_aside:
-            aside = pl.DataFrame(
-                {
-                    "line": [m.offset for m in position.set_aside],
-                    "stage": ["parse"] * len(position.set_aside),
-                    "column": [None] * len(position.set_aside),
-                    "reason": [m.reason for m in position.set_aside],
-                    "raw": [m.raw for m in position.set_aside],
-                },
-                schema={
-                    "line": pl.Int64,
-                    "stage": pl.String,
-                    "column": pl.String,
-                    "reason": pl.String,
-                    "raw": pl.String,
-                },
+            aside = raw_reject_frame(
+                [m.offset for m in position.set_aside],
+                "parse",
+                [m.reason for m in position.set_aside],
+                [m.raw for m in position.set_aside],
             )
-            rejects = pl.concat([rejects.select(aside.columns), aside]).sort("line")
+            rejects = with_raw_rejects(rejects, aside)
     rows = stored_rows(rejects, entry.table, entry.sha256, entry.run_id, path)
     if rows.height == 0:
         return 0
