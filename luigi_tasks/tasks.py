@@ -450,7 +450,8 @@ def run_settings(task: RunTask) -> Settings:
 def write_reports(summary_path: Path, settings: Settings) -> dict[str, str]:
     """Render the reports of the run whose summary is at ``summary_path``, record their paths (or
     the error) in the summary and refresh runs/index.html. Never raises."""
-    from csvdock.report.notebooks import render_run_reports, write_runs_index
+    from csvdock.report.index import write_runs_index
+    from csvdock.report.notebooks import render_run_reports
 
     try:
         reports = render_run_reports(

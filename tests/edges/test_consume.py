@@ -24,8 +24,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from csvdock.core.positions import StreamPosition
+from csvdock.edges.batches import not_one_record
 from csvdock.edges.cli import main
-from csvdock.edges.consume import not_one_record
 
 from tests.conftest import open_warehouse, unique_table
 

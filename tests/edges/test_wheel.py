@@ -56,6 +56,8 @@ def test_the_wheel_ingests_and_reports_from_an_empty_folder(tmp_path: Path):
     assert "report schema:" in done.stdout and "report errors:" in done.stdout, done.stdout
     assert (empty / "warehouse.duckdb").exists()
     assert list((empty / ".csvdock" / "runs").glob("*/schema_report.html"))
+    index = (empty / ".csvdock" / "runs" / "index.html").read_text(encoding="utf-8")
+    assert "<h1>csvdock runs</h1>" in index  # the page template travels in the wheel
     origin = subprocess.run(
         [sys.executable, "-S", "-c", "import csvdock; print(csvdock.__file__)"],
         cwd=empty,

@@ -177,3 +177,21 @@ def test_a_kept_kernel_serves_every_run_of_a_long_running_process(reporting: Pat
         assert f"{name} {stem} loaded {rows} {rows} 0" in text  # file, table, status, counts
         run_dir = Path(summary.reports["errors"]).parent
         assert not (run_dir / "kernel.log").exists()  # no kernel of its own
+
+
+def test_the_index_escapes_what_comes_from_the_data(reporting: Path):
+    """The index shows whatever summaries the workspace holds (one edited by hand, or from an
+    older csvdock): its template escapes their text, and its report links stay links."""
+    from csvdock.core.workspace import Workspace
+    from csvdock.report.index import write_runs_index
+
+    (reporting / "a.csv").write_text("x\n1\n")
+    summary_path = Path(ingest("a.csv")["reports"]["errors"]).parent / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["files"][0]["table"] = "<b>odd</b>"
+    summary["mode"] = "<i>etl</i>"
+    summary_path.write_text(json.dumps(summary))
+    index = write_runs_index(Workspace(reporting / ".csvdock")).read_text()
+    assert "<b>odd</b>" not in index and "&lt;b&gt;odd&lt;/b&gt;" in index
+    assert "<i>etl</i>" not in index and "&lt;i&gt;etl&lt;/i&gt;" in index
+    assert re.search(r'<a href="[^"]+/error_report.html">errors</a>', index)

@@ -22,9 +22,7 @@ CSV file with its header, one batch each (handled like an upload).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import logging
 import signal
 import sys
@@ -35,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from csvdock.core.errors import ConfigError, CsvdockError
-from csvdock.core.positions import SetAside, StreamPosition, sidecar
+from csvdock.core.positions import StreamPosition, sidecar
 from csvdock.core.runs import (
     FAILED,
     LOADED,
@@ -47,8 +45,8 @@ from csvdock.core.runs import (
 )
 from csvdock.core.settings import Settings
 from csvdock.core.workspace import Workspace
+from csvdock.edges.batches import file_batch, record_batch, stream_name
 from csvdock.pipeline.run import UsageError, ingest
-from csvdock.rejects.format import raw_text
 from csvdock.targets import connect, parse_target
 from csvdock.targets.load import STALE_BATCH, record_stream_offset, stream_offsets
 
@@ -58,7 +56,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("csvdock")
 MessageKind = Literal["record", "file"]
 MAX_RETRY_SECONDS = 60.0
-MAX_REASON_BYTES = 200
 FETCH_MESSAGES = 10_000  # messages taken from the client at once
 
 
@@ -209,7 +206,7 @@ class _State:
 
         loaded = self._ledger_offsets()
         for partition in partitions:
-            last = loaded.get(_stream(self.options.topic, partition.partition))
+            last = loaded.get(stream_name(self.options.topic, partition.partition))
             partition.offset = OFFSET_BEGINNING if last is None else last + 1
             self.owned.add(partition.partition)
             self.pending.pop(partition.partition, None)
@@ -243,7 +240,7 @@ class _State:
     def _seek_to_ledger(self, partition: int) -> None:
         from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-        last = self._ledger_offsets().get(_stream(self.options.topic, partition))
+        last = self._ledger_offsets().get(stream_name(self.options.topic, partition))
         offset = OFFSET_BEGINNING if last is None else last + 1
         self.pending.pop(partition, None)
         try:
@@ -414,95 +411,18 @@ class _State:
         for partition, pending in sorted(self.pending.items()):
             if not pending.messages:
                 continue
+            stream = stream_name(self.options.topic, partition)
             if self.options.message == "file":
                 for offset, value in pending.messages:
-                    batches.append(self._file_batch(partition, [(offset, value)], value))
+                    batches.append(file_batch(self.folder, stream, partition, offset, value))
             else:
-                batches.append(self._record_batch(partition, pending.messages))
+                batches.append(
+                    record_batch(
+                        self.folder, stream, partition, pending.messages, self.dialect, self.columns
+                    )
+                )
         self.pending.clear()
         return batches
-
-    def _file_batch(
-        self, partition: int, messages: list[tuple[int, bytes]], body: bytes
-    ) -> tuple[Path, StreamPosition]:
-        first, last = messages[0][0], messages[-1][0]
-        position = StreamPosition(_stream(self.options.topic, partition), first, last)
-        path = self.folder / f"{partition}-{first}-{last}.csv"
-        path.write_bytes(body)
-        position.write(path)
-        return path, position
-
-    def _record_batch(
-        self, partition: int, messages: list[tuple[int, bytes]]
-    ) -> tuple[Path, StreamPosition]:
-        delimiter, quote, escape = self.dialect
-        header = io.StringIO()
-        csv.writer(header, delimiter=delimiter, quotechar=quote, lineterminator="\n").writerow(
-            self.columns
-        )
-        body = bytearray(header.getvalue().encode("utf-8"))
-        lines: list[int] = []
-        offsets: list[int] = []
-        aside: list[SetAside] = []
-        line = 2
-        for offset, value in messages:
-            record = _without_line_ending(value)
-            reason = not_one_record(record, delimiter, quote, escape)
-            if reason is not None:
-                aside.append(SetAside(offset, raw_text(value), reason))
-                continue
-            lines.append(line)
-            offsets.append(offset)
-            body += record + b"\n"
-            line += record.count(b"\n") + 1
-        first, last = messages[0][0], messages[-1][0]
-        position = StreamPosition(
-            _stream(self.options.topic, partition), first, last, lines, offsets, aside
-        )
-        path = self.folder / f"{partition}-{first}-{last}.csv"
-        path.write_bytes(bytes(body))
-        position.write(path)
-        return path, position
-
-
-def not_one_record(record: bytes, delimiter: str, quote: str, escape: str) -> str | None:
-    """Return why ``record`` (a message, its line ending removed) is not exactly one CSV record
-    in the dialect, or None when it is."""
-    if not record:
-        return "an empty message: no record"
-    try:
-        text = record.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"byte {exc.start} of the message is not UTF-8"
-    if "\x00" in text:
-        return "the message holds a NUL byte"
-    if quote not in text and escape not in text and "\n" not in text and "\r" not in text:
-        return None  # no quoting and no line break: one record, whatever its fields
-    reader = csv.reader(
-        io.StringIO(text, newline=""),
-        delimiter=delimiter,
-        quotechar=quote,
-        doublequote=escape == quote,
-        escapechar=None if escape == quote else escape,
-        strict=True,
-    )
-    try:
-        rows = list(reader)
-    except csv.Error as exc:
-        return f"not one CSV record: {exc}"[:MAX_REASON_BYTES]
-    if len(rows) != 1:
-        return f"{len(rows)} CSV records in one message (a line break outside quotes)"
-    return None
-
-
-def _without_line_ending(value: bytes) -> bytes:
-    if value.endswith(b"\r\n"):
-        return value[:-2]
-    return value[:-1] if value.endswith(b"\n") else value
-
-
-def _stream(topic: str, partition: int) -> str:
-    return f"kafka://{topic}/{partition}"
 
 
 def _check(options: ConsumeOptions) -> None:
