@@ -25,6 +25,9 @@ NEWLINE, CARRIAGE_RETURN = 0x0A, 0x0D
 LINE, START, END = "__line", "__start", "__end"
 FIELDS, TRAILING = "__fields", "__trailing"  # fields of a record; whether it ends with a delimiter
 INDEX_ROW_GROUP = 1 << 20  # records a row group of the index file holds (24 MB in memory)
+# The index is scratch, read back in pieces several times: uncompressed it is written and read
+# faster (1M records: the extract 0.1 s less) at 20 bytes a record on disk.
+INDEX_COMPRESSION = "none"
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,9 @@ class RecordIndex:
         """Write the positions of records ``first`` onwards, leaving out the ascending
         ``skipped`` ones, to the Parquet file ``out`` (in row groups)."""
         base = 0
-        with pq.ParquetWriter(out, _index_schema(self.counts_fields)) as writer:
+        with pq.ParquetWriter(
+            out, _index_schema(self.counts_fields), compression=INDEX_COMPRESSION
+        ) as writer:
             for batch in parquet_batches(self.path, INDEX_ROW_GROUP):
                 keep = np.ones(batch.num_rows, dtype=bool)
                 keep[: max(first - base, 0)] = False
@@ -413,7 +418,7 @@ def index_records(
             table[TRAILING] = terminal_after > terminal[keep]
         writer.write_table(pa.table(table, schema=schema), row_group_size=INDEX_ROW_GROUP)
 
-    with pq.ParquetWriter(out, schema) as writer:
+    with pq.ParquetWriter(out, schema, compression=INDEX_COMPRESSION) as writer:
         for chunk in _chunks(path, quote, escape, delimiter, ignored):
             literal.append(chunk.literal_at + chunk.position)
             broken.append(chunk.unclosed_at + chunk.position)
