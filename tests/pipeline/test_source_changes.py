@@ -34,17 +34,17 @@ def test_a_file_changed_while_it_is_read_is_read_again(workdir: Path, monkeypatc
 
 
 def test_a_file_replaced_before_the_commit_is_not_committed(workdir: Path, monkeypatch):
-    from csvdock.pipeline import etl
+    from csvdock.pipeline import file_load
 
     source = workdir / "swapped.csv"
     source.write_text("id,n\n1,2\n2,3\n", encoding="utf-8")
-    original = etl.check_unchanged
+    original = file_load.check_unchanged
 
     def replaced_first(path, size):
         path.write_text("id,n\n9,9\n", encoding="utf-8")  # mv'd over between Extract and Load
         original(path, size)
 
-    monkeypatch.setattr(etl, "check_unchanged", replaced_first)
+    monkeypatch.setattr(file_load, "check_unchanged", replaced_first)
     summary = csvdock.ingest([source], target="duckdb:///w.duckdb", table="swapped")
     (result,) = summary.files
     assert result.status == "failed" and result.retryable is True

@@ -105,3 +105,14 @@ def test_a_stray_quote_that_swallows_the_header_is_text(tmp_path):
     result = mended(tmp_path, 'DATE,TIME,"Qty,PRODUCTID,A,B,C,D,E')
     assert (result.rows_read, result.rows_rejected) == (83, 0)
     assert result.source_columns[2:4] == ["Qty", "PRODUCTID"]
+
+
+def test_a_stray_carriage_return_in_the_header_keeps_its_names(tmp_path):
+    """Found by the damage fuzzer: a CR before the header (not a line end) made Python's reader
+    end the header there, so the file read as having no names ("empty") and was skipped."""
+    for text in (b"\rid,a,b\n\n", b"\rid,a,b\n1,2,3\n", b"id,a\rx,b\n1,2,3\n"):
+        path = tmp_path / "stray.csv"
+        path.write_bytes(text)
+        result = extract_file(path, tmp_path / f"out_{len(text)}_{text[1]}", TableSettings())
+        assert len(result.source_columns) == 3, (text, result.source_columns)
+        assert result.rows_read == text.count(b"\n") - 1 - text.endswith(b"\n\n")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,28 +14,16 @@ from csvdock.core.errors import CsvdockError
 from csvdock.core.naming import qualified_name, quote_identifier
 from csvdock.core.runs import FileResult
 from csvdock.core.settings import Settings
-from csvdock.core.timing import read_timings, timed
+from csvdock.core.timing import timed
+from csvdock.pipeline.file_load import FileToLoad, load_file
 from csvdock.pipeline.stages import (
     SchemaAtLoad,
     ThresholdExceeded,
-    after_load,
-    column_decisions,
-    finish_load,
-    has_no_records,
     is_empty_file,
     is_quarantined,
-    ledger_entry,
-    load_timings,
-    load_without_records,
-    new_result,
     over_threshold,
-    quarantine_over_threshold,
-    quarantined_result,
-    read_resolved_schema,
     resolve_schema_stage,
-    schema_at_load,
 )
-from csvdock.read.errors import check_unchanged
 from csvdock.read.extract import RECORDS_FILE, ExtractResult
 from csvdock.read.extract import REJECTS_FILE as EXTRACT_REJECTS
 from csvdock.read.records import END, LINE, START
@@ -47,7 +34,7 @@ from csvdock.rejects.format import (
     rejects_with_raw_text,
 )
 from csvdock.targets import Warehouse, connect, parse_target
-from csvdock.targets.load import evolve_table, load_atomically, record_version, store_rejects
+from csvdock.targets.load import LedgerEntry, store_rejects
 from csvdock.transform.sql_cast import (
     checked_rows_sql,
     create_staging,
@@ -105,51 +92,52 @@ def transform_in_target_stage(
     """Cast the staged records into the table with SQL, route the rows that do not fit to the
     dead letters, write the ledger row and drop the staging table, all in one transaction. On
     failure nothing stays behind: not the final rows, not the staging table."""
-    if is_quarantined(extract_dir):
-        return quarantined_result(path, sha256, table, extract_dir, "elt")
-    if has_no_records(extract_dir):
-        done = load_without_records(path, sha256, table, run_id, settings, extract_dir, "elt")
-        if done is not None:
-            return done
-    extracted = ExtractResult.read(extract_dir)
-    schema, _ = read_resolved_schema(raw_dir)
-    staged = json.loads((raw_dir / STAGED_FILE).read_text(encoding="utf-8"))
-    staging = (staged["staging"][0], staged["staging"][1])
-    parse_rejects = pl.read_parquet(extract_dir / EXTRACT_REJECTS)
-    result = new_result(path, sha256, table, "elt", extracted, schema, settings)
-    result.columns = column_decisions(raw_dir)
-    table_settings = settings.for_table(table)
-    text = extracted.text_path(extract_dir, path)
-    entry = ledger_entry(result, run_id)
-    chosen: dict[str, SchemaAtLoad] = {}
+    file = FileToLoad(path, sha256, table, run_id, settings, extract_dir, raw_dir, "elt")
+    return load_file(file, StagedRows, "transform_in_target", before_commit)
 
-    def prepare(warehouse: Warehouse, db_schema: str, name: str) -> int | None:
-        check_unchanged(path, extracted.size)  # the bytes extracted are the bytes committed
-        at_load = schema_at_load(warehouse, settings, table, raw_dir)
-        if not at_load.recorded:
-            record_version(warehouse, at_load.schema)
-        evolve_table(warehouse, db_schema, name, at_load.schema)
-        chosen["at_load"] = at_load
-        return at_load.schema.version
 
-    def write_rows(warehouse: Warehouse, db_schema: str, name: str) -> tuple[int, int]:
-        at_load = chosen["at_load"]
+class StagedRows:
+    """ELT's rows: the staged text records, cast with SQL inside the load's transaction."""
+
+    def __init__(self, file: FileToLoad) -> None:
+        self.file = file
+        self.table_settings = file.settings.for_table(file.table)
+        staged = json.loads((file.prepared_dir / STAGED_FILE).read_text(encoding="utf-8"))
+        self.staging = (staged["staging"][0], staged["staging"][1])
+        self.columns: list[str] = staged["columns"]
+        self.parse_rejects = pl.read_parquet(file.extract_dir / EXTRACT_REJECTS)
+
+    def refused(self, result: FileResult) -> FileResult | None:
+        return None  # the threshold is checked once the casts ran, inside the transaction
+
+    def prepare(self, warehouse: Warehouse, at_load: SchemaAtLoad) -> None:
+        pass  # the casts run in ``write``, with the schema decided
+
+    def write(
+        self,
+        warehouse: Warehouse,
+        db_schema: str,
+        name: str,
+        at_load: SchemaAtLoad,
+        entry: LedgerEntry,
+    ) -> tuple[int, int]:
+        null_tokens = self.table_settings.null_tokens
         checked = checked_rows_sql(
             warehouse.dialect,
-            staging,
-            staged["columns"],
+            self.staging,
+            self.columns,
             at_load.schema,
-            table_settings.null_tokens,
+            null_tokens,
             at_load.contract,
         )
         # The casts run once: into a temporary table, read twice (rejects, then good rows).
-        scratch = quote_identifier(f"csvdock_checked_{sha256[:12]}")
+        scratch = quote_identifier(f"csvdock_checked_{self.file.sha256[:12]}")
         warehouse.execute(f"CREATE TEMPORARY TABLE {scratch} AS {checked}")
         cast_rejects = rejects_from_rows(
             warehouse.execute(checked_rejects_sql(f"SELECT * FROM {scratch}"))
         )
-        rejects = pl.concat([parse_rejects, cast_rejects]).sort("line")
-        over = over_threshold(table_settings, extracted.rows_read, rejects.height)
+        rejects = pl.concat([self.parse_rejects, cast_rejects]).sort("line")
+        over = over_threshold(self.table_settings, self.file.extracted.rows_read, rejects.height)
         if over:
             raise ThresholdExceeded(over)
         names = ", ".join(quote_identifier(c) for c in at_load.schema.names)
@@ -158,31 +146,14 @@ def transform_in_target_stage(
             f"SELECT {names} FROM {scratch} WHERE {REJECT_COLUMN} IS NULL"
         )
         warehouse.execute(f"DROP TABLE {scratch}")
-        if table_settings.keep_raw:
-            _archive_raw(warehouse, db_schema, name, staging, staged["columns"], sha256)
-        drop_staging(warehouse, staging)
-        rejected = store_rejects(warehouse, entry, rejects_with_raw_text(rejects, text))
+        if self.table_settings.keep_raw:
+            _archive_raw(warehouse, db_schema, name, self.staging, self.columns, self.file.sha256)
+        drop_staging(warehouse, self.staging)
+        rejected = store_rejects(warehouse, entry, rejects_with_raw_text(rejects, self.file.text))
         return loaded, rejected
 
-    started = time.perf_counter()
-    with connect(parse_target(settings.target)) as warehouse:
-        try:
-            outcome = load_atomically(warehouse, entry, prepare, write_rows, before_commit)
-        except ThresholdExceeded as exc:
-            _drop_quietly(warehouse, staging)
-            return quarantine_over_threshold(result, settings, str(exc))
-        except BaseException:
-            _drop_quietly(warehouse, staging)
-            raise
-        if outcome.status != "loaded":
-            _drop_quietly(warehouse, staging)
-        loaded_with = chosen["at_load"].schema if "at_load" in chosen else schema
-        stored = after_load(warehouse, settings, result, outcome, loaded_with, text)
-    result.timings = {
-        **read_timings(extract_dir, raw_dir),
-        **load_timings("transform_in_target", started, outcome),
-    }
-    return finish_load(result, outcome, settings, run_id, stored)
+    def discard(self, warehouse: Warehouse) -> None:
+        _drop_quietly(warehouse, self.staging)
 
 
 def _archive_raw(

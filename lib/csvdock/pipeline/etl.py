@@ -6,48 +6,32 @@ from __future__ import annotations
 import logging
 import secrets
 import shutil
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from csvdock.core.runs import FileResult
 from csvdock.core.settings import Settings
-from csvdock.core.timing import read_timings, timed
+from csvdock.core.timing import timed
+from csvdock.pipeline.file_load import FileToLoad, load_file
 from csvdock.pipeline.stages import (
-    SCHEMA_FILE,
     SchemaAtLoad,
     ThresholdExceeded,
-    after_load,
-    column_decisions,
-    finish_load,
-    has_no_records,
     is_empty_file,
     is_quarantined,
-    ledger_entry,
-    load_timings,
-    load_without_records,
-    new_result,
     over_threshold,
     quarantine_over_threshold,
-    quarantined_result,
     resolve_schema_stage,
-    schema_at_load,
     write_resolution,
 )
-from csvdock.read.errors import check_unchanged
 from csvdock.read.extract import RECORDS_FILE, ExtractResult
 from csvdock.read.extract import REJECTS_FILE as EXTRACT_REJECTS
 from csvdock.rejects.format import rejects_with_raw_text
-from csvdock.schema.table import TableSchema
-from csvdock.targets import Warehouse, connect, parse_target
+from csvdock.targets import Warehouse
 from csvdock.targets.load import (
+    LedgerEntry,
     LoadError,
-    evolve_table,
-    load_atomically,
-    record_version,
     store_rejects,
 )
 from csvdock.transform.polars_cast import META_FILE as TRANSFORM_META
@@ -96,76 +80,61 @@ def load_stage(
     One transaction holds the table change, the schema version, the rows, the rejected records
     and the ledger row. A file cast against an older schema version than the table's latest is
     cast again (into a checkpoint keyed by the version) inside the load."""
-    if is_quarantined(extract_dir):
-        return quarantined_result(path, sha256, table, extract_dir, "etl")
-    if has_no_records(extract_dir):
-        done = load_without_records(path, sha256, table, run_id, settings, extract_dir, "etl")
-        if done is not None:
-            return done
-    extracted = ExtractResult.read(extract_dir)
-    transformed = TransformResult.read(transform_dir)
-    schema = TableSchema.read(transform_dir / SCHEMA_FILE)
-    parse_rejects = pl.read_parquet(extract_dir / EXTRACT_REJECTS)
-    rejects = pl.concat([parse_rejects, pl.read_parquet(transform_dir / TRANSFORM_REJECTS)])
-    result = new_result(path, sha256, table, "etl", extracted, schema, settings)
-    result.columns = column_decisions(transform_dir)
-    if extracted.rows_read != transformed.rows_out + rejects.height:
-        raise LoadError(
-            f"{path}: {extracted.rows_read} records read but {transformed.rows_out} typed and "
-            f"{rejects.height} rejected; refusing to load"
-        )
-    table_settings = settings.for_table(table)
-    over = over_threshold(table_settings, extracted.rows_read, rejects.height)
-    if over:
-        return quarantine_over_threshold(result, settings, over)
-    text = extracted.text_path(extract_dir, path)
-    entry = ledger_entry(result, run_id)
-    chosen = TypedForLoad(schema, transform_dir, rejects)
+    file = FileToLoad(path, sha256, table, run_id, settings, extract_dir, transform_dir, "etl")
+    return load_file(file, TypedRows, "load", before_commit)
 
-    def prepare(warehouse: Warehouse, db_schema: str, name: str) -> int | None:
-        check_unchanged(path, extracted.size)  # the bytes extracted are the bytes committed
-        at_load = schema_at_load(warehouse, settings, table, transform_dir)
-        folder = transform_dir
+
+class TypedRows:
+    """ETL's rows: Transform's typed Parquet parts and rejects (or those of the cast again
+    inside the load's transaction, when the table's schema moved on)."""
+
+    def __init__(self, file: FileToLoad) -> None:
+        self.file = file
+        self.table_settings = file.settings.for_table(file.table)
+        self.parse_rejects = pl.read_parquet(file.extract_dir / EXTRACT_REJECTS)
+        self.folder = file.prepared_dir
+        self.rejects = self._rejects_in(self.folder)
+
+    def _rejects_in(self, folder: Path) -> pl.DataFrame:
+        return pl.concat([self.parse_rejects, pl.read_parquet(folder / TRANSFORM_REJECTS)])
+
+    def refused(self, result: FileResult) -> FileResult | None:
+        rows_read = self.file.extracted.rows_read
+        typed = TransformResult.read(self.folder).rows_out
+        if rows_read != typed + self.rejects.height:
+            raise LoadError(
+                f"{self.file.path}: {rows_read} records read but {typed} typed and "
+                f"{self.rejects.height} rejected; refusing to load"
+            )
+        over = over_threshold(self.table_settings, rows_read, self.rejects.height)
+        return quarantine_over_threshold(result, self.file.settings, over) if over else None
+
+    def prepare(self, warehouse: Warehouse, at_load: SchemaAtLoad) -> None:
+        folder = self.file.prepared_dir
         if not at_load.as_prepared:
-            folder = retyped(extract_dir, transform_dir, at_load, table_settings.null_tokens)
-        found = pl.concat([parse_rejects, pl.read_parquet(folder / TRANSFORM_REJECTS)])
-        over = over_threshold(table_settings, extracted.rows_read, found.height)
+            null_tokens = self.table_settings.null_tokens
+            folder = retyped(self.file.extract_dir, folder, at_load, null_tokens)
+        found = self._rejects_in(folder)
+        over = over_threshold(self.table_settings, self.file.extracted.rows_read, found.height)
         if over:
             raise ThresholdExceeded(over)
-        if not at_load.recorded:
-            record_version(warehouse, at_load.schema)
-        evolve_table(warehouse, db_schema, name, at_load.schema)
-        chosen.schema, chosen.folder, chosen.rejects = at_load.schema, folder, found
-        return at_load.schema.version
+        self.folder, self.rejects = folder, found
 
-    def write_rows(warehouse: Warehouse, db_schema: str, name: str) -> tuple[int, int]:
-        parts = typed_parts(chosen.folder)
-        loaded = warehouse.ingest_parquet(db_schema, name, chosen.schema.names, parts)
-        rejected = store_rejects(warehouse, entry, rejects_with_raw_text(chosen.rejects, text))
-        return loaded, rejected
+    def write(
+        self,
+        warehouse: Warehouse,
+        db_schema: str,
+        name: str,
+        at_load: SchemaAtLoad,
+        entry: LedgerEntry,
+    ) -> tuple[int, int]:
+        parts = typed_parts(self.folder)
+        loaded = warehouse.ingest_parquet(db_schema, name, at_load.schema.names, parts)
+        with_raw = rejects_with_raw_text(self.rejects, self.file.text)
+        return loaded, store_rejects(warehouse, entry, with_raw)
 
-    started = time.perf_counter()
-    with connect(parse_target(settings.target)) as warehouse:
-        try:
-            outcome = load_atomically(warehouse, entry, prepare, write_rows, before_commit)
-        except ThresholdExceeded as exc:
-            return quarantine_over_threshold(result, settings, str(exc))
-        stored = after_load(warehouse, settings, result, outcome, chosen.schema, text)
-    result.timings = {
-        **read_timings(extract_dir, transform_dir),
-        **load_timings("load", started, outcome),
-    }
-    return finish_load(result, outcome, settings, run_id, stored)
-
-
-@dataclass
-class TypedForLoad:
-    """What an ETL load writes: the schema, the folder of typed parts cast with it, the rejects
-    (those of Transform, or of the cast again inside the load's transaction)."""
-
-    schema: TableSchema
-    folder: Path
-    rejects: pl.DataFrame
+    def discard(self, warehouse: Warehouse) -> None:
+        pass  # ETL leaves nothing in the target before its commit
 
 
 def retyped(

@@ -260,6 +260,18 @@ def text_reader(
     )
 
 
+STRAY_CR = "\ue000"  # a private-use character stands in for a stray CR while a record is split
+
+
+def record_fields(text: str, delimiter: str, quote: str, escape: str) -> list[str]:
+    """Return the fields of one record's ``text`` (its line end, if any, is left out). A
+    carriage return inside it is text, as the parser reads it: Python's reader would end the
+    record there (a header ``\\rid,a,b`` read as no names). Raises ``csv.Error``."""
+    inner = text.rstrip("\r\n").replace("\r", STRAY_CR)
+    fields = next(text_reader(inner, delimiter, quote, escape), [""])
+    return [f.replace(STRAY_CR, "\r") for f in fields]
+
+
 def _rows(sample: str, candidate: _Candidate) -> list[list[str]]:
     c = candidate
     reader = text_reader(sample, c.delimiter, c.quote, c.escape, c.space_after)

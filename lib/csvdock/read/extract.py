@@ -284,7 +284,10 @@ def _read_table(
 
         def parse(leaving_out: np.ndarray) -> tuple[list[tuple[int, str, int | None, str]], int]:
             positions = _positions_sql(parse_index, first_data, leaving_out)
-            return _parse_with_duckdb(parse_path, parsed, dialect, columns, parse_rows, positions)
+            lf_only = parse_index.crlf_endings == 0
+            return _parse_with_duckdb(
+                parse_path, parsed, dialect, columns, parse_rows, positions, lf_only
+            )
 
         try:
             reject_positions, parsed_rows = parse(skip)
@@ -426,6 +429,7 @@ def _parse_with_duckdb(
     columns: list[str],
     rows_read: int,
     positions: str,
+    lf_only: bool = False,
 ) -> tuple[list[tuple[int, str, int | None, str]], int]:
     """Write the good records to ``out``, each joined by position to a row of the SQL source
     ``positions`` (right when DuckDB rejected nothing; otherwise ``_attach_positions`` joins
@@ -446,6 +450,10 @@ def _parse_with_duckdb(
         "null_padding": False,
         "allow_quoted_nulls": False,
     }
+    if lf_only:
+        # Every record ends with LF: said, so that DuckDB does not guess CR from a quoted one
+        # near the start (a file starting "\rid",a,b read as no records).
+        options["new_line"] = "\\n"
     select = ", ".join(
         f"{quote_identifier(f'c{i}')} AS {quote_identifier(name)}" for i, name in enumerate(columns)
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from csvdock.read.dialect import Dialect, text_reader
+from csvdock.read.dialect import Dialect, record_fields
 from csvdock.read.errors import ExtractError
 from csvdock.read.records import END, START, RecordIndex, record_text
 from csvdock.read.table import TableLayout
@@ -23,10 +23,9 @@ def header_names(
     found = index.positions_of(np.array([first], dtype=np.int64))
     raw = record_text(path, int(found[START][0]), int(found[END][0]))
     text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
-    reader = text_reader(text, dialect.delimiter, dialect.quote, dialect.escape)
     try:
-        fields = next(reader)
-    except (csv.Error, StopIteration) as exc:
+        fields = record_fields(text, dialect.delimiter, dialect.quote, dialect.escape)
+    except csv.Error as exc:
         raise ExtractError(f"the first record cannot be parsed: {exc}") from None
     if dialect.header:
         return [f.replace("\x00", "") for f in fields]

@@ -37,7 +37,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from csvdock.read.dialect import Dialect, text_reader
+from csvdock.read.dialect import Dialect, record_fields
 from csvdock.read.parquet import parquet_batches
 from csvdock.read.records import END, FIELDS, INDEX_ROW_GROUP, LINE, START, RecordIndex
 
@@ -536,9 +536,8 @@ def _fields(
 
 
 def _split(text: str, dialect: Dialect) -> list[str]:
-    reader = text_reader(text, dialect.delimiter, dialect.quote, dialect.escape)
     try:
-        return next(reader, [""])
+        return record_fields(text, dialect.delimiter, dialect.quote, dialect.escape)
     except csv.Error:
         return text.split(dialect.delimiter)
 

@@ -1,0 +1,163 @@
+"""One file's load, the outline both modes share: a quarantined file passes through, a file
+without records loads its ledger row alone; otherwise one transaction takes the table's lock,
+claims the ledger row, decides the schema (``schema_at_load``), records its version, evolves the
+table, writes the rows and the rejects (the mode's own part: ``FileRows``), and commits; then
+the registry and the dead letters follow the target (``after_load``).
+
+ETL's rows are Transform's typed Parquet parts; ELT's are cast with SQL from the staging table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Literal, Protocol
+
+from csvdock.core.runs import FileResult
+from csvdock.core.settings import Settings
+from csvdock.core.timing import read_timings
+from csvdock.pipeline.stages import (
+    SCHEMA_FILE,
+    SchemaAtLoad,
+    ThresholdExceeded,
+    after_load,
+    column_decisions,
+    finish_load,
+    has_no_records,
+    is_quarantined,
+    ledger_entry,
+    load_timings,
+    load_without_records,
+    new_result,
+    quarantine_over_threshold,
+    quarantined_result,
+    schema_at_load,
+)
+from csvdock.read.errors import check_unchanged
+from csvdock.read.extract import ExtractResult
+from csvdock.schema.table import TableSchema
+from csvdock.targets import Warehouse, connect, parse_target
+from csvdock.targets.load import LedgerEntry, evolve_table, load_atomically, record_version
+
+Mode = Literal["etl", "elt"]
+
+
+@dataclass
+class FileToLoad:
+    """A file on its way into the target: its Extract folder and the folder its schema was
+    resolved in (ETL's Transform, ELT's LoadRaw)."""
+
+    path: Path
+    sha256: str
+    table: str
+    run_id: str
+    settings: Settings
+    extract_dir: Path
+    prepared_dir: Path
+    mode: Mode
+
+    @cached_property
+    def extracted(self) -> ExtractResult:
+        """What Extract found (read once Extract is known not to have quarantined the file)."""
+        return ExtractResult.read(self.extract_dir)
+
+    @property
+    def text(self) -> Path:
+        """The text the raw text of rejects is read from."""
+        return self.extracted.text_path(self.extract_dir, self.path)
+
+
+class FileRows(Protocol):
+    """What a mode adds to the outline."""
+
+    def refused(self, result: FileResult) -> FileResult | None:
+        """Return the file's result when it must not be loaded at all (checked before the
+        target is opened), else None."""
+
+    def prepare(self, warehouse: Warehouse, at_load: SchemaAtLoad) -> None:
+        """Make the rows ready for ``at_load``'s schema inside the transaction (raise
+        ``ThresholdExceeded`` when its rejects are over the table's threshold)."""
+
+    def write(
+        self,
+        warehouse: Warehouse,
+        db_schema: str,
+        name: str,
+        at_load: SchemaAtLoad,
+        entry: LedgerEntry,
+    ) -> tuple[int, int]:
+        """Write the rows and the rejects; return how many of each."""
+
+    def discard(self, warehouse: Warehouse) -> None:
+        """Remove what the mode left in the target for a load that did not commit."""
+
+
+def load_file(
+    file: FileToLoad,
+    rows_of: Callable[[FileToLoad], FileRows],
+    step: str,
+    before_commit: Callable[[], None] | None = None,
+) -> FileResult:
+    """Load ``file`` with the rows ``rows_of`` makes for it in ONE transaction (see the module
+    docstring); return its result. ``step`` names the load in the file's timings."""
+    if is_quarantined(file.extract_dir):
+        return quarantined_result(file.path, file.sha256, file.table, file.extract_dir, file.mode)
+    if has_no_records(file.extract_dir):
+        done = load_without_records(
+            file.path,
+            file.sha256,
+            file.table,
+            file.run_id,
+            file.settings,
+            file.extract_dir,
+            file.mode,
+        )
+        if done is not None:
+            return done
+    schema = TableSchema.read(file.prepared_dir / SCHEMA_FILE)
+    result = new_result(
+        file.path, file.sha256, file.table, file.mode, file.extracted, schema, file.settings
+    )
+    result.columns = column_decisions(file.prepared_dir)
+    rows = rows_of(file)
+    refused = rows.refused(result)
+    if refused is not None:
+        return refused
+    entry = ledger_entry(result, file.run_id)
+    chosen: list[SchemaAtLoad] = []
+
+    def prepare(warehouse: Warehouse, db_schema: str, name: str) -> int | None:
+        check_unchanged(file.path, file.extracted.size)  # the bytes extracted are the bytes loaded
+        at_load = schema_at_load(warehouse, file.settings, file.table, file.prepared_dir)
+        rows.prepare(warehouse, at_load)
+        if not at_load.recorded:
+            record_version(warehouse, at_load.schema)
+        evolve_table(warehouse, db_schema, name, at_load.schema)
+        chosen.append(at_load)
+        return at_load.schema.version
+
+    def write_rows(warehouse: Warehouse, db_schema: str, name: str) -> tuple[int, int]:
+        return rows.write(warehouse, db_schema, name, chosen[-1], entry)
+
+    started = time.perf_counter()
+    with connect(parse_target(file.settings.target)) as warehouse:
+        try:
+            outcome = load_atomically(warehouse, entry, prepare, write_rows, before_commit)
+        except ThresholdExceeded as exc:
+            rows.discard(warehouse)
+            return quarantine_over_threshold(result, file.settings, str(exc))
+        except BaseException:
+            rows.discard(warehouse)
+            raise
+        if outcome.status != "loaded":
+            rows.discard(warehouse)
+        loaded_with = chosen[-1].schema if chosen else schema
+        stored = after_load(warehouse, file.settings, result, outcome, loaded_with, file.text)
+    result.timings = {
+        **read_timings(file.extract_dir, file.prepared_dir),
+        **load_timings(step, started, outcome),
+    }
+    return finish_load(result, outcome, file.settings, file.run_id, stored)

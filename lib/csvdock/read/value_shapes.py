@@ -1,0 +1,46 @@
+"""What a value looks like, in any common spelling: the one place for the shapes that finding the
+table (is a row a header, a footer, typed like the body?) and sniffing the dialect (does a
+reading give cells that look like values?) recognise.
+
+These are deliberately looser than the type registry's patterns (``csvdock.schema.types``): a
+number here may carry a currency sign, thousands separators or a percent sign, a date may be
+day-first with slashes; they tell the *look* of a value, never its type. Whether a column is a
+``decimal`` or a ``date`` is decided by the registry alone, over every value of the column.
+"""
+
+from __future__ import annotations
+
+import re
+
+from csvdock.schema.types import FALSE_WORDS, TRUE_WORDS
+
+NUMBER_SHAPE = (
+    r"[-+]?[$€£¥]?\s?[-+]?(?:\d+(?:[.,'\u00a0]\d{3})*(?:[.,]\d+)?|[.,]\d+)(?:[eE][-+]?\d+)?\s?%?"
+)
+DATE_SHAPE = (
+    r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"
+    r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s?(?:Z|[AaPp][Mm]|[-+]\d{2}:?\d{2})?)?"
+)
+TIME_SHAPE = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s?(?:[AaPp][Mm])?"
+# The registry's boolean words of more than one letter ("t" or "y" alone look like text).
+BOOLEAN_SHAPE = "(?i:" + "|".join(w for w in (*TRUE_WORDS, *FALSE_WORDS) if len(w) > 1) + ")"
+MISSING_SHAPE = r"(?i:null|none|nan|n/?a|-+)"
+
+KIND_SHAPES = {
+    "number": re.compile(NUMBER_SHAPE),
+    "date": re.compile(DATE_SHAPE),
+    "time": re.compile(TIME_SHAPE),
+    "boolean": re.compile(BOOLEAN_SHAPE),
+}
+
+
+def value_kind(value: str) -> str:
+    """Return the kind a value looks like: ``number``, ``date``, ``time``, ``boolean``,
+    ``empty`` or ``text``."""
+    value = value.strip()
+    if not value:
+        return "empty"
+    for kind, shape in KIND_SHAPES.items():
+        if shape.fullmatch(value):
+            return kind
+    return "text"
