@@ -61,3 +61,15 @@ def test_known_types():
     assert not t.is_known_type("decimal") and not t.is_known_type("money")
     with pytest.raises(ValueError):
         t.type_of("money")
+
+
+def test_the_boolean_look_is_the_registrys_words_of_more_than_one_letter():
+    """``read.value_shapes`` spells the boolean words (reading does not depend on the schema):
+    they must stay the registry's."""
+    import re
+
+    from csvdock.read.value_shapes import BOOLEAN_SHAPE
+    from csvdock.schema.types import FALSE_WORDS, TRUE_WORDS
+
+    words = {w for w in (*TRUE_WORDS, *FALSE_WORDS) if len(w) > 1}
+    assert set(re.findall(r"[a-z]+", BOOLEAN_SHAPE.removeprefix("(?i:"))) == words

@@ -30,6 +30,13 @@ import duckdb
 
 from csvdock.core.settings import TableSettings
 from csvdock.read.scratch import scratch_duckdb
+from csvdock.read.value_shapes import (
+    BOOLEAN_SHAPE,
+    DATE_SHAPE,
+    MISSING_SHAPE,
+    NUMBER_SHAPE,
+    TIME_SHAPE,
+)
 
 SAMPLE_BYTES = 256 * 1024
 SAMPLE_ROWS = 2_000
@@ -298,24 +305,20 @@ def _space_after(sample: _Sample, delimiter: str, quote: str) -> bool:
 
 
 _KNOWN_VALUE = re.compile(
-    r"""
-    (?:
-      # numbers: signs, decimals, exponents, thousands separators, currency, percentages
-      [-+]?[$€£¥]?\s?[-+]?(?:\d+(?:[.,'\u00a0]\d{3})*(?:[.,]\d+)?|[.,]\d+)(?:[eE][-+]?\d+)?\s?%?
-      # dates and date-times, times
-      | \d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}
-        (?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s?(?:Z|[AaPp][Mm]|[-+]\d{2}:?\d{2})?)?
-      | \d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s?(?:[AaPp][Mm])?
-      # missing-value markers and booleans
-      | (?i:true|false|yes|no|null|none|nan|n/?a|-+)
-      # URLs and e-mail addresses
-      | (?:https?://|www\.)\S+
-      | [\w.+-]+@[\w-]+(?:\.[\w-]+)+
-      # words: letters and digits joined by single spaces or light punctuation
-      | [^\W_]+(?:(?:[ '\-_./&()]|\s-\s)[^\W_]*)*[.!?)]?
+    "|".join(
+        (
+            NUMBER_SHAPE,
+            DATE_SHAPE,
+            TIME_SHAPE,
+            BOOLEAN_SHAPE,
+            MISSING_SHAPE,
+            # URLs and e-mail addresses
+            r"(?:https?://|www\.)\S+",
+            r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
+            # words: letters and digits joined by single spaces or light punctuation
+            r"[^\W_]+(?:(?:[ '\-_./&()]|\s-\s)[^\W_]*)*[.!?)]?",
+        )
     )
-    """,
-    re.VERBOSE,
 )
 
 

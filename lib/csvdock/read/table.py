@@ -40,6 +40,7 @@ import numpy as np
 from csvdock.read.dialect import Dialect, record_fields
 from csvdock.read.parquet import parquet_batches
 from csvdock.read.records import END, FIELDS, INDEX_ROW_GROUP, LINE, START, RecordIndex
+from csvdock.read.value_shapes import value_kind
 
 HEAD_RECORDS = 200  # records read for the preamble, the header and the body's kinds of value
 TAIL_RECORDS = 20  # records read for a footer
@@ -59,14 +60,6 @@ HEADER_ROW = "header row"  # the reason given a multi-row header's rows after th
 COMMENT = "#"  # a line starting with it, narrower than the table, is a comment
 MAX_COMMENTS = 1_000  # more are rejects (too few fields) like any other narrow record
 TOTALS = re.compile(r"(?i)\s*(grand\s+)?(sub)?totals?\b|\s*sum\b")
-_KINDS = {
-    "number": re.compile(
-        r"[-+]?[$€£]?\s?(\d+([.,'\u00a0]\d{3})*([.,]\d+)?|[.,]\d+)([eE][-+]?\d+)?%?"
-    ),
-    "date": re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?Z?"),
-    "time": re.compile(r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?"),
-    "boolean": re.compile(r"(?i)true|false|yes|no"),
-}
 
 
 @dataclass(frozen=True)
@@ -281,21 +274,11 @@ def _padded_title(row: list[str], width: int) -> bool:
     return width >= 3 and sum(1 for cell in row if cell.strip()) <= 1
 
 
-def _kind(value: str) -> str:
-    value = value.strip()
-    if not value:
-        return "empty"
-    for kind, pattern in _KINDS.items():
-        if pattern.fullmatch(value):
-            return kind
-    return "text"
-
-
 def _column_kinds(body: list[list[str]], width: int) -> list[str | None]:
     """Return, per column, the kind most of its body values share (None: text or mixed)."""
     kinds: list[str | None] = []
     for column in range(width):
-        found = Counter(_kind(row[column]) for row in body)
+        found = Counter(value_kind(row[column]) for row in body)
         found.pop("empty", None)
         total = sum(found.values())
         kind, n = found.most_common(1)[0] if found else ("text", 0)
@@ -327,7 +310,7 @@ def _header_like(
 def _number_shape(value: str) -> str | None:
     value = value.strip()
     if not re.fullmatch(r"[-+]?\d+", value):
-        return "fraction" if _kind(value) == "number" else None
+        return "fraction" if value_kind(value) == "number" else None
     return "year" if len(value) == 4 and YEARS[0] <= int(value) <= YEARS[1] else "integer"
 
 
@@ -367,8 +350,8 @@ def _typed_like(row: list[str], kinds: list[str | None]) -> bool | None:
     typed = [(c, k) for c, k in enumerate(kinds) if k is not None and c < len(row)]
     if not typed:
         return None
-    return all(_kind(row[c]) in (k, "empty") for c, k in typed) and any(
-        _kind(row[c]) == k for c, k in typed
+    return all(value_kind(row[c]) in (k, "empty") for c, k in typed) and any(
+        value_kind(row[c]) == k for c, k in typed
     )
 
 
@@ -389,7 +372,7 @@ def _names_like(row: list[str], kinds: list[str | None]) -> bool:
     """Whether ``row`` reads as names, not values: most of its cells in the body's typed
     columns are not of the column's kind."""
     cells = [(row[c], k) for c, k in enumerate(kinds) if k and c < len(row) and row[c].strip()]
-    unlike = sum(1 for cell, kind in cells if _kind(cell) != kind)
+    unlike = sum(1 for cell, kind in cells if value_kind(cell) != kind)
     return bool(cells) and unlike > len(cells) / 2
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import re
 
-from csvdock.schema.types import FALSE_WORDS, TRUE_WORDS
-
 NUMBER_SHAPE = (
     r"[-+]?[$€£¥]?\s?[-+]?(?:\d+(?:[.,'\u00a0]\d{3})*(?:[.,]\d+)?|[.,]\d+)(?:[eE][-+]?\d+)?\s?%?"
 )
@@ -22,8 +20,9 @@ DATE_SHAPE = (
     r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s?(?:Z|[AaPp][Mm]|[-+]\d{2}:?\d{2})?)?"
 )
 TIME_SHAPE = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s?(?:[AaPp][Mm])?"
-# The registry's boolean words of more than one letter ("t" or "y" alone look like text).
-BOOLEAN_SHAPE = "(?i:" + "|".join(w for w in (*TRUE_WORDS, *FALSE_WORDS) if len(w) > 1) + ")"
+# The registry's boolean words of more than one letter ("t" or "y" alone look like text); spelt
+# here, not imported: reading a file comes before the schema and does not depend on it.
+BOOLEAN_SHAPE = r"(?i:true|false|yes|no)"
 MISSING_SHAPE = r"(?i:null|none|nan|n/?a|-+)"
 
 KIND_SHAPES = {
