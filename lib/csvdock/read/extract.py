@@ -11,11 +11,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import polars as pl
 
-from csvdock.core.naming import quote_identifier, unique_column_names
+from csvdock.core.naming import unique_column_names
 from csvdock.core.settings import TableSettings
 from csvdock.read.dialect import (
     SPACED_FILE,
@@ -44,11 +43,16 @@ from csvdock.read.errors import (
     source_identity,
 )
 from csvdock.read.header import header_names, mended_header
+from csvdock.read.parse import (
+    attach_positions,
+    parse_reject_frame,
+    parse_rejects,
+    parse_with_duckdb,
+    positions_sql,
+    with_misaligned,
+)
 from csvdock.read.records import (
-    END,
-    FIELDS,
     LINE,
-    START,
     RecordIndex,
     carriage_returns_to_newlines,
     has_bare_carriage_returns,
@@ -56,25 +60,17 @@ from csvdock.read.records import (
     normalise_line_endings,
 )
 from csvdock.read.repair import damaged_records, with_original_positions, write_repaired
-from csvdock.read.scratch import scratch_duckdb
-from csvdock.read.table import find_table, has_blank_lines
-from csvdock.rejects.format import REJECT_SCHEMA, no_rejects, reject_frame
+from csvdock.read.table import TableLayout, find_table, has_blank_lines
+from csvdock.rejects.format import no_rejects
 
 RECORDS_FILE, REJECTS_FILE, META_FILE = "records.parquet", "rejects.parquet", "extract.json"
 TRANSCODED_FILE, LF_FILE = "source.utf8.csv", "source.lf.csv"
 CR_FILE = "source.cr-as-lf.csv"  # bare CR line ends (old Mac files) as LF
-NUL_COLUMN = "__nul_column"
-PARSED, TOO_MANY_RECORDS = "__parsed", "csvdock: more records parsed than indexed"
 log = logging.getLogger("csvdock")
 MAX_UNCLOSED_QUOTES = 100  # more quoted fields that never close: the quote character is wrong
 MAX_RECORDS_SKIPPED_UP_FRONT = 1000  # ragged records left out of the first join (a SQL list)
 NOT_UTF8 = "not valid UTF-8: a stray byte in a UTF-8 file (kept as \\xNN in raw)"
 UNTERMINATED = "unterminated quote: the quoted field never closes; reading resumed at the next line"
-# The text records' checkpoint: no dictionaries (a text column of mostly distinct values gains
-# little from one, and building it cost 15% of the parse: 1M users records 0.90 -> 0.77 s).
-TEXT_PARQUET = "FORMAT parquet, DICTIONARY_SIZE_LIMIT 1"
-MAX_LINE_BYTES = 16 * 1024 * 1024  # the longest record DuckDB accepts (fields of many MB)
-DUCKDB_MEMORY_MB, DUCKDB_MEMORY_MB_PER_COLUMN = 256, 2
 BINARY_SIGNATURES = {
     b"\x1f\x8b": "gzip-compressed",
     b"PK\x03\x04": "zip-compressed",
@@ -214,32 +210,11 @@ def _read_table(
     ``dialect`` into ``out_dir`` (see ``extract_file``)."""
     with tempfile.TemporaryDirectory(dir=out_dir) as scratch_dir:
         scratch = Path(scratch_dir)
-        index = index_records(
-            path, dialect.quote, dialect.escape, scratch / "index.parquet", dialect.delimiter
-        )
-        if len(index) == 0:
-            raise EmptyFile("the file is empty: no header and no records")
-        if index.mixed_line_endings:
-            path = normalise_line_endings(
-                path, dialect.quote, dialect.escape, out_dir / LF_FILE, dialect.delimiter
-            )
-            index = index_records(
-                path, dialect.quote, dialect.escape, scratch / "index.lf.parquet", dialect.delimiter
-            )
-            dialect = replace(dialect, newline="mixed")
-        index, never_closed = _resynchronised(path, index, dialect, scratch)
+        path, index, dialect, never_closed = _indexed(path, dialect, out_dir, scratch)
         layout = find_table(path, index, dialect, settings.header)
         dialect = replace(dialect, header=layout.header)
         not_data = layout.not_data
-        damaged = damaged_records(index, never_closed)
-        damaged = damaged[~np.isin(damaged, not_data)]  # a stray quote outside the data is text
-        undecodable = damaged_records(index, stray)
-        if np.isin(undecodable, layout.header_records).any():
-            raise UnknownEncoding(f"the header is not valid UTF-8 (byte {stray[0]})")
-        undecodable = undecodable[~np.isin(undecodable, not_data)]
-        reasons = {int(r): UNTERMINATED for r in damaged.tolist()}
-        reasons.update({int(r): NOT_UTF8 for r in undecodable.tolist()})
-        damaged = np.array(sorted(reasons), dtype=np.int64)
+        damaged, reasons = _set_aside(index, layout, never_closed, stray)
         source_columns = layout.names or header_names(path, index, dialect, layout)
         mended = None
         if dialect.header and not layout.names:
@@ -272,61 +247,13 @@ def _read_table(
         fields, dialect = _expected_fields(
             parse_index, dialect, first_data, parse_rows, len(source_columns)
         )
-        parsed = scratch / "parsed.parquet"
-        # DuckDB leaves out the records it rejects, so its rows line up with the positions only
-        # when those leave the same records out. The records whose field count is off (the
-        # ragged ones DuckDB will reject) are known from the index: leave them out up front, and
-        # a file with a few ragged records is parsed and joined in one pass, not two.
-        skip = np.zeros(0, dtype=np.int64)
-        if parse_index is index:
-            odd = index.records_with_fields_other_than(first_data, fields)
-            skip = odd if odd.size <= MAX_RECORDS_SKIPPED_UP_FRONT else skip
-
-        def parse(leaving_out: np.ndarray) -> tuple[list[tuple[int, str, int | None, str]], int]:
-            positions = _positions_sql(parse_index, first_data, leaving_out)
-            lf_only = parse_index.crlf_endings == 0
-            return _parse_with_duckdb(
-                parse_path, parsed, dialect, columns, parse_rows, positions, lf_only
-            )
-
-        try:
-            reject_positions, parsed_rows = parse(skip)
-        except QuotingError:
-            if not skip.size:
-                raise
-            # DuckDB let a ragged record through (an extra empty last field): join them all.
-            skip = np.zeros(0, dtype=np.int64)
-            reject_positions, parsed_rows = parse(skip)
-        rejects = _parse_rejects(parse_index, reject_positions, first_data, locate)
-        duckdb_rejects = rejects.height
-        rejects = _with_misaligned(rejects, parse_index, first_data, fields)
-        if parsed_rows + duckdb_rejects != parse_rows:
-            raise QuotingError(
-                f"the parser read {parsed_rows} records and rejected {duckdb_rejects} where the "
-                f"file has {parse_rows}; check the quote and escape characters "
-                f"(sniffed {dialect.as_dict()})"
-            )
-        with_nul = no_rejects()
-        lined_up = rejects["__by_duckdb"].all() and np.array_equal(
-            np.sort(rejects["__record"].to_numpy()), skip
+        rejects = _parsed_records(
+            parse_path, parse_index, locate, dialect, columns, first_data, fields, out_dir, scratch
         )
-        if lined_up and parse_index.nul_bytes == 0:
-            # DuckDB rejected exactly the records left out of the positions: they line up.
-            parsed.replace(out_dir / RECORDS_FILE)
-        else:
-            # DuckDB's output lacks the records it rejected: leave those out of the positions to
-            # join them by position, then drop the records whose fields do not line up.
-            skipped = np.sort(rejects.filter(pl.col("__by_duckdb"))["__record"].to_numpy())
-            good = parse_index.write_positions(scratch / "good.parquet", first_data, skipped)
-            with_nul = _attach_positions(
-                parsed, out_dir / RECORDS_FILE, good, columns, parse_index.nul_bytes > 0, fields
-            )
-        unterminated = _parse_reject_frame(
+        unterminated = parse_reject_frame(
             index, damaged, [reasons[r] for r in damaged.tolist()], by_duckdb=False
         )
-    parts = [rejects, unterminated]
-    all_rejects = pl.concat([*(p.drop("__record", "__by_duckdb") for p in parts), with_nul])
-    all_rejects = all_rejects.sort("line")
+    all_rejects = pl.concat([rejects, unterminated.drop("__record", "__by_duckdb")]).sort("line")
     all_rejects.write_parquet(out_dir / REJECTS_FILE)
     result = ExtractResult(
         path=str(source),
@@ -347,59 +274,114 @@ def _read_table(
     return result  # written by ``extract_file``, once the source is known unchanged
 
 
-def _attach_positions(
-    parsed: Path, out: Path, positions: Path, columns: list[str], check_nul: bool, fields: int
+def _indexed(
+    path: Path, dialect: Dialect, out_dir: Path, scratch: Path
+) -> tuple[Path, RecordIndex, Dialect, tuple[int, ...]]:
+    """Index the records of ``path`` (a copy with one kind of line ending when it mixes them;
+    opening quotes that never close read as text); return the text indexed, its index, the
+    dialect and the offsets of the quoted fields that never close."""
+    index = index_records(
+        path, dialect.quote, dialect.escape, scratch / "index.parquet", dialect.delimiter
+    )
+    if len(index) == 0:
+        raise EmptyFile("the file is empty: no header and no records")
+    if index.mixed_line_endings:
+        path = normalise_line_endings(
+            path, dialect.quote, dialect.escape, out_dir / LF_FILE, dialect.delimiter
+        )
+        index = index_records(
+            path, dialect.quote, dialect.escape, scratch / "index.lf.parquet", dialect.delimiter
+        )
+        dialect = replace(dialect, newline="mixed")
+    index, never_closed = _resynchronised(path, index, dialect, scratch)
+    return path, index, dialect, never_closed
+
+
+def _set_aside(
+    index: RecordIndex, layout: TableLayout, never_closed: tuple[int, ...], stray: tuple[int, ...]
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Return the data records set aside before the parse (a quoted field that never closes, a
+    byte that is not UTF-8), ascending, and the reason of each."""
+    not_data = layout.not_data
+    damaged = damaged_records(index, never_closed)
+    damaged = damaged[~np.isin(damaged, not_data)]  # a stray quote outside the data is text
+    undecodable = damaged_records(index, stray)
+    if np.isin(undecodable, layout.header_records).any():
+        raise UnknownEncoding(f"the header is not valid UTF-8 (byte {stray[0]})")
+    undecodable = undecodable[~np.isin(undecodable, not_data)]
+    reasons = {int(r): UNTERMINATED for r in damaged.tolist()}
+    reasons.update({int(r): NOT_UTF8 for r in undecodable.tolist()})
+    damaged = np.array(sorted(reasons), dtype=np.int64)
+    return damaged, reasons
+
+
+def _parsed_records(
+    parse_path: Path,
+    parse_index: RecordIndex,
+    locate: RecordIndex,
+    dialect: Dialect,
+    columns: list[str],
+    first_data: int,
+    fields: int,
+    out_dir: Path,
+    scratch: Path,
 ) -> pl.DataFrame:
-    """Write the good records with their line and byte ``positions`` (a DuckDB POSITIONAL JOIN,
-    so nothing is held in memory whole), leaving out those without ``fields`` fields (already
-    rejects). With ``check_nul``, return the records holding a NUL character as rejects:
-    PostgreSQL text cannot hold NUL, so such a record is rejected whatever the target."""
-    if check_nul and columns:
-        has_nul = " ".join(
-            f"WHEN contains({quote_identifier(c)}, chr(0)) THEN {_literal(c)}" for c in columns
+    """Parse the records of ``parse_path`` into ``out_dir``'s records checkpoint, each with its
+    positions; return the parse rejects (DuckDB's, the misaligned ones, those holding NUL).
+    ``locate`` is the index of ``parse_path`` itself (``parse_index`` holds the positions in the
+    original file: the same index unless the parse reads a repaired copy)."""
+    parse_rows = len(parse_index) - first_data
+    parsed = scratch / "parsed.parquet"
+    # DuckDB leaves out the records it rejects, so its rows line up with the positions only
+    # when those leave the same records out. The records whose field count is off (the
+    # ragged ones DuckDB will reject) are known from the index: leave them out up front, and
+    # a file with a few ragged records is parsed and joined in one pass, not two.
+    skip = np.zeros(0, dtype=np.int64)
+    if parse_index is locate:  # the original text (a repaired copy's records all fit)
+        odd = parse_index.records_with_fields_other_than(first_data, fields)
+        skip = odd if odd.size <= MAX_RECORDS_SKIPPED_UP_FRONT else skip
+
+    def parse(leaving_out: np.ndarray) -> tuple[list[tuple[int, str, int | None, str]], int]:
+        positions = positions_sql(parse_index, first_data, leaving_out)
+        lf_only = parse_index.crlf_endings == 0
+        return parse_with_duckdb(
+            parse_path, parsed, dialect, columns, parse_rows, positions, lf_only
         )
-        nul_column = f"CASE {has_nul} END"
+
+    try:
+        reject_positions, parsed_rows = parse(skip)
+    except QuotingError:
+        if not skip.size:
+            raise
+        # DuckDB let a ragged record through (an extra empty last field): join them all.
+        skip = np.zeros(0, dtype=np.int64)
+        reject_positions, parsed_rows = parse(skip)
+    rejects = parse_rejects(parse_index, reject_positions, first_data, locate)
+    duckdb_rejects = rejects.height
+    rejects = with_misaligned(rejects, parse_index, first_data, fields)
+    if parsed_rows + duckdb_rejects != parse_rows:
+        raise QuotingError(
+            f"the parser read {parsed_rows} records and rejected {duckdb_rejects} where the "
+            f"file has {parse_rows}; check the quote and escape characters "
+            f"(sniffed {dialect.as_dict()})"
+        )
+    with_nul = no_rejects()
+    lined_up = rejects["__by_duckdb"].all() and np.array_equal(
+        np.sort(rejects["__record"].to_numpy()), skip
+    )
+    if lined_up and parse_index.nul_bytes == 0:
+        # DuckDB rejected exactly the records left out of the positions: they line up.
+        parsed.replace(out_dir / RECORDS_FILE)
     else:
-        nul_column = "NULL"
-    data = "".join(f"p.{quote_identifier(c)}, " for c in columns)
-    source = (
-        f"SELECT {data}q.*, {nul_column} AS {NUL_COLUMN} "
-        f"FROM read_parquet('{_sql_path(parsed)}') AS p "
-        f"POSITIONAL JOIN read_parquet('{_sql_path(positions)}') AS q"
-    )
-    names = ", ".join(quote_identifier(c) for c in [*columns, LINE, START, END])
-    with scratch_duckdb() as con:
-        _limit_memory(con, len(columns))
-        con.execute(
-            f"COPY (SELECT {names} FROM ({source}) WHERE {NUL_COLUMN} IS NULL "
-            f"AND {FIELDS} = {fields}) TO '{_sql_path(out)}' ({TEXT_PARQUET})"
+        # DuckDB's output lacks the records it rejected: leave those out of the positions to
+        # join them by position, then drop the records whose fields do not line up.
+        skipped = np.sort(rejects.filter(pl.col("__by_duckdb"))["__record"].to_numpy())
+        good = parse_index.write_positions(scratch / "good.parquet", first_data, skipped)
+        with_nul = attach_positions(
+            parsed, out_dir / RECORDS_FILE, good, columns, parse_index.nul_bytes > 0, fields
         )
-        rows = []
-        if check_nul:
-            rows = con.execute(
-                f"SELECT {LINE}, {START}, {END}, {NUL_COLUMN} FROM ({source}) "
-                f"WHERE {NUL_COLUMN} IS NOT NULL AND {FIELDS} = {fields} ORDER BY {LINE}"
-            ).fetchall()
-    return reject_frame(
-        [line for line, *_ in rows],
-        [start for _, start, _, _ in rows],
-        [end for _, _, end, _ in rows],
-        "parse",
-        [column for *_, column in rows],
-        [f"column '{column}': contains a NUL character" for *_, column in rows],
-    )
-
-
-def _limit_memory(con: duckdb.DuckDBPyConnection, columns: int) -> None:
-    """Keep DuckDB's memory bounded: it spills to disk rather than grow with the file. Its
-    buffers are per column, so a very wide file gets more."""
-    limit = DUCKDB_MEMORY_MB + DUCKDB_MEMORY_MB_PER_COLUMN * columns
-    con.execute(f"SET memory_limit = '{limit}MB'")
-    con.execute("SET preserve_insertion_order = true")
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    parts = [rejects.drop("__record", "__by_duckdb"), with_nul]
+    return pl.concat(parts)
 
 
 def _check_readable(path: Path) -> None:
@@ -420,89 +402,6 @@ def _check_readable(path: Path) -> None:
     if controls > max(8, len(head) // 100):
         share = controls / len(head)
         raise NotText(f"the file is binary ({share:.0%} control bytes), not CSV text")
-
-
-def _parse_with_duckdb(
-    path: Path,
-    out: Path,
-    dialect: Dialect,
-    columns: list[str],
-    rows_read: int,
-    positions: str,
-    lf_only: bool = False,
-) -> tuple[list[tuple[int, str, int | None, str]], int]:
-    """Write the good records to ``out``, each joined by position to a row of the SQL source
-    ``positions`` (right when DuckDB rejected nothing; otherwise ``_attach_positions`` joins
-    them again). Return the rejects DuckDB reported as ``(byte_position, error_type,
-    column_index, message)`` and how many records it parsed."""
-    options = {
-        "delim": dialect.delimiter,
-        "quote": dialect.quote,
-        "escape": dialect.escape,
-        "header": dialect.header,
-        "all_varchar": True,
-        "store_rejects": True,
-        "auto_detect": False,
-        "columns": {f"c{i}": "VARCHAR" for i in range(len(columns))},
-        "max_line_size": MAX_LINE_BYTES,
-        "buffer_size": 2 * MAX_LINE_BYTES,
-        "strict_mode": True,
-        "null_padding": False,
-        "allow_quoted_nulls": False,
-    }
-    if lf_only:
-        # Every record ends with LF: said, so that DuckDB does not guess CR from a quoted one
-        # near the start (a file starting "\rid",a,b read as no records).
-        options["new_line"] = "\\n"
-    select = ", ".join(
-        f"{quote_identifier(f'c{i}')} AS {quote_identifier(name)}" for i, name in enumerate(columns)
-    )
-    names = ", ".join(quote_identifier(c) for c in [*columns, LINE, START, END])
-    # More parsed records than positions means the parser and the record index disagree.
-    too_many = f"CASE WHEN {LINE} IS NULL THEN error('{TOO_MANY_RECORDS}') ELSE true END"
-    with scratch_duckdb() as con:
-        _limit_memory(con, len(columns))
-        try:
-            if rows_read == 0:
-                empty = ", ".join(
-                    [f"NULL::VARCHAR AS {quote_identifier(c)}" for c in columns]
-                    + [f"NULL::BIGINT AS {c}" for c in (LINE, START, END)]
-                )
-                con.execute(f"COPY (SELECT {empty} LIMIT 0) TO '{_sql_path(out)}' (FORMAT parquet)")
-                return [], 0
-            parsed = con.execute(
-                f"COPY (SELECT {names} FROM (SELECT {select}, true AS {PARSED} "
-                f"FROM read_csv($path, {_options_sql(options)})) POSITIONAL JOIN {positions} "
-                f"WHERE {PARSED} AND {too_many}) TO '{_sql_path(out)}' ({TEXT_PARQUET})",
-                {"path": str(path)},
-            ).fetchone()
-        except duckdb.Error as exc:
-            if TOO_MANY_RECORDS in str(exc):
-                raise QuotingError(
-                    f"the parser found more records than the file's {rows_read}; check the quote "
-                    "and escape characters"
-                ) from None
-            raise QuotingError(f"the file cannot be parsed as CSV: {_first_line(exc)}") from None
-        rejects = [
-            (int(r[0]), str(r[1]), r[2], str(r[3]))
-            for r in con.execute(
-                "SELECT line_byte_position, error_type, column_idx, error_message "
-                "FROM reject_errors ORDER BY line_byte_position"
-            ).fetchall()
-        ]
-        return rejects, int(parsed[0]) if parsed else 0
-
-
-def _positions_sql(index: RecordIndex, first: int, skip: np.ndarray) -> str:
-    """Return a SQL source of the line and byte positions of the records ``first`` onwards,
-    without the ``skip`` records (ascending record numbers)."""
-    left_out = ""
-    if skip.size:
-        left_out = f" AND file_row_number NOT IN ({', '.join(str(int(r)) for r in skip)})"
-    return (
-        f"(SELECT {LINE}, {START}, {END} FROM read_parquet('{_sql_path(index.path)}', "
-        f"file_row_number = true) WHERE file_row_number >= {first}{left_out})"
-    )
 
 
 def _resynchronised(
@@ -566,47 +465,6 @@ def _repaired(
     return copy, mapped, own
 
 
-def _parse_rejects(
-    index: RecordIndex,
-    positions: list[tuple[int, str, int | None, str]],
-    first_data: int,
-    locate: RecordIndex,
-) -> pl.DataFrame:
-    """Map DuckDB's reject positions to records (one reject per record): ``locate`` is the index
-    of the bytes DuckDB read, ``index`` gives the records' positions in the original file."""
-    if not positions:
-        return pl.DataFrame(schema=_PARSE_REJECT_SCHEMA)
-    # DuckDB's line_byte_position may point one byte early or at the preceding newline.
-    at = np.array([byte_position - 1 for byte_position, *_ in positions], dtype=np.int64)
-    records = np.maximum(locate.records_at_or_after(at), first_data)
-    reasons: dict[int, str] = {}
-    for record, (_, error_type, _column, message) in zip(records.tolist(), positions, strict=True):
-        if record < len(index):
-            reasons.setdefault(record, _parse_reason(error_type, message))
-    chosen = np.array(sorted(reasons), dtype=np.int64)
-    return _parse_reject_frame(index, chosen, [reasons[r] for r in chosen.tolist()], True)
-
-
-_PARSE_REJECT_SCHEMA = pl.Schema(
-    {"__record": pl.Int64(), **REJECT_SCHEMA, "__by_duckdb": pl.Boolean()}
-)
-
-
-def _parse_reject_frame(
-    index: RecordIndex, records: np.ndarray, reasons: list[str], by_duckdb: bool
-) -> pl.DataFrame:
-    """Return parse rejects of the ascending ``records`` (their positions from ``index``), noting
-    whether DuckDB rejected them (so its output lacks them)."""
-    found = index.positions_of(records)
-    lines, starts, ends = (pl.Series(found[name]) for name in (LINE, START, END))
-    rejects = reject_frame(lines, starts, ends, "parse", [None] * records.size, reasons)
-    return rejects.select(
-        pl.Series("__record", records, dtype=pl.Int64),
-        pl.all(),
-        pl.lit(by_duckdb).alias("__by_duckdb"),
-    ).cast(_PARSE_REJECT_SCHEMA)
-
-
 def _expected_fields(
     index: RecordIndex, dialect: Dialect, first_data: int, rows_read: int, header_fields: int
 ) -> tuple[int, Dialect]:
@@ -625,44 +483,3 @@ def _expected_fields(
     ):
         return header_fields + 1, replace(dialect, trailing_delimiter=True)
     return header_fields, dialect
-
-
-def _with_misaligned(
-    rejects: pl.DataFrame, index: RecordIndex, first_data: int, fields: int
-) -> pl.DataFrame:
-    """Add to DuckDB's ``rejects`` every record whose field count is not ``fields``: its values
-    would land in the wrong columns (DuckDB lets an extra empty last field through)."""
-    odd = index.records_with_fields_other_than(first_data, fields)
-    odd = odd[~np.isin(odd, rejects["__record"].to_numpy())]
-    if odd.size == 0:
-        return rejects
-    reasons = [f"expected {fields} fields, found {n}" for n in index.fields_of(odd).tolist()]
-    extra = _parse_reject_frame(index, odd, reasons, False)
-    return pl.concat([rejects, extra]).sort("__record")
-
-
-def _parse_reason(error_type: str, message: str) -> str:
-    kind = error_type.lower().replace("_", " ")
-    detail = message.split("\n")[0].strip()
-    return f"{kind}: {detail}" if detail else kind
-
-
-def _options_sql(options: dict[str, Any]) -> str:
-    def literal(value: Any) -> str:
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, int):
-            return str(value)
-        if isinstance(value, dict):
-            return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
-        return "'" + str(value).replace("'", "''") + "'"
-
-    return ", ".join(f"{key} = {literal(value)}" for key, value in options.items())
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

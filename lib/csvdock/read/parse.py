@@ -1,0 +1,248 @@
+"""The parse: DuckDB reads the table's records (strict, every field text) into the text records'
+Parquet checkpoint, each joined by position to its line and byte span from the record index;
+the records DuckDB refuses, and those whose field count is off, become parse rejects with their
+positions in the original file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from csvdock.core.naming import quote_identifier
+from csvdock.read.dialect import Dialect
+from csvdock.read.errors import QuotingError
+from csvdock.read.records import END, FIELDS, LINE, START, RecordIndex
+from csvdock.read.scratch import scratch_duckdb
+from csvdock.rejects.format import REJECT_SCHEMA, reject_frame
+
+NUL_COLUMN = "__nul_column"
+PARSED, TOO_MANY_RECORDS = "__parsed", "csvdock: more records parsed than indexed"
+# The text records' checkpoint: no dictionaries (a text column of mostly distinct values gains
+# little from one, and building it cost 15% of the parse: 1M users records 0.90 -> 0.77 s).
+TEXT_PARQUET = "FORMAT parquet, DICTIONARY_SIZE_LIMIT 1"
+MAX_LINE_BYTES = 16 * 1024 * 1024  # the longest record DuckDB accepts (fields of many MB)
+DUCKDB_MEMORY_MB, DUCKDB_MEMORY_MB_PER_COLUMN = 256, 2
+
+
+def attach_positions(
+    parsed: Path, out: Path, positions: Path, columns: list[str], check_nul: bool, fields: int
+) -> pl.DataFrame:
+    """Write the good records with their line and byte ``positions`` (a DuckDB POSITIONAL JOIN,
+    so nothing is held in memory whole), leaving out those without ``fields`` fields (already
+    rejects). With ``check_nul``, return the records holding a NUL character as rejects:
+    PostgreSQL text cannot hold NUL, so such a record is rejected whatever the target."""
+    if check_nul and columns:
+        has_nul = " ".join(
+            f"WHEN contains({quote_identifier(c)}, chr(0)) THEN {_literal(c)}" for c in columns
+        )
+        nul_column = f"CASE {has_nul} END"
+    else:
+        nul_column = "NULL"
+    data = "".join(f"p.{quote_identifier(c)}, " for c in columns)
+    source = (
+        f"SELECT {data}q.*, {nul_column} AS {NUL_COLUMN} "
+        f"FROM read_parquet('{sql_path(parsed)}') AS p "
+        f"POSITIONAL JOIN read_parquet('{sql_path(positions)}') AS q"
+    )
+    names = ", ".join(quote_identifier(c) for c in [*columns, LINE, START, END])
+    with scratch_duckdb() as con:
+        limit_memory(con, len(columns))
+        con.execute(
+            f"COPY (SELECT {names} FROM ({source}) WHERE {NUL_COLUMN} IS NULL "
+            f"AND {FIELDS} = {fields}) TO '{sql_path(out)}' ({TEXT_PARQUET})"
+        )
+        rows = []
+        if check_nul:
+            rows = con.execute(
+                f"SELECT {LINE}, {START}, {END}, {NUL_COLUMN} FROM ({source}) "
+                f"WHERE {NUL_COLUMN} IS NOT NULL AND {FIELDS} = {fields} ORDER BY {LINE}"
+            ).fetchall()
+    return reject_frame(
+        [line for line, *_ in rows],
+        [start for _, start, _, _ in rows],
+        [end for _, _, end, _ in rows],
+        "parse",
+        [column for *_, column in rows],
+        [f"column '{column}': contains a NUL character" for *_, column in rows],
+    )
+
+
+def limit_memory(con: duckdb.DuckDBPyConnection, columns: int) -> None:
+    """Keep DuckDB's memory bounded: it spills to disk rather than grow with the file. Its
+    buffers are per column, so a very wide file gets more."""
+    limit = DUCKDB_MEMORY_MB + DUCKDB_MEMORY_MB_PER_COLUMN * columns
+    con.execute(f"SET memory_limit = '{limit}MB'")
+    con.execute("SET preserve_insertion_order = true")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def parse_with_duckdb(
+    path: Path,
+    out: Path,
+    dialect: Dialect,
+    columns: list[str],
+    rows_read: int,
+    positions: str,
+    lf_only: bool = False,
+) -> tuple[list[tuple[int, str, int | None, str]], int]:
+    """Write the good records to ``out``, each joined by position to a row of the SQL source
+    ``positions`` (right when DuckDB rejected nothing; otherwise ``attach_positions`` joins
+    them again). Return the rejects DuckDB reported as ``(byte_position, error_type,
+    column_index, message)`` and how many records it parsed."""
+    options = {
+        "delim": dialect.delimiter,
+        "quote": dialect.quote,
+        "escape": dialect.escape,
+        "header": dialect.header,
+        "all_varchar": True,
+        "store_rejects": True,
+        "auto_detect": False,
+        "columns": {f"c{i}": "VARCHAR" for i in range(len(columns))},
+        "max_line_size": MAX_LINE_BYTES,
+        "buffer_size": 2 * MAX_LINE_BYTES,
+        "strict_mode": True,
+        "null_padding": False,
+        "allow_quoted_nulls": False,
+    }
+    if lf_only:
+        # Every record ends with LF: said, so that DuckDB does not guess CR from a quoted one
+        # near the start (a file starting "\rid",a,b read as no records).
+        options["new_line"] = "\\n"
+    select = ", ".join(
+        f"{quote_identifier(f'c{i}')} AS {quote_identifier(name)}" for i, name in enumerate(columns)
+    )
+    names = ", ".join(quote_identifier(c) for c in [*columns, LINE, START, END])
+    # More parsed records than positions means the parser and the record index disagree.
+    too_many = f"CASE WHEN {LINE} IS NULL THEN error('{TOO_MANY_RECORDS}') ELSE true END"
+    with scratch_duckdb() as con:
+        limit_memory(con, len(columns))
+        try:
+            if rows_read == 0:
+                empty = ", ".join(
+                    [f"NULL::VARCHAR AS {quote_identifier(c)}" for c in columns]
+                    + [f"NULL::BIGINT AS {c}" for c in (LINE, START, END)]
+                )
+                con.execute(f"COPY (SELECT {empty} LIMIT 0) TO '{sql_path(out)}' (FORMAT parquet)")
+                return [], 0
+            parsed = con.execute(
+                f"COPY (SELECT {names} FROM (SELECT {select}, true AS {PARSED} "
+                f"FROM read_csv($path, {_options_sql(options)})) POSITIONAL JOIN {positions} "
+                f"WHERE {PARSED} AND {too_many}) TO '{sql_path(out)}' ({TEXT_PARQUET})",
+                {"path": str(path)},
+            ).fetchone()
+        except duckdb.Error as exc:
+            if TOO_MANY_RECORDS in str(exc):
+                raise QuotingError(
+                    f"the parser found more records than the file's {rows_read}; check the quote "
+                    "and escape characters"
+                ) from None
+            raise QuotingError(f"the file cannot be parsed as CSV: {first_line(exc)}") from None
+        rejects = [
+            (int(r[0]), str(r[1]), r[2], str(r[3]))
+            for r in con.execute(
+                "SELECT line_byte_position, error_type, column_idx, error_message "
+                "FROM reject_errors ORDER BY line_byte_position"
+            ).fetchall()
+        ]
+        return rejects, int(parsed[0]) if parsed else 0
+
+
+def positions_sql(index: RecordIndex, first: int, skip: np.ndarray) -> str:
+    """Return a SQL source of the line and byte positions of the records ``first`` onwards,
+    without the ``skip`` records (ascending record numbers)."""
+    left_out = ""
+    if skip.size:
+        left_out = f" AND file_row_number NOT IN ({', '.join(str(int(r)) for r in skip)})"
+    return (
+        f"(SELECT {LINE}, {START}, {END} FROM read_parquet('{sql_path(index.path)}', "
+        f"file_row_number = true) WHERE file_row_number >= {first}{left_out})"
+    )
+
+
+def parse_rejects(
+    index: RecordIndex,
+    positions: list[tuple[int, str, int | None, str]],
+    first_data: int,
+    locate: RecordIndex,
+) -> pl.DataFrame:
+    """Map DuckDB's reject positions to records (one reject per record): ``locate`` is the index
+    of the bytes DuckDB read, ``index`` gives the records' positions in the original file."""
+    if not positions:
+        return pl.DataFrame(schema=PARSE_REJECT_SCHEMA)
+    # DuckDB's line_byte_position may point one byte early or at the preceding newline.
+    at = np.array([byte_position - 1 for byte_position, *_ in positions], dtype=np.int64)
+    records = np.maximum(locate.records_at_or_after(at), first_data)
+    reasons: dict[int, str] = {}
+    for record, (_, error_type, _column, message) in zip(records.tolist(), positions, strict=True):
+        if record < len(index):
+            reasons.setdefault(record, _parse_reason(error_type, message))
+    chosen = np.array(sorted(reasons), dtype=np.int64)
+    return parse_reject_frame(index, chosen, [reasons[r] for r in chosen.tolist()], True)
+
+
+PARSE_REJECT_SCHEMA = pl.Schema(
+    {"__record": pl.Int64(), **REJECT_SCHEMA, "__by_duckdb": pl.Boolean()}
+)
+
+
+def parse_reject_frame(
+    index: RecordIndex, records: np.ndarray, reasons: list[str], by_duckdb: bool
+) -> pl.DataFrame:
+    """Return parse rejects of the ascending ``records`` (their positions from ``index``), noting
+    whether DuckDB rejected them (so its output lacks them)."""
+    found = index.positions_of(records)
+    lines, starts, ends = (pl.Series(found[name]) for name in (LINE, START, END))
+    rejects = reject_frame(lines, starts, ends, "parse", [None] * records.size, reasons)
+    return rejects.select(
+        pl.Series("__record", records, dtype=pl.Int64),
+        pl.all(),
+        pl.lit(by_duckdb).alias("__by_duckdb"),
+    ).cast(PARSE_REJECT_SCHEMA)
+
+
+def with_misaligned(
+    rejects: pl.DataFrame, index: RecordIndex, first_data: int, fields: int
+) -> pl.DataFrame:
+    """Add to DuckDB's ``rejects`` every record whose field count is not ``fields``: its values
+    would land in the wrong columns (DuckDB lets an extra empty last field through)."""
+    odd = index.records_with_fields_other_than(first_data, fields)
+    odd = odd[~np.isin(odd, rejects["__record"].to_numpy())]
+    if odd.size == 0:
+        return rejects
+    reasons = [f"expected {fields} fields, found {n}" for n in index.fields_of(odd).tolist()]
+    extra = parse_reject_frame(index, odd, reasons, False)
+    return pl.concat([rejects, extra]).sort("__record")
+
+
+def _parse_reason(error_type: str, message: str) -> str:
+    kind = error_type.lower().replace("_", " ")
+    detail = message.split("\n")[0].strip()
+    return f"{kind}: {detail}" if detail else kind
+
+
+def _options_sql(options: dict[str, Any]) -> str:
+    def literal(value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
+        return "'" + str(value).replace("'", "''") + "'"
+
+    return ", ".join(f"{key} = {literal(value)}" for key, value in options.items())
+
+
+def sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
