@@ -64,7 +64,7 @@ def test_every_good_record_keeps_its_own_line_around_ragged_records(tmp_path, ra
 def test_record_index_is_the_same_across_chunk_and_row_group_boundaries(tmp_path, monkeypatch):
     source = write(tmp_path / "m.csv", MESSY)
     whole = pl.read_parquet(index_records(source, '"', '"', tmp_path / "whole.parquet").path)
-    monkeypatch.setattr("csvdock.read.records.CHUNK_BYTES", 3)
+    monkeypatch.setattr("csvdock.read.scan.CHUNK_BYTES", 3)
     monkeypatch.setattr("csvdock.read.records.INDEX_ROW_GROUP", 2)
     index = index_records(source, '"', '"', tmp_path / "chunked.parquet")
     chunked = pl.read_parquet(index.path)

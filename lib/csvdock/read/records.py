@@ -17,10 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from csvdock.read.parquet import parquet_batches
-
-CHUNK_BYTES = 4 * 1024 * 1024  # larger chunks cost memory (about 30 bytes a byte) and no speed
-NEWLINE, CARRIAGE_RETURN = 0x0A, 0x0D
-
+from csvdock.read.scan import CARRIAGE_RETURN, NEWLINE, Chunk, file_chunks
 
 LINE, START, END = "__line", "__start", "__end"
 FIELDS, TRAILING = "__fields", "__trailing"  # fields of a record; whether it ends with a delimiter
@@ -161,213 +158,6 @@ def _index_schema(counts_fields: bool) -> pa.Schema:
     return _FIELDS_SCHEMA if counts_fields else _INDEX_SCHEMA
 
 
-@dataclass
-class _Chunk:
-    position: int  # offset of ``body`` in the file
-    body: np.ndarray  # the chunk's bytes
-    lookahead: np.ndarray  # ``body`` plus up to two following bytes
-    previous: int  # the byte before the chunk (-1 at the start)
-    ends: np.ndarray  # local offsets of newlines outside quotes (record terminators)
-    newline_rank: np.ndarray  # for each of ``ends``, how many newlines precede it in the file
-    parity: int  # quote parity after the chunk
-    nul_bytes: int
-    quote_at: np.ndarray  # local offsets of the quotes that count (escaped ones left out)
-    parity_in: int  # quote parity before the chunk
-    literal_at: np.ndarray  # local offsets of quotes read as text (not at a field's edge)
-    unclosed_at: np.ndarray  # local offsets of opening quotes of fields that never closed
-    last_opening: int  # local offset of the chunk's last opening quote (-1: none)
-    body_has_cr: bool  # the chunk holds a CR byte
-
-
-def _chunks(
-    path: Path,
-    quote: str | None,
-    escape: str | None,
-    delimiter: str | None = None,
-    ignored: tuple[int, ...] = (),
-) -> Iterator[_Chunk]:
-    """Yield the file in chunks with its quotes read. With a ``delimiter``, quoting is lenient:
-    a quote counts only at a field's edges (see ``_lenient_quotes``); quotes at the offsets
-    ``ignored`` are read as text."""
-    quote_byte = ord(quote) if quote else None
-    escape_byte = ord(escape) if escape and escape != quote else None
-    delimiter_byte = ord(delimiter) if delimiter else None
-    skip = np.array(sorted(ignored), dtype=np.int64)
-    size = path.stat().st_size
-    parity, newlines_before, position = 0, 0, 0
-    with path.open("rb") as handle:
-        while position < size:
-            handle.seek(max(position - 1, 0))
-            raw = handle.read(CHUNK_BYTES + (3 if position else 2))
-            previous = raw[0] if position else -1
-            data = np.frombuffer(raw[1:] if position else raw, dtype=np.uint8)
-            body = data[:CHUNK_BYTES]
-            quote_at = np.zeros(0, dtype=np.int64)
-            if quote_byte is not None:
-                quote_at = np.flatnonzero(body == quote_byte)
-                if escape_byte is not None and quote_at.size:
-                    quote_at = quote_at[~_escaped(body, quote_at, escape_byte, previous)]
-            literal_at = unclosed_at = np.zeros(0, dtype=np.int64)
-            if skip.size and quote_at.size:
-                mine = skip[(skip >= position) & (skip < position + body.size)] - position
-                literal_at = mine[np.isin(mine, quote_at)]
-                quote_at = quote_at[~np.isin(quote_at, mine)]
-            if quote_byte is not None and delimiter_byte is not None and quote_at.size:
-                at_end = position + body.size >= size
-                quote_at, stray, unclosed_at = _lenient_quotes(
-                    data, quote_at, parity, previous, delimiter_byte, quote_byte, at_end
-                )
-                literal_at = np.sort(np.concatenate((literal_at, stray, unclosed_at)))
-            newline_at = np.flatnonzero(body == NEWLINE)
-            # A newline is outside quotes when an even number of quotes precede it.
-            quotes_before = np.searchsorted(quote_at, newline_at)
-            outside = ((quotes_before + parity) % 2) == 0
-            rank = (np.flatnonzero(outside) + newlines_before).astype(np.int64)
-            parity_in = parity
-            parity = int((parity + quote_at.size) % 2)
-            openings = quote_at[((np.arange(quote_at.size) + parity_in) % 2) == 0]
-            last_opening = int(openings[-1]) if openings.size else -1
-            nul_bytes = int(np.count_nonzero(body == 0))
-            body_has_cr = bool(np.count_nonzero(body == CARRIAGE_RETURN))
-            yield _Chunk(
-                position,
-                body,
-                data,
-                previous,
-                newline_at[outside],
-                rank,
-                parity,
-                nul_bytes,
-                quote_at,
-                parity_in,
-                literal_at,
-                unclosed_at,
-                last_opening,
-                body_has_cr,
-            )
-            newlines_before += int(newline_at.size)
-            position += body.size
-
-
-EDGE_BYTES = (NEWLINE, CARRIAGE_RETURN)
-
-
-def _lenient_quotes(
-    data: np.ndarray,
-    quote_at: np.ndarray,
-    parity: int,
-    previous: int,
-    delimiter: int,
-    quote: int,
-    at_end: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return which of ``quote_at`` count as quoting, which are text, and which open a field
-    that never closes properly (text too; their records are damaged). An opening quote stands at
-    a field's start (after a delimiter, a line end or the file's start), a closing one at its end
-    (before a delimiter, a line end or the file's end); a doubled quote inside quotes is one
-    quote of text. ``Men"s`` and ``"the "best" one"`` are read as text, the way people meant
-    them. A quoted field that runs past its line and then ends in a quote followed by other text
-    never closed: its opening quote is text, its record damaged, and reading resumes at the next
-    line.
-
-    Checked for the whole chunk at once; only a chunk with a quote that breaks the rule is
-    walked quote by quote."""
-    last = data.size - 1
-    before = data[np.maximum(quote_at - 1, 0)]
-    after = data[np.minimum(quote_at + 1, last)]
-    edge_before = _is_edge(before, delimiter, quote)
-    edge_after = _is_edge(after, delimiter, quote)
-    if quote_at.size and quote_at[0] == 0:  # the byte before is the previous chunk's
-        edge_before[0] = previous in (delimiter, NEWLINE, CARRIAGE_RETURN, quote, -1)
-    past = quote_at + 1 > last  # nothing follows in the data read
-    edge_after[past] = at_end
-    opening = ((np.arange(quote_at.size) + parity) % 2) == 0
-    none = np.zeros(0, dtype=np.int64)
-    if bool(np.all(np.where(opening, edge_before, edge_after))):
-        return quote_at, none, none
-    before = before.astype(np.int64)
-    after = after.astype(np.int64)
-    if quote_at.size and quote_at[0] == 0:
-        before[0] = previous
-    after[past] = -2  # the end of the file (or of the data read)
-    # Inside quotes, a quote before other text is text when a quote later on the same line
-    # closes the field (``"the "best" one"``); else it closes the field, and the text after it
-    # makes the record one the parser rejects.
-    closes = (after == delimiter) | (after == NEWLINE) | (after == CARRIAGE_RETURN)
-    if at_end:
-        closes |= quote_at + 1 >= data.size
-    line_ends = np.append(np.flatnonzero(np.isin(data, EDGE_BYTES)), data.size)
-    line_end = line_ends[np.searchsorted(line_ends, quote_at)]
-    count = quote_at.size
-    later = np.minimum.accumulate(np.where(closes, np.arange(count), count)[::-1])[::-1]
-    later = np.append(later[1:], count)
-    closes_later = (later < count) & (quote_at[np.minimum(later, count - 1)] < line_end)
-    counted: list[int] = []
-    stray: list[int] = []
-    unclosed: list[int] = []
-    offsets = quote_at.tolist()
-    inside, i = parity, 0
-    opened_at, counted_before, opened_line_end = -1, 0, -1  # the open field (-1: unknown)
-    while i < len(offsets):
-        q = offsets[i]
-        if not inside:
-            b = int(before[i])
-            if b in (delimiter, NEWLINE, CARRIAGE_RETURN, -1) or (counted and counted[-1] == q - 1):
-                inside = 1
-                opened_at, counted_before, opened_line_end = i, len(counted), int(line_end[i])
-                counted.append(q)
-            else:
-                stray.append(q)
-        else:
-            a = int(after[i])
-            if a == quote and i + 1 < len(offsets) and offsets[i + 1] == q + 1:
-                counted += [q, q + 1]  # a doubled quote: text, still inside
-                i += 2
-                continue
-            if bool(closes[i]) or not bool(closes_later[i]):
-                if not closes[i] and opened_at >= 0 and q > opened_line_end:
-                    # It ran past its line and ends badly: the field never closed. Its opening
-                    # quote is text; read again from the first quote after its line.
-                    del counted[counted_before:]
-                    unclosed.append(offsets[opened_at])
-                    resume = int(np.searchsorted(quote_at, opened_line_end, side="right"))
-                    stray.extend(offsets[opened_at + 1 : resume])
-                    inside, opened_at, i = 0, -1, resume
-                    continue
-                inside = 0
-                counted.append(q)
-            else:
-                stray.append(q)
-        i += 1
-    return (
-        np.array(counted, dtype=np.int64),
-        np.unique(np.array(stray, dtype=np.int64)),
-        np.array(unclosed, dtype=np.int64),
-    )
-
-
-def _is_edge(found: np.ndarray, delimiter: int, quote: int) -> np.ndarray:
-    """Return where ``found`` is a delimiter, a line end or a quote."""
-    return (found == delimiter) | (found == NEWLINE) | (found == CARRIAGE_RETURN) | (found == quote)
-
-
-def _escaped(body: np.ndarray, at: np.ndarray, escape: int, previous: int) -> np.ndarray:
-    """Return, for each offset in ``at``, whether an odd number of ``escape`` bytes precede it
-    (``\\"`` is an escaped quote, ``\\\\"`` an escaped backslash and then a real quote)."""
-    before = np.where(at > 0, body[np.maximum(at - 1, 0)], previous)
-    suspects = np.flatnonzero(before == escape)
-    escaped = np.zeros(at.size, dtype=bool)
-    if suspects.size == 0:
-        return escaped
-    # The offset of the last byte before each position that is not an escape byte.
-    marks = np.where(body != escape, np.arange(body.size), -1)
-    last_other = np.maximum.accumulate(marks)
-    ends = at[suspects] - 1  # the last escape byte of each run
-    runs = ends - last_other[ends]
-    escaped[suspects] = (runs % 2) == 1
-    return escaped
-
-
 def index_records(
     path: Path,
     quote: str | None,
@@ -379,7 +169,11 @@ def index_records(
     """Scan ``path`` and write the position of every record to the Parquet file ``out`` (see
     the module docstring); return the index. With ``delimiter``, also count each record's fields
     (delimiters outside quotes, plus one), note whether it ends with a delimiter, and read quotes
-    leniently (a quote inside a field is text); quotes at the offsets ``ignored`` are text."""
+    leniently (a quote inside a field is text); quotes at the offsets ``ignored`` are text.
+
+    Over 80 lines on purpose: one pass over the chunks keeps its running state (the records
+    waiting for their end, the delimiters before them, the quote parity, the counts) in locals
+    that ``flush`` shares; split, that state would travel in an object with no gain in clarity."""
     size = path.stat().st_size
     crlf = lf = nul_bytes = count = 0
     parity = 0
@@ -419,7 +213,7 @@ def index_records(
         writer.write_table(pa.table(table, schema=schema), row_group_size=INDEX_ROW_GROUP)
 
     with pq.ParquetWriter(out, schema, compression=INDEX_COMPRESSION) as writer:
-        for chunk in _chunks(path, quote, escape, delimiter, ignored):
+        for chunk in file_chunks(path, quote, escape, delimiter, ignored):
             literal.append(chunk.literal_at + chunk.position)
             broken.append(chunk.unclosed_at + chunk.position)
             if chunk.body_has_cr:
@@ -480,7 +274,7 @@ def index_records(
     )
 
 
-def _delimiters(chunk: _Chunk, delimiter: int | None, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _delimiters(chunk: Chunk, delimiter: int | None, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Return the local offsets of the delimiters outside quotes in ``chunk``, and of those that
     end a line (followed by a line terminator or the end of the file)."""
     if delimiter is None:
@@ -503,7 +297,7 @@ def normalise_line_endings(
     """Write ``path`` to ``out`` with every record terminator as LF (CRLF inside quoted fields is
     data and stays). DuckDB's strict reader needs one kind of line ending per file."""
     with out.open("wb") as target:
-        for chunk in _chunks(path, quote, escape, delimiter):
+        for chunk in file_chunks(path, quote, escape, delimiter):
             before = _byte_before(chunk)
             drop = chunk.ends[before == CARRIAGE_RETURN] - 1
             keep = np.ones(chunk.body.size, dtype=bool)
@@ -526,7 +320,7 @@ def has_bare_carriage_returns(path: Path, sample: int = 1024 * 1024) -> bool:
     return bare > 0 and bare >= others
 
 
-def _bare_carriage_returns(chunk: _Chunk) -> np.ndarray:
+def _bare_carriage_returns(chunk: Chunk) -> np.ndarray:
     """Return the local offsets of the CRs outside quotes of ``chunk`` not followed by LF (one
     inside a line, or a lone CR ending the file)."""
     cr = np.flatnonzero(chunk.body == CARRIAGE_RETURN)
@@ -542,14 +336,14 @@ def carriage_returns_to_newlines(
     """Write ``path`` to ``out`` with every bare CR outside quotes (a line end on old Macs) as
     LF: the same number of bytes, so lines and positions stay those an editor shows."""
     with out.open("wb") as target:
-        for chunk in _chunks(path, quote, escape):
+        for chunk in file_chunks(path, quote, escape):
             body = chunk.body.copy()
             body[_bare_carriage_returns(chunk)] = NEWLINE
             target.write(body.tobytes())
     return out
 
 
-def _byte_before(chunk: _Chunk) -> np.ndarray:
+def _byte_before(chunk: Chunk) -> np.ndarray:
     """Return the byte before each record terminator of ``chunk`` (the chunk's previous byte for
     a terminator at offset 0)."""
     before = np.where(chunk.ends > 0, chunk.body[np.maximum(chunk.ends - 1, 0)], chunk.previous)
