@@ -51,8 +51,8 @@ def test_json_summary_and_exit_zero(workdir: Path):
     assert entry["table"] == "users_list"
     assert (entry["rows_read"], entry["rows_loaded"], entry["rows_rejected"]) == (3, 2, 1)
     rejects = Path(entry["rejects_path"]).read_text(encoding="utf-8").splitlines()
-    assert rejects[0] == "file,line,stage,column,reason,raw"
-    assert rejects[1].startswith("Users List.csv,4,parse,,missing columns")
+    assert rejects[0] == "file,line,stage,code,column,reason,raw"
+    assert rejects[1].startswith("Users List.csv,4,parse,field_count,,missing columns")
     assert rejects[1].endswith(",3")
     written = workdir / ".csvdock" / "runs" / summary["run_id"] / "summary.json"
     assert json.loads(written.read_text(encoding="utf-8")) == summary

@@ -214,7 +214,7 @@ def test_record_messages_need_column_names(workdir: Path, capsys: pytest.Capture
 )
 def test_a_message_is_exactly_one_record(message: bytes, reason: str | None) -> None:
     found = not_one_record(message, ",", '"', '"')
-    assert found is None if reason is None else reason in (found or "")
+    assert found is None if reason is None else reason in (found.reason if found else "")
 
 
 def test_a_batch_overlapping_loaded_offsets_is_refused_and_a_loaded_one_skipped(
@@ -460,3 +460,15 @@ def test_until_idle_stops_with_one_line_when_the_broker_is_unreachable(workdir: 
     assert len(errors) == 1 and "no partition of t at 127.0.0.1" in errors[0]
     assert len(done.stderr.splitlines()) < 20  # not 20 lines a second
     assert "Traceback" not in done.stderr
+
+
+def test_a_message_set_aside_says_why_as_a_code() -> None:
+    codes = {
+        b"": "not_one_record",
+        b"1,a\n2,b": "not_one_record",
+        b"\xff,1": "not_utf8",
+        b"1,\x00,2": "nul_character",
+    }
+    for message, code in codes.items():
+        found = not_one_record(message, ",", '"', '"')
+        assert found is not None and found.code == code, message

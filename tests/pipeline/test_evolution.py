@@ -63,15 +63,15 @@ def test_freeze_keeps_one_version_and_rejects_what_does_not_fit(workdir: Path, t
     assert sorted(p.name for p in (workdir / "schemas" / table).iterdir()) == ["v1.json"]
     f2 = Path(results[1]["rejects_path"]).read_text(encoding="utf-8").splitlines()
     assert f2[1] == (
-        "f2.csv,2,contract,email,column 'email' is not in schema v1 (frozen),"
+        "f2.csv,2,contract,unknown_column,email,column 'email' is not in schema v1 (frozen),"
         '"3,Cy,cy@example.com"'
     )
     assert (
-        f2[2]
-        == "f2.csv,3,contract,age,column 'age' of schema v1 is missing from the file,\"4,Di,\""
+        f2[2] == "f2.csv,3,contract,missing_column,age,"
+        "column 'age' of schema v1 is missing from the file,\"4,Di,\""
     )
     f3 = Path(results[2]["rejects_path"]).read_text(encoding="utf-8").splitlines()
-    assert f3[1].startswith("f3.csv,2,contract,email,")
+    assert f3[1].startswith("f3.csv,2,contract,unknown_column,email,")
     with open_warehouse(target_url) as warehouse:
         types = warehouse.table_types(warehouse.default_schema, table)
         ids = warehouse.execute(f'SELECT id FROM "{table}" ORDER BY id')
@@ -110,8 +110,9 @@ def test_a_declared_schema_wins_over_detection(workdir: Path, target_url: str):
     assert (entry["schema_version"], entry["rows_loaded"], entry["rows_rejected"]) == (1, 1, 2)
     rejects = Path(entry["rejects_path"]).read_text(encoding="utf-8").splitlines()[1:]
     assert rejects == [
-        "d.csv,3,cast,qty,column 'qty': '3.5' is not integer,\"010,2.5,3.5\"",
-        "d.csv,4,contract,code,column 'code' is empty but the schema says NOT NULL,\",3,4\"",
+        "d.csv,3,cast,type_mismatch,qty,column 'qty': '3.5' is not integer,\"010,2.5,3.5\"",
+        "d.csv,4,contract,not_null,code,"
+        "column 'code' is empty but the schema says NOT NULL,\",3,4\"",
     ]
     with open_warehouse(target_url) as warehouse:
         got = warehouse.execute(f'SELECT code, CAST(amount AS VARCHAR), qty FROM "{table}"')

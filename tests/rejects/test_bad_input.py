@@ -15,13 +15,13 @@ from tests.edges.test_cli import run_cli
 CORPUS = Path(__file__).parent / "corpus"
 QUARANTINED, SKIPPED = "quarantined", "skipped"
 
-# file: (status, rows_read, rows_loaded, rows_rejected, reason, [(line, stage, column)])
+# file: (status, rows_read, rows_loaded, rows_rejected, reason, [(line, stage, code, column)])
 EXPECTED = {
     "semicolon.csv": ("loaded", 2, 2, 0, None, []),
     "tab.csv": ("loaded", 2, 2, 0, None, []),
     "pipe.csv": ("loaded", 2, 2, 0, None, []),
     "crlf.csv": ("loaded", 2, 2, 0, None, []),
-    "mixed_endings.csv": ("loaded", 3, 2, 1, None, [(5, "parse", None)]),
+    "mixed_endings.csv": ("loaded", 3, 2, 1, None, [(5, "parse", "field_count", None)]),
     "bom.csv": ("loaded", 1, 1, 0, None, []),
     "latin1.csv": ("loaded", 2, 2, 0, None, []),
     "header_only.csv": ("loaded", 0, 0, 0, None, []),  # a new table from the header alone
@@ -32,19 +32,37 @@ EXPECTED = {
         2,
         3,
         None,
-        [(3, "parse", None), (4, "parse", None), (8, "parse", None)],
+        [
+            (3, "parse", "field_count", None),
+            (4, "parse", "field_count", None),
+            (8, "parse", "field_count", None),
+        ],
     ),
-    "stray_quote.csv": ("loaded", 3, 2, 1, None, [(3, "parse", None)]),
-    "nul_in_value.csv": ("loaded", 3, 2, 1, None, [(3, "parse", "name")]),
-    "casts.csv": ("loaded", 2002, 2000, 2, None, [(2002, "cast", "amount"), (2003, "cast", "day")]),
+    "stray_quote.csv": ("loaded", 3, 2, 1, None, [(3, "parse", "quoting", None)]),
+    "nul_in_value.csv": ("loaded", 3, 2, 1, None, [(3, "parse", "nul_character", "name")]),
+    "casts.csv": (
+        "loaded",
+        2002,
+        2000,
+        2,
+        None,
+        [(2002, "cast", "type_mismatch", "amount"), (2003, "cast", "type_mismatch", "day")],
+    ),
     # No records and no table yet: nothing to create the table from (issue 24, item 13).
     "empty.csv": (SKIPPED, 0, 0, 0, NO_TABLE_YET, []),
     "blank_lines_only.csv": (SKIPPED, 0, 0, 0, NO_TABLE_YET, []),
     "compressed.csv": (QUARANTINED, 0, 0, 0, "the file is gzip-compressed, not CSV text", []),
     # UTF-8 with one stray byte: that record is set aside (raw keeps the byte as \xff).
-    "broken_utf8.csv": ("loaded", 2, 1, 1, None, [(3, "parse", None)]),
+    "broken_utf8.csv": ("loaded", 2, 1, 1, None, [(3, "parse", "not_utf8", None)]),
     # The quoted field that never closes damages its own record only: reading resumes after it.
-    "unterminated_quote.csv": ("loaded", 4, 3, 1, None, [(3, "parse", None)]),
+    "unterminated_quote.csv": (
+        "loaded",
+        4,
+        3,
+        1,
+        None,
+        [(3, "parse", "unterminated_quote", None)],
+    ),
 }
 
 
@@ -91,7 +109,7 @@ def test_each_case_has_its_exact_outcome(corpus_run, name):
         else dead.filter(pl.col("file_sha256") == entry["sha256"]).rows(named=True)
     )
     assert len(mine) == entry["rows_rejected"]
-    assert [(int(r["line"]), r["stage"], r["column"]) for r in mine] == rejects
+    assert [(int(r["line"]), r["stage"], r["code"], r["column"]) for r in mine] == rejects
     if status == QUARANTINED:
         copy = Path(entry["quarantine_path"])
         assert copy.read_bytes() == (CORPUS / name).read_bytes()

@@ -15,8 +15,13 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 SUFFIX = ".position.json"
+
+
+if TYPE_CHECKING:
+    from csvdock.rejects.codes import RejectCode
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,7 @@ class SetAside:
     offset: int
     raw: str  # the message's text (bytes that are not UTF-8 as ``\\xNN``)
     reason: str
+    code: RejectCode = "not_one_record"
 
 
 @dataclass(frozen=True)

@@ -75,11 +75,11 @@ class FileResult:
         reason and raw text (an empty frame when there are none)."""
         import polars as pl
 
-        from csvdock.rejects.format import RUN_REJECTS_SCHEMA
+        from csvdock.rejects.format import RUN_REJECTS_SCHEMA, read_rejects_csv
 
         if not self.rejects_path or not Path(self.rejects_path).exists():
             return pl.DataFrame(schema=RUN_REJECTS_SCHEMA)
-        return pl.read_csv(self.rejects_path, schema=RUN_REJECTS_SCHEMA, infer_schema=False)
+        return read_rejects_csv(Path(self.rejects_path), RUN_REJECTS_SCHEMA)
 
 
 def rows_not_loaded(result: FileResult) -> int:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import NamedTuple
 
 from csvdock.core.positions import SetAside, StreamPosition
+from csvdock.rejects.codes import RejectCode
 from csvdock.rejects.format import raw_text
 
 MAX_REASON_BYTES = 200
@@ -57,9 +59,9 @@ def record_batch(
     line = 2
     for offset, value in messages:
         record = _without_line_ending(value)
-        reason = not_one_record(record, delimiter, quote, escape)
-        if reason is not None:
-            aside.append(SetAside(offset, raw_text(value), reason))
+        why = not_one_record(record, delimiter, quote, escape)
+        if why is not None:
+            aside.append(SetAside(offset, raw_text(value), why.reason, why.code))
             continue
         lines.append(line)
         offsets.append(offset)
@@ -73,17 +75,24 @@ def record_batch(
     return path, position
 
 
-def not_one_record(record: bytes, delimiter: str, quote: str, escape: str) -> str | None:
+class NotOneRecord(NamedTuple):
+    """Why a message is not exactly one CSV record."""
+
+    code: RejectCode
+    reason: str
+
+
+def not_one_record(record: bytes, delimiter: str, quote: str, escape: str) -> NotOneRecord | None:
     """Return why ``record`` (a message, its line ending removed) is not exactly one CSV record
     in the dialect, or None when it is."""
     if not record:
-        return "an empty message: no record"
+        return NotOneRecord("not_one_record", "an empty message: no record")
     try:
         text = record.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return f"byte {exc.start} of the message is not UTF-8"
+        return NotOneRecord("not_utf8", f"byte {exc.start} of the message is not UTF-8")
     if "\x00" in text:
-        return "the message holds a NUL byte"
+        return NotOneRecord("nul_character", "the message holds a NUL byte")
     if quote not in text and escape not in text and "\n" not in text and "\r" not in text:
         return None  # no quoting and no line break: one record, whatever its fields
     reader = csv.reader(
@@ -97,9 +106,10 @@ def not_one_record(record: bytes, delimiter: str, quote: str, escape: str) -> st
     try:
         rows = list(reader)
     except csv.Error as exc:
-        return f"not one CSV record: {exc}"[:MAX_REASON_BYTES]
+        return NotOneRecord("not_one_record", f"not one CSV record: {exc}"[:MAX_REASON_BYTES])
     if len(rows) != 1:
-        return f"{len(rows)} CSV records in one message (a line break outside quotes)"
+        reason = f"{len(rows)} CSV records in one message (a line break outside quotes)"
+        return NotOneRecord("not_one_record", reason)
     return None
 
 

@@ -213,12 +213,12 @@ def deadletter_show(args: argparse.Namespace, settings: Settings) -> str:
     """Return the text of ``csvdock deadletter show``."""
     settings = settings.with_overrides(target=args.target)
     table = normalised_table(args.table, settings.target)
-    ledger = read_dead_letters(Workspace(settings.workspace), table, settings.target)
+    letters = read_dead_letters(Workspace(settings.workspace), table, settings.target)
     if args.run:
-        ledger = ledger.filter(pl.col("run_id") == args.run)
+        letters = letters.filter(pl.col("run_id") == args.run)
     if not args.all:
-        ledger = ledger.filter(pl.col("replayed_in").is_null())
-    if ledger.is_empty():
+        letters = letters.filter(pl.col("replayed_in").is_null())
+    if letters.is_empty():
         return f"{table}: no rejected records" + ("" if args.all else " waiting for replay")
     rows = [
         [
@@ -226,15 +226,16 @@ def deadletter_show(args: argparse.Namespace, settings: Settings) -> str:
             r["file"] if "://" in r["file"] else Path(r["file"]).name,  # a stream keeps its name
             str(r["line"]),
             r["stage"],
+            r["code"] or "",
             r["column"] or "",
             r["reason"],
             _short(r["raw"]),
             r["replayed_in"] or "",
         ]
-        for r in ledger.iter_rows(named=True)
+        for r in letters.iter_rows(named=True)
     ]
-    headers = ["run", "file", "line", "stage", "column", "reason", "raw", "replayed in"]
-    return f"{table}: {ledger.height} rejected records\n" + format_table(headers, rows)
+    headers = ["run", "file", "line", "stage", "code", "column", "reason", "raw", "replayed in"]
+    return f"{table}: {letters.height} rejected records\n" + format_table(headers, rows)
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:

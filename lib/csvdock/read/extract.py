@@ -61,6 +61,7 @@ from csvdock.read.records import (
 )
 from csvdock.read.repair import damaged_records, with_original_positions, write_repaired
 from csvdock.read.table import TableLayout, find_table, has_blank_lines
+from csvdock.rejects.codes import RejectCode
 from csvdock.rejects.format import no_rejects
 
 RECORDS_FILE, REJECTS_FILE, META_FILE = "records.parquet", "rejects.parquet", "extract.json"
@@ -251,7 +252,11 @@ def _read_table(
             parse_path, parse_index, locate, dialect, columns, first_data, fields, out_dir, scratch
         )
         unterminated = parse_reject_frame(
-            index, damaged, [reasons[r] for r in damaged.tolist()], by_duckdb=False
+            index,
+            damaged,
+            [reasons[r][0] for r in damaged.tolist()],
+            [reasons[r][1] for r in damaged.tolist()],
+            by_duckdb=False,
         )
     all_rejects = pl.concat([rejects, unterminated.drop("__record", "__by_duckdb")]).sort("line")
     all_rejects.write_parquet(out_dir / REJECTS_FILE)
@@ -299,7 +304,7 @@ def _indexed(
 
 def _set_aside(
     index: RecordIndex, layout: TableLayout, never_closed: tuple[int, ...], stray: tuple[int, ...]
-) -> tuple[np.ndarray, dict[int, str]]:
+) -> tuple[np.ndarray, dict[int, tuple[str, RejectCode]]]:
     """Return the data records set aside before the parse (a quoted field that never closes, a
     byte that is not UTF-8), ascending, and the reason of each."""
     not_data = layout.not_data
@@ -309,8 +314,10 @@ def _set_aside(
     if np.isin(undecodable, layout.header_records).any():
         raise UnknownEncoding(f"the header is not valid UTF-8 (byte {stray[0]})")
     undecodable = undecodable[~np.isin(undecodable, not_data)]
-    reasons = {int(r): UNTERMINATED for r in damaged.tolist()}
-    reasons.update({int(r): NOT_UTF8 for r in undecodable.tolist()})
+    reasons: dict[int, tuple[str, RejectCode]] = {
+        int(r): (UNTERMINATED, "unterminated_quote") for r in damaged.tolist()
+    }
+    reasons.update({int(r): (NOT_UTF8, "not_utf8") for r in undecodable.tolist()})
     damaged = np.array(sorted(reasons), dtype=np.int64)
     return damaged, reasons
 

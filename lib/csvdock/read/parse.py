@@ -17,6 +17,7 @@ from csvdock.read.dialect import Dialect
 from csvdock.read.errors import QuotingError
 from csvdock.read.records import END, FIELDS, LINE, START, RecordIndex
 from csvdock.read.scratch import scratch_duckdb
+from csvdock.rejects.codes import RejectCode, duckdb_error_code
 from csvdock.rejects.format import REJECT_SCHEMA, reject_frame
 
 NUL_COLUMN = "__nul_column"
@@ -68,6 +69,7 @@ def attach_positions(
         "parse",
         [column for *_, column in rows],
         [f"column '{column}': contains a NUL character" for *_, column in rows],
+        ["nul_character"] * len(rows),
     )
 
 
@@ -179,12 +181,15 @@ def parse_rejects(
     # DuckDB's line_byte_position may point one byte early or at the preceding newline.
     at = np.array([byte_position - 1 for byte_position, *_ in positions], dtype=np.int64)
     records = np.maximum(locate.records_at_or_after(at), first_data)
-    reasons: dict[int, str] = {}
+    reasons: dict[int, tuple[str, RejectCode]] = {}
     for record, (_, error_type, _column, message) in zip(records.tolist(), positions, strict=True):
         if record < len(index):
-            reasons.setdefault(record, _parse_reason(error_type, message))
+            found = (_parse_reason(error_type, message), duckdb_error_code(error_type))
+            reasons.setdefault(record, found)
     chosen = np.array(sorted(reasons), dtype=np.int64)
-    return parse_reject_frame(index, chosen, [reasons[r] for r in chosen.tolist()], True)
+    texts = [reasons[r][0] for r in chosen.tolist()]
+    codes = [reasons[r][1] for r in chosen.tolist()]
+    return parse_reject_frame(index, chosen, texts, codes, True)
 
 
 PARSE_REJECT_SCHEMA = pl.Schema(
@@ -193,13 +198,17 @@ PARSE_REJECT_SCHEMA = pl.Schema(
 
 
 def parse_reject_frame(
-    index: RecordIndex, records: np.ndarray, reasons: list[str], by_duckdb: bool
+    index: RecordIndex,
+    records: np.ndarray,
+    reasons: list[str],
+    codes: list[RejectCode],
+    by_duckdb: bool,
 ) -> pl.DataFrame:
     """Return parse rejects of the ascending ``records`` (their positions from ``index``), noting
     whether DuckDB rejected them (so its output lacks them)."""
     found = index.positions_of(records)
     lines, starts, ends = (pl.Series(found[name]) for name in (LINE, START, END))
-    rejects = reject_frame(lines, starts, ends, "parse", [None] * records.size, reasons)
+    rejects = reject_frame(lines, starts, ends, "parse", [None] * records.size, reasons, codes)
     return rejects.select(
         pl.Series("__record", records, dtype=pl.Int64),
         pl.all(),
@@ -217,7 +226,7 @@ def with_misaligned(
     if odd.size == 0:
         return rejects
     reasons = [f"expected {fields} fields, found {n}" for n in index.fields_of(odd).tolist()]
-    extra = parse_reject_frame(index, odd, reasons, False)
+    extra = parse_reject_frame(index, odd, reasons, ["field_count"] * len(reasons), False)
     return pl.concat([rejects, extra]).sort("__record")
 
 

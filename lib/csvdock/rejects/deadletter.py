@@ -27,6 +27,7 @@ from csvdock.rejects.format import (
     DEAD_LETTER_SCHEMA,
     STORED_AS_DEAD_LETTER,
     dead_letters_from_stored,
+    read_rejects_csv,
     run_rejects_csv_frame,
 )
 from csvdock.targets.base import METADATA_SCHEMA, REJECTS_TABLE, REPLAYS_TABLE, Warehouse
@@ -74,7 +75,7 @@ def read_dead_letters(workspace: Workspace, table: str, target: str) -> pl.DataF
     path = dead_letter_dir(workspace, table, target) / DEAD_LETTER_FILE
     if not path.exists():
         return pl.DataFrame(schema=DEAD_LETTER_SCHEMA)
-    return pl.read_csv(path, schema=DEAD_LETTER_SCHEMA, infer_schema=False)
+    return read_rejects_csv(path, DEAD_LETTER_SCHEMA)
 
 
 def stored_rejects(warehouse: Warehouse, table: str, sha256: str) -> pl.DataFrame:

@@ -1,7 +1,8 @@
 """The reject format, in one place: a rejected record's line, byte span, stage, column and reason.
 
 Three shapes of the same fact:
-- a stage's rejects (``REJECT_SCHEMA``), as Extract and Transform write them in checkpoints;
+- a stage's rejects (``REJECT_SCHEMA``), as Extract and Transform write them in checkpoints,
+  each with its typed ``code`` (``csvdock.rejects.codes``);
 - the target's rejects table (``STORED_COLUMNS``), written in the load's transaction with the
   record's raw text;
 - the dead-letter CSV a person opens and edits (``DEAD_LETTER_SCHEMA``), derived from the target.
@@ -17,6 +18,7 @@ from typing import Literal
 import polars as pl
 
 from csvdock.read.records import END, LINE, START, record_text
+from csvdock.rejects.codes import RejectCode
 
 Stage = Literal["parse", "cast", "contract"]
 
@@ -26,13 +28,15 @@ REJECT_SCHEMA = pl.Schema(
         "byte_start": pl.Int64,
         "byte_end": pl.Int64,
         "stage": pl.String,
+        "code": pl.String,
         "column": pl.String,
         "reason": pl.String,
     }
 )
 # The first failing check of a record, beside its typed columns (Polars and SQL casts alike):
-# the column, the reason and the stage; NULL where the record fits.
+# the column, the reason, the stage and the code; NULL where the record fits.
 REJECT_COLUMN, REJECT_REASON, REJECT_STAGE = "__reject_column", "__reject_reason", "__reject_stage"
+REJECT_CODE = "__reject_code"
 # The target's rejects table: the load's ledger entry, the reject and the record's raw text.
 STORED_COLUMNS = (
     "table_name",
@@ -41,6 +45,7 @@ STORED_COLUMNS = (
     "file_path",
     "line",
     "stage",
+    "code",
     "column_name",
     "reason",
     "raw",
@@ -52,6 +57,7 @@ DEAD_LETTER_SCHEMA = pl.Schema(
         "file_sha256": pl.String,
         "line": pl.Int64,
         "stage": pl.String,
+        "code": pl.String,
         "column": pl.String,
         "reason": pl.String,
         "raw": pl.String,
@@ -64,6 +70,7 @@ RUN_REJECTS_SCHEMA = pl.Schema(
         "file": pl.String,
         "line": pl.Int64,
         "stage": pl.String,
+        "code": pl.String,
         "column": pl.String,
         "reason": pl.String,
         "raw": pl.String,
@@ -76,6 +83,7 @@ STORED_AS_DEAD_LETTER = {
     "file_sha256": "file_sha256",
     "line": "line",
     "stage": "stage",
+    "code": "code",
     "column": "column_name",
     "reason": "reason",
     "raw": "raw",
@@ -94,6 +102,7 @@ def reject_frame(
     stage: Stage,
     columns: Sequence[str | None],
     reasons: Sequence[str],
+    codes: Sequence[RejectCode],
 ) -> pl.DataFrame:
     """Return rejects of one ``stage``: one row per record, in the order given."""
     return pl.DataFrame(
@@ -102,6 +111,7 @@ def reject_frame(
             "byte_start": byte_starts,
             "byte_end": byte_ends,
             "stage": [stage] * len(reasons),
+            "code": list(codes),
             "column": list(columns),
             "reason": list(reasons),
         },
@@ -114,6 +124,7 @@ RAW_REJECT_SCHEMA = pl.Schema(
     {
         "line": pl.Int64,
         "stage": pl.String,
+        "code": pl.String,
         "column": pl.String,
         "reason": pl.String,
         "raw": pl.String,
@@ -122,13 +133,18 @@ RAW_REJECT_SCHEMA = pl.Schema(
 
 
 def raw_reject_frame(
-    lines: Sequence[int], stage: Stage, reasons: Sequence[str], raws: Sequence[str]
+    lines: Sequence[int],
+    stage: Stage,
+    reasons: Sequence[str],
+    raws: Sequence[str],
+    codes: Sequence[RejectCode],
 ) -> pl.DataFrame:
     """Return rejects that carry their raw text already (no column), in the order given."""
     return pl.DataFrame(
         {
             "line": list(lines),
             "stage": [stage] * len(reasons),
+            "code": list(codes),
             "column": [None] * len(reasons),
             "reason": list(reasons),
             "raw": list(raws),
@@ -151,6 +167,7 @@ def rejects_of_checked(checked: pl.LazyFrame) -> pl.LazyFrame:
             pl.col(START).alias("byte_start"),
             pl.col(END).alias("byte_end"),
             pl.col(REJECT_STAGE).alias("stage"),
+            pl.col(REJECT_CODE).alias("code"),
             pl.col(REJECT_COLUMN).alias("column"),
             pl.col(REJECT_REASON).alias("reason"),
         )
@@ -160,7 +177,7 @@ def rejects_of_checked(checked: pl.LazyFrame) -> pl.LazyFrame:
 
 def checked_rejects_sql(checked: str) -> str:
     """Return a SELECT of the rejects of a checked SQL query, in ``REJECT_SCHEMA``'s order."""
-    columns = [LINE, START, END, REJECT_STAGE, REJECT_COLUMN, REJECT_REASON]
+    columns = [LINE, START, END, REJECT_STAGE, REJECT_CODE, REJECT_COLUMN, REJECT_REASON]
     return (
         f"SELECT {', '.join(columns)} FROM ({checked}) AS checked "
         f"WHERE {REJECT_COLUMN} IS NOT NULL ORDER BY 1"
@@ -202,6 +219,7 @@ def stored_rows(
         pl.lit(path).alias("file_path"),
         pl.col("line").cast(pl.Int64),
         pl.col("stage").cast(pl.String),
+        pl.col("code").cast(pl.String),
         pl.col("column").cast(pl.String).alias("column_name"),
         pl.col("reason").cast(pl.String),
         pl.col("raw").cast(pl.String),
@@ -219,3 +237,11 @@ def run_rejects_csv_frame(dead_letters: pl.DataFrame, source: Path) -> pl.DataFr
     """Return one file's dead letters as the run's rejects CSV holds them."""
     columns = [c for c in RUN_REJECTS_SCHEMA.names() if c != "file"]
     return dead_letters.sort("line").select(pl.lit(str(source)).alias("file"), *columns)
+
+
+def read_rejects_csv(path: Path, schema: pl.Schema) -> pl.DataFrame:
+    """Read a rejects CSV of ``schema`` (dead letters, a run's rejects); a CSV written before a
+    column was added (``code``) reads it as NULL."""
+    found = pl.read_csv(path, infer_schema=False)
+    missing = [pl.lit(None).alias(c) for c in schema if c not in found.columns]
+    return found.with_columns(missing).select(schema.names()).cast(schema)

@@ -14,6 +14,7 @@ import polars as pl
 
 from csvdock.core.runs import run_seconds
 from csvdock.core.workspace import Workspace
+from csvdock.rejects.codes import REJECT_KINDS, offending_value
 from csvdock.rejects.deadletter import read_dead_letters
 from csvdock.schema.registry import SchemaRegistry
 from csvdock.schema.table import TableSchema
@@ -165,14 +166,23 @@ def run_rejects(summary: dict[str, Any], workspace: str | Path) -> pl.DataFrame:
 
 
 def rejects_by_reason(rejects: pl.DataFrame) -> pl.DataFrame:
-    """Return reject counts by stage and a reason with the offending value taken out."""
-    kind = pl.col("reason").str.replace(r": '.*' is not ", ": value is not ")
+    """Return reject counts by stage and kind (the code's words, with the column): stage,
+    reason, rejects."""
     return (
-        rejects.with_columns(kind.str.slice(0, 70).alias("reason"))
+        rejects.with_columns(_kind_label().alias("reason"))
         .group_by("stage", "reason")
         .len("rejects")
         .sort("rejects", "stage", descending=[True, False])
     )
+
+
+def _kind_label() -> pl.Expr:
+    """A reject's kind as a report shows it: ``column 'age': a value not of the column's type``
+    (a reject stored before codes: the start of its reason)."""
+    kind = pl.col("code").replace_strict(REJECT_KINDS, default=None, return_dtype=pl.String)
+    with_column = pl.format("column '{}': {}", pl.col("column"), kind)
+    labelled = pl.when(pl.col("column").is_not_null()).then(with_column).otherwise(kind)
+    return pl.when(kind.is_null()).then(pl.col("reason").str.slice(0, 70)).otherwise(labelled)
 
 
 # -- at a glance ---------------------------------------------------------------------------------
@@ -303,29 +313,33 @@ def column_profiles(
 
 
 def reject_samples(rejects: pl.DataFrame) -> pl.DataFrame:
-    """Return the first reject of each stage and reason (the reason with the value taken out):
-    stage, reason, rejects, file, line, column, raw, and the offending value when the reason
-    names it."""
+    """Return the first reject of each stage and kind: stage, reason (the kind), rejects, file,
+    line, column, raw, detail (the sample's own reason) and the offending value when the reject
+    names one."""
     if rejects.is_empty():
         return pl.DataFrame(
-            schema=dict.fromkeys(["stage", "reason", "file", "column", "raw", "value"], pl.String)
+            schema=dict.fromkeys(
+                ["stage", "reason", "file", "column", "raw", "detail", "value"], pl.String
+            )
             | {"rejects": pl.UInt32, "line": pl.Int64}
         )
-    kind = pl.col("reason").str.replace(r": '.*' is not ", ": value is not ").str.slice(0, 70)
-    value = pl.col("reason").str.extract(r": '(.*)' is not ", 1)
-    return (
+    firsts = (
         rejects.sort("file", "line")
-        .with_columns(kind.alias("kind"), value.alias("value"))
+        .with_columns(_kind_label().alias("kind"))
         .group_by("stage", "kind", maintain_order=True)
         .agg(
             pl.len().alias("rejects"),
-            pl.col("file").first(),
-            pl.col("line").first(),
-            pl.col("column").first(),
-            pl.col("raw").first(),
-            pl.col("value").first(),
+            *(pl.col(c).first() for c in ("file", "line", "column", "raw", "code", "reason")),
         )
-        .rename({"kind": "reason"})
+    )
+    values = [
+        offending_value(code, column, reason)
+        for code, column, reason in firsts.select("code", "column", "reason").iter_rows()
+    ]
+    return (
+        firsts.with_columns(pl.Series("value", values, dtype=pl.String))
+        .drop("code")
+        .rename({"reason": "detail", "kind": "reason"})
         .sort("rejects", descending=True)
     )
 

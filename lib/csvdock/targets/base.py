@@ -164,7 +164,8 @@ class SqlDialect:
     stage {text} NOT NULL,
     column_name {text},
     reason {text} NOT NULL,
-    raw {text}
+    raw {text},
+    code {text}
 )""",
             # The replay that took each rejected record: the dead-letter CSV's replayed_in.
             f"""CREATE TABLE IF NOT EXISTS {qualified_name(METADATA_SCHEMA, REPLAYS_TABLE)} (
@@ -300,6 +301,7 @@ class Warehouse(ABC):
                 self.begin()
                 for ddl in self.dialect.metadata_ddl():
                     self.execute(ddl)
+                self._add_reject_codes()
                 self.commit()
                 self._ledger_ready = True
                 return
@@ -307,6 +309,14 @@ class Warehouse(ABC):
                 self.rollback()
                 if attempt == 2:
                     raise
+
+    def _add_reject_codes(self) -> None:
+        """Give a target made before rejects had codes the ``code`` column (NULL for its rows);
+        looked up first, so a target that has it takes no lock on the rejects table."""
+        rejects = self.table_types(METADATA_SCHEMA, REJECTS_TABLE) or {}
+        if rejects and "code" not in rejects:
+            table = qualified_name(METADATA_SCHEMA, REJECTS_TABLE)
+            self.execute(f"ALTER TABLE {table} ADD COLUMN code {self.dialect.text_type}")
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,7 @@ def store_rejects(warehouse: Warehouse, entry: LedgerEntry, rejects: pl.DataFram
                 "parse",
                 [m.reason for m in position.set_aside],
                 [m.raw for m in position.set_aside],
+                [m.code for m in position.set_aside],
             )
             rejects = with_raw_rejects(rejects, aside)
     rows = stored_rows(rejects, entry.table, entry.sha256, entry.run_id, path)

@@ -15,7 +15,9 @@ import polars as pl
 from csvdock.core.errors import CsvdockError
 from csvdock.read.parquet import batch_rows
 from csvdock.read.records import END, LINE, START
+from csvdock.rejects.codes import RejectCode, type_mismatch_parts
 from csvdock.rejects.format import (
+    REJECT_CODE,
     REJECT_COLUMN,
     REJECT_REASON,
     REJECT_STAGE,
@@ -64,7 +66,7 @@ def typed_frame(
     """
     available = set(records.collect_schema().names())
     typed: list[pl.Expr] = []
-    checks: list[tuple[pl.Expr, str, pl.Expr, str]] = []
+    checks: list[tuple[pl.Expr, str, pl.Expr, str, RejectCode]] = []
     for column in schema.columns:
         dtype = t.polars_dtype(column.type)
         if column.name not in available:
@@ -74,29 +76,29 @@ def typed_frame(
         misfit = ~t.is_null_expr(column.name, column.type, null_tokens) & value.is_null()
         typed.append(value.cast(dtype).alias(column.name))
         shown = pl.col(column.name).str.slice(0, MAX_VALUE_IN_REASON)
-        reason = pl.concat_str(
-            [pl.lit(f"column {column.name!r}: '"), shown, pl.lit(f"' is not {_kind(column)}")]
-        )
-        checks.append((misfit, column.name, reason, "cast"))
+        before, after = type_mismatch_parts(column.name, _kind(column))
+        reason = pl.concat_str([pl.lit(before), shown, pl.lit(after)])
+        checks.append((misfit, column.name, reason, "cast", "type_mismatch"))
         if not column.nullable:
             is_null = t.is_null_expr(column.name, column.type, null_tokens)
             reason = pl.lit(f"column {column.name!r} is empty but the schema says NOT NULL")
-            checks.append((is_null, column.name, reason, "contract"))
+            checks.append((is_null, column.name, reason, "contract", "not_null"))
     if contract is not None:
         version = contract.version
         for name in contract.missing_columns:
             reason = pl.lit(f"column {name!r} of schema v{version} is missing from the file")
-            checks.insert(0, (pl.lit(True), name, reason, "contract"))
+            checks.insert(0, (pl.lit(True), name, reason, "contract", "missing_column"))
         for name in contract.unknown_columns:
             present = ~t.is_null_expr(name, t.TEXT, null_tokens)
             reason = pl.lit(f"column {name!r} is not in schema v{version} (frozen)")
-            checks.insert(0, (present, name, reason, "contract"))
+            checks.insert(0, (present, name, reason, "contract", "unknown_column"))
     return records.select(
         pl.col(LINE, START, END),
         *typed,
-        _first_failing([(m, pl.lit(c)) for m, c, _, _ in checks]).alias(REJECT_COLUMN),
-        _first_failing([(m, r) for m, _, r, _ in checks]).alias(REJECT_REASON),
-        _first_failing([(m, pl.lit(s)) for m, _, _, s in checks]).alias(REJECT_STAGE),
+        _first_failing([(m, pl.lit(c)) for m, c, _, _, _ in checks]).alias(REJECT_COLUMN),
+        _first_failing([(m, r) for m, _, r, _, _ in checks]).alias(REJECT_REASON),
+        _first_failing([(m, pl.lit(s)) for m, _, _, s, _ in checks]).alias(REJECT_STAGE),
+        _first_failing([(m, pl.lit(k)) for m, _, _, _, k in checks]).alias(REJECT_CODE),
     )
 
 
@@ -143,7 +145,7 @@ def _wide_typed_frame(
             contract if number == 0 else None,
         )
         frames.append(checked.collect(engine="in-memory"))
-    checks = (REJECT_COLUMN, REJECT_REASON, REJECT_STAGE)
+    checks = (REJECT_COLUMN, REJECT_REASON, REJECT_STAGE, REJECT_CODE)
     first = {name: pl.coalesce([f[name] for f in frames]).alias(name) for name in checks}
     typed = [column for f in frames for column in f.drop(LINE, START, END, *checks).iter_columns()]
     combined = frames[0].select(LINE, START, END).with_columns(*typed, *first.values())

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from csvdock.core.naming import qualified_name, quote_identifier
 from csvdock.read.records import END, LINE, START
-from csvdock.rejects.format import REJECT_COLUMN, REJECT_REASON, REJECT_STAGE
+from csvdock.rejects.codes import RejectCode, type_mismatch_parts
+from csvdock.rejects.format import REJECT_CODE, REJECT_COLUMN, REJECT_REASON, REJECT_STAGE
 from csvdock.schema import types as t
 from csvdock.schema.contract import ContractRules
 from csvdock.schema.formats import rewritten_sql
@@ -51,7 +52,7 @@ def checked_rows_sql(
     contract: ContractRules | None,
 ) -> str:
     """Return a SELECT over the staging table with the typed columns and, per row, the first
-    failing check's column, reason and stage (NULL when the row fits), as ETL decides them.
+    failing check's column, reason, stage and code (NULL when the row fits), as ETL decides them.
 
     Three levels, each computed once a row: the trimmed values, then each column's checks, then
     the casts and the first failing check. (PostgreSQL repeats a repeated expression; ``OFFSET 0``
@@ -61,7 +62,8 @@ def checked_rows_sql(
     trimmed: list[str] = []  # level 1
     flags: list[str] = []  # level 2
     typed: list[str] = []  # level 3
-    checks: list[tuple[str, str, str, str]] = []  # (condition, column, reason SQL, stage)
+    # (condition, column, reason SQL, stage, code)
+    checks: list[tuple[str, str, str, str, RejectCode]] = []
     for i, column in enumerate(schema.columns):
         column_type = dialect.sql_type(column.type)
         name = quote_identifier(column.name)
@@ -81,26 +83,31 @@ def checked_rows_sql(
             flags.append(f"{_null_check(dialect, value, tokens)} AS {null}")
             cast = t.sql_converted(dialect, value, column.type)
             typed.append(f"CASE WHEN {ok} THEN {cast} END AS {name}")
+            before, after = type_mismatch_parts(column.name, kind_of_values(column))
             reason = (
-                f"{dialect.literal(f'column {column.name!r}: ' + chr(39))} || "
-                f"substr({raw}, 1, {MAX_VALUE_IN_REASON}) || "
-                f"{dialect.literal(chr(39) + f' is not {kind_of_values(column)}')}"
+                f"{dialect.literal(before)} || substr({raw}, 1, {MAX_VALUE_IN_REASON}) || "
+                f"{dialect.literal(after)}"
             )
-            checks.append((f"(NOT {null} AND NOT {ok})", column.name, reason, "cast"))
+            misfit = f"(NOT {null} AND NOT {ok})"
+            checks.append((misfit, column.name, reason, "cast", "type_mismatch"))
         if not column.nullable:
             reason = dialect.literal(
                 f"column {column.name!r} is empty but the schema says NOT NULL"
             )
-            checks.append((null, column.name, reason, "contract"))
+            checks.append((null, column.name, reason, "contract", "not_null"))
     if contract is not None:
         for missing in contract.missing_columns:
             reason = f"column {missing!r} of schema v{contract.version} is missing from the file"
-            checks.insert(0, ("true", missing, dialect.literal(reason), "contract"))
+            checks.insert(
+                0, ("true", missing, dialect.literal(reason), "contract", "missing_column")
+            )
         for unknown in contract.unknown_columns:
             raw = quote_identifier(unknown)
             reason = f"column {unknown!r} is not in schema v{contract.version} (frozen)"
             present = f"NOT ({raw} IS NULL OR {raw} = '')"
-            checks.insert(0, (present, unknown, dialect.literal(reason), "contract"))
+            checks.insert(
+                0, (present, unknown, dialect.literal(reason), "contract", "unknown_column")
+            )
 
     def first(pick: int) -> str:
         if not checks:
@@ -116,7 +123,8 @@ def checked_rows_sql(
     level_2 = ", ".join(["l1.*", *flags])
     return (
         f"SELECT {', '.join(positions)}, {', '.join(typed)}, {first(1)} AS {REJECT_COLUMN}, "
-        f"{first(2)} AS {REJECT_REASON}, {first(3)} AS {REJECT_STAGE} "
+        f"{first(2)} AS {REJECT_REASON}, {first(3)} AS {REJECT_STAGE}, "
+        f"{first(4)} AS {REJECT_CODE} "
         f"FROM (SELECT {level_2} FROM (SELECT {level_1} FROM {qualified_name(*staging)}{fence}) "
         f"AS l1{fence}) AS l2"
     )
