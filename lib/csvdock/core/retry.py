@@ -4,9 +4,16 @@ timeout, a DuckDB file locked by another process); never what is permanent (bad 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import TypeVar
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from csvdock.core.errors import CsvdockError
 
@@ -31,22 +38,26 @@ def is_transient(error: BaseException) -> bool:
 
 def with_retries(action: Callable[[], T], retries: int, delay: float, what: str) -> T:
     """Run ``action``; on a transient ``CsvdockError`` wait and try again, up to ``retries`` more
-    times (the delay doubles each time). Permanent errors are raised at once."""
-    attempt = 0
-    while True:
-        try:
-            return action()
-        except CsvdockError as exc:
-            if attempt >= retries or not is_transient(exc):
-                raise
-            wait = delay * (2**attempt)
-            attempt += 1
-            log.warning(
-                "%s: transient error, retry %d of %d in %.1f s: %s",
-                what,
-                attempt,
-                retries,
-                wait,
-                exc,
-            )
-            time.sleep(wait)
+    times (the delay doubles each time: tenacity's exponential wait). Permanent errors are
+    raised at once."""
+
+    def note(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "%s: transient error, retry %d of %d in %.1f s: %s",
+            what,
+            state.attempt_number,
+            retries,
+            wait,
+            exc,
+        )
+
+    retrying = Retrying(
+        stop=stop_after_attempt(retries + 1),
+        wait=wait_exponential(multiplier=delay, exp_base=2, min=0),
+        retry=retry_if_exception(lambda exc: isinstance(exc, CsvdockError) and is_transient(exc)),
+        before_sleep=note,
+        reraise=True,
+    )
+    return retrying(action)

@@ -290,7 +290,7 @@ def _rows(sample: str, candidate: _Candidate) -> list[list[str]]:
             if len(rows) >= SAMPLE_ROWS:
                 break
     except csv.Error:
-        pass
+        pass  # the sample ends inside a record (it is cut short): the rows before it stand
     return rows
 
 

@@ -135,8 +135,10 @@ class DuckDBWarehouse(Warehouse):
     def rollback(self) -> None:
         try:
             self._con.execute("ROLLBACK")
-        except duckdb.Error:
-            pass  # no transaction was open
+        except duckdb.TransactionException:
+            pass  # no transaction was open: nothing to roll back
+        except duckdb.Error as exc:  # the connection failed: its transaction is gone with it
+            log.debug("rollback on a failed DuckDB connection: %s", first_line(exc))
 
     def close(self) -> None:
         try:

@@ -149,8 +149,8 @@ class PostgresWarehouse(Warehouse):
     def rollback(self) -> None:
         try:
             self._con.rollback()
-        except self._errors.Error:
-            pass  # the connection is gone; the server rolls back
+        except self._errors.Error as exc:  # the connection is gone; the server rolls back
+            log.debug("rollback on a lost PostgreSQL connection: %s", _adbc_message(exc))
 
     def close(self) -> None:
         try:
