@@ -195,3 +195,19 @@ def test_the_index_escapes_what_comes_from_the_data(reporting: Path):
     assert "<b>odd</b>" not in index and "&lt;b&gt;odd&lt;/b&gt;" in index
     assert "<i>etl</i>" not in index and "&lt;i&gt;etl&lt;/i&gt;" in index
     assert re.search(r'<a href="[^"]+/error_report.html">errors</a>', index)
+
+
+def test_a_run_that_moved_a_table_two_versions_shows_it_once(reporting: Path):
+    """Two files of one run, the second evolving the table: one section at the newest version,
+    both versions marked as this run's, and the profile counts the rows loaded (a rejected
+    record is not in the table)."""
+    (reporting / "a.csv").write_text("id,age\n1,30\n2,41\n")
+    (reporting / "b.csv").write_text("id,age,email\n3,52,c@x.org\n4,63,d@x.org\n")
+    body = "".join(f"{i},{20 + i % 50}\n" for i in range(5, 3004))
+    (reporting / "c.csv").write_text("id,age\n" + body + "3004,x\n")  # one misfit: a reject
+    summary = ingest("a.csv", "b.csv", "c.csv", "--table", "people")
+    assert {f["schema_version"] for f in summary["files"]} == {1, 2}
+    text = re.sub(r"\s+", " ", html_text(summary["reports"]["schema"]))
+    assert text.count("people · v") == 1 and "people · v2" in text
+    assert text.count("◀ this run") == 2
+    assert "profiles of the first 3,003 rows loaded by this run" in text  # 3,004 read

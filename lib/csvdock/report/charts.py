@@ -66,9 +66,9 @@ def histogram(values: Sequence[float], title: str, bins: int = 20) -> str:
     figure = _figure(2.6, 1.1)
     axes = figure.add_subplot()
     axes.hist(list(values), bins=bins, color=BLUE)
-    axes.set_yticks([])
+    axes.yaxis.set_major_locator(MaxNLocator(nbins=2, integer=True))  # counts: whole numbers
     axes.tick_params(labelsize=7)
-    for side in ("top", "right", "left"):
+    for side in ("top", "right"):
         axes.spines[side].set_visible(False)
     figure.tight_layout(pad=0.2)
     return _svg(figure, title)

@@ -106,13 +106,28 @@ def type_decisions(summary: dict[str, Any]) -> pl.DataFrame:
 
 
 def loaded_schemas(summary: dict[str, Any]) -> list[TableSchema]:
-    """Return the schema versions the run's files were loaded with (each once, in order)."""
-    seen: dict[str, TableSchema] = {}
+    """Return, per table the run loaded into (in order), the newest schema version its files
+    were loaded with (a run whose files moved the table from v1 to v2 shows the table once)."""
+    newest: dict[str, TableSchema] = {}
     for f in summary["files"]:
         path = f.get("schema_path")
-        if path and path not in seen and Path(path).exists():
-            seen[path] = TableSchema.read(Path(path))
-    return list(seen.values())
+        if not path or not Path(path).exists():
+            continue
+        schema = TableSchema.read(Path(path))
+        held = newest.get(schema.table)
+        if held is None or (schema.version or 0) > (held.version or 0):
+            newest[schema.table] = schema
+    return list(newest.values())
+
+
+def run_versions(summary: dict[str, Any], table: str) -> list[int]:
+    """Return the schema versions of ``table`` the run's loaded files were loaded with."""
+    found = {
+        int(f["schema_version"])
+        for f in summary["files"]
+        if f["table"] == table and f["status"] == "loaded" and f.get("schema_version") is not None
+    }
+    return sorted(found)
 
 
 def column_table(schema: TableSchema) -> pl.DataFrame:
@@ -272,6 +287,7 @@ def column_profiles(
     them): null share, distinct values, min, max, and the values for a small distribution
     (numbers and dates) or the most frequent values (text). Empty when no checkpoint is left."""
     from csvdock.core.settings import DEFAULT_NULL_TOKENS
+    from csvdock.rejects.format import REJECT_COLUMN
     from csvdock.schema import types as t
     from csvdock.transform.polars_cast import typed_frame
 
@@ -285,7 +301,9 @@ def column_profiles(
     records = pl.concat(
         [pl.scan_parquet(p).head(PROFILE_ROWS) for p in parts], how="diagonal"
     ).head(PROFILE_ROWS)
-    typed = typed_frame(records, schema, DEFAULT_NULL_TOKENS).select(schema.names).collect()
+    checked = typed_frame(records, schema, DEFAULT_NULL_TOKENS)
+    # The rows loaded: a record rejected (a value that does not fit) is not in the table.
+    typed = checked.filter(pl.col(REJECT_COLUMN).is_null()).select(schema.names).collect()
     profiles: dict[str, dict[str, Any]] = {}
     for column in schema.columns:
         values = typed[column.name]
