@@ -15,7 +15,7 @@ from csvdock.core.naming import qualified_name, quote_identifier
 from csvdock.core.runs import FileResult
 from csvdock.core.settings import Settings
 from csvdock.core.timing import timed
-from csvdock.pipeline.file_load import FileToLoad, load_file
+from csvdock.pipeline.file_load import FileToLoad, Into, load_file
 from csvdock.pipeline.stages import (
     SchemaAtLoad,
     ThresholdExceeded,
@@ -114,13 +114,9 @@ class StagedRows:
         pass  # the casts run in ``write``, with the schema decided
 
     def write(
-        self,
-        warehouse: Warehouse,
-        db_schema: str,
-        name: str,
-        at_load: SchemaAtLoad,
-        entry: LedgerEntry,
+        self, warehouse: Warehouse, into: Into, at_load: SchemaAtLoad, entry: LedgerEntry
     ) -> tuple[int, int]:
+        db_schema, name = into
         null_tokens = self.table_settings.null_tokens
         checked = checked_rows_sql(
             warehouse.dialect,

@@ -14,7 +14,7 @@ import polars as pl
 from csvdock.core.runs import FileResult
 from csvdock.core.settings import Settings
 from csvdock.core.timing import timed
-from csvdock.pipeline.file_load import FileToLoad, load_file
+from csvdock.pipeline.file_load import FileToLoad, Into, load_file
 from csvdock.pipeline.stages import (
     SchemaAtLoad,
     ThresholdExceeded,
@@ -121,13 +121,9 @@ class TypedRows:
         self.folder, self.rejects = folder, found
 
     def write(
-        self,
-        warehouse: Warehouse,
-        db_schema: str,
-        name: str,
-        at_load: SchemaAtLoad,
-        entry: LedgerEntry,
+        self, warehouse: Warehouse, into: Into, at_load: SchemaAtLoad, entry: LedgerEntry
     ) -> tuple[int, int]:
+        db_schema, name = into
         parts = typed_parts(self.folder)
         loaded = warehouse.ingest_parquet(db_schema, name, at_load.schema.names, parts)
         with_raw = rejects_with_raw_text(self.rejects, self.file.text)

@@ -43,6 +43,7 @@ from csvdock.targets import Warehouse, connect, parse_target
 from csvdock.targets.load import LedgerEntry, evolve_table, load_atomically, record_version
 
 Mode = Literal["etl", "elt"]
+Into = tuple[str, str]  # the table rows go into: its database schema and name
 
 
 @dataclass
@@ -82,12 +83,7 @@ class FileRows(Protocol):
         ``ThresholdExceeded`` when its rejects are over the table's threshold)."""
 
     def write(
-        self,
-        warehouse: Warehouse,
-        db_schema: str,
-        name: str,
-        at_load: SchemaAtLoad,
-        entry: LedgerEntry,
+        self, warehouse: Warehouse, into: Into, at_load: SchemaAtLoad, entry: LedgerEntry
     ) -> tuple[int, int]:
         """Write the rows and the rejects; return how many of each."""
 
@@ -140,7 +136,7 @@ def load_file(
         return at_load.schema.version
 
     def write_rows(warehouse: Warehouse, db_schema: str, name: str) -> tuple[int, int]:
-        return rows.write(warehouse, db_schema, name, chosen[-1], entry)
+        return rows.write(warehouse, (db_schema, name), chosen[-1], entry)
 
     started = time.perf_counter()
     with connect(parse_target(file.settings.target)) as warehouse:

@@ -22,17 +22,16 @@ from csvdock.rejects.codes import RejectCode
 
 Stage = Literal["parse", "cast", "contract"]
 
-REJECT_SCHEMA = pl.Schema(
-    {
-        "line": pl.Int64,
-        "byte_start": pl.Int64,
-        "byte_end": pl.Int64,
-        "stage": pl.String,
-        "code": pl.String,
-        "column": pl.String,
-        "reason": pl.String,
-    }
-)
+# What every shape says of a reject: its line, stage, code, column and reason.
+LINE_TYPE: dict[str, pl.DataType] = {"line": pl.Int64()}
+WHY: dict[str, pl.DataType] = {
+    "stage": pl.String(),
+    "code": pl.String(),
+    "column": pl.String(),
+    "reason": pl.String(),
+}
+RAW: dict[str, pl.DataType] = {"raw": pl.String()}
+REJECT_SCHEMA = pl.Schema({**LINE_TYPE, "byte_start": pl.Int64(), "byte_end": pl.Int64(), **WHY})
 # The first failing check of a record, beside its typed columns (Polars and SQL casts alike):
 # the column, the reason, the stage and the code; NULL where the record fits.
 REJECT_COLUMN, REJECT_REASON, REJECT_STAGE = "__reject_column", "__reject_reason", "__reject_stage"
@@ -52,30 +51,17 @@ STORED_COLUMNS = (
 )
 DEAD_LETTER_SCHEMA = pl.Schema(
     {
-        "run_id": pl.String,
-        "file": pl.String,
-        "file_sha256": pl.String,
-        "line": pl.Int64,
-        "stage": pl.String,
-        "code": pl.String,
-        "column": pl.String,
-        "reason": pl.String,
-        "raw": pl.String,
-        "replayed_in": pl.String,
+        "run_id": pl.String(),
+        "file": pl.String(),
+        "file_sha256": pl.String(),
+        **LINE_TYPE,
+        **WHY,
+        **RAW,
+        "replayed_in": pl.String(),
     }
 )
 # A run's rejects CSV of one file (runs/<id>/rejects/...): what ``RunSummary.rejects()`` reads.
-RUN_REJECTS_SCHEMA = pl.Schema(
-    {
-        "file": pl.String,
-        "line": pl.Int64,
-        "stage": pl.String,
-        "code": pl.String,
-        "column": pl.String,
-        "reason": pl.String,
-        "raw": pl.String,
-    }
-)
+RUN_REJECTS_SCHEMA = pl.Schema({"file": pl.String(), **LINE_TYPE, **WHY, **RAW})
 # What the dead letters hold of the target's rejects table, in DEAD_LETTER_SCHEMA's order.
 STORED_AS_DEAD_LETTER = {
     "run_id": "run_id",
@@ -120,16 +106,7 @@ def reject_frame(
 
 
 # Rejects with their raw text, without byte spans (a stream's messages set aside before parsing).
-RAW_REJECT_SCHEMA = pl.Schema(
-    {
-        "line": pl.Int64,
-        "stage": pl.String,
-        "code": pl.String,
-        "column": pl.String,
-        "reason": pl.String,
-        "raw": pl.String,
-    }
-)
+RAW_REJECT_SCHEMA = pl.Schema({**LINE_TYPE, **WHY, **RAW})
 
 
 def raw_reject_frame(
