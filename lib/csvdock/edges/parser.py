@@ -6,6 +6,8 @@ import argparse
 
 from csvdock.core.settings import EVOLUTION_POLICIES, MODES
 
+Commands = argparse._SubParsersAction  # the subcommands of a parser
+
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``csvdock`` command."""
@@ -29,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_ingest(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_ingest(commands: Commands) -> None:
     """Add ``csvdock ingest``."""
     ingest = commands.add_parser(
         "ingest",
@@ -72,14 +74,14 @@ def _add_ingest(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     limits.add_argument("--max-reject-ratio", type=float, help="largest share, e.g. 0.01")
 
 
-def _add_deadletter(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_deadletter(commands: Commands) -> None:
     """Add ``csvdock deadletter show``."""
-    dead = commands.add_parser("deadletter", help="the rejected records of a table")
-    dead_commands = dead.add_subparsers(dest="deadletter_command", required=True)
-    dead_show = dead_commands.add_parser(
+    dead_commands = _group(commands, "deadletter", "the rejected records of a table")
+    dead_show = _command(
+        dead_commands,
         "show",
-        help="list a table's rejected records",
-        epilog="example: csvdock deadletter show users --target duckdb:///warehouse.duckdb",
+        "list a table's rejected records",
+        "csvdock deadletter show users --target duckdb:///warehouse.duckdb",
     )
     dead_show.add_argument("table", metavar="TABLE", help="the table (TABLE or SCHEMA.TABLE)")
     dead_show.add_argument("--run", help="only this run's")
@@ -87,7 +89,7 @@ def _add_deadletter(commands: argparse._SubParsersAction[argparse.ArgumentParser
     dead_show.add_argument("--target", help="the target whose dead letters to show (as for ingest)")
 
 
-def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_replay(commands: Commands) -> None:
     """Add ``csvdock replay``."""
     replay = commands.add_parser(
         "replay",
@@ -101,23 +103,25 @@ def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     replay.add_argument("--json", action="store_true", help="print only the run summary as JSON")
 
 
-def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_serve(commands: Commands) -> None:
     """Add ``csvdock serve``."""
-    serve = commands.add_parser(
+    serve = _command(
+        commands,
         "serve",
-        help="run the upload API (FastAPI + uvicorn)",
-        epilog="example: CSVDOCK_API_TOKEN=secret csvdock serve --port 8000",
+        "run the upload API (FastAPI + uvicorn)",
+        "CSVDOCK_API_TOKEN=secret csvdock serve --port 8000",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default local)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
 
 
-def _add_watch(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_watch(commands: Commands) -> None:
     """Add ``csvdock watch``."""
-    watch = commands.add_parser(
+    watch = _command(
+        commands,
         "watch",
-        help="ingest each CSV that lands in a folder",
-        epilog="example: csvdock watch inbox/ --table sales",
+        "ingest each CSV that lands in a folder",
+        "csvdock watch inbox/ --table sales",
     )
     watch.add_argument("inbox", metavar="INBOX", help="the folder to watch (processed/ inside)")
     watch.add_argument("--table", help="target table (default: each file's stem)")
@@ -125,7 +129,7 @@ def _add_watch(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     watch.add_argument("--mode", choices=MODES, help="as for ingest")
 
 
-def _add_consume(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_consume(commands: Commands) -> None:
     """Add ``csvdock consume``."""
     consume = commands.add_parser(
         "consume",
@@ -163,25 +167,37 @@ def _add_consume(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     consume.add_argument("--session-timeout-ms", type=int, default=10_000, help=argparse.SUPPRESS)
 
 
-def _add_schema(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_schema(commands: Commands) -> None:
     """Add ``csvdock schema show`` and ``csvdock schema diff``."""
-    schema = commands.add_parser("schema", help="inspect the schema registry")
-    schema_commands = schema.add_subparsers(dest="schema_command", required=True)
-    show = schema_commands.add_parser(
+    schema_commands = _group(commands, "schema", "inspect the schema registry")
+    show = _command(
+        schema_commands,
         "show",
-        help="print a table's latest schema version",
-        epilog="example: csvdock schema show users",
+        "print a table's latest schema version",
+        "csvdock schema show users",
     )
     show.add_argument("table", metavar="TABLE", help="the table")
     show.add_argument("--version", type=int, help="a version other than the latest")
-    diff = schema_commands.add_parser(
+    diff = _command(
+        schema_commands,
         "diff",
-        help="print what changed between two versions",
-        epilog="example: csvdock schema diff users 1 2",
+        "print what changed between two versions",
+        "csvdock schema diff users 1 2",
     )
     diff.add_argument("table", metavar="TABLE", help="the table")
     diff.add_argument("a", type=int, metavar="A", help="the older version")
     diff.add_argument("b", type=int, metavar="B", help="the newer version")
+
+
+def _command(commands: Commands, name: str, summary: str, example: str) -> argparse.ArgumentParser:
+    """Add the subcommand ``name``: its one-line help, and an example under its --help."""
+    return commands.add_parser(name, help=summary, epilog=f"example: {example}")
+
+
+def _group(commands: Commands, name: str, summary: str) -> Commands:
+    """Add the command ``name`` with subcommands of its own (``args.<name>_command``)."""
+    group = commands.add_parser(name, help=summary)
+    return group.add_subparsers(dest=f"{name}_command", required=True)
 
 
 def _version() -> str:
