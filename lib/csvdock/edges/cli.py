@@ -13,6 +13,7 @@ import os
 import sys
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,19 @@ from csvdock.schema.registry import SchemaRegistry, diff
 EXIT_OK, EXIT_FILE_PROBLEM, EXIT_USAGE = 0, 1, 2
 
 
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def _printed(text_of: Callable[[argparse.Namespace, Settings], str]) -> Command:
+    """Return a command that prints what ``text_of`` returns and exits 0."""
+
+    def command(args: argparse.Namespace, settings: Settings) -> int:
+        print(text_of(args, settings))
+        return EXIT_OK
+
+    return command
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit status."""
     parser = build_parser()
@@ -49,22 +63,16 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()  # read once, here; every command gets them from here
         log_file = settings.workspace / "logs" / "csvdock.log"
         configure_logging(settings.log_level, log_file, quiet=getattr(args, "json", False))
-        if args.command == "ingest":
-            return _ingest(args, settings)
-        if args.command == "deadletter":
-            print(deadletter_show(args, settings))
-            return EXIT_OK
-        if args.command == "replay":
-            return _replay(args, settings)
-        if args.command == "serve":
-            return _serve(args, settings)
-        if args.command == "watch":
-            return _watch(args, settings)
-        if args.command == "schema":
-            print(schema_command(args, settings))
-            return EXIT_OK
-        if args.command == "consume":
-            return _consume(args, settings)
+        commands = {
+            "ingest": _ingest,
+            "deadletter": _printed(deadletter_show),
+            "replay": _replay,
+            "serve": _serve,
+            "watch": _watch,
+            "schema": _printed(schema_command),
+            "consume": _consume,
+        }
+        return commands[args.command](args, settings)
     except ConsumerStopped as exc:
         print(f"csvdock: error: {exc}", file=sys.stderr)
         return EXIT_FILE_PROBLEM
@@ -75,8 +83,6 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {exc.filename}" if exc.filename else ""
         print(f"csvdock: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_FILE_PROBLEM
-    parser.error(f"unknown command {args.command}")
-    return EXIT_USAGE
 
 
 def _consume(args: argparse.Namespace, settings: Settings) -> int:

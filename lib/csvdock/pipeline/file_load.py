@@ -9,6 +9,7 @@ ETL's rows are Transform's typed Parquet parts; ELT's are cast with SQL from the
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,10 +17,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal, Protocol
 
-from csvdock.core.runs import FileResult
+from csvdock.core.runs import SKIPPED, FileResult
 from csvdock.core.settings import Settings
 from csvdock.core.timing import read_timings
 from csvdock.pipeline.stages import (
+    NO_RECORDS,
+    NO_TABLE_YET,
     SCHEMA_FILE,
     SchemaAtLoad,
     ThresholdExceeded,
@@ -30,7 +33,6 @@ from csvdock.pipeline.stages import (
     is_quarantined,
     ledger_entry,
     load_timings,
-    load_without_records,
     new_result,
     quarantine_over_threshold,
     quarantined_result,
@@ -38,10 +40,18 @@ from csvdock.pipeline.stages import (
 )
 from csvdock.read.errors import check_unchanged
 from csvdock.read.extract import ExtractResult
+from csvdock.schema.registry import SchemaRegistry
 from csvdock.schema.table import TableSchema
 from csvdock.targets import Warehouse, connect, parse_target
-from csvdock.targets.load import LedgerEntry, evolve_table, load_atomically, record_version
+from csvdock.targets.load import (
+    LedgerEntry,
+    evolve_table,
+    load_atomically,
+    record_version,
+    recorded_versions,
+)
 
+log = logging.getLogger("csvdock")
 Mode = Literal["etl", "elt"]
 Into = tuple[str, str]  # the table rows go into: its database schema and name
 
@@ -102,15 +112,7 @@ def load_file(
     if is_quarantined(file.extract_dir):
         return quarantined_result(file.path, file.sha256, file.table, file.extract_dir, file.mode)
     if has_no_records(file.extract_dir):
-        done = load_without_records(
-            file.path,
-            file.sha256,
-            file.table,
-            file.run_id,
-            file.settings,
-            file.extract_dir,
-            file.mode,
-        )
+        done = load_without_records(file)
         if done is not None:
             return done
     schema = TableSchema.read(file.prepared_dir / SCHEMA_FILE)
@@ -157,3 +159,38 @@ def load_file(
         **load_timings(step, started, outcome),
     }
     return finish_load(result, outcome, file.settings, file.run_id, stored)
+
+
+def load_without_records(file: FileToLoad) -> FileResult | None:
+    """Load a file that holds no record (empty, or a header alone) into an existing table: its
+    ledger row and nothing else; no schema version, no ALTER. Where the table does not exist
+    yet, an empty file is ``skipped`` with the reason, and a header alone creates the table
+    (None: the usual load does)."""
+    with connect(parse_target(file.settings.target)) as warehouse:
+        warehouse.ensure_ledger()
+        registry = SchemaRegistry(file.settings.schemas_dir)
+        for recorded in recorded_versions(warehouse, file.table):
+            registry.record(recorded)
+        latest = registry.latest(file.table)
+        if latest is None and file.extracted.columns:
+            return None
+        if latest is None:
+            log.warning("%s: skipped: %s", file.path, NO_TABLE_YET)
+            return FileResult(
+                str(file.path),
+                file.sha256,
+                file.table,
+                SKIPPED,
+                mode=file.mode,
+                reason=NO_TABLE_YET,
+            )
+        result = new_result(
+            file.path, file.sha256, file.table, file.mode, file.extracted, latest, file.settings
+        )
+        version = latest.version
+        outcome = load_atomically(
+            warehouse, ledger_entry(result, file.run_id), lambda *_: version, lambda *_: (0, 0)
+        )
+    log.warning("%s: %s (%s)", file.path, NO_RECORDS, outcome.status)
+    result.status, result.reason = outcome.status, NO_RECORDS
+    return result

@@ -19,7 +19,7 @@ import polars as pl
 
 from csvdock.core.errors import CsvdockError
 from csvdock.core.positions import read_position
-from csvdock.core.runs import LOADED, QUARANTINED, SKIPPED, FileResult
+from csvdock.core.runs import LOADED, QUARANTINED, FileResult
 from csvdock.core.settings import Settings, TableSettings
 from csvdock.core.timing import timed
 from csvdock.core.workspace import Workspace
@@ -43,11 +43,10 @@ from csvdock.schema.contract import ContractRules, contract_rules
 from csvdock.schema.detect import detect_schema
 from csvdock.schema.registry import SchemaRegistry
 from csvdock.schema.table import TableSchema
-from csvdock.targets import Warehouse, connect, max_columns_of, parse_target
+from csvdock.targets import Warehouse, max_columns_of
 from csvdock.targets.load import (
     LedgerEntry,
     LoadOutcome,
-    load_atomically,
     recorded_versions,
 )
 
@@ -225,7 +224,7 @@ def column_decisions(folder: Path) -> list[dict[str, Any]] | None:
 
 def has_no_records(extract_dir: Path) -> bool:
     """Return whether Extract read the file and found no record (empty, or a header alone):
-    such a file never changes an existing table (``load_without_records``)."""
+    such a file never changes an existing table (``file_load.load_without_records``)."""
     return not is_quarantined(extract_dir) and records_read(extract_dir) == 0
 
 
@@ -236,42 +235,6 @@ def is_empty_file(extract_dir: Path) -> bool:
 
 NO_TABLE_YET = "the file is empty, and its table does not exist yet: nothing to create it from"
 NO_RECORDS = "no records: 0 rows loaded, the table and its schema unchanged"
-
-
-def load_without_records(
-    path: Path,
-    sha256: str,
-    table: str,
-    run_id: str,
-    settings: Settings,
-    extract_dir: Path,
-    mode: str,
-) -> FileResult | None:
-    """Load a file that holds no record (empty, or a header alone) into an existing table: its
-    ledger row and nothing else; no schema version, no ALTER. Where the table does not exist
-    yet, an empty file is ``skipped`` with the reason, and a header alone creates the table
-    (None: the caller's usual load does)."""
-    extracted = ExtractResult.read(extract_dir)
-    with connect(parse_target(settings.target)) as warehouse:
-        warehouse.ensure_ledger()
-        registry = SchemaRegistry(settings.schemas_dir)
-        for recorded in recorded_versions(warehouse, table):
-            registry.record(recorded)
-        latest = registry.latest(table)
-        if latest is None and extracted.columns:
-            return None
-        if latest is None:
-            reason = NO_TABLE_YET
-            log.warning("%s: skipped: %s", path, reason)
-            return FileResult(str(path), sha256, table, SKIPPED, mode=mode, reason=reason)
-        result = new_result(path, sha256, table, mode, extracted, latest, settings)
-        version = latest.version
-        outcome = load_atomically(
-            warehouse, ledger_entry(result, run_id), lambda *_: version, lambda *_: (0, 0)
-        )
-    log.warning("%s: %s (%s)", path, NO_RECORDS, outcome.status)
-    result.status, result.reason = outcome.status, NO_RECORDS
-    return result
 
 
 def is_quarantined(extract_dir: Path) -> bool:

@@ -65,7 +65,7 @@ def check_unchanged(path: Path, size: int) -> None:
 
 class EmptyFile(ExtractError):
     """The file holds no header and no records (0 bytes, or blank lines): not a broken file, a
-    load of 0 records (``csvdock.pipeline.stages.load_without_records``)."""
+    load of 0 records (``csvdock.pipeline.file_load.load_without_records``)."""
 
 
 class QuotingError(ExtractError):
