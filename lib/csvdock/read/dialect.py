@@ -103,12 +103,13 @@ def sniff_dialect(path: Path, pinned: TableSettings) -> Dialect:
     if pinned.delimiter and pinned.quote:
         escape = pinned.escape or pinned.quote
         return Dialect(pinned.delimiter, pinned.quote, escape, header, newline)
-    duckdb_guess = _duckdb_guess(path)
-    candidates = _candidates(sample, duckdb_guess, pinned)
-    scored = sorted(
-        ((_consistency(sample, c), rank, c) for rank, c in enumerate(candidates)),
-        key=lambda item: (-item[0], item[1]),
-    )
+    # DuckDB's sniffer is asked only when the readings scored here leave the choice unclear: it
+    # costs a small file 7 ms, a third of its dialect and table finding.
+    duckdb_guess = None
+    scored = _scored(sample, _candidates(sample, None, pinned))
+    if not _clear_choice(sample, scored):
+        duckdb_guess = _duckdb_guess(path)
+        scored = _scored(sample, _candidates(sample, duckdb_guess, pinned))
     best_score, _, best = scored[0]
     if best_score <= 0 or _modal_fields(sample, best) <= 1:
         # No reading makes a table: the file is one column, or beyond this detector (DuckDB's
@@ -131,6 +132,25 @@ def sniff_dialect(path: Path, pinned: TableSettings) -> Dialect:
     if pinned.delimiter or pinned.quote:
         dialect = replace(dialect, confidence=1.0)
     return dialect
+
+
+CLEAR_MARGIN = 0.5  # the best reading scores this much better than any reading unlike it
+
+
+def _scored(sample: _Sample, candidates: list[_Candidate]) -> list[tuple[float, int, _Candidate]]:
+    """Return the ``candidates`` with their scores, the best first (ties to the earlier)."""
+    return sorted(
+        ((_consistency(sample, c), rank, c) for rank, c in enumerate(candidates)),
+        key=lambda item: (-item[0], item[1]),
+    )
+
+
+def _clear_choice(sample: _Sample, scored: list[tuple[float, int, _Candidate]]) -> bool:
+    """Whether the best reading makes a table and is well ahead of every reading unlike it."""
+    best_score, _, best = scored[0]
+    if best_score <= 0 or _modal_fields(sample, best) <= 1:
+        return False
+    return _margin(sample, best_score, best, scored[1:]) >= CLEAR_MARGIN
 
 
 def _candidates(
