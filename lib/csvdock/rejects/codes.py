@@ -54,10 +54,17 @@ def duckdb_error_code(error_type: str) -> RejectCode:
     return DUCKDB_ERROR_CODES.get(error_type.upper().replace("_", " "), "quoting")
 
 
-def kind_of(code: str | None) -> str:
-    """Return what a report says of a reject's ``code`` (a reject stored before codes: its
-    stage's words)."""
-    return REJECT_KINDS.get(code, "rejected") if code else "rejected"  # type: ignore[call-overload]
+# The reasons of the contract's rejects, written by both casts (Polars and SQL) from here.
+CONTRACT_REASONS: dict[RejectCode, str] = {
+    "not_null": "column {column!r} is empty but the schema says NOT NULL",
+    "missing_column": "column {column!r} of schema v{version} is missing from the file",
+    "unknown_column": "column {column!r} is not in schema v{version} (frozen)",
+}
+
+
+def contract_reason(code: RejectCode, column: str, version: int | None = None) -> str:
+    """Return the reason of a contract reject of ``column`` (``version``: the frozen schema's)."""
+    return CONTRACT_REASONS[code].format(column=column, version=version)
 
 
 TYPE_MISMATCH_MIDDLE = "' is not "

@@ -15,7 +15,7 @@ import polars as pl
 from csvdock.core.errors import CsvdockError
 from csvdock.read.parquet import batch_rows
 from csvdock.read.records import END, LINE, START
-from csvdock.rejects.codes import RejectCode, type_mismatch_parts
+from csvdock.rejects.codes import RejectCode, contract_reason, type_mismatch_parts
 from csvdock.rejects.format import (
     REJECT_CODE,
     REJECT_COLUMN,
@@ -81,16 +81,16 @@ def typed_frame(
         checks.append((misfit, column.name, reason, "cast", "type_mismatch"))
         if not column.nullable:
             is_null = t.is_null_expr(column.name, column.type, null_tokens)
-            reason = pl.lit(f"column {column.name!r} is empty but the schema says NOT NULL")
+            reason = pl.lit(contract_reason("not_null", column.name))
             checks.append((is_null, column.name, reason, "contract", "not_null"))
     if contract is not None:
         version = contract.version
         for name in contract.missing_columns:
-            reason = pl.lit(f"column {name!r} of schema v{version} is missing from the file")
+            reason = pl.lit(contract_reason("missing_column", name, version))
             checks.insert(0, (pl.lit(True), name, reason, "contract", "missing_column"))
         for name in contract.unknown_columns:
             present = ~t.is_null_expr(name, t.TEXT, null_tokens)
-            reason = pl.lit(f"column {name!r} is not in schema v{version} (frozen)")
+            reason = pl.lit(contract_reason("unknown_column", name, version))
             checks.insert(0, (present, name, reason, "contract", "unknown_column"))
     return records.select(
         pl.col(LINE, START, END),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from csvdock.core.naming import qualified_name, quote_identifier
 from csvdock.read.records import END, LINE, START
-from csvdock.rejects.codes import RejectCode, type_mismatch_parts
+from csvdock.rejects.codes import RejectCode, contract_reason, type_mismatch_parts
 from csvdock.rejects.format import REJECT_CODE, REJECT_COLUMN, REJECT_REASON, REJECT_STAGE
 from csvdock.schema import types as t
 from csvdock.schema.contract import ContractRules
@@ -62,8 +62,7 @@ def checked_rows_sql(
     trimmed: list[str] = []  # level 1
     flags: list[str] = []  # level 2
     typed: list[str] = []  # level 3
-    # (condition, column, reason SQL, stage, code)
-    checks: list[tuple[str, str, str, str, RejectCode]] = []
+    checks: list[Check] = []
     for i, column in enumerate(schema.columns):
         column_type = dialect.sql_type(column.type)
         name = quote_identifier(column.name)
@@ -91,23 +90,10 @@ def checked_rows_sql(
             misfit = f"(NOT {null} AND NOT {ok})"
             checks.append((misfit, column.name, reason, "cast", "type_mismatch"))
         if not column.nullable:
-            reason = dialect.literal(
-                f"column {column.name!r} is empty but the schema says NOT NULL"
-            )
+            reason = dialect.literal(contract_reason("not_null", column.name))
             checks.append((null, column.name, reason, "contract", "not_null"))
     if contract is not None:
-        for missing in contract.missing_columns:
-            reason = f"column {missing!r} of schema v{contract.version} is missing from the file"
-            checks.insert(
-                0, ("true", missing, dialect.literal(reason), "contract", "missing_column")
-            )
-        for unknown in contract.unknown_columns:
-            raw = quote_identifier(unknown)
-            reason = f"column {unknown!r} is not in schema v{contract.version} (frozen)"
-            present = f"NOT ({raw} IS NULL OR {raw} = '')"
-            checks.insert(
-                0, (present, unknown, dialect.literal(reason), "contract", "unknown_column")
-            )
+        checks = [*_frozen_checks(dialect, contract), *checks]
 
     def first(pick: int) -> str:
         if not checks:
@@ -128,6 +114,37 @@ def checked_rows_sql(
         f"FROM (SELECT {level_2} FROM (SELECT {level_1} FROM {qualified_name(*staging)}{fence}) "
         f"AS l1{fence}) AS l2"
     )
+
+
+Check = tuple[str, str, str, str, RejectCode]  # condition, column, reason SQL, stage, code
+
+
+def _frozen_checks(dialect: SqlDialect, contract: ContractRules) -> list[Check]:
+    """Return the checks of a frozen schema, first in a row's order of checks: a value in a
+    column the schema lacks, then a column of the schema the file lacks (each list last to
+    first, as the Polars cast orders them)."""
+    version = contract.version
+    unknown: list[Check] = [
+        (
+            f"NOT ({quote_identifier(name)} IS NULL OR {quote_identifier(name)} = '')",
+            name,
+            dialect.literal(contract_reason("unknown_column", name, version)),
+            "contract",
+            "unknown_column",
+        )
+        for name in reversed(contract.unknown_columns)
+    ]
+    missing: list[Check] = [
+        (
+            "true",
+            name,
+            dialect.literal(contract_reason("missing_column", name, version)),
+            "contract",
+            "missing_column",
+        )
+        for name in reversed(contract.missing_columns)
+    ]
+    return [*unknown, *missing]
 
 
 def _null_check(dialect: SqlDialect, value: str, tokens: tuple[str, ...]) -> str:
