@@ -110,7 +110,7 @@ class StagedRows:
     def refused(self, result: FileResult) -> FileResult | None:
         return None  # the threshold is checked once the casts ran, inside the transaction
 
-    def prepare(self, warehouse: Warehouse, at_load: SchemaAtLoad) -> None:
+    def prepare(self, at_load: SchemaAtLoad) -> None:
         pass  # the casts run in ``write``, with the schema decided
 
     def write(

@@ -109,16 +109,15 @@ class TypedRows:
         over = over_threshold(self.table_settings, rows_read, self.rejects.height)
         return quarantine_over_threshold(result, self.file.settings, over) if over else None
 
-    def prepare(self, warehouse: Warehouse, at_load: SchemaAtLoad) -> None:
-        folder = self.file.prepared_dir
-        if not at_load.as_prepared:
-            null_tokens = self.table_settings.null_tokens
-            folder = retyped(self.file.extract_dir, folder, at_load, null_tokens)
-        found = self._rejects_in(folder)
-        over = over_threshold(self.table_settings, self.file.extracted.rows_read, found.height)
+    def prepare(self, at_load: SchemaAtLoad) -> None:
+        if at_load.as_prepared:
+            return  # Transform's parts and rejects stand (``refused`` checked them)
+        null_tokens, file = self.table_settings.null_tokens, self.file
+        self.folder = retyped(file.extract_dir, file.prepared_dir, at_load, null_tokens)
+        self.rejects = self._rejects_in(self.folder)
+        over = over_threshold(self.table_settings, file.extracted.rows_read, self.rejects.height)
         if over:
             raise ThresholdExceeded(over)
-        self.folder, self.rejects = folder, found
 
     def write(
         self, warehouse: Warehouse, into: Into, at_load: SchemaAtLoad, entry: LedgerEntry

@@ -88,7 +88,7 @@ class FileRows(Protocol):
         """Return the file's result when it must not be loaded at all (checked before the
         target is opened), else None."""
 
-    def prepare(self, warehouse: Warehouse, at_load: SchemaAtLoad) -> None:
+    def prepare(self, at_load: SchemaAtLoad) -> None:
         """Make the rows ready for ``at_load``'s schema inside the transaction (raise
         ``ThresholdExceeded`` when its rejects are over the table's threshold)."""
 
@@ -130,7 +130,7 @@ def load_file(
     def prepare(warehouse: Warehouse, db_schema: str, name: str) -> int | None:
         check_unchanged(file.path, file.extracted.size)  # the bytes extracted are the bytes loaded
         at_load = schema_at_load(warehouse, file.settings, file.table, file.prepared_dir)
-        rows.prepare(warehouse, at_load)
+        rows.prepare(at_load)
         if not at_load.recorded:
             record_version(warehouse, at_load.schema)
         evolve_table(warehouse, db_schema, name, at_load.schema)
