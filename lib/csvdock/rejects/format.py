@@ -1,11 +1,10 @@
-"""The reject format, in one place: a rejected record's line, byte span, stage, column and reason.
-
-Three shapes of the same fact:
-- a stage's rejects (``REJECT_SCHEMA``), as Extract and Transform write them in checkpoints,
-  each with its typed ``code`` (``csvdock.rejects.codes``);
+"""The reject format, in one place: a rejected record's line, byte span, stage, code (why, typed:
+``csvdock.rejects.codes``), column and reason, in the shapes the same fact takes:
+- a stage's rejects (``REJECT_SCHEMA``), as Extract and Transform write them in checkpoints;
 - the target's rejects table (``STORED_COLUMNS``), written in the load's transaction with the
-  record's raw text;
-- the dead-letter CSV a person opens and edits (``DEAD_LETTER_SCHEMA``), derived from the target.
+  record's raw text (``RAW_REJECT_SCHEMA``: rejects that came with it, a stream's messages);
+- the dead-letter CSV a person opens and edits (``DEAD_LETTER_SCHEMA``), derived from the target,
+  and a run's rejects CSV of one file (``RUN_REJECTS_SCHEMA``).
 Every module builds and converts rejects with these functions, never by spelling the columns.
 """
 

@@ -70,14 +70,23 @@ class ReportKernel:
 def report_kernel(log_path: Path) -> Iterator[ReportKernel]:
     """Start a kernel, make it the one reports use (``current_kernel``) until the block ends,
     then shut it down."""
-    global _current
     kernel = ReportKernel(log_path)
+    try:
+        with _serving(kernel):
+            yield kernel
+    finally:
+        kernel.shutdown()
+
+
+@contextlib.contextmanager
+def _serving(kernel: ReportKernel) -> Iterator[None]:
+    """Make ``kernel`` the one reports use (``current_kernel``) until the block ends."""
+    global _current
     previous, _current = _current, kernel
     try:
-        yield kernel
+        yield
     finally:
         _current = previous
-        kernel.shutdown()
 
 
 _kept: ReportKernel | None = None  # the kernel a long-running process keeps for every run
@@ -87,8 +96,8 @@ _kept: ReportKernel | None = None  # the kernel a long-running process keeps for
 def kernel_kept_warm(log_path: Path) -> Iterator[None]:
     """Keep one report kernel for every run this process makes until the block ends (``watch``:
     a run per arrival would otherwise start a kernel and import its libraries each time, about
-    2 s of a tiny file's 3). A kernel that died is replaced by the next run; one that cannot
-    start leaves each run to start its own."""
+    2 s of a tiny file's 3). While it is dead, or when it could not start, each run starts its
+    own, as without one."""
     global _kept
     try:
         kernel = ReportKernel(log_path)
@@ -110,13 +119,9 @@ def warm_kernel_for_run(log_path: Path) -> Iterator[None]:
     """Start the reports' kernel for a run about to begin (or use the one the process keeps,
     ``kernel_kept_warm``); a kernel that cannot start is logged and the reports start their own
     (they never fail a run)."""
-    global _current
     if _kept is not None and _kept.alive():
-        previous, _current = _current, _kept
-        try:
+        with _serving(_kept):
             yield
-        finally:
-            _current = previous
         return
     with contextlib.ExitStack() as stack:
         try:

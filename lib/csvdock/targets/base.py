@@ -292,8 +292,8 @@ class Warehouse(ABC):
         } or None
 
     def ensure_ledger(self) -> None:
-        """Create csvdock's own tables if they are missing (own transaction; once per
-        connection: a run's loads share one, and the DDL cost 3-4 ms a small file)."""
+        """Create csvdock's own tables if they are missing, in their own transaction, once per
+        connection (a DuckDB file held open for a run: once per run, see ``DuckDBWarehouse``)."""
         if self._ledger_ready:
             return
         for attempt in range(3):
