@@ -107,3 +107,23 @@ def test_semicolon_files_are_sniffed(tmp_path):
     assert result.dialect["delimiter"] == ";"
     assert result.columns == ["a", "b"]
     assert result.rows_read == 2
+
+
+def test_the_record_index_is_the_same_whatever_its_row_groups(tmp_path, monkeypatch):
+    """Records wait for the next one to know where they end, across chunks and row groups:
+    an index written in row groups of 37 records equals one written in a single group."""
+    import pyarrow.parquet as pq
+    from csvdock.read import records
+
+    path = tmp_path / "groups.csv"
+    body = "".join(f'{i},"x\n{i}",z\n' if i % 7 == 0 else f"{i},y\n\n" for i in range(1000))
+    path.write_text("id,a\n" + body)
+    whole = records.index_records(path, '"', '"', tmp_path / "whole.parquet", ",")
+    monkeypatch.setattr(records, "INDEX_ROW_GROUP", 37)
+    monkeypatch.setattr("csvdock.read.scan.CHUNK_BYTES", 1000)
+    grouped = records.index_records(path, '"', '"', tmp_path / "grouped.parquet", ",")
+    assert len(whole) == len(grouped) == 1001
+    assert pq.ParquetFile(tmp_path / "grouped.parquet").num_row_groups > 1
+    assert pq.read_table(tmp_path / "grouped.parquet").equals(
+        pq.read_table(tmp_path / "whole.parquet")
+    )

@@ -169,50 +169,17 @@ def index_records(
     """Scan ``path`` and write the position of every record to the Parquet file ``out`` (see
     the module docstring); return the index. With ``delimiter``, also count each record's fields
     (delimiters outside quotes, plus one), note whether it ends with a delimiter, and read quotes
-    leniently (a quote inside a field is text); quotes at the offsets ``ignored`` are text.
-
-    Over 80 lines on purpose: one pass over the chunks keeps its running state (the records
-    waiting for their end, the delimiters before them, the quote parity, the counts) in locals
-    that ``flush`` shares; split, that state would travel in an object with no gain in clarity."""
+    leniently (a quote inside a field is text); quotes at the offsets ``ignored`` are text."""
     size = path.stat().st_size
-    crlf = lf = nul_bytes = count = 0
-    parity = 0
-    # Per pending record: start, line, and the delimiters (all, and those ending a line) before it.
-    pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    pending_rows = 0
-    delimiters_before = terminal_before = 0
+    crlf = lf = nul_bytes = parity = 0
     literal: list[np.ndarray] = []
     broken: list[np.ndarray] = []
     stray_cr: list[np.ndarray] = []
     last_opening = -1
     delimiter_byte = ord(delimiter) if delimiter else None
     schema = _index_schema(delimiter_byte is not None)
-
-    def flush(writer: pq.ParquetWriter, final: bool) -> None:
-        nonlocal pending, pending_rows
-        if not pending:
-            return
-        starts, lines, delims, terminal = (np.concatenate(p) for p in zip(*pending, strict=True))
-        # A record ends where the next one starts: the last one waits for the next chunk's
-        # first record, or ends with the file.
-        if final:
-            pending, pending_rows = [], 0
-            ends = np.append(starts[1:], size)
-            delims_after = np.append(delims[1:], delimiters_before)
-            terminal_after = np.append(terminal[1:], terminal_before)
-            keep = slice(None)
-        else:
-            pending = [(starts[-1:], lines[-1:], delims[-1:], terminal[-1:])]
-            pending_rows = 1
-            ends, delims_after, terminal_after = starts[1:], delims[1:], terminal[1:]
-            keep = slice(None, -1)
-        table: dict[str, np.ndarray] = {LINE: lines[keep], START: starts[keep], END: ends}
-        if delimiter_byte is not None:
-            table[FIELDS] = (delims_after - delims[keep] + 1).astype(np.int32)
-            table[TRAILING] = terminal_after > terminal[keep]
-        writer.write_table(pa.table(table, schema=schema), row_group_size=INDEX_ROW_GROUP)
-
     with pq.ParquetWriter(out, schema, compression=INDEX_COMPRESSION) as writer:
+        records = _PendingRecords(writer, size, delimiter_byte is not None)
         for chunk in file_chunks(path, quote, escape, delimiter, ignored):
             literal.append(chunk.literal_at + chunk.position)
             broken.append(chunk.unclosed_at + chunk.position)
@@ -220,58 +187,114 @@ def index_records(
                 stray_cr.append(_bare_carriage_returns(chunk) + chunk.position)
             if chunk.last_opening >= 0:
                 last_opening = chunk.position + chunk.last_opening
-            candidates = chunk.ends + 1
-            candidate_lines = chunk.newline_rank + 2
-            if chunk.position == 0:
-                candidates = np.concatenate(([0], candidates))
-                candidate_lines = np.concatenate(([1], candidate_lines))
-            data = chunk.lookahead
-            keep = candidates < data.size
-            candidates, candidate_lines = candidates[keep], candidate_lines[keep]
-            first = data[candidates]
-            second = data[np.minimum(candidates + 1, data.size - 1)]
-            not_blank = (first != NEWLINE) & ~((first == CARRIAGE_RETURN) & (second == NEWLINE))
-            not_blank &= candidates + chunk.position < size
-            local_starts = candidates[not_blank]
-            delimiters, terminal = _delimiters(chunk, delimiter_byte, size)
-            if local_starts.size:
-                starts = (local_starts + chunk.position).astype(np.int64)
-                pending.append(
-                    (
-                        starts,
-                        candidate_lines[not_blank].astype(np.int64),
-                        delimiters_before + np.searchsorted(delimiters, local_starts),
-                        terminal_before + np.searchsorted(terminal, local_starts),
-                    )
-                )
-                pending_rows += starts.size
-                count += starts.size
-            delimiters_before += int(delimiters.size)
-            terminal_before += int(terminal.size)
+            local_starts, lines = _record_starts(chunk, size)
+            records.add(
+                chunk.position, local_starts, lines, *_delimiters(chunk, delimiter_byte, size)
+            )
             before = _byte_before(chunk)
             crlf += int(np.count_nonzero(before == CARRIAGE_RETURN))
             lf += int(np.count_nonzero(before != CARRIAGE_RETURN))
             parity = chunk.parity
             nul_bytes += chunk.nul_bytes
-            if pending_rows >= INDEX_ROW_GROUP:
-                flush(writer, final=False)
-        flush(writer, final=True)
+        records.flush(final=True)
 
     def offsets(found: list[np.ndarray]) -> tuple[int, ...]:
         return tuple(int(q) for q in np.concatenate(found).tolist()) if found else ()
 
     return RecordIndex(
         out,
-        count,
+        records.count,
         crlf_endings=crlf,
         lf_endings=lf,
         nul_bytes=nul_bytes,
         counts_fields=delimiter_byte is not None,
         literal_quotes=offsets(literal),
-        unclosed_quote=last_opening if parity and count else None,
+        unclosed_quote=last_opening if parity and records.count else None,
         broken_quotes=offsets(broken),
         stray_carriage_returns=offsets(stray_cr),
     )
+
+
+def _record_starts(chunk: Chunk, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the local offsets where records of ``chunk`` start (after a record terminator, or
+    at the file's start, unless the line there is blank) and the line number of each."""
+    candidates = chunk.ends + 1
+    candidate_lines = chunk.newline_rank + 2
+    if chunk.position == 0:
+        candidates = np.concatenate(([0], candidates))
+        candidate_lines = np.concatenate(([1], candidate_lines))
+    data = chunk.lookahead
+    keep = candidates < data.size
+    candidates, candidate_lines = candidates[keep], candidate_lines[keep]
+    first = data[candidates]
+    second = data[np.minimum(candidates + 1, data.size - 1)]
+    not_blank = (first != NEWLINE) & ~((first == CARRIAGE_RETURN) & (second == NEWLINE))
+    not_blank &= candidates + chunk.position < size
+    return candidates[not_blank], candidate_lines[not_blank].astype(np.int64)
+
+
+class _PendingRecords:
+    """Records found but not yet written: a record ends where the next one starts, so the last
+    one waits for the next chunk's first record, or ends with the file. Written in row groups
+    of ``INDEX_ROW_GROUP`` records, with the delimiters outside quotes before each (for field
+    counts and trailing delimiters)."""
+
+    def __init__(self, writer: pq.ParquetWriter, size: int, counts_fields: bool) -> None:
+        self.writer, self.size, self.counts_fields = writer, size, counts_fields
+        # Per pending record: start, line, and the delimiters (all, and those ending a line)
+        # before it.
+        self.pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.pending_rows = self.count = 0
+        self.delimiters_before = self.terminal_before = 0
+
+    def add(
+        self,
+        position: int,
+        local_starts: np.ndarray,
+        lines: np.ndarray,
+        delimiters: np.ndarray,
+        terminal: np.ndarray,
+    ) -> None:
+        """Add one chunk's records (local offsets from ``position``) and delimiters."""
+        if local_starts.size:
+            self.pending.append(
+                (
+                    (local_starts + position).astype(np.int64),
+                    lines,
+                    self.delimiters_before + np.searchsorted(delimiters, local_starts),
+                    self.terminal_before + np.searchsorted(terminal, local_starts),
+                )
+            )
+            self.pending_rows += local_starts.size
+            self.count += local_starts.size
+        self.delimiters_before += int(delimiters.size)
+        self.terminal_before += int(terminal.size)
+        if self.pending_rows >= INDEX_ROW_GROUP:
+            self.flush(final=False)
+
+    def flush(self, final: bool) -> None:
+        """Write the pending records (all of them at the file's end, else all but the last)."""
+        if not self.pending:
+            return
+        merged = (np.concatenate(p) for p in zip(*self.pending, strict=True))
+        starts, lines, delims, terminal = merged
+        if final:
+            self.pending, self.pending_rows = [], 0
+            ends = np.append(starts[1:], self.size)
+            delims_after = np.append(delims[1:], self.delimiters_before)
+            terminal_after = np.append(terminal[1:], self.terminal_before)
+            keep = slice(None)
+        else:
+            self.pending = [(starts[-1:], lines[-1:], delims[-1:], terminal[-1:])]
+            self.pending_rows = 1
+            ends, delims_after, terminal_after = starts[1:], delims[1:], terminal[1:]
+            keep = slice(None, -1)
+        table: dict[str, np.ndarray] = {LINE: lines[keep], START: starts[keep], END: ends}
+        if self.counts_fields:
+            table[FIELDS] = (delims_after - delims[keep] + 1).astype(np.int32)
+            table[TRAILING] = terminal_after > terminal[keep]
+        schema = _index_schema(self.counts_fields)
+        self.writer.write_table(pa.table(table, schema=schema), row_group_size=INDEX_ROW_GROUP)
 
 
 def _delimiters(chunk: Chunk, delimiter: int | None, size: int) -> tuple[np.ndarray, np.ndarray]:
