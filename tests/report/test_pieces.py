@@ -4,11 +4,13 @@ notebook run top to bottom with papermill."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import polars as pl
+from csvdock.report import charts
 from csvdock.report import data as rd
 from csvdock.report import html as h
 
@@ -58,6 +60,40 @@ def test_names_from_files_are_escaped_and_cut() -> None:
     assert shown.startswith("???") and shown.endswith("…") and len(shown) == 48
     table = h.table(pl.DataFrame({"name": ["<b>bold</b>"]}))
     assert "&lt;b&gt;bold&lt;/b&gt;" in table and "<b>bold</b>" not in table
+
+
+def test_a_table_formats_numbers_ratios_and_missing_values() -> None:
+    frame = pl.DataFrame(
+        {
+            "file": ["a<1>.csv", None],
+            "rows": [1234567, None],
+            "rejected %": [0.1234, None],
+            "link": ['<a href="x">x</a>', None],
+        }
+    )
+    table = h.table(frame, html_columns=("link",), title="Files & more")
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", table)
+    assert cells == ["a&lt;1&gt;.csv", "1,234,567", "12.3%", '<a href="x">x</a>', "", "", "", ""]
+    assert "<caption>Files &amp; more</caption>" in table
+    assert table.count("class=num") == 6  # two numeric columns: their header and two cells
+
+
+def test_the_charts_are_svg_drawn_without_a_plotting_library() -> None:
+    code = (
+        "import sys; from csvdock.report import charts, html; "
+        "svg = charts.bar_chart(['parse: <x>', 'cast'], [3, 1], 'Rejects & reasons'); "
+        "line = charts.trend(['20261128T183106Z-f2a355', 'b'], [1.5, None], 'Duration', unit='s'); "
+        "assert 'matplotlib' not in sys.modules and 'great_tables' not in sys.modules; "
+        "print(svg); print(line)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    bars, line = out.stdout.splitlines()
+    assert bars.startswith('<svg class="chart" role="img" aria-label="Rejects &amp; reasons"')
+    assert "<title>Rejects &amp; reasons</title>" in bars and "parse: &lt;x&gt;" in bars
+    assert bars.count("<rect ") == 2 and ">3</text>" in bars
+    assert "11-28 18:31" in line and line.count("<circle ") == 2 and '<path d="M' in line
+    assert charts.nice_ticks(3, integer=True) == [0, 1, 2, 3]
+    assert charts.nice_ticks(0.17, count=4) == [0, 0.1, 0.2]
 
 
 def test_the_offending_value_is_marked_and_the_rest_escaped() -> None:

@@ -1,5 +1,5 @@
 """The pieces the report pages are made of, as HTML strings: the page style, the KPI strip, tables
-(great-tables: static HTML, no script), type badges, change chips, a raw record with the offending
+(static HTML, no script), type badges, change chips, a raw record with the offending
 value marked. Every text from a file (names, values, reasons) is escaped here, and long or
 binary-looking names are cut."""
 
@@ -39,12 +39,17 @@ word-break:break-all;background:#f6f6f6;padding:2px 4px}
 .profile table{font-size:.82em;margin-top:4px}
 .csvdock .profile td{padding:0 8px 0 0;text-align:left !important}
 svg.chart{max-width:100%;height:auto}
-.csvdock .gt_table_container,.csvdock div[id]:has(>.gt_table){overflow-x:auto}
-.csvdock .gt_row,.csvdock .gt_col_heading{overflow:visible !important;
-overflow-wrap:break-word;white-space:normal !important}
+.csvdock .table-wrap{overflow-x:auto;margin:6px 0 14px}
+.csvdock table.data{border-collapse:collapse;width:100%;font-size:13px}
+.csvdock table.data caption{text-align:left;font-weight:600;font-size:1.05em;padding:4px 0}
+.csvdock table.data th{font-weight:bold;text-align:left;border-bottom:2px solid #d3d3d3;
+padding:3px 8px}
+.csvdock table.data td{border-top:1px solid #e8e8e8;padding:3px 8px;overflow-wrap:anywhere;
+text-align:left;vertical-align:top}
+.csvdock table.data .num{text-align:right;font-variant-numeric:tabular-nums}
 .csvdock table.runs{display:block;overflow-x:auto}
 .csvdock .raw{min-width:0}
-@media (max-width:600px){.csvdock .gt_table{font-size:11px !important}}
+@media (max-width:600px){.csvdock table.data{font-size:11px}}
 </style>"""
 
 
@@ -88,32 +93,41 @@ def run_kpi_strip(kpis: dict[str, Any]) -> str:
 
 
 def table(frame: pl.DataFrame, html_columns: tuple[str, ...] = (), title: str = "") -> str:
-    """Return ``frame`` as a great-tables table: numbers with thousands separators, ratios as
-    percentages (columns named ``... %``), text escaped; ``html_columns`` hold HTML made here."""
-    from great_tables import GT
-
-    gt = GT(frame)
-    if title:
-        gt = gt.tab_header(title=title)
-    text = [c for c in frame.columns if frame.schema[c] == pl.String and c not in html_columns]
-    integers = [c for c in frame.columns if frame.schema[c].is_integer()]
-    percents = [c for c in frame.columns if c.endswith("%")]
-    if text:  # escaped and cut here (names from files may be long or binary)
-        gt = gt.fmt(escaped_name_long, columns=text)
-    if html_columns:
-        gt = gt.fmt(lambda cell: "" if cell is None else str(cell), columns=list(html_columns))
-    if integers:
-        gt = gt.fmt_integer(columns=integers)
-    if percents:
-        gt = gt.fmt_percent(columns=percents, decimals=1)
-    gt = gt.sub_missing(missing_text="")  # no value (a quarantined file's share): an empty cell
-    gt = gt.tab_options(
-        table_font_size="13px",
-        column_labels_font_weight="bold",
-        table_width="100%",
-        data_row_padding="3px",
+    """Return ``frame`` as a static HTML table: whole numbers with thousands separators, ratios
+    as percentages (columns named ``... %``), text escaped and cut; ``html_columns`` hold HTML
+    made here; a missing value is an empty cell."""
+    formats = [_cell_format(frame.schema[c], c, c in html_columns) for c in frame.columns]
+    numeric = [frame.schema[c].is_numeric() for c in frame.columns]
+    head = "".join(
+        f"<th{' class=num' if n else ''}>{escaped_name(c, 200)}</th>"
+        for c, n in zip(frame.columns, numeric, strict=True)
     )
-    return str(gt.as_raw_html(inline_css=False))
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td{' class=num' if n else ''}>{'' if value is None else fmt(value)}</td>"
+            for value, fmt, n in zip(row, formats, numeric, strict=True)
+        )
+        + "</tr>"
+        for row in frame.iter_rows()
+    )
+    caption = f"<caption>{html.escape(title)}</caption>" if title else ""
+    return (
+        f'<div class="table-wrap"><table class="data">{caption}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{rows}</tbody></table></div>"
+    )
+
+
+def _cell_format(dtype: pl.DataType, name: str, is_html: bool) -> Any:
+    if is_html:
+        return str
+    if name.endswith("%"):
+        return lambda value: f"{value:.1%}"
+    if dtype.is_integer():
+        return lambda value: f"{value:,}"
+    if dtype == pl.String:
+        return escaped_name_long
+    return lambda value: html.escape(str(value))
 
 
 def escaped_name_long(text: Any) -> str:
