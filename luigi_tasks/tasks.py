@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
@@ -221,8 +222,14 @@ class FileResultTask(FileTask):
         raise NotImplementedError
 
     def run(self) -> None:
+        self.finish(
+            self.loaded(Path(self.input()["extract"].path), Path(self.input()[self.prepared].path))
+        )
+
+    def loaded(self, extract_dir: Path, prepared_dir: Path) -> FileResult:
+        """Load the file from its extract and prepared folders (with retries): its result."""
         load = self.stage()
-        result = self.attempt(
+        return self.attempt(
             self.mode,
             lambda: load(
                 Path(self.path),
@@ -230,13 +237,18 @@ class FileResultTask(FileTask):
                 self.table,
                 self.run_id,
                 self.settings,
-                Path(self.input()["extract"].path),
-                Path(self.input()[self.prepared].path),
+                extract_dir,
+                prepared_dir,
             ),
         )
+
+    def finish(self, result: FileResult, extract_dir: Path | None = None) -> None:
+        """Write the file's result; a failed file fails the task, its result kept where the
+        run's summary finds it."""
         self.after(result)
         if result.status == FAILED:
-            result.rows_read = stages.records_read(Path(self.input()["extract"].path))
+            extract_dir = extract_dir or Path(self.input()["extract"].path)
+            result.rows_read = stages.records_read(extract_dir)
             # The task fails (luigid shows it, Luigi's retry policy sees it, the run and its
             # day are not complete); the result is kept where the run's summary finds it.
             failed = self.workspace.failed_result(self.run_id, self.table, self.sha256)
@@ -304,6 +316,46 @@ class TransformInTarget(FileResultTask):
             shutil.rmtree(self.input()["raw"].path, ignore_errors=True)
 
 
+class IngestSmallFile(FileResultTask):
+    """A small file (``small_file_kb``) in one task: Extract, then Transform and Load (ETL) or
+    the staging and the SQL cast (ELT), one after the other in this process, their folders
+    scratch for this task only. For a file of a few records, three Luigi tasks and their
+    checkpoint folders cost about as much as the work. A task that dies runs again from the
+    start; exactly once still comes from the ledger in the load's transaction."""
+
+    file_mode: str = luigi.ChoiceParameter(choices=["etl", "elt"], default="etl")
+
+    def run(self) -> None:
+        self.mode = self.file_mode
+        scratch = self.workspace.root / "tmp"
+        scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=scratch, prefix="small-") as folder:
+            extract_dir, prepared_dir = Path(folder) / "extract", Path(folder) / "prepared"
+            stages.extract_stage(
+                Path(self.path), self.sha256, self.table, self.settings, extract_dir
+            )
+            if self.file_mode == "elt":
+                result = self.attempt(
+                    "elt", lambda: self._staged_and_cast(extract_dir, prepared_dir)
+                )
+            else:
+                etl.transform_stage(extract_dir, self.table, self.settings, prepared_dir)
+                result = self.loaded(extract_dir, prepared_dir)
+            self.finish(result, extract_dir)
+
+    def stage(self) -> Callable[..., FileResult]:
+        return etl.load_stage
+
+    def _staged_and_cast(self, extract_dir: Path, raw_dir: Path) -> FileResult:
+        """Stage the records and cast them in the target (each attempt stages again: a failed
+        cast drops the staging table)."""
+        settings = self.settings
+        elt.load_raw_stage(self.sha256, self.table, settings, extract_dir, raw_dir)
+        return elt.transform_in_target_stage(
+            Path(self.path), self.sha256, self.table, self.run_id, settings, extract_dir, raw_dir
+        )
+
+
 class IngestFile(luigi.WrapperTask):
     """Ingest one CSV file: the table defaults to the file's stem, the run id to a new one."""
 
@@ -331,16 +383,27 @@ class IngestFile(luigi.WrapperTask):
     def mode(self) -> str:
         return task_settings(self.target, self.options).for_table(self.resolved_table).mode
 
-    def requires(self) -> Load | TransformInTarget:
-        task = TransformInTarget if self.mode == "elt" else Load
-        return task(
-            table=self.resolved_table,
-            target=self.target,
-            options=self.options,
-            path=self.path,
-            sha256=self.source_id,
-            run_id=self.resolved_run_id,
-        )
+    def requires(self) -> Load | TransformInTarget | IngestSmallFile:
+        params: dict[str, Any] = {
+            "table": self.resolved_table,
+            "target": self.target,
+            "options": self.options,
+            "path": self.path,
+            "sha256": self.source_id,
+            "run_id": self.resolved_run_id,
+        }
+        if self.is_small:
+            return IngestSmallFile(**params, file_mode=self.mode)
+        return TransformInTarget(**params) if self.mode == "elt" else Load(**params)
+
+    @cached_property
+    def is_small(self) -> bool:
+        """Whether the file runs as one task (``IngestSmallFile``): at most ``small_file_kb``."""
+        limit = task_settings(self.target, self.options).small_file_bytes
+        try:
+            return Path(self.path).stat().st_size <= limit
+        except OSError:  # (the tasks report a file that cannot be read)
+            return False
 
 
 class RunTask(luigi.Task):

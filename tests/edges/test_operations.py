@@ -101,10 +101,20 @@ def test_luigid_runs_the_files_with_two_workers(workdir: Path):
         )
         assert done.returncode == 0, done.stderr
         assert [f["status"] for f in json.loads(done.stdout)["files"]] == ["loaded"] * 3
-        done = _get(f"{base}/api/task_list?data=" + urllib.request.quote('{"status":"DONE"}'))
-        families = [name.split("_")[0] for name in done["response"]]
+        # A small file is one task (extract, transform and load in one go)...
+        assert _done_families(base).count("IngestSmallFile") == 3
+        # ...a larger one (here: every file, small_file_kb = 0) three, with checkpoints.
+        (workdir / "luigi.cfg").write_text("[csvdock]\nsmall_file_kb = 0\n")
+        (workdir / "more").mkdir()
+        for i in range(3):
+            (workdir / "more" / f"g{i}.csv").write_text(f"id,v\n{1000 + i},{i}\n")
+        more = ["ingest", "more", "--scheduler-url", base, "--table", "shared", "--json"]
+        done = run_csvdock(workdir, *more)
+        assert done.returncode == 0, done.stderr
+        families = _done_families(base)
         assert families.count("Load") == 3
         assert families.count("Extract") == 3 and families.count("Transform") == 3
+        (workdir / "luigi.cfg").unlink()
         # A file that fails is a failed (red) task in luigid, not a done one.
         (workdir / "bad").mkdir()
         (workdir / "bad" / "dup.csv").write_text("a\n1\n1\n")
@@ -120,11 +130,16 @@ def test_luigid_runs_the_files_with_two_workers(workdir: Path):
         assert failing.returncode == 1
         assert json.loads(failing.stdout)["files"][0]["status"] == "failed"
         failed = _get(f"{base}/api/task_list?data=" + urllib.request.quote('{"status":"FAILED"}'))
-        assert [name.split("_")[0] for name in failed["response"]] == ["Load"]
+        assert [name.split("_")[0] for name in failed["response"]] == ["IngestSmallFile"]
         assert "Traceback" not in failing.stderr
     finally:
         luigid.terminate()
         luigid.wait(timeout=10)
+
+
+def _done_families(base: str) -> list[str]:
+    done = _get(f"{base}/api/task_list?data=" + urllib.request.quote('{"status":"DONE"}'))
+    return [name.split("_")[0] for name in done["response"]]
 
 
 def _get(url: str):

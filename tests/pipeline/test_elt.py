@@ -179,10 +179,14 @@ def test_keep_raw_archives_the_staged_text(workdir: Path, target_url: str):
 def test_the_luigi_graph_has_loadraw_and_transformintarget(workdir: Path):
     import luigi
 
-    from luigi_tasks.tasks import IngestFile, LoadRaw, TransformInTarget
+    from luigi_tasks.tasks import IngestFile, IngestSmallFile, LoadRaw, TransformInTarget
 
     (workdir / "g.csv").write_text("a\n1\n")
     task = IngestFile(path=str(workdir / "g.csv"), run_id="graph", options={"mode": "elt"})
+    small = task.requires()  # a small file: its stages in one task, in ELT's way
+    assert isinstance(small, IngestSmallFile) and small.file_mode == "elt"
+    (workdir / "luigi.cfg").write_text("[csvdock]\nsmall_file_kb = 0\n")
+    task = IngestFile(path=str(workdir / "g.csv"), run_id="graph2", options={"mode": "elt"})
     top = task.requires()
     assert isinstance(top, TransformInTarget)
     assert any(isinstance(t, LoadRaw) for t in luigi.task.flatten(top.requires()))

@@ -145,7 +145,8 @@ def test_a_failed_file_fails_its_luigi_task_and_the_run_goes_on(workdir: Path, t
     import luigi
     from csvdock.core.settings import load_settings
 
-    from luigi_tasks import IngestRun, Load
+    from luigi_tasks import IngestRun
+    from luigi_tasks.tasks import IngestSmallFile
 
     table = unique_table()
     declare_primary_key(workdir, table)
@@ -157,7 +158,7 @@ def test_a_failed_file_fails_its_luigi_task_and_the_run_goes_on(workdir: Path, t
     outcome = luigi.build([run], local_scheduler=True, detailed_summary=True)
     assert outcome.status != luigi.execution_summary.LuigiStatusCode.SUCCESS
     loads = {Path(t.path).name: t.requires() for t in run.requires()}
-    assert isinstance(loads["dup.csv"], Load)
+    assert isinstance(loads["dup.csv"], IngestSmallFile)  # a small file: one task
     assert not loads["dup.csv"].complete() and loads["good.csv"].complete()
     assert not run.complete()
     failed = outcome.worker._scheduler.task_list("FAILED", "")

@@ -57,6 +57,9 @@ class Settings:
     daily_input: str = "data/input/{date:%Y-%m-%d}/*.csv"
     retries: int = 3
     retry_delay: float = 1.0
+    # A file of at most this many bytes runs as one Luigi task (extract, transform, load in one
+    # go, no checkpoint folders kept); 0: every file runs as three tasks with checkpoints.
+    small_file_bytes: int = 1024 * 1024
     defaults: TableSettings = field(default_factory=TableSettings)
     tables: dict[str, TableSettings] = field(default_factory=dict)
 
@@ -151,6 +154,7 @@ def load_settings(path: Path | None = None) -> Settings:
         daily_input=section.get("daily_input", "data/input/{date:%Y-%m-%d}/*.csv"),
         retries=_int(section, "retries", 3, cfg),
         retry_delay=_float(section, "retry_delay", cfg) if "retry_delay" in section else 1.0,
+        small_file_bytes=_int(section, "small_file_kb", 1024, cfg) * 1024,
         defaults=defaults,
         tables=tables,
     )

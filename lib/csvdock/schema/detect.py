@@ -9,6 +9,7 @@ values are numbers or dates in a source format (``csvdock.schema.formats``) take
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -77,19 +78,29 @@ def detect_schema(
     checks = {
         name: PROPOSAL_CHECKS[kind] if kind else candidates[name] for name, kind in proposed.items()
     }
+    # A column's samples are the first present values of the file: when the first look found
+    # enough of them, they are the file's, and the passes below need not gather them again
+    # (collecting them filters every value of the column).
+    sampled = {
+        name
+        for name in columns
+        if all(len(first_look[_key(name, k)]) >= SAMPLE_SCAN for k in SAMPLE_KEYS)
+    }
     if rows <= first_rows:
         # The first look saw every row with every check: the passes below would repeat it
         # (a family it rules out misfits more than allowed, so the choice skips it alike).
         stats = dict(first_look)
     else:
-        stats = _column_statistics(records, checks, null_tokens)
+        stats = _column_statistics(records, checks, null_tokens, sampled=sampled)
+        stats.update({_key(n, k): first_look[_key(n, k)] for n in sampled for k in SAMPLE_KEYS})
     chosen = {name: _confirmed(name, proposed[name], stats) for name in columns}
     # Only a column whose proposal misfits needs its other candidates checked: a column with
     # no proposal had every candidate checked in the pass above already.
     unconfirmed = [n for n in columns if chosen[n] is None and proposed[n] is not None]
     if unconfirmed and rows > first_rows:
         rest = {name: candidates[name] for name in unconfirmed}
-        stats.update(_column_statistics(records, rest, null_tokens))
+        again = _column_statistics(records, rest, null_tokens, sampled=sampled)
+        stats.update({k: v for k, v in again.items() if k.rpartition("\x1f")[2] not in SAMPLE_KEYS})
     types = {
         name: kind or _choose_type(name, stats, outlier_share) for name, kind in chosen.items()
     }
@@ -184,6 +195,7 @@ def _confirmed(name: str, proposal: str | None, stats: dict[str, Any]) -> str | 
 
 SAMPLE_ROWS, FIRST_LOOK_FACTOR = 10_000, 4
 SAMPLE_SCAN = 200  # samples are the first distinct values among this many present ones
+SAMPLE_KEYS = ("samples", "text_samples")
 NUMERIC_CHECKS = (t.INTEGER, t.BIGINT, t.DOUBLE, t.DECIMAL, "zeros", "scale", "whole")
 ALL_CHECKS = (t.BOOLEAN, *NUMERIC_CHECKS, t.DATE, t.TIMESTAMP, t.TIME)
 # Decimal evidence is gathered at the widest scale and rounded to the chosen one afterwards.
@@ -222,8 +234,10 @@ def _column_statistics(
     null_tokens: tuple[str, ...],
     limit: int | None = None,
     small: bool = False,
+    sampled: Collection[str] = (),
 ) -> dict[str, Any]:
-    """Return the ``checks`` of each column over ``records`` (the first ``limit`` rows).
+    """Return the ``checks`` of each column over ``records`` (the first ``limit`` rows); the
+    ``sampled`` columns without their samples (the caller has them).
 
     A file of a few columns is checked with one aggregate per column and check. A wide one
     (more than ``WIDE_COLUMNS``), or a ``small`` one (its planning would cost more than its
@@ -233,13 +247,16 @@ def _column_statistics(
     thousands of aggregates at once)."""
     if len(checks) <= WIDE_COLUMNS and not small:
         batches = record_batches(records, list(checks), limit=limit)
-        return folded_statistics(batches, _type_stats(checks, null_tokens))
-    by_checks: dict[frozenset[str], list[str]] = {}
+        return folded_statistics(batches, _type_stats(checks, null_tokens, sampled=sampled))
+    by_checks: dict[tuple[frozenset[str], bool], list[str]] = {}
     for name, wanted in checks.items():
-        by_checks.setdefault(frozenset(wanted), []).append(name)
+        by_checks.setdefault((frozenset(wanted), name in sampled), []).append(name)
     found: dict[str, Any] = {}
-    for group_checks, names in by_checks.items():
-        stats = _type_stats({VALUE: set(group_checks)}, null_tokens, grouped=True)
+    for (group_checks, has_samples), names in by_checks.items():
+        no_samples = {VALUE} if has_samples else set()
+        stats = _type_stats(
+            {VALUE: set(group_checks)}, null_tokens, grouped=True, sampled=no_samples
+        )
         suffixes = {stat.name: stat.name.removeprefix(_key(VALUE, "")) for stat in stats}
         for name in names:
             for stat in stats:
@@ -255,7 +272,10 @@ def _column_statistics(
 
 
 def _type_stats(
-    checks: dict[str, set[str]], null_tokens: tuple[str, ...], grouped: bool = False
+    checks: dict[str, set[str]],
+    null_tokens: tuple[str, ...],
+    grouped: bool = False,
+    sampled: Collection[str] = (),
 ) -> list[Statistic]:
     stats: list[Statistic] = []
     for name, wanted in checks.items():
@@ -264,8 +284,9 @@ def _type_stats(
         text_present = ~t.is_null_expr(name, t.TEXT, null_tokens)
         stats.append(Statistic(present.sum().alias(_key(name, "present")), SUM))
         stats.append(Statistic(text_present.sum().alias(_key(name, "text_present")), SUM))
-        stats.append(_samples(name, present, "samples", grouped))
-        stats.append(_samples(name, text_present, "text_samples", grouped))
+        if name not in sampled:
+            stats.append(_samples(name, present, "samples", grouped))
+            stats.append(_samples(name, text_present, "text_samples", grouped))
         for candidate in (t.BOOLEAN, t.INTEGER, t.BIGINT, t.DOUBLE, t.DATE, t.TIMESTAMP, t.TIME):
             if candidate in wanted:
                 typed = t.typed_expr(name, candidate)
