@@ -27,6 +27,7 @@ from csvdock.pipeline.stages import (
 )
 from csvdock.read.extract import RECORDS_FILE, ExtractResult
 from csvdock.read.extract import REJECTS_FILE as EXTRACT_REJECTS
+from csvdock.read.parquet import small_records
 from csvdock.rejects.format import rejects_with_raw_text
 from csvdock.targets import Warehouse
 from csvdock.targets.load import (
@@ -50,12 +51,11 @@ def transform_stage(extract_dir: Path, table: str, settings: Settings, out_dir: 
     out_dir.mkdir(parents=True, exist_ok=True)
     if is_quarantined(extract_dir) or is_empty_file(extract_dir):
         return
-    schema, contract = resolve_schema_stage(extract_dir, table, settings, out_dir)
+    records = small_records(extract_dir / RECORDS_FILE)
+    schema, contract = resolve_schema_stage(extract_dir, table, settings, out_dir, records)
     null_tokens = settings.for_table(table).null_tokens
     with timed(out_dir, "cast"):
-        result = transform_records(
-            extract_dir / RECORDS_FILE, schema, null_tokens, out_dir, contract
-        )
+        result = transform_records(records, schema, null_tokens, out_dir, contract)
     log.info(
         "%s: schema v%s, %d rows typed, %d rejected",
         ExtractResult.read(extract_dir).path,

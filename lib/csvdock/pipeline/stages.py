@@ -32,6 +32,7 @@ from csvdock.read.extract import (
     ExtractResult,
     extract_file,
 )
+from csvdock.read.parquet import Records
 from csvdock.rejects.deadletter import (
     header_bytes,
     stored_rejects,
@@ -90,21 +91,26 @@ def _quarantined(
 
 
 def resolve_schema_stage(
-    extract_dir: Path, table: str, settings: Settings, out_dir: Path
+    extract_dir: Path,
+    table: str,
+    settings: Settings,
+    out_dir: Path,
+    records: Records | None = None,
 ) -> tuple[TableSchema, ContractRules | None]:
     """Detect the file's schema and resolve it against the registry's latest version under the
     table's evolution policy; write detected.json, schema.json and contract.json to ``out_dir``.
 
     Nothing is recorded here: a new version is recorded by the load that commits it (in the
     target, in its transaction), and the load resolves the file again when the table moved on
-    to a newer version meanwhile (``schema_at_load``)."""
+    to a newer version meanwhile (``schema_at_load``). ``records``: the text records, when the
+    caller holds them already (else Extract's checkpoint)."""
     extracted = ExtractResult.read(extract_dir)
     table_settings = settings.for_table(table)
     registry = SchemaRegistry(settings.schemas_dir)
     with timed(out_dir, "detect_schema"):
         latest = registry.latest(table)
         detected = detect_schema(
-            extract_dir / RECORDS_FILE,
+            extract_dir / RECORDS_FILE if records is None else records,
             table,
             extracted.columns,
             extracted.source_columns,

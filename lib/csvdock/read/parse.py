@@ -16,7 +16,7 @@ from csvdock.core.naming import quote_identifier
 from csvdock.read.dialect import Dialect
 from csvdock.read.errors import QuotingError
 from csvdock.read.records import END, FIELDS, LINE, START, RecordIndex
-from csvdock.read.scratch import scratch_duckdb
+from csvdock.read.scratch import scratch_duckdb, set_globally
 from csvdock.rejects.codes import RejectCode, duckdb_error_code
 from csvdock.rejects.format import REJECT_SCHEMA, reject_frame
 
@@ -75,10 +75,11 @@ def attach_positions(
 
 def limit_memory(con: duckdb.DuckDBPyConnection, columns: int) -> None:
     """Keep DuckDB's memory bounded: it spills to disk rather than grow with the file. Its
-    buffers are per column, so a very wide file gets more."""
+    buffers are per column, so a very wide file gets more. (``con`` is a cursor of this
+    process's scratch database: ``scratch_duckdb``.)"""
     limit = DUCKDB_MEMORY_MB + DUCKDB_MEMORY_MB_PER_COLUMN * columns
-    con.execute(f"SET memory_limit = '{limit}MB'")
-    con.execute("SET preserve_insertion_order = true")
+    set_globally(con, "memory_limit", f"'{limit}MB'")
+    set_globally(con, "preserve_insertion_order", "true")
 
 
 def _literal(text: str) -> str:

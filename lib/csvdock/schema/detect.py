@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from csvdock.read.parquet import record_batches
+from csvdock.read.parquet import Records, record_batches, record_count, scan_records
 from csvdock.schema import types as t
 from csvdock.schema.formats import plausible_formats, rewritten_expr, source_format
 from csvdock.schema.statistics import (
@@ -46,7 +45,7 @@ PROPOSAL_CHECKS = {
 
 
 def detect_schema(
-    records: Path,
+    records: Records,
     table: str,
     columns: list[str],
     source_columns: list[str],
@@ -54,7 +53,8 @@ def detect_schema(
     outlier_share: float,
     known_formats: dict[str, str] | None = None,
 ) -> TableSchema:
-    """Return the schema of the text ``records`` (a Parquet file of Extract), from every row.
+    """Return the schema of the text ``records`` (Extract's Parquet file, or a small one read
+    into memory), from every row.
 
     ``known_formats`` are the source formats the table's columns already have: a column whose
     values read in its known format takes it without needing values that only it reads.
@@ -65,7 +65,7 @@ def detect_schema(
     min and max); a column whose proposal misfits somewhere gets every remaining candidate
     checked in a second pass, so the result is what checking every candidate would give.
     """
-    rows = pl.scan_parquet(records).select(pl.len()).collect().item()
+    rows = record_count(records)
     everything = {name: set(ALL_CHECKS) for name in columns}
     allowed = int(rows * outlier_share)
     # Only more misfits than the whole file may hold rule a family out, so the first look must
@@ -130,7 +130,7 @@ def detect_schema(
 
 
 def _formatted_type(
-    records: Path,
+    records: Records,
     name: str,
     samples: list[str],
     null_tokens: tuple[str, ...],
@@ -229,7 +229,7 @@ COLUMN, VALUE = "__column", "__value"  # the long frame's two columns (no data c
 
 
 def _column_statistics(
-    records: Path,
+    records: Records,
     checks: dict[str, set[str]],
     null_tokens: tuple[str, ...],
     limit: int | None = None,
@@ -362,7 +362,7 @@ NEAR_SHARE = 0.5  # a text column most of whose values fit a type was demoted by
 
 
 def _note_misfits(
-    records: Path,
+    records: Records,
     columns: list[str],
     types: dict[str, str],
     formats: dict[str, str],
@@ -396,7 +396,7 @@ def _note_misfits(
         .alias(name)
         for name, (kind, _, _) in noted.items()
     ]
-    found = pl.scan_parquet(records).select(firsts).collect()
+    found = scan_records(records).select(firsts).collect()
     for name, (kind, misfits, demoted) in noted.items():
         examples = [str(v) for v in found[name][0]]
         shown = ", ".join(repr(v) for v in examples)
@@ -462,7 +462,7 @@ def _as_text(value: Any, logical: str) -> str | None:
 
 
 def _min_max(
-    records: Path, chosen: dict[str, str], formats: dict[str, str]
+    records: Records, chosen: dict[str, str], formats: dict[str, str]
 ) -> dict[str, dict[str, Any]]:
     """Return the exact min and max of the ``chosen`` columns (a pass of its own), each read in
     its source format, if any."""
