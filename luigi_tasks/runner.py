@@ -21,7 +21,7 @@ from csvdock.pipeline.run import RunPlan
 from csvdock.read.scratch import SCRATCH_THREADS_ENV
 from csvdock.report.kernel import warm_kernel_for_run
 from csvdock.report.notebooks import KERNEL_LOG
-from csvdock.targets import held_open, parse_target
+from csvdock.targets import Target, held_open, parse_target
 
 from luigi_tasks.tasks import (
     PLAN_FILE,
@@ -91,6 +91,10 @@ def _run_ingest(
     file_tables: dict[str, str] | None,
 ) -> RunSummary:
     mark_started(Workspace(settings.workspace).run_dir(run_id))
+    if _loads_in_turns(settings, workers, isolate, len(files)):
+        # Each file's three tasks, so that a process can prepare its files before it takes
+        # the DuckDB file for their loads (``_build_chunk``).
+        options = {**(options or {}), "small_file_bytes": 0}
     params: dict[str, Any] = {
         "paths": [str(p) for p in files],
         "run_id": run_id,
@@ -143,6 +147,7 @@ def _run_ingest(
 CHUNK_FILES = 50  # files per luigi.build: its scheduler's time grows with the square of its tasks
 _chunks: list[list[IngestFile]] = []  # what a forked worker process builds, by index
 _chunk_options: dict[str, Any] = {}
+_chunk_target: Target | None = None  # a DuckDB file each process loads into in turns
 
 
 def _build_files(
@@ -153,10 +158,12 @@ def _build_files(
     ``workers`` > 1 in that many forked processes, each taking the next chunk and building it
     with one Luigi worker (imports and connections are paid once per process, not per task).
     Return whether every file has its result (else a task crashed or failed)."""
-    global _chunks, _chunk_options
+    global _chunks, _chunk_options, _chunk_target
     size = max(1, min(CHUNK_FILES, -(-len(files) // workers)))
     _chunks = [files[i : i + size] for i in range(0, len(files), size)]
     _chunk_options = build_options
+    if _loads_in_turns(settings, workers, False, len(files)):
+        _chunk_target = parse_target(settings.target)
     try:
         if workers == 1 or len(_chunks) == 1:
             with held_open(parse_target(settings.target)):
@@ -168,8 +175,23 @@ def _build_files(
             with context.Pool(processes, _one_thread_each, (processes,)) as pool:
                 list(pool.imap_unordered(_build_chunk, range(len(_chunks))))
     finally:
-        _chunks, _chunk_options = [], {}
+        _chunks, _chunk_options, _chunk_target = [], {}, None
     return all(_has_result(task) for task in files)
+
+
+def _loads_in_turns(settings: Settings, workers: int, isolate: bool, files: int) -> bool:
+    """Whether the run's processes load into a DuckDB file in turns, each holding it for a
+    chunk's loads: DuckDB lets one process at a time open the file, and opening and closing
+    it for each small file (about 20 ms, in turn) capped two processes at 20 files a second."""
+    several = workers > 1 and files > 1 and not isolate
+    return several and parse_target(settings.target).kind == "duckdb"
+
+
+def _prepared(task: IngestFile) -> luigi.Task:
+    """Return what a file's load needs that does not touch the target: its Transform (ETL) or
+    its Extract (ELT stages its records into the target)."""
+    needs = task.requires().requires()
+    return needs.get("transform", needs["extract"])
 
 
 def _one_thread_each(processes: int) -> None:
@@ -188,7 +210,15 @@ def _has_result(task: IngestFile) -> bool:
 
 
 def _build_chunk(index: int) -> None:
-    luigi.build(_chunks[index], workers=1, **_chunk_options)
+    files = _chunks[index]
+    if _chunk_target is None:
+        luigi.build(files, workers=1, **_chunk_options)
+        return
+    # Prepare every file of the chunk while another process loads, then load them all with
+    # the DuckDB file held (waiting for it): opened once a chunk, not once a file.
+    luigi.build([_prepared(task) for task in files], workers=1, **_chunk_options)
+    with held_open(_chunk_target, wait=True):
+        luigi.build(files, workers=1, **_chunk_options)
 
 
 def write_summary_when_done(run_dir: Path, settings: Settings) -> None:

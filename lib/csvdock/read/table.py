@@ -44,8 +44,7 @@ from csvdock.read.header_rows import (
     number_shapes,
     typed_like,
 )
-from csvdock.read.parquet import parquet_batches
-from csvdock.read.records import END, FIELDS, INDEX_ROW_GROUP, LINE, START, RecordIndex
+from csvdock.read.records import END, FIELDS, LINE, START, RecordIndex
 
 HEAD_RECORDS = 200  # records read for the preamble, the header and the body's kinds of value
 TAIL_RECORDS = 20  # records read for a footer
@@ -234,7 +233,7 @@ def _field_counts(index: RecordIndex) -> np.ndarray:
     """Return every record's field count (filled batch by batch: no second copy at once)."""
     counts = np.zeros(len(index), dtype=np.int32)
     base = 0
-    for batch in parquet_batches(index.path, INDEX_ROW_GROUP, [FIELDS]):
+    for batch in index.batches([FIELDS]):
         counts[base : base + batch.num_rows] = batch.column(0).to_numpy()
         base += batch.num_rows
     return counts
@@ -331,7 +330,7 @@ def _after_blank_lines(
     found: list[int] = []
     base, previous = 0, None
     with path.open("rb") as handle:
-        for batch in parquet_batches(index.path, INDEX_ROW_GROUP, [LINE, START]):
+        for batch in index.batches([LINE, START]):
             lines, starts = batch.column(0).to_numpy(), batch.column(1).to_numpy()
             before_lines = np.concatenate(([previous if previous is not None else 0], lines[:-1]))
             gaps = np.flatnonzero(lines - before_lines > 1)  # more than a line after the last

@@ -75,8 +75,9 @@ def dialect_of(kind: str) -> SqlDialect:
     return TARGETS[kind].dialect
 
 
-def held_open(target: Target) -> AbstractContextManager[None]:
+def held_open(target: Target, wait: bool = False) -> AbstractContextManager[None]:
     """Keep ``target`` open while a run's loads happen in this process, where its kind gains by
-    it (a DuckDB file); elsewhere a no-op."""
+    it (a DuckDB file); elsewhere a no-op. ``wait``: for another process holding it (else it
+    is not held then)."""
     hold = TARGETS[target.kind].hold
-    return hold(target) if hold else contextlib.nullcontext()
+    return hold(target, wait) if hold else contextlib.nullcontext()

@@ -332,7 +332,7 @@ class TargetSpec:
     default_schema: str  # where an unqualified table lives (``x`` and ``SCHEMA.x`` are one)
     max_columns: int | None = None  # the most columns a file may have (both modes alike)
     # keeps the target open for a run of loads in this process, where reconnecting is dear
-    hold: Callable[[Target], AbstractContextManager[None]] | None = None
+    hold: Callable[[Target, bool], AbstractContextManager[None]] | None = None
     example_urls: tuple[str, ...] = field(default_factory=tuple)
 
 

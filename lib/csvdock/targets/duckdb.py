@@ -223,16 +223,20 @@ _held_ready: dict[Path, bool] = {}  # files held open by this process: csvdock's
 
 
 @contextlib.contextmanager
-def held_open(target: Target) -> Iterator[None]:
+def held_open(target: Target, wait: bool = False) -> Iterator[None]:
     """Keep the database file open while a run's loads happen in this process. DuckDB's Python
     API then hands each load's connection the open database (0.1 ms) instead of opening the
     file (15-20 ms) and checkpointing it on close: what a folder of small files paid per file.
     Other processes wait for the file until the block ends, so a run whose tasks fork must not
-    hold it. When the file is busy now, nothing is held (each load waits its turn as before)."""
+    hold it. When the file is busy now, nothing is held (each load waits its turn as before),
+    unless ``wait``: then the block waits for the file like a load."""
     assert target.path is not None
     target.path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        lock = _FileLock.acquire(target.path.with_name(target.path.name + ".csvdock-lock"), 0.0)
+        lock = _FileLock.acquire(
+            target.path.with_name(target.path.name + ".csvdock-lock"),
+            DUCKDB_LOCK_WAIT_SECONDS if wait else 0.0,
+        )
     except WarehouseLocked:
         yield
         return
