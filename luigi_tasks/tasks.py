@@ -317,23 +317,25 @@ class TransformInTarget(FileResultTask):
 
 
 class IngestSmallFile(FileResultTask):
-    """A small file (``small_file_kb``) in one task: Extract, then Transform and Load (ETL) or
-    the staging and the SQL cast (ELT), one after the other in this process, their folders
-    scratch for this task only. For a file of a few records, three Luigi tasks and their
-    checkpoint folders cost about as much as the work. A task that dies runs again from the
-    start; exactly once still comes from the ledger in the load's transaction."""
+    """A small file (``small_file_kb``) in one task: Extract (its checkpoint kept, shared with
+    the three-task graph: the reports' column profiles read it), then Transform and Load (ETL)
+    or the staging and the SQL cast (ELT) in a scratch folder of this task, one after the other
+    in this process. For a file of a few records, three Luigi tasks and their folders cost
+    about as much as the work. A task that dies runs again; exactly once still comes from the
+    ledger in the load's transaction."""
 
     file_mode: str = luigi.ChoiceParameter(choices=["etl", "elt"], default="etl")
 
     def run(self) -> None:
         self.mode = self.file_mode
+        extract = Extract(**self.file_params())
+        if not extract.complete():
+            extract.run()
+        extract_dir = Path(extract.output().path)
         scratch = self.workspace.root / "tmp"
         scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=scratch, prefix="small-") as folder:
-            extract_dir, prepared_dir = Path(folder) / "extract", Path(folder) / "prepared"
-            stages.extract_stage(
-                Path(self.path), self.sha256, self.table, self.settings, extract_dir
-            )
+            prepared_dir = Path(folder) / "prepared"
             if self.file_mode == "elt":
                 result = self.attempt(
                     "elt", lambda: self._staged_and_cast(extract_dir, prepared_dir)
