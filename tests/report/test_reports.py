@@ -211,3 +211,22 @@ def test_a_run_that_moved_a_table_two_versions_shows_it_once(reporting: Path):
     assert text.count("people · v") == 1 and "people · v2" in text
     assert text.count("◀ this run") == 2
     assert "profiles of the first 3,003 rows loaded by this run" in text  # 3,004 read
+
+
+def test_a_kernel_that_dies_before_it_answers_fails_the_reports_at_once(tmp_path: Path):
+    """The client connects in the background while the files load: a kernel gone before it
+    answers makes ``client()`` raise (the run's reports then record the error), not hang."""
+    import time
+
+    from csvdock.report.kernel import ReportKernel
+
+    kernel = ReportKernel(tmp_path / "kernel.log")
+    try:
+        kernel._kill()
+        started = time.monotonic()
+        with pytest.raises(RuntimeError):
+            kernel.client()
+        assert time.monotonic() - started < 30
+        assert not kernel.alive()
+    finally:
+        kernel.shutdown()

@@ -5,6 +5,7 @@ links. Self-contained: no script or style is fetched. The page is a Jinja2 templ
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,17 +50,12 @@ class _Run:
 
 def write_runs_index(workspace: Workspace) -> Path:
     """Write ``runs/index.html`` for every run in ``workspace``; return its path."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
     from csvdock.report.html import STYLE
 
     runs_dir = workspace.root / "runs"
     runs = sorted(_runs(runs_dir), key=lambda run: run.started)
     recent = runs[-INDEX_TRENDS:]
-    environment = Environment(
-        loader=PackageLoader("csvdock.report", "templates"), autoescape=select_autoescape()
-    )
-    page = environment.get_template("runs_index.html").render(
+    page = index_template().render(
         style=_markup(STYLE),
         trends=[_markup(chart) for chart in _trends(recent)] if recent else [],
         trend_count=len(recent),
@@ -70,6 +66,18 @@ def write_runs_index(workspace: Workspace) -> Path:
     path = runs_dir / "index.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+@functools.cache
+def index_template() -> Any:
+    """Return the runs index's Jinja2 template, loaded once a process (the first load, Jinja2's
+    import included, is 0.15 s: done while a run's files load, ``csvdock.report.kernel``)."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    environment = Environment(
+        loader=PackageLoader("csvdock.report", "templates"), autoescape=select_autoescape()
+    )
+    return environment.get_template("runs_index.html")
 
 
 def _runs(runs_dir: Path) -> list[_Run]:

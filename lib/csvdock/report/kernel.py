@@ -25,6 +25,7 @@ WARM_UP = (
     "csvdock.transform.polars_cast"
 )
 ENGINE = "csvdock-shared-kernel"
+CONNECT_TIMEOUT = 60  # seconds a kernel may take to answer
 
 _current: ReportKernel | None = None
 
@@ -48,22 +49,41 @@ class ReportKernel:
             self._output.close()
             raise
         self._client: Any = None
+        self._failure: BaseException | None = None
+        # The client connects while the files load: a new client waits for the kernel's
+        # start and then 0.2 s for its output channel to fall quiet (``wait_for_ready``).
+        self._connecting = threading.Thread(
+            target=self._connect, name="csvdock-report-client", daemon=True
+        )
+        self._connecting.start()
+
+    def _connect(self) -> None:
+        client = self.manager.client()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=CONNECT_TIMEOUT)
+        except BaseException as exc:
+            client.stop_channels()
+            self._failure = exc
+            return
+        client.allow_stdin = False
+        self._client = client
 
     def client(self) -> Any:
-        """Return this kernel's one client, connected and ready (made on first use). Each
-        notebook used to connect its own, and a new client waits 0.2 s for the kernel's output
-        channel to fall quiet (``jupyter_client``'s ``wait_for_ready``)."""
+        """Return this kernel's one client, connected and ready (each notebook used to connect
+        its own, each waiting 0.2 s); raise what kept it from connecting."""
+        self._connecting.join(CONNECT_TIMEOUT + 5)
         if self._client is None:
-            client = self.manager.client()
-            client.start_channels()
-            try:
-                client.wait_for_ready(timeout=60)
-            except BaseException:
-                client.stop_channels()
-                raise
-            client.allow_stdin = False
-            self._client = client
+            raise self._failure or RuntimeError("the report kernel did not answer")
         return self._client
+
+    def _kill(self) -> None:
+        """Kill the kernel's process and reap it: jupyter_client polls a dying kernel every
+        0.1 s, a tenth of a second at the end of every run."""
+        process = getattr(self.manager.provisioner, "process", None)
+        if process is not None:
+            process.kill()
+            process.wait(timeout=5)
 
     def alive(self) -> bool:
         """Return whether the kernel still runs."""
@@ -74,9 +94,13 @@ class ReportKernel:
 
     def shutdown(self) -> None:
         try:
+            if self._connecting.is_alive():  # (a kernel killed now ends its wait)
+                self._kill()
+                self._connecting.join(5)
             if self._client is not None:
                 self._client.stop_channels()
             if self.manager.has_kernel:
+                self._kill()
                 self.manager.shutdown_kernel(now=True)
         except Exception as exc:  # a kernel that is gone already needs nothing
             log.debug("the report kernel did not shut down cleanly: %s", exc)
@@ -137,6 +161,9 @@ def warm_kernel_for_run(log_path: Path) -> Iterator[None]:
     """Start the reports' kernel for a run about to begin (or use the one the process keeps,
     ``kernel_kept_warm``); a kernel that cannot start is logged and the reports start their own
     (they never fail a run)."""
+    if _current is not None and _current.alive():
+        yield  # the caller's run started one already (``csvdock.ingest``)
+        return
     if _kept is not None and _kept.alive():
         with _serving(_kept):
             yield
@@ -155,15 +182,17 @@ def warm_kernel_for_run(log_path: Path) -> Iterator[None]:
 
 
 def _import_renderers() -> None:
-    """Import papermill and nbconvert and load the HTML exporter's templates (0.6 s in all),
-    exporting an empty notebook."""
+    """Import papermill and nbconvert and load the HTML exporter's templates (exporting an empty
+    notebook) and the runs index's (0.75 s in all)."""
     with contextlib.suppress(Exception):
         import nbformat
         import papermill  # noqa: F401
 
+        from csvdock.report.index import index_template
         from csvdock.report.notebooks import html_exporter
 
         html_exporter().from_notebook_node(nbformat.v4.new_notebook())
+        index_template()
 
 
 def current_kernel() -> ReportKernel | None:
