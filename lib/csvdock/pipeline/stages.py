@@ -39,6 +39,7 @@ from csvdock.rejects.deadletter import (
     sync_dead_letters,
     write_rejects_csv,
 )
+from csvdock.rejects.format import dead_letters_from_stored
 from csvdock.rejects.quarantine import quarantine_file
 from csvdock.schema.contract import ContractRules, contract_rules
 from csvdock.schema.detect import detect_schema
@@ -281,12 +282,19 @@ def after_load(
     the file's dead letters in the workspace from the target (also for a file loaded before, so
     a crash between the commit and this step loses nothing). Return the file's stored rejects."""
     registry = SchemaRegistry(settings.schemas_dir)
-    for recorded in recorded_versions(warehouse, result.table):
-        registry.record(recorded)
     if outcome.status == LOADED:
+        # The target's other versions were written to the registry before the load
+        # (``schema_at_load``); this load committed only its own.
+        registry.record(schema)
         result.schema_version = schema.version
         result.schema_path = _schema_path(settings, schema)
-    stored = stored_rejects(warehouse, result.table, result.sha256)
+    else:
+        for recorded in recorded_versions(warehouse, result.table):
+            registry.record(recorded)
+    if outcome.status == LOADED and outcome.rows_rejected == 0:
+        stored = dead_letters_from_stored([])  # what the load just committed: no rejects
+    else:
+        stored = stored_rejects(warehouse, result.table, result.sha256)
     workspace = Workspace(settings.workspace)
     try:
         sync_dead_letters(
