@@ -187,10 +187,14 @@ def _loads_in_turns(settings: Settings, workers: int, isolate: bool, files: int)
     return several and parse_target(settings.target).kind == "duckdb"
 
 
-def _prepared(task: IngestFile) -> luigi.Task:
+def _prepared(task: IngestFile) -> luigi.Task | None:
     """Return what a file's load needs that does not touch the target: its Transform (ETL) or
-    its Extract (ELT stages its records into the target)."""
-    needs = task.requires().requires()
+    its Extract (ELT stages its records into the target). None when the file cannot be read
+    now: the build of its load reports that, as for any file."""
+    try:
+        needs = task.requires().requires()
+    except OSError:
+        return None
     return needs.get("transform", needs["extract"])
 
 
@@ -216,7 +220,7 @@ def _build_chunk(index: int) -> None:
         return
     # Prepare every file of the chunk while another process loads, then load them all with
     # the DuckDB file held (waiting for it): opened once a chunk, not once a file.
-    luigi.build([_prepared(task) for task in files], workers=1, **_chunk_options)
+    luigi.build([p for p in map(_prepared, files) if p is not None], workers=1, **_chunk_options)
     with held_open(_chunk_target, wait=True):
         luigi.build(files, workers=1, **_chunk_options)
 

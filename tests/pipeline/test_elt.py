@@ -204,3 +204,22 @@ def test_bounded_repeats_are_written_out_without_changing_what_matches():
     for original, written_out in expanded.items():
         for text in samples:
             assert bool(re.search(original, text)) == bool(re.search(written_out, text)), text
+
+
+def test_a_file_gone_before_its_chunk_is_prepared_is_left_to_its_load(workdir: Path):
+    """Loads into a DuckDB file in turns: a process first prepares its chunk's files; one that
+    cannot be read any more is not prepared (its load's build reports it), nor does it stop
+    the chunk."""
+    from luigi_tasks.runner import _prepared
+    from luigi_tasks.tasks import Extract, IngestFile, Transform
+
+    turns = {"small_file_bytes": 0}
+    gone = IngestFile(path=str(workdir / "gone.csv"), run_id="r", options=turns)
+    assert _prepared(gone) is None
+    (workdir / "here.csv").write_text("a\n1\n")
+    here = IngestFile(path=str(workdir / "here.csv"), run_id="r", options=turns)
+    assert isinstance(_prepared(here), Transform)
+    staged = IngestFile(
+        path=str(workdir / "here.csv"), run_id="r", options={**turns, "mode": "elt"}
+    )
+    assert isinstance(_prepared(staged), Extract)  # ELT stages into the target: Extract only
