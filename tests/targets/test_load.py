@@ -129,3 +129,47 @@ def test_load_refuses_when_counts_do_not_add_up(workdir: Path):
     meta.write_text(json.dumps({"rows_in": 2, "rows_out": 1, "rows_rejected": 0}))
     with pytest.raises(LoadError, match="2 records read but 1 typed and 0 rejected"):
         etl.load_stage(source, sha, "c", "r", settings, workdir / "e", workdir / "t")
+
+
+def test_insert_unless_present_inserts_once_and_a_race_is_transient(workdir: Path, target_url: str):
+    """csvdock's own rows (the ledger claim, a schema version) are inserted unless their key
+    is there. DuckDB looks the key up, then inserts plainly (its ON CONFLICT cost 2 ms a
+    statement): a row another connection wrote meanwhile makes the insert a transient error,
+    so the load is tried again and then finds it; PostgreSQL keeps ON CONFLICT."""
+    from csvdock.core.retry import is_transient
+    from csvdock.targets.base import WarehouseError
+
+    table = f'"csvdock_test_{unique_table()}"'
+    row = {"k": "a", "v": 1}
+    with open_warehouse(target_url) as first:
+        first.execute(f"CREATE TABLE {table} (k VARCHAR PRIMARY KEY, v INTEGER)")
+        try:
+            assert first.insert_unless_present(table, row, ("k",)) is True
+            assert first.insert_unless_present(table, {"k": "a", "v": 2}, ("k",)) is False
+            assert first.execute(f"SELECT k, v FROM {table}") == [("a", 1)]
+            if target_url.startswith("duckdb"):
+                with open_warehouse(target_url) as second:  # (one process: the file shared)
+                    # Both write the key at once: the second's commit fails, transiently.
+                    first.begin()
+                    assert first.insert_unless_present(table, {"k": "b", "v": 3}, ("k",))
+                    second.begin()
+                    assert second.insert_unless_present(table, {"k": "b", "v": 4}, ("k",))
+                    first.commit()
+                    with pytest.raises(WarehouseError) as raced:
+                        second.commit()
+                    assert is_transient(raced.value)
+                    second.rollback()
+                    # The key committed after the second's snapshot: its insert fails,
+                    # transiently; tried again, it finds the row.
+                    second.begin()
+                    second.execute(f"SELECT count(*) FROM {table}")  # (its snapshot)
+                    first.insert_unless_present(table, {"k": "c", "v": 5}, ("k",))
+                    with pytest.raises(WarehouseError) as raced:
+                        second.insert_unless_present(table, {"k": "c", "v": 6}, ("k",))
+                    assert is_transient(raced.value)
+                    second.rollback()
+                    assert second.insert_unless_present(table, {"k": "c", "v": 6}, ("k",)) is False
+                rows = first.execute(f"SELECT k, v FROM {table} ORDER BY k")
+                assert rows == [("a", 1), ("b", 3), ("c", 5)]
+        finally:
+            first.execute(f"DROP TABLE IF EXISTS {table}")

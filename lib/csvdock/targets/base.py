@@ -241,6 +241,18 @@ class Warehouse(ABC):
     def execute_rowcount(self, sql: str, params: list[Any] | None = None) -> int:
         """Run one INSERT/UPDATE/DELETE and return how many rows it changed."""
 
+    def insert_unless_present(self, table: str, row: dict[str, Any], key: tuple[str, ...]) -> bool:
+        """Insert ``row`` into the (qualified, quoted) ``table`` unless a row with the same
+        ``key`` columns is there; return whether it inserted. ``row``'s names are csvdock's own
+        columns (not from a file)."""
+        names = ", ".join(row)
+        marks = ", ".join(f"${i}" for i in range(1, len(row) + 1))
+        inserted = self.execute(
+            f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING RETURNING 1",
+            list(row.values()),
+        )
+        return bool(inserted)
+
     @abstractmethod
     def ingest_parquet(self, schema: str, table: str, columns: list[str], paths: list[Path]) -> int:
         """Append the rows of Parquet files, in order (columns in table order); return their

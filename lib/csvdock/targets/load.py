@@ -275,25 +275,20 @@ def _claim_ledger_row(warehouse: Warehouse, entry: LedgerEntry) -> bool:
         )
         if found:
             return False
-    rows = warehouse.execute(
-        f"INSERT INTO {qualified_name(METADATA_SCHEMA, LEDGER_TABLE)} "
-        "(table_name, file_sha256, file_path, run_id, mode, rows_read, rows_loaded, "
-        "rows_rejected, schema_version, loaded_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9) "
-        "ON CONFLICT DO NOTHING RETURNING 1",
-        [
-            entry.table,
-            entry.sha256,
-            entry.path,
-            entry.run_id,
-            entry.mode,
-            entry.rows_read,
-            entry.rows_rejected,
-            entry.schema_version,
-            _utc_now(),
-        ],
-    )
-    return bool(rows)
+    row = {
+        "table_name": entry.table,
+        "file_sha256": entry.sha256,
+        "file_path": entry.path,
+        "run_id": entry.run_id,
+        "mode": entry.mode,
+        "rows_read": entry.rows_read,
+        "rows_loaded": 0,
+        "rows_rejected": entry.rows_rejected,
+        "schema_version": entry.schema_version,
+        "loaded_at": _utc_now(),
+    }
+    ledger = qualified_name(METADATA_SCHEMA, LEDGER_TABLE)
+    return warehouse.insert_unless_present(ledger, row, ("table_name", "file_sha256"))
 
 
 def recorded_versions(warehouse: Warehouse, table: str) -> list[TableSchema]:
@@ -308,12 +303,14 @@ def recorded_versions(warehouse: Warehouse, table: str) -> list[TableSchema]:
 
 def record_version(warehouse: Warehouse, schema: TableSchema) -> None:
     """Record ``schema`` in the target, in the load's transaction (once per version)."""
-    warehouse.execute(
-        f"INSERT INTO {qualified_name(METADATA_SCHEMA, VERSIONS_TABLE)} "
-        "(table_name, version, schema_json, recorded_at) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT DO NOTHING",
-        [schema.table, schema.version, schema.to_json(), _utc_now()],
-    )
+    row = {
+        "table_name": schema.table,
+        "version": schema.version,
+        "schema_json": schema.to_json(),
+        "recorded_at": _utc_now(),
+    }
+    versions = qualified_name(METADATA_SCHEMA, VERSIONS_TABLE)
+    warehouse.insert_unless_present(versions, row, ("table_name", "version"))
 
 
 def _utc_now() -> dt.datetime:
