@@ -7,13 +7,12 @@ luigi --module luigi_tasks RangeDaily --of IngestDay --start 2026-11-01 --local-
 from luigi.tools.range import RangeDaily
 
 from luigi_tasks.daily import IngestDay
+from luigi_tasks.runs import IngestRun, Report
 from luigi_tasks.tasks import (
     Extract,
     IngestFile,
-    IngestRun,
     Load,
     LoadRaw,
-    Report,
     Transform,
     TransformInTarget,
 )

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import luigi
 
-from luigi_tasks.tasks import IngestRun, Report, process_settings
+from luigi_tasks.runs import IngestRun, Report
+from luigi_tasks.tasks import process_settings
 
 
 class IngestDay(luigi.Task):

@@ -23,16 +23,8 @@ from csvdock.report.kernel import warm_kernel_for_run
 from csvdock.report.notebooks import KERNEL_LOG
 from csvdock.targets import Target, held_open, parse_target
 
-from luigi_tasks.tasks import (
-    PLAN_FILE,
-    RUNNER_ENV,
-    IngestFile,
-    IngestRun,
-    Report,
-    resolve_table,
-    using_settings,
-    write_reports,
-)
+from luigi_tasks.runs import PLAN_FILE, RUNNER_ENV, IngestRun, Report, write_reports
+from luigi_tasks.tasks import IngestFile, resolve_table, using_settings
 
 log = logging.getLogger("csvdock")
 
