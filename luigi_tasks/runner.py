@@ -9,7 +9,6 @@ import logging
 import multiprocessing
 import os
 from collections.abc import Iterator
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,6 @@ from csvdock.core.settings import Settings
 from csvdock.core.workspace import Workspace
 from csvdock.pipeline.run import RunPlan
 from csvdock.read.scratch import SCRATCH_THREADS_ENV
-from csvdock.report.kernel import warm_kernel_for_run
-from csvdock.report.notebooks import KERNEL_LOG
 from csvdock.targets import Target, held_open, parse_target
 
 from luigi_tasks.runs import PLAN_FILE, RUNNER_ENV, IngestRun, Report, write_reports
@@ -107,32 +104,30 @@ def _run_ingest(
     config = luigi.configuration.get_config()
     config.set("core", "no_configure_logging", "true")
     workspace = Workspace(settings.workspace)
-    # The reports' kernel boots while the files load (in its own process).
-    warm = warm_kernel_for_run(workspace.run_dir(run_id) / KERNEL_LOG)
-    with warm if settings.report else nullcontext():
-        if isolate:
-            # Each task in its own (forked) process: its memory goes back to the system when
-            # it ends, so a run's peak is one stage's, not the sum of every library's caches.
-            # Forking is only safe from a process that has not run Polars yet (the CLI's).
-            config.set("worker", "force_multiprocessing", "true")
-            luigi.build(file_tasks, workers=workers, **build_options)
-            files_done = all(_has_result(task) for task in file_tasks)
-        else:
-            files_done = _build_files(file_tasks, settings, workers, build_options)
-        # The run's summary and reports in this process (the reports on the warm kernel); when
-        # a file has no result, Luigi would run its tasks again: the summary is made below.
-        config.set("worker", "force_multiprocessing", "false")
-        if files_done:
-            luigi.build([top], workers=1, **build_options)
-        summary_path = workspace.run_dir(run_id) / "summary.json"
-        if not summary_path.exists():
-            # A task crashed, so IngestRun could not run: assemble the summary here (its
-            # reports on the same warm kernel).
-            results = [_file_result(task, workspace) for task in file_tasks]
-            target = parse_target(settings.target).display
-            RunSummary(run_id, run_mode(results), target, results).write(summary_path.parent)
-            if settings.report:
-                write_reports(summary_path, settings)
+    # The reports' kernel boots while the files load: ``csvdock.ingest`` started it.
+    if isolate:
+        # Each task in its own (forked) process: its memory goes back to the system when
+        # it ends, so a run's peak is one stage's, not the sum of every library's caches.
+        # Forking is only safe from a process that has not run Polars yet (the CLI's).
+        config.set("worker", "force_multiprocessing", "true")
+        luigi.build(file_tasks, workers=workers, **build_options)
+        files_done = all(_has_result(task) for task in file_tasks)
+    else:
+        files_done = _build_files(file_tasks, settings, workers, build_options)
+    # The run's summary and reports in this process (the reports on the warm kernel); when
+    # a file has no result, Luigi would run its tasks again: the summary is made below.
+    config.set("worker", "force_multiprocessing", "false")
+    if files_done:
+        luigi.build([top], workers=1, **build_options)
+    summary_path = workspace.run_dir(run_id) / "summary.json"
+    if not summary_path.exists():
+        # A task crashed, so IngestRun could not run: assemble the summary here (its
+        # reports on the same warm kernel).
+        results = [_file_result(task, workspace) for task in file_tasks]
+        target = parse_target(settings.target).display
+        RunSummary(run_id, run_mode(results), target, results).write(summary_path.parent)
+        if settings.report:
+            write_reports(summary_path, settings)
     return RunSummary.read(summary_path)
 
 

@@ -129,7 +129,9 @@ def trend(
     path = " ".join(f"{'L' if i else 'M'}{px:.1f},{py:.1f}" for i, (px, py) in enumerate(points))
     if path:
         parts.append(f'<path d="{path}" fill="none" stroke="{color}" stroke-width="1.5"/>')
-    parts.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{color}"/>' for x, y in points)
+    parts.extend(
+        f'<circle cx="{px:.1f}" cy="{py:.1f}" r="2.5" fill="{color}"/>' for px, py in points
+    )
     return _svg(width, height, title, "".join(parts))
 
 

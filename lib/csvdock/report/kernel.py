@@ -161,9 +161,6 @@ def warm_kernel_for_run(log_path: Path) -> Iterator[None]:
     """Start the reports' kernel for a run about to begin (or use the one the process keeps,
     ``kernel_kept_warm``); a kernel that cannot start is logged and the reports start their own
     (they never fail a run)."""
-    if _current is not None and _current.alive():
-        yield  # the caller's run started one already (``csvdock.ingest``)
-        return
     if _kept is not None and _kept.alive():
         with _serving(_kept):
             yield

@@ -75,32 +75,13 @@ def detect_schema(
     first_look = _column_statistics(records, everything, null_tokens, first_rows, small)
     candidates = {name: _possible_checks(name, first_look, allowed) for name in columns}
     proposed = {name: _proposal(name, first_look, candidates[name]) for name in columns}
-    checks = {
-        name: PROPOSAL_CHECKS[kind] if kind else candidates[name] for name, kind in proposed.items()
-    }
-    # A column's samples are the first present values of the file: when the first look found
-    # enough of them, they are the file's, and the passes below need not gather them again
-    # (collecting them filters every value of the column).
-    sampled = {
-        name
-        for name in columns
-        if all(len(first_look[_key(name, k)]) >= SAMPLE_SCAN for k in SAMPLE_KEYS)
-    }
     if rows <= first_rows:
         # The first look saw every row with every check: the passes below would repeat it
         # (a family it rules out misfits more than allowed, so the choice skips it alike).
         stats = dict(first_look)
+        chosen = {name: _confirmed(name, proposed[name], stats) for name in columns}
     else:
-        stats = _column_statistics(records, checks, null_tokens, sampled=sampled)
-        stats.update({_key(n, k): first_look[_key(n, k)] for n in sampled for k in SAMPLE_KEYS})
-    chosen = {name: _confirmed(name, proposed[name], stats) for name in columns}
-    # Only a column whose proposal misfits needs its other candidates checked: a column with
-    # no proposal had every candidate checked in the pass above already.
-    unconfirmed = [n for n in columns if chosen[n] is None and proposed[n] is not None]
-    if unconfirmed and rows > first_rows:
-        rest = {name: candidates[name] for name in unconfirmed}
-        again = _column_statistics(records, rest, null_tokens, sampled=sampled)
-        stats.update({k: v for k, v in again.items() if k.rpartition("\x1f")[2] not in SAMPLE_KEYS})
+        stats, chosen = _checked_proposals(records, first_look, candidates, proposed, null_tokens)
     types = {
         name: kind or _choose_type(name, stats, outlier_share) for name, kind in chosen.items()
     }
@@ -127,6 +108,37 @@ def detect_schema(
             for name, source in zip(columns, source_columns, strict=True)
         ],
     )
+
+
+def _checked_proposals(
+    records: Records,
+    first_look: dict[str, Any],
+    candidates: dict[str, set[str]],
+    proposed: dict[str, str | None],
+    null_tokens: tuple[str, ...],
+) -> tuple[dict[str, Any], dict[str, str | None]]:
+    """Return the statistics of every row and each column's type where its proposal holds
+    (None elsewhere): one pass checks each proposal (a column without one: every candidate),
+    and only a column whose proposal misfits gets its other candidates checked, in a second."""
+    checks = {
+        name: PROPOSAL_CHECKS[kind] if kind else candidates[name] for name, kind in proposed.items()
+    }
+    # A column's samples are the first present values of the file: when the first look found
+    # enough of them, they are the file's, and the passes need not gather them again
+    # (collecting them filters every value of the column).
+    sampled = {
+        name
+        for name in proposed
+        if all(len(first_look[_key(name, k)]) >= SAMPLE_SCAN for k in SAMPLE_KEYS)
+    }
+    stats = _column_statistics(records, checks, null_tokens, sampled=sampled)
+    stats.update({_key(n, k): first_look[_key(n, k)] for n in sampled for k in SAMPLE_KEYS})
+    chosen = {name: _confirmed(name, kind, stats) for name, kind in proposed.items()}
+    unconfirmed = [n for n, kind in proposed.items() if chosen[n] is None and kind is not None]
+    if unconfirmed:
+        rest = {name: candidates[name] for name in unconfirmed}
+        stats.update(_column_statistics(records, rest, null_tokens, sampled=sampled))
+    return stats, chosen
 
 
 def _formatted_type(

@@ -197,6 +197,13 @@ class SqlDialect:
         ]
 
 
+def insert_sql(table: str, row: dict[str, Any]) -> str:
+    """Return ``INSERT INTO table (...) VALUES ($1, ...)`` for one ``row`` of csvdock's own
+    columns (its values are the parameters)."""
+    marks = ", ".join(f"${i}" for i in range(1, len(row) + 1))
+    return f"INSERT INTO {table} ({', '.join(row)}) VALUES ({marks})"
+
+
 class WarehouseError(CsvdockError):
     """The target refused a statement: permanent unless ``transient`` says otherwise."""
 
@@ -245,11 +252,8 @@ class Warehouse(ABC):
         """Insert ``row`` into the (qualified, quoted) ``table`` unless a row with the same
         ``key`` columns is there; return whether it inserted. ``row``'s names are csvdock's own
         columns (not from a file)."""
-        names = ", ".join(row)
-        marks = ", ".join(f"${i}" for i in range(1, len(row) + 1))
         inserted = self.execute(
-            f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING RETURNING 1",
-            list(row.values()),
+            f"{insert_sql(table, row)} ON CONFLICT DO NOTHING RETURNING 1", list(row.values())
         )
         return bool(inserted)
 

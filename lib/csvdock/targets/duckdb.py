@@ -30,6 +30,7 @@ from csvdock.targets.base import (
     WarehouseError,
     WarehouseLocked,
     first_line,
+    insert_sql,
 )
 from csvdock.targets.url import masked_url
 
@@ -108,10 +109,8 @@ class DuckDBWarehouse(Warehouse):
         where = " AND ".join(f"{name} = ${i}" for i, name in enumerate(key, start=1))
         if self.execute(f"SELECT 1 FROM {table} WHERE {where}", [row[name] for name in key]):
             return False
-        names = ", ".join(row)
-        marks = ", ".join(f"${i}" for i in range(1, len(row) + 1))
         try:
-            self._con.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", list(row.values()))
+            self._con.execute(insert_sql(table, row), list(row.values()))
         except duckdb.ConstraintException as exc:
             raise WarehouseLocked(f"written meanwhile by another load: {first_line(exc)}") from exc
         except duckdb.Error as exc:

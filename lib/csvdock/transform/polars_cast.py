@@ -170,58 +170,85 @@ def transform_records(
     typed_dir = out_dir / TYPED_DIR
     typed_dir.mkdir(exist_ok=True)
     if isinstance(records, pl.DataFrame):
-        result = _transform_in_memory(records, schema, null_tokens, typed_dir, contract)
-        result.write(out_dir)
-        return result
-    rows_in = pl.scan_parquet(records).select(pl.len()).collect().item()
-    step = batch_rows(records, list(pl.scan_parquet(records).collect_schema()), SLICE_BYTES)
-    rejects: list[pl.DataFrame] = []
-    for number, offset in enumerate(range(0, max(rows_in, 1), step)):
-        part = pl.scan_parquet(records).slice(offset, step)
-        if len(schema.columns) > WIDE_COLUMNS:
-            frame = _wide_typed_frame(part, schema, null_tokens, contract)
-        else:
-            frame = typed_frame(part, schema, null_tokens, contract)
-        good = frame.filter(pl.col(REJECT_COLUMN).is_null()).select(schema.names)
-        bad = rejects_of_checked(frame)
-        try:
-            # One query: the typed rows go to their part, the rejects come back; every record
-            # is read and cast once, whatever its fate.
-            _, slice_rejects = pl.collect_all(
-                [
-                    good.sink_parquet(typed_dir / f"part-{number:05d}.parquet", lazy=True),
-                    bad,
-                ],
-                engine="streaming",
-            )
-        except pl.exceptions.PolarsError as exc:
-            raise TransformError(f"cannot cast the records to the schema: {exc}") from exc
-        rejects.append(slice_rejects)
-    rejected = pl.concat(rejects)
+        rows_in, rejected = (
+            records.height,
+            _cast_in_memory(records, schema, null_tokens, typed_dir, contract),
+        )
+    else:
+        rows_in, rejected = _cast_in_slices(records, schema, null_tokens, typed_dir, contract)
     rejected.write_parquet(out_dir / REJECTS_FILE)
     result = TransformResult(rows_in, rows_in - rejected.height, rejected.height)
     result.write(out_dir)
     return result
 
 
-def _transform_in_memory(
+def _cast_in_slices(
+    records: Path,
+    schema: TableSchema,
+    null_tokens: tuple[str, ...],
+    typed_dir: Path,
+    contract: ContractRules | None,
+) -> tuple[int, pl.DataFrame]:
+    """Cast Extract's Parquet slice by slice, each slice's typed rows into its part; return
+    the number of records and the rejects."""
+    rows_in = pl.scan_parquet(records).select(pl.len()).collect().item()
+    step = batch_rows(records, list(pl.scan_parquet(records).collect_schema()), SLICE_BYTES)
+    rejects: list[pl.DataFrame] = []
+    for number, offset in enumerate(range(0, max(rows_in, 1), step)):
+        frame = _checked_frame(
+            pl.scan_parquet(records).slice(offset, step), schema, null_tokens, contract
+        )
+        good = frame.filter(pl.col(REJECT_COLUMN).is_null()).select(schema.names)
+        try:
+            # One query: the typed rows go to their part, the rejects come back; every record
+            # is read and cast once, whatever its fate.
+            _, slice_rejects = pl.collect_all(
+                [
+                    good.sink_parquet(_part(typed_dir, number), lazy=True),
+                    rejects_of_checked(frame),
+                ],
+                engine="streaming",
+            )
+        except pl.exceptions.PolarsError as exc:
+            raise TransformError(f"cannot cast the records to the schema: {exc}") from exc
+        rejects.append(slice_rejects)
+    return rows_in, pl.concat(rejects)
+
+
+def _cast_in_memory(
     records: pl.DataFrame,
     schema: TableSchema,
     null_tokens: tuple[str, ...],
     typed_dir: Path,
     contract: ContractRules | None,
-) -> TransformResult:
-    """``transform_records`` of a small file held in memory: one part, one query."""
-    cast = _wide_typed_frame if len(schema.columns) > WIDE_COLUMNS else typed_frame
+) -> pl.DataFrame:
+    """Cast a small file's records held in memory in one query into one part; return the
+    rejects."""
     try:
-        checked = cast(records.lazy(), schema, null_tokens, contract).collect(engine="in-memory")
+        checked = _checked_frame(records.lazy(), schema, null_tokens, contract).collect(
+            engine="in-memory"
+        )
     except pl.exceptions.PolarsError as exc:
         raise TransformError(f"cannot cast the records to the schema: {exc}") from exc
-    good = checked.filter(pl.col(REJECT_COLUMN).is_null()).select(schema.names)
-    good.write_parquet(typed_dir / "part-00000.parquet")
-    rejected = rejects_of_checked(checked.lazy()).collect()
-    rejected.write_parquet(typed_dir.parent / REJECTS_FILE)
-    return TransformResult(records.height, good.height, rejected.height)
+    checked.filter(pl.col(REJECT_COLUMN).is_null()).select(schema.names).write_parquet(
+        _part(typed_dir, 0)
+    )
+    return rejects_of_checked(checked.lazy()).collect()
+
+
+def _checked_frame(
+    records: pl.LazyFrame,
+    schema: TableSchema,
+    null_tokens: tuple[str, ...],
+    contract: ContractRules | None,
+) -> pl.LazyFrame:
+    """Return ``typed_frame`` of ``records``, a wide schema's cast in groups of columns."""
+    cast = _wide_typed_frame if len(schema.columns) > WIDE_COLUMNS else typed_frame
+    return cast(records, schema, null_tokens, contract)
+
+
+def _part(typed_dir: Path, number: int) -> Path:
+    return typed_dir / f"part-{number:05d}.parquet"
 
 
 def typed_parts(folder: Path) -> list[Path]:
