@@ -200,7 +200,8 @@ class Transform(FileTask):
 
     def run(self) -> None:
         with self.publishing() as tmp:
-            etl.transform_stage(Path(self.input().path), self.table, self.settings, tmp)
+            extract_dir = Path(self.input().path)
+            etl.transform_stage(extract_dir, self.table, self.settings, tmp, Path(self.path))
 
 
 class FileResultTask(FileTask):
@@ -341,7 +342,9 @@ class IngestSmallFile(FileResultTask):
                     "elt", lambda: self._staged_and_cast(extract_dir, prepared_dir)
                 )
             else:
-                etl.transform_stage(extract_dir, self.table, self.settings, prepared_dir)
+                etl.transform_stage(
+                    extract_dir, self.table, self.settings, prepared_dir, Path(self.path)
+                )
                 result = self.loaded(extract_dir, prepared_dir)
             self.finish(result, extract_dir)
 

@@ -38,7 +38,7 @@ def test_sql_and_polars_reject_the_same_records_with_the_same_reasons():
     with duckdb.connect() as con:
         con.register("staged", records.to_arrow())
         checked = checked_rows_sql(
-            dialect_of("duckdb"), ("main", "staged"), ["id", "price", "day"], schema, nulls, None
+            dialect_of("duckdb"), "main.staged", ["id", "price", "day"], schema, nulls, None
         )
         by_sql = rejects_from_rows(con.execute(checked_rejects_sql(checked)).fetchall())
     assert by_sql.to_dicts() == by_polars.to_dicts()

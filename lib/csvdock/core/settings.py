@@ -60,6 +60,9 @@ class Settings:
     # A file of at most this many bytes runs as one Luigi task (extract, transform, load in one
     # go, no checkpoint folders kept); 0: every file runs as three tasks with checkpoints.
     small_file_bytes: int = 1024 * 1024
+    # ETL of a file of at least this many bytes (into a target that reads CSV itself) copies no
+    # records: Transform checks the types on the source and the load casts from it; None: off.
+    in_source_bytes: int | None = 16 * 1024 * 1024
     defaults: TableSettings = field(default_factory=TableSettings)
     tables: dict[str, TableSettings] = field(default_factory=dict)
 
@@ -155,6 +158,7 @@ def load_settings(path: Path | None = None) -> Settings:
         retries=_int(section, "retries", 3, cfg),
         retry_delay=_float(section, "retry_delay", cfg) if "retry_delay" in section else 1.0,
         small_file_bytes=_int(section, "small_file_kb", 1024, cfg) * 1024,
+        in_source_bytes=_in_source_bytes(section, cfg),
         defaults=defaults,
         tables=tables,
     )
@@ -210,6 +214,13 @@ def _bool(section: Any, key: str, default: bool, where: object) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{where}: {key} must be true or false, not {raw!r}")
+
+
+def _in_source_bytes(section: Any, cfg: object) -> int | None:
+    """Return ``in_source_kb`` in bytes (``off``: None)."""
+    if section.get("in_source_kb", "").strip().lower() == "off":
+        return None
+    return _int(section, "in_source_kb", 16 * 1024, cfg) * 1024
 
 
 def _int(section: Any, key: str, default: int, where: object) -> int:

@@ -120,7 +120,7 @@ class StagedRows:
         null_tokens = self.table_settings.null_tokens
         checked = checked_rows_sql(
             warehouse.dialect,
-            self.staging,
+            qualified_name(*self.staging),
             self.columns,
             at_load.schema,
             null_tokens,

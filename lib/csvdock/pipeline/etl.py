@@ -15,6 +15,7 @@ from csvdock.core.runs import FileResult
 from csvdock.core.settings import Settings
 from csvdock.core.timing import timed
 from csvdock.pipeline.file_load import FileToLoad, Into, load_file
+from csvdock.pipeline.in_source import SourceRows, is_cast_in_load, transform_in_source
 from csvdock.pipeline.stages import (
     SchemaAtLoad,
     ThresholdExceeded,
@@ -28,6 +29,7 @@ from csvdock.pipeline.stages import (
 from csvdock.read.extract import RECORDS_FILE, ExtractResult
 from csvdock.read.extract import REJECTS_FILE as EXTRACT_REJECTS
 from csvdock.read.parquet import small_records
+from csvdock.read.source import SourcePlan
 from csvdock.rejects.format import rejects_with_raw_text
 from csvdock.targets import Warehouse
 from csvdock.targets.load import (
@@ -46,12 +48,27 @@ from csvdock.transform.polars_cast import (
 log = logging.getLogger("csvdock")
 
 
-def transform_stage(extract_dir: Path, table: str, settings: Settings, out_dir: Path) -> None:
-    """Resolve the schema and cast the records with Polars (ETL)."""
+def transform_stage(
+    extract_dir: Path, table: str, settings: Settings, out_dir: Path, source: Path | None = None
+) -> None:
+    """Resolve the schema and cast the records with Polars (ETL). A file whose records stay in
+    its ``source`` (the path this run reads; default: the path extracted) has its schema
+    checked there and its cast left to the load, or else its records copied here first
+    (``csvdock.pipeline.in_source``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if is_quarantined(extract_dir) or is_empty_file(extract_dir):
         return
-    records = small_records(extract_dir / RECORDS_FILE)
+    extracted = ExtractResult.read(extract_dir)
+    plan = SourcePlan.of(extract_dir, source or Path(extracted.path))
+    if plan is not None:
+        if transform_in_source(plan, extract_dir, table, settings, out_dir):
+            return
+        log.info(
+            "%s: the first look's types do not hold everywhere: copying the records", plan.path
+        )
+        with timed(out_dir, "copy_records"):
+            plan.copy_records(out_dir / RECORDS_FILE, extracted.rows_read)
+    records = small_records(text_records(extract_dir, out_dir))
     schema, contract = resolve_schema_stage(extract_dir, table, settings, out_dir, records)
     null_tokens = settings.for_table(table).null_tokens
     with timed(out_dir, "cast"):
@@ -81,7 +98,15 @@ def load_stage(
     and the ledger row. A file cast against an older schema version than the table's latest is
     cast again (into a checkpoint keyed by the version) inside the load."""
     file = FileToLoad(path, sha256, table, run_id, settings, extract_dir, transform_dir, "etl")
-    return load_file(file, TypedRows, "load", before_commit)
+    rows = SourceRows if is_cast_in_load(transform_dir) else TypedRows
+    return load_file(file, rows, "load", before_commit)
+
+
+def text_records(extract_dir: Path, transform_dir: Path) -> Path:
+    """Return the file's text records: Extract's checkpoint, or Transform's copy of them (the
+    records stayed in the source and the first look's types did not hold)."""
+    copied = transform_dir / RECORDS_FILE
+    return copied if copied.exists() else extract_dir / RECORDS_FILE
 
 
 class TypedRows:
@@ -143,9 +168,8 @@ def retyped(
         return folder
     partial = transform_dir.with_name(f"{folder.name}.partial-{secrets.token_hex(4)}")
     try:
-        transform_records(
-            extract_dir / RECORDS_FILE, at_load.schema, null_tokens, partial, at_load.contract
-        )
+        records = text_records(extract_dir, transform_dir)
+        transform_records(records, at_load.schema, null_tokens, partial, at_load.contract)
         write_resolution(partial, at_load.schema, at_load.contract, version)
         partial.rename(folder)
     except OSError:

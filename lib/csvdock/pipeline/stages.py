@@ -45,7 +45,7 @@ from csvdock.schema.contract import ContractRules, contract_rules
 from csvdock.schema.detect import detect_schema
 from csvdock.schema.registry import SchemaRegistry
 from csvdock.schema.table import TableSchema
-from csvdock.targets import Warehouse, max_columns_of
+from csvdock.targets import Warehouse, dialect_of, max_columns_of, parse_target
 from csvdock.targets.load import (
     LedgerEntry,
     LoadOutcome,
@@ -62,7 +62,8 @@ def extract_stage(path: Path, sha256: str, table: str, settings: Settings, out_d
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         with timed(out_dir, "extract"):
-            result = extract_file(path, out_dir, settings.for_table(table), sha256)
+            plan_only = records_stay_in_source(path, table, settings)
+            result = extract_file(path, out_dir, settings.for_table(table), sha256, plan_only)
     except EmptyFile:
         # Not a broken file (an empty daily export is normal): a load of 0 records.
         ExtractResult(str(path), sha256, 0, 0, [], []).write(out_dir)
@@ -82,6 +83,21 @@ def extract_stage(path: Path, sha256: str, table: str, settings: Settings, out_d
     log.info("%s: extracted %d records, %d rejected", path, result.rows_read, result.rows_rejected)
 
 
+def records_stay_in_source(path: Path, table: str, settings: Settings) -> bool:
+    """Return whether ``path``'s records may stay in it rather than be copied by Extract (see
+    ``csvdock.pipeline.in_source``): ETL of a file of at least ``in_source_bytes`` into a
+    target that parses CSV itself."""
+    limit = settings.in_source_bytes
+    if limit is None or settings.for_table(table).mode != "etl":
+        return False
+    if not dialect_of(parse_target(settings.target).kind).capabilities.reads_csv:
+        return False
+    try:
+        return path.stat().st_size >= limit
+    except OSError:
+        return False
+
+
 def _quarantined(
     path: Path, sha256: str, settings: Settings, out_dir: Path, reason: str, code: QuarantineCode
 ) -> None:
@@ -97,6 +113,7 @@ def resolve_schema_stage(
     settings: Settings,
     out_dir: Path,
     records: Records | None = None,
+    detected: TableSchema | None = None,
 ) -> tuple[TableSchema, ContractRules | None]:
     """Detect the file's schema and resolve it against the registry's latest version under the
     table's evolution policy; write detected.json, schema.json and contract.json to ``out_dir``.
@@ -104,13 +121,14 @@ def resolve_schema_stage(
     Nothing is recorded here: a new version is recorded by the load that commits it (in the
     target, in its transaction), and the load resolves the file again when the table moved on
     to a newer version meanwhile (``schema_at_load``). ``records``: the text records, when the
-    caller holds them already (else Extract's checkpoint)."""
+    caller holds them already (else Extract's checkpoint); ``detected``: the file's schema,
+    when the caller detected it already."""
     extracted = ExtractResult.read(extract_dir)
     table_settings = settings.for_table(table)
     registry = SchemaRegistry(settings.schemas_dir)
     with timed(out_dir, "detect_schema"):
         latest = registry.latest(table)
-        detected = detect_schema(
+        detected = detected or detect_schema(
             extract_dir / RECORDS_FILE if records is None else records,
             table,
             extracted.columns,

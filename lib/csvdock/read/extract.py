@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -45,6 +46,7 @@ from csvdock.read.errors import (
 from csvdock.read.header import header_names, mended_header
 from csvdock.read.parse import (
     attach_positions,
+    count_with_duckdb,
     parse_reject_frame,
     parse_rejects,
     parse_with_duckdb,
@@ -65,6 +67,7 @@ from csvdock.rejects.codes import RejectCode
 from csvdock.rejects.format import no_rejects
 
 RECORDS_FILE, REJECTS_FILE, META_FILE = "records.parquet", "rejects.parquet", "extract.json"
+INDEX_FILE = "index.parquet"  # kept when the records stay in the source (``SourcePlan``)
 TRANSCODED_FILE, LF_FILE = "source.utf8.csv", "source.lf.csv"
 CR_FILE = "source.cr-as-lf.csv"  # bare CR line ends (old Mac files) as LF
 log = logging.getLogger("csvdock")
@@ -105,6 +108,8 @@ class ExtractResult:
     lines_outside_table: int = 0  # preamble, extra header rows, footer, a second table
     outside: list[dict[str, Any]] = field(default_factory=list)  # OutsideSpan dicts
     size: int = 0  # bytes of the source read (checked again before the commit)
+    # The records were not copied: the load parses the source again (``csvdock.read.source``).
+    plan: dict[str, Any] | None = None
 
     def text_path(self, folder: Path, source: Path | None = None) -> Path:
         """Return the text that was parsed (the raw text of rejects is read from it): the
@@ -134,23 +139,33 @@ def file_sha256(path: Path) -> str:
 
 
 def extract_file(
-    path: Path, out_dir: Path, settings: TableSettings, sha256: str | None = None
+    path: Path,
+    out_dir: Path,
+    settings: TableSettings,
+    sha256: str | None = None,
+    plan_only: bool = False,
 ) -> ExtractResult:
     """Parse ``path`` into ``out_dir``: records.parquet (text columns plus ``__line``,
     ``__start``, ``__end``), rejects.parquet and extract.json. Raises ``ExtractError`` when the
     file cannot be read as CSV at all, ``SourceChanged`` when it changed while it was read
-    (every pass must read one version of it)."""
+    (every pass must read one version of it).
+
+    ``plan_only``: where the source itself can be parsed again (UTF-8, nothing to repair, the
+    records DuckDB refuses exactly those the index finds ragged), write no records.parquet but
+    the record index and the plan to read the source (``ExtractResult.plan``)."""
     before = source_identity(path)
-    result = _extract(path, out_dir, settings, sha256)
+    result = _extract(path, out_dir, settings, sha256, plan_only)
     if source_identity(path) != before:
         raise SourceChanged(f"{path} changed while it was read; it is read again")
     result.size = before[2]
+    if result.plan is not None:
+        result.plan["identity"] = list(before)
     result.write(out_dir)
     return result
 
 
 def _extract(
-    path: Path, out_dir: Path, settings: TableSettings, sha256: str | None
+    path: Path, out_dir: Path, settings: TableSettings, sha256: str | None, plan_only: bool
 ) -> ExtractResult:
     _check_readable(path)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -174,8 +189,11 @@ def _extract(
     if has_bare_carriage_returns(path):
         path = carriage_returns_to_newlines(path, dialect.quote, dialect.escape, out_dir / CR_FILE)
         dialect = replace(dialect, newline="\\r")
+    plan_only = plan_only and path == source and not stray
     try:
-        return _read_table(path, source, out_dir, dialect, settings, encoding, stray, sha256)
+        return _read_table(
+            path, source, out_dir, dialect, settings, encoding, stray, sha256, plan_only
+        )
     except QuotingError as exc:
         quoteless = None if settings.quote else _without_quoting(path, dialect)
         if quoteless is None:
@@ -206,6 +224,7 @@ def _read_table(
     encoding: str,
     stray: tuple[int, ...],
     sha256: str | None,
+    plan_only: bool = False,
 ) -> ExtractResult:
     """Find the table in the UTF-8 text ``path`` (read from ``source``) and parse it with
     ``dialect`` into ``out_dir`` (see ``extract_file``)."""
@@ -248,9 +267,25 @@ def _read_table(
         fields, dialect = _expected_fields(
             parse_index, dialect, first_data, parse_rows, len(source_columns)
         )
-        rejects = _parsed_records(
-            parse_path, parse_index, locate, dialect, columns, first_data, fields, out_dir, scratch
-        )
+        plan = None
+        if plan_only and parse_index is locate and dialect.quoting:
+            plan = _source_plan(
+                parse_path, parse_index, dialect, columns, first_data, fields, out_dir
+            )
+        if plan is not None:
+            rejects = plan.pop("rejects")
+        else:
+            rejects = _parsed_records(
+                parse_path,
+                parse_index,
+                locate,
+                dialect,
+                columns,
+                first_data,
+                fields,
+                out_dir,
+                scratch,
+            )
         unterminated = parse_reject_frame(
             index,
             damaged,
@@ -275,6 +310,7 @@ def _read_table(
         text_copy=path.name if path != source else "",
         lines_outside_table=layout.lines_outside,
         outside=[asdict(span) for span in layout.spans],
+        plan=plan,
     )
     return result  # written by ``extract_file``, once the source is known unchanged
 
@@ -389,6 +425,47 @@ def _parsed_records(
         )
     parts = [rejects.drop("__record", "__by_duckdb"), with_nul]
     return pl.concat(parts)
+
+
+def _source_plan(
+    path: Path,
+    index: RecordIndex,
+    dialect: Dialect,
+    columns: list[str],
+    first_data: int,
+    fields: int,
+    out_dir: Path,
+) -> dict[str, Any] | None:
+    """Check that DuckDB, reading the source ``path`` itself, refuses exactly the records whose
+    field count is off (so a later read gives the records the index positions); keep the
+    index in ``out_dir`` and return the plan to read the source again, with the parse rejects
+    under ``rejects``. None when the records must be copied (NUL bytes, many ragged records,
+    DuckDB refusing others)."""
+    if index.nul_bytes:
+        return None
+    rows = len(index) - first_data
+    odd = index.records_with_fields_other_than(first_data, fields)
+    lf_only = index.crlf_endings == 0
+    if odd.size > MAX_RECORDS_SKIPPED_UP_FRONT:
+        return None
+    try:
+        positions, parsed = count_with_duckdb(path, dialect, columns, lf_only)
+    except QuotingError:
+        return None
+    rejects = parse_rejects(index, positions, first_data, index)
+    by_duckdb = np.sort(rejects["__record"].to_numpy())
+    rejects = with_misaligned(rejects, index, first_data, fields)
+    if parsed + by_duckdb.size != rows or not np.array_equal(by_duckdb, odd):
+        return None
+    shutil.copyfile(index.path, out_dir / INDEX_FILE)
+    return {
+        "rejects": rejects.drop("__record", "__by_duckdb"),
+        "dialect": asdict(dialect),
+        "index": INDEX_FILE,
+        "first_data": first_data,
+        "skip": odd.tolist(),
+        "lf_only": lf_only,
+    }
 
 
 def _check_readable(path: Path) -> None:

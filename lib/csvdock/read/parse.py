@@ -99,6 +99,73 @@ def parse_with_duckdb(
     ``positions`` (right when DuckDB rejected nothing; otherwise ``attach_positions`` joins
     them again). Return the rejects DuckDB reported as ``(byte_position, error_type,
     column_index, message)`` and how many records it parsed."""
+    select = text_records_select(columns, dialect, lf_only)
+    names = ", ".join(quote_identifier(c) for c in [*columns, LINE, START, END])
+    # More parsed records than positions means the parser and the record index disagree.
+    too_many = f"CASE WHEN {LINE} IS NULL THEN error('{TOO_MANY_RECORDS}') ELSE true END"
+    with scratch_duckdb() as con:
+        limit_memory(con, len(columns))
+        try:
+            if rows_read == 0:
+                empty = ", ".join(
+                    [f"NULL::VARCHAR AS {quote_identifier(c)}" for c in columns]
+                    + [f"NULL::BIGINT AS {c}" for c in (LINE, START, END)]
+                )
+                con.execute(f"COPY (SELECT {empty} LIMIT 0) TO '{sql_path(out)}' (FORMAT parquet)")
+                return [], 0
+            parsed = con.execute(
+                f"COPY (SELECT {names} FROM ({select}) "
+                f"POSITIONAL JOIN {positions} WHERE {PARSED} AND {too_many}) "
+                f"TO '{sql_path(out)}' ({TEXT_PARQUET})",
+                {"path": str(path)},
+            ).fetchone()
+        except duckdb.Error as exc:
+            if TOO_MANY_RECORDS in str(exc):
+                raise QuotingError(
+                    f"the parser found more records than the file's {rows_read}; check the quote "
+                    "and escape characters"
+                ) from None
+            raise QuotingError(f"the file cannot be parsed as CSV: {first_line(exc)}") from None
+        return _duckdb_rejects(con), int(parsed[0]) if parsed else 0
+
+
+def count_with_duckdb(
+    path: Path, dialect: Dialect, columns: list[str], lf_only: bool
+) -> tuple[list[tuple[int, str, int | None, str]], int]:
+    """Parse the records of ``path`` as ``parse_with_duckdb`` does, writing nothing: return the
+    rejects DuckDB reported and how many records it parsed (a file whose load reads it again
+    is checked this way: its records are the ones the load will read)."""
+    select = text_records_select(columns, dialect, lf_only)
+    with scratch_duckdb() as con:
+        limit_memory(con, len(columns))
+        try:
+            # (fetchall: the reject tables exist once the result is read to its end)
+            parsed = con.execute(
+                f"SELECT count(*) FROM ({select}) WHERE {PARSED}", {"path": str(path)}
+            ).fetchall()
+        except duckdb.Error as exc:
+            raise QuotingError(f"the file cannot be parsed as CSV: {first_line(exc)}") from None
+        return _duckdb_rejects(con), int(parsed[0][0])
+
+
+def _duckdb_rejects(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str, int | None, str]]:
+    return [
+        (int(r[0]), str(r[1]), r[2], str(r[3]))
+        for r in con.execute(
+            "SELECT line_byte_position, error_type, column_idx, error_message "
+            "FROM reject_errors ORDER BY line_byte_position"
+        ).fetchall()
+    ]
+
+
+def text_records_select(
+    columns: list[str], dialect: Dialect, lf_only: bool, path: str = "$path"
+) -> str:
+    """Return the SELECT of a file's text records as DuckDB parses them (strict, every field
+    text, the ``columns`` named, and a ``__parsed`` flag), reading the path bound to ``$path``;
+    the records it rejects are left out (and listed in its ``reject_errors``). One place for the
+    options: Extract's parse and a load that reads the source again read the same records.
+    ``path``: the SQL of the path (a parameter, or a quoted literal)."""
     options = {
         "delim": dialect.delimiter,
         "quote": dialect.quote,
@@ -121,40 +188,7 @@ def parse_with_duckdb(
     select = ", ".join(
         f"{quote_identifier(f'c{i}')} AS {quote_identifier(name)}" for i, name in enumerate(columns)
     )
-    names = ", ".join(quote_identifier(c) for c in [*columns, LINE, START, END])
-    # More parsed records than positions means the parser and the record index disagree.
-    too_many = f"CASE WHEN {LINE} IS NULL THEN error('{TOO_MANY_RECORDS}') ELSE true END"
-    with scratch_duckdb() as con:
-        limit_memory(con, len(columns))
-        try:
-            if rows_read == 0:
-                empty = ", ".join(
-                    [f"NULL::VARCHAR AS {quote_identifier(c)}" for c in columns]
-                    + [f"NULL::BIGINT AS {c}" for c in (LINE, START, END)]
-                )
-                con.execute(f"COPY (SELECT {empty} LIMIT 0) TO '{sql_path(out)}' (FORMAT parquet)")
-                return [], 0
-            parsed = con.execute(
-                f"COPY (SELECT {names} FROM (SELECT {select}, true AS {PARSED} "
-                f"FROM read_csv($path, {_options_sql(options)})) POSITIONAL JOIN {positions} "
-                f"WHERE {PARSED} AND {too_many}) TO '{sql_path(out)}' ({TEXT_PARQUET})",
-                {"path": str(path)},
-            ).fetchone()
-        except duckdb.Error as exc:
-            if TOO_MANY_RECORDS in str(exc):
-                raise QuotingError(
-                    f"the parser found more records than the file's {rows_read}; check the quote "
-                    "and escape characters"
-                ) from None
-            raise QuotingError(f"the file cannot be parsed as CSV: {first_line(exc)}") from None
-        rejects = [
-            (int(r[0]), str(r[1]), r[2], str(r[3]))
-            for r in con.execute(
-                "SELECT line_byte_position, error_type, column_idx, error_message "
-                "FROM reject_errors ORDER BY line_byte_position"
-            ).fetchall()
-        ]
-        return rejects, int(parsed[0]) if parsed else 0
+    return f"SELECT {select}, true AS {PARSED} FROM read_csv({path}, {_options_sql(options)})"
 
 
 def positions_sql(index: RecordIndex, first: int, skip: np.ndarray) -> str:

@@ -68,18 +68,16 @@ def detect_schema(
     rows = record_count(records)
     everything = {name: set(ALL_CHECKS) for name in columns}
     allowed = int(rows * outlier_share)
-    # Only more misfits than the whole file may hold rule a family out, so the first look must
-    # be several times larger than that allowance to rule anything out in a big file.
-    first_rows = max(SAMPLE_ROWS, FIRST_LOOK_FACTOR * allowed)
+    first_rows = first_look_rows(rows, outlier_share)
     small = rows <= SMALL_ROWS
-    first_look = _column_statistics(records, everything, null_tokens, first_rows, small)
-    candidates = {name: _possible_checks(name, first_look, allowed) for name in columns}
-    proposed = {name: _proposal(name, first_look, candidates[name]) for name in columns}
+    first_look = column_statistics(records, everything, null_tokens, first_rows, small)
+    candidates = {name: possible_checks(name, first_look, allowed) for name in columns}
+    proposed = {name: proposed_type(name, first_look, candidates[name]) for name in columns}
     if rows <= first_rows:
         # The first look saw every row with every check: the passes below would repeat it
         # (a family it rules out misfits more than allowed, so the choice skips it alike).
         stats = dict(first_look)
-        chosen = {name: _confirmed(name, proposed[name], stats) for name in columns}
+        chosen = {name: confirmed_type(name, proposed[name], stats) for name in columns}
     else:
         stats, chosen = _checked_proposals(records, first_look, candidates, proposed, null_tokens)
     types = {
@@ -87,14 +85,14 @@ def detect_schema(
     }
     formats: dict[str, str] = {}
     for name in columns:
-        if types[name] == t.TEXT and stats[_key(name, "text_present")]:
-            samples = [str(s) for s in stats[_key(name, "text_samples")]]
+        if types[name] == t.TEXT and stats[stat_key(name, "text_present")]:
+            samples = [str(s) for s in stats[stat_key(name, "text_samples")]]
             known = (known_formats or {}).get(name)
             found = _formatted_type(records, name, samples, null_tokens, outlier_share, known)
             if found is not None:
                 types[name], formats[name], stats_of_format = found
                 stats.update(stats_of_format)
-    evidence = {name: _evidence(name, types[name], stats, rows) for name in columns}
+    evidence = {name: column_evidence(name, types[name], stats, rows) for name in columns}
     _note_misfits(records, columns, types, formats, stats, evidence, null_tokens)
     inexact = {name: types[name] for name in columns if "min" not in evidence[name]}
     inexact = {name: kind for name, kind in inexact.items() if kind not in (t.TEXT, t.BOOLEAN)}
@@ -108,6 +106,13 @@ def detect_schema(
             for name, source in zip(columns, source_columns, strict=True)
         ],
     )
+
+
+def first_look_rows(rows: int, outlier_share: float) -> int:
+    """Return how many first rows the first look reads. Only more misfits than the whole file
+    may hold rule a family out, so the first look must be several times larger than that
+    allowance to rule anything out in a big file."""
+    return max(SAMPLE_ROWS, FIRST_LOOK_FACTOR * int(rows * outlier_share))
 
 
 def _checked_proposals(
@@ -129,15 +134,15 @@ def _checked_proposals(
     sampled = {
         name
         for name in proposed
-        if all(len(first_look[_key(name, k)]) >= SAMPLE_SCAN for k in SAMPLE_KEYS)
+        if all(len(first_look[stat_key(name, k)]) >= SAMPLE_SCAN for k in SAMPLE_KEYS)
     }
-    stats = _column_statistics(records, checks, null_tokens, sampled=sampled)
-    stats.update({_key(n, k): first_look[_key(n, k)] for n in sampled for k in SAMPLE_KEYS})
-    chosen = {name: _confirmed(name, kind, stats) for name, kind in proposed.items()}
+    stats = column_statistics(records, checks, null_tokens, sampled=sampled)
+    stats.update({stat_key(n, k): first_look[stat_key(n, k)] for n in sampled for k in SAMPLE_KEYS})
+    chosen = {name: confirmed_type(name, kind, stats) for name, kind in proposed.items()}
     unconfirmed = [n for n, kind in proposed.items() if chosen[n] is None and kind is not None]
     if unconfirmed:
         rest = {name: candidates[name] for name in unconfirmed}
-        stats.update(_column_statistics(records, rest, null_tokens, sampled=sampled))
+        stats.update(column_statistics(records, rest, null_tokens, sampled=sampled))
     return stats, chosen
 
 
@@ -162,12 +167,14 @@ def _formatted_type(
     # One pass counts, for every format in question, the values only it reads.
     asked = sorted({f for c in plausible for f in (c.name, c.rival)})
     only = [
-        Statistic(value.str.contains(source_format(f).only_this).sum().alias(_key(name, f)), SUM)
+        Statistic(
+            value.str.contains(source_format(f).only_this).sum().alias(stat_key(name, f)), SUM
+        )
         for f in asked
     ]
     evidence = folded_statistics(record_batches(records, [name]), only)
     for candidate in plausible:
-        alone, rival = (evidence[_key(name, f)] for f in (candidate.name, candidate.rival))
+        alone, rival = (evidence[stat_key(name, f)] for f in (candidate.name, candidate.rival))
         if rival or not (alone or candidate.name == known):
             continue
         rewritten = (
@@ -181,23 +188,23 @@ def _formatted_type(
     return None
 
 
-def _proposal(name: str, first_look: dict[str, Any], possible: set[str]) -> str | None:
+def proposed_type(name: str, first_look: dict[str, Any], possible: set[str]) -> str | None:
     """Return the narrowest member of the one family left possible for column ``name`` that
     fits every value of the first look, or None (several families left, or none fits)."""
     families = [f for f in FAMILIES if any(m in possible for m in f)]
     if len(families) != 1 or families[0] == (t.BOOLEAN,):
         return None
-    return next((m for m in families[0] if first_look[_key(name, m)] == 0), None)
+    return next((m for m in families[0] if first_look[stat_key(name, m)] == 0), None)
 
 
-def _confirmed(name: str, proposal: str | None, stats: dict[str, Any]) -> str | None:
+def confirmed_type(name: str, proposal: str | None, stats: dict[str, Any]) -> str | None:
     """Return column ``name``'s type when its ``proposal`` fits every present value of the file
     (the narrower members misfit in the first look already), else None."""
-    if proposal is None or stats[_key(name, proposal)] > 0:
+    if proposal is None or stats[stat_key(name, proposal)] > 0:
         return None
-    if stats[_key(name, "present")] == 0:
+    if stats[stat_key(name, "present")] == 0:
         return t.TEXT
-    if proposal in FAMILIES[1] and stats[_key(name, "zeros")] > 0:
+    if proposal in FAMILIES[1] and stats[stat_key(name, "zeros")] > 0:
         return None  # leading zeros: the numeric family is out
     if proposal == t.DECIMAL:
         scale = _fitting_decimal_scale(name, stats)
@@ -214,23 +221,23 @@ ALL_CHECKS = (t.BOOLEAN, *NUMERIC_CHECKS, t.DATE, t.TIMESTAMP, t.TIME)
 EVIDENCE_DECIMAL = pl.Decimal(t.DECIMAL_PRECISION, t.MAX_DECIMAL_SCALE)
 
 
-def _key(name: str, check: str) -> str:
+def stat_key(name: str, check: str) -> str:
     """Return the name of one statistic of column ``name`` (a unit separator joins them, so no
     header collides with another column's statistic)."""
     return f"{name}\x1f{check}"
 
 
-def _possible_checks(name: str, first_look: dict[str, Any], allowed: int) -> set[str]:
+def possible_checks(name: str, first_look: dict[str, Any], allowed: int) -> set[str]:
     """Return the checks still worth running on every row for column ``name``."""
     possible: set[str] = set()
-    if first_look[_key(name, t.BOOLEAN)] <= allowed:
+    if first_look[stat_key(name, t.BOOLEAN)] <= allowed:
         possible.add(t.BOOLEAN)
-    numeric_misfits = min(first_look[_key(name, m)] for m in (t.BIGINT, t.DOUBLE))
-    if first_look[_key(name, "zeros")] == 0 and numeric_misfits <= allowed:
+    numeric_misfits = min(first_look[stat_key(name, m)] for m in (t.BIGINT, t.DOUBLE))
+    if first_look[stat_key(name, "zeros")] == 0 and numeric_misfits <= allowed:
         possible.update(NUMERIC_CHECKS)
-    if first_look[_key(name, t.TIMESTAMP)] <= allowed:
+    if first_look[stat_key(name, t.TIMESTAMP)] <= allowed:
         possible.update((t.DATE, t.TIMESTAMP))
-    if first_look[_key(name, t.TIME)] <= allowed:
+    if first_look[stat_key(name, t.TIME)] <= allowed:
         possible.add(t.TIME)
     return possible
 
@@ -240,7 +247,7 @@ SMALL_ROWS = 500  # and so is a file of at most this many rows (100 x 8: 28 -> 1
 COLUMN, VALUE = "__column", "__value"  # the long frame's two columns (no data column starts "__")
 
 
-def _column_statistics(
+def column_statistics(
     records: Records,
     checks: dict[str, set[str]],
     null_tokens: tuple[str, ...],
@@ -269,16 +276,16 @@ def _column_statistics(
         stats = _type_stats(
             {VALUE: set(group_checks)}, null_tokens, grouped=True, sampled=no_samples
         )
-        suffixes = {stat.name: stat.name.removeprefix(_key(VALUE, "")) for stat in stats}
+        suffixes = {stat.name: stat.name.removeprefix(stat_key(VALUE, "")) for stat in stats}
         for name in names:
             for stat in stats:
-                found[_key(name, suffixes[stat.name])] = empty_statistic(stat)
+                found[stat_key(name, suffixes[stat.name])] = empty_statistic(stat)
         for batch in record_batches(records, names, limit=limit):
             long = batch.unpivot(on=names, variable_name=COLUMN, value_name=VALUE)
             grouped = long.group_by(COLUMN, maintain_order=True).agg([s.expr for s in stats])
             for row in grouped.collect(engine="in-memory").iter_rows(named=True):
                 for stat in stats:
-                    key = _key(row[COLUMN], suffixes[stat.name])
+                    key = stat_key(row[COLUMN], suffixes[stat.name])
                     found[key] = fold_statistic(stat, found[key], row[stat.name])
     return found
 
@@ -294,8 +301,8 @@ def _type_stats(
         value = pl.col(name).str.strip_chars(t.WHITESPACE)
         present = ~t.is_null_expr(name, t.BIGINT, null_tokens)
         text_present = ~t.is_null_expr(name, t.TEXT, null_tokens)
-        stats.append(Statistic(present.sum().alias(_key(name, "present")), SUM))
-        stats.append(Statistic(text_present.sum().alias(_key(name, "text_present")), SUM))
+        stats.append(Statistic(present.sum().alias(stat_key(name, "present")), SUM))
+        stats.append(Statistic(text_present.sum().alias(stat_key(name, "text_present")), SUM))
         if name not in sampled:
             stats.append(_samples(name, present, "samples", grouped))
             stats.append(_samples(name, text_present, "text_samples", grouped))
@@ -303,12 +310,12 @@ def _type_stats(
             if candidate in wanted:
                 typed = t.typed_expr(name, candidate)
                 misfits = (present & typed.is_null()).sum()
-                stats.append(Statistic(misfits.alias(_key(name, candidate)), SUM))
+                stats.append(Statistic(misfits.alias(stat_key(name, candidate)), SUM))
                 if candidate != t.BOOLEAN:
                     stats.extend(_min_max_stats(typed, name, candidate))
         if "zeros" in wanted:
             zeros = (present & value.str.contains(t.LEADING_ZERO_PATTERN)).sum()
-            stats.append(Statistic(zeros.alias(_key(name, "zeros")), SUM))
+            stats.append(Statistic(zeros.alias(stat_key(name, "zeros")), SUM))
         if t.DECIMAL in wanted:
             is_decimal = value.str.contains(t.DECIMAL_PATTERN)
             misfits = (present & ~is_decimal).sum()
@@ -316,9 +323,9 @@ def _type_stats(
             whole = value.str.extract(r"^[+-]?([0-9]+)", 1).str.len_chars().max()
             exact = pl.when(is_decimal).then(value.cast(EVIDENCE_DECIMAL, strict=False))
             stats += [
-                Statistic(misfits.alias(_key(name, t.DECIMAL)), SUM),
-                Statistic(scale.alias(_key(name, "scale")), MAX),
-                Statistic(whole.alias(_key(name, "whole")), MAX),
+                Statistic(misfits.alias(stat_key(name, t.DECIMAL)), SUM),
+                Statistic(scale.alias(stat_key(name, "scale")), MAX),
+                Statistic(whole.alias(stat_key(name, "whole")), MAX),
                 *_min_max_stats(exact, name, t.DECIMAL),
             ]
     return stats
@@ -327,29 +334,29 @@ def _type_stats(
 def _samples(name: str, present: pl.Expr, key: str, grouped: bool = False) -> Statistic:
     first = pl.col(name).filter(present).head(SAMPLE_SCAN)
     first = first if grouped else first.implode()  # (a group's head is a list already)
-    return Statistic(first.alias(_key(name, key)), HEAD, SAMPLE_SCAN)
+    return Statistic(first.alias(stat_key(name, key)), HEAD, SAMPLE_SCAN)
 
 
 def _min_max_stats(typed: pl.Expr, name: str, check: str) -> list[Statistic]:
     return [
-        Statistic(typed.min().alias(_key(name, f"{check}|min")), MIN),
-        Statistic(typed.max().alias(_key(name, f"{check}|max")), MAX),
+        Statistic(typed.min().alias(stat_key(name, f"{check}|min")), MIN),
+        Statistic(typed.max().alias(stat_key(name, f"{check}|max")), MAX),
     ]
 
 
 def _choose_type(name: str, stats: dict[str, Any], outlier_share: float) -> str:
-    present = stats[_key(name, "present")]
+    present = stats[stat_key(name, "present")]
     if present == 0:
         return t.TEXT
     allowed = int(present * outlier_share)
     scale = _fitting_decimal_scale(name, stats)
     for family in FAMILIES:
         members = [m for m in family if m != t.DECIMAL or scale is not None]
-        if any(_key(name, m) not in stats for m in members):
+        if any(stat_key(name, m) not in stats for m in members):
             continue  # ruled out by the first look
-        if t.INTEGER in members and stats[_key(name, "zeros")] > 0:
+        if t.INTEGER in members and stats[stat_key(name, "zeros")] > 0:
             continue
-        misfits = {m: stats[_key(name, m)] for m in members}
+        misfits = {m: stats[stat_key(name, m)] for m in members}
         # The fewest misfits (a double cannot hold a long id exactly: it may misfit more than
         # bigint), then the narrowest member with that many.
         floor = min(misfits.values())
@@ -363,8 +370,8 @@ def _choose_type(name: str, stats: dict[str, Any], outlier_share: float) -> str:
 def _fitting_decimal_scale(name: str, stats: dict[str, Any]) -> int | None:
     """Return the scale of the exact decimal that holds column ``name``'s decimal values (its
     longest fraction), or None when they have no fraction or need more digits than it has."""
-    scale = stats.get(_key(name, "scale")) or 0
-    whole = stats.get(_key(name, "whole")) or 0
+    scale = stats.get(stat_key(name, "scale")) or 0
+    whole = stats.get(stat_key(name, "whole")) or 0
     fits = 0 < scale <= t.MAX_DECIMAL_SCALE and whole + scale <= t.DECIMAL_PRECISION
     return scale if fits else None
 
@@ -391,11 +398,11 @@ def _note_misfits(
         kind = types[name]
         if kind == t.TEXT:
             near = _nearest_type(name, stats)
-            present = stats[_key(name, "present")]
+            present = stats[stat_key(name, "present")]
             if near is not None and 0 < near[1] <= NEAR_SHARE * present:
                 noted[name] = (near[0], near[1], True)
         elif name not in formats and kind != t.BOOLEAN:
-            key = _key(name, t.DECIMAL if t.decimal_scale(kind) is not None else kind)
+            key = stat_key(name, t.DECIMAL if t.decimal_scale(kind) is not None else kind)
             if stats.get(key):
                 noted[name] = (kind, stats[key], False)
     if not noted:
@@ -427,12 +434,12 @@ def _nearest_type(name: str, stats: dict[str, Any]) -> tuple[str, int] | None:
     best: tuple[str, int] | None = None
     scale = _fitting_decimal_scale(name, stats)
     for family in FAMILIES:
-        members = [m for m in family if _key(name, m) in stats]
+        members = [m for m in family if stat_key(name, m) in stats]
         members = [m for m in members if m != t.DECIMAL or scale is not None]
-        if not members or (t.INTEGER in members and stats.get(_key(name, "zeros"))):
+        if not members or (t.INTEGER in members and stats.get(stat_key(name, "zeros"))):
             continue
-        floor = min(stats[_key(name, m)] for m in members)
-        member = next(m for m in members if stats[_key(name, m)] == floor)
+        floor = min(stats[stat_key(name, m)] for m in members)
+        member = next(m for m in members if stats[stat_key(name, m)] == floor)
         if member == t.DECIMAL and scale is not None:
             member = t.decimal_type(scale)
         if best is None or floor < best[1]:
@@ -440,12 +447,12 @@ def _nearest_type(name: str, stats: dict[str, Any]) -> tuple[str, int] | None:
     return best
 
 
-def _evidence(name: str, logical: str, stats: dict[str, Any], rows: int) -> dict[str, Any]:
+def column_evidence(name: str, logical: str, stats: dict[str, Any], rows: int) -> dict[str, Any]:
     """Return column ``name``'s evidence for its chosen ``logical`` type, from the pass's
     statistics; min and max are left out where the pass could not give them exactly."""
     text = logical == t.TEXT
-    present = stats[_key(name, "text_present" if text else "present")]
-    samples = stats[_key(name, "text_samples" if text else "samples")]
+    present = stats[stat_key(name, "text_present" if text else "present")]
+    samples = stats[stat_key(name, "text_samples" if text else "samples")]
     entry: dict[str, Any] = {
         "rows": rows,
         "null_count": rows - present,
@@ -453,15 +460,15 @@ def _evidence(name: str, logical: str, stats: dict[str, Any], rows: int) -> dict
     }
     scale = t.decimal_scale(logical)
     if scale is not None:
-        whole = stats.get(_key(name, "whole")) or 0
+        whole = stats.get(stat_key(name, "whole")) or 0
         if whole + t.MAX_DECIMAL_SCALE <= t.DECIMAL_PRECISION:
             step = Decimal(1).scaleb(-scale)
             for end in ("min", "max"):
-                value = stats[_key(name, f"decimal|{end}")]
+                value = stats[stat_key(name, f"decimal|{end}")]
                 entry[end] = None if value is None else format(value.quantize(step), "f")
-    elif _key(name, f"{logical}|min") in stats:
+    elif stat_key(name, f"{logical}|min") in stats:
         for end in ("min", "max"):
-            entry[end] = _as_text(stats[_key(name, f"{logical}|{end}")], logical)
+            entry[end] = _as_text(stats[stat_key(name, f"{logical}|{end}")], logical)
     return entry
 
 
@@ -485,6 +492,6 @@ def _min_max(
     ]
     found = folded_statistics(record_batches(records, list(chosen)), stats)
     return {
-        name: {end: _as_text(found[_key(name, f"|{end}")], kind) for end in ("min", "max")}
+        name: {end: _as_text(found[stat_key(name, f"|{end}")], kind) for end in ("min", "max")}
         for name, kind in chosen.items()
     }

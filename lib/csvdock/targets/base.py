@@ -42,6 +42,7 @@ class Capabilities:
     # a function tells whether text converts to a type without raising (PostgreSQL 16's
     # ``pg_input_is_valid``), where a portable check would take a pattern and arithmetic
     input_validation: bool = False
+    reads_csv: bool = False  # the engine parses a CSV file itself (a load reads the source in SQL)
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,11 @@ class Warehouse(ABC):
     @abstractmethod
     def ingest_arrow(self, schema: str, table: str, rows: pa.Table) -> int:
         """Append the rows of an Arrow table (columns named as the table's); return their count."""
+
+    @abstractmethod
+    def ingest_batches(self, schema: str, table: str, rows: pa.RecordBatchReader) -> int:
+        """Append the rows of a stream of Arrow batches (columns named as the table's), read to
+        its end; return their count."""
 
     @abstractmethod
     def lock_table(self, table: str) -> None:

@@ -52,9 +52,17 @@ class DuckDBDialect(SqlDialect):
         table_locks=False,  # one writer at a time: the database file's lock serialises loads
         unlogged_tables=False,
         folds_repeated_expressions=False,
+        reads_csv=True,
     )
 
     trim_function = "trim"
+
+    def trimmed(self, value: str) -> str:
+        # Trimming a set of characters costs DuckDB 0.1 s a million values; most values start
+        # and end with a character above the space (every one of csvdock's whitespace is at
+        # or below it), and have nothing to trim: 1M x 10 columns 1.08 -> 0.36 s.
+        edges = f"ascii({value}) > 32 AND ascii(right({value}, 1)) > 32"
+        return f"CASE WHEN {edges} THEN {value} ELSE {super().trimmed(value)} END"
 
     def matches(self, value: str, pattern: str) -> str:
         return f"regexp_matches({value}, {self.literal(pattern)})"
@@ -139,6 +147,17 @@ class DuckDBWarehouse(Warehouse):
         finally:
             self._con.unregister("__csvdock_rows")
         return rows.num_rows
+
+    def ingest_batches(self, schema: str, table: str, rows: pa.RecordBatchReader) -> int:
+        names = ", ".join(quote_identifier(c) for c in rows.schema.names)
+        self._con.register("__csvdock_batches", rows)
+        try:
+            return self.execute_rowcount(
+                f"INSERT INTO {qualified_name(schema, table)} ({names}) "
+                f"SELECT {names} FROM __csvdock_batches"
+            )
+        finally:
+            self._con.unregister("__csvdock_batches")
 
     def lock_table(self, table: str) -> None:
         pass  # one writer at a time: the connection holds the database file's lock

@@ -134,6 +134,14 @@ class PostgresWarehouse(Warehouse):
             raise _adbc_error(exc) from exc
         return rows.num_rows
 
+    def ingest_batches(self, schema: str, table: str, rows: pa.RecordBatchReader) -> int:
+        try:
+            return int(
+                self._cur.adbc_ingest(table, rows, mode="append", db_schema_name=schema) or 0
+            )
+        except self._errors.Error as exc:
+            raise _adbc_error(exc) from exc
+
     def lock_table(self, table: str) -> None:
         self.execute("SELECT pg_advisory_xact_lock(hashtext($1))", [f"csvdock:{table}"])
 

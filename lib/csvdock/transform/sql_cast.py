@@ -14,7 +14,9 @@ from csvdock.rejects.codes import RejectCode, contract_reason, type_mismatch_par
 from csvdock.rejects.format import REJECT_CODE, REJECT_COLUMN, REJECT_REASON, REJECT_STAGE
 from csvdock.schema import types as t
 from csvdock.schema.contract import ContractRules
-from csvdock.schema.formats import rewritten_sql
+from csvdock.schema.detect import stat_key
+from csvdock.schema.formats import rewritten_sql, source_format
+from csvdock.schema.optimistic import Proposal
 from csvdock.schema.table import TableSchema
 from csvdock.targets.base import SqlDialect, Warehouse
 from csvdock.transform.polars_cast import MAX_VALUE_IN_REASON, kind_of_values
@@ -45,14 +47,16 @@ def drop_staging(warehouse: Warehouse, staging: tuple[str, str]) -> None:
 
 def checked_rows_sql(
     dialect: SqlDialect,
-    staging: tuple[str, str],
+    staged: str,
     staged_columns: list[str],
     schema: TableSchema,
     null_tokens: tuple[str, ...],
     contract: ContractRules | None,
 ) -> str:
-    """Return a SELECT over the staging table with the typed columns and, per row, the first
-    failing check's column, reason, stage and code (NULL when the row fits), as ETL decides them.
+    """Return a SELECT over the ``staged`` text records (a staging table's qualified name, or a
+    parenthesised query with an alias: ``staged_columns`` and the line and byte positions) with
+    the typed columns and, per row, the first failing check's column, reason, stage and code
+    (NULL when the row fits), as the Polars cast decides them.
 
     Three levels, each computed once a row: the trimmed values, then each column's checks, then
     the casts and the first failing check. (PostgreSQL repeats a repeated expression; ``OFFSET 0``
@@ -111,7 +115,7 @@ def checked_rows_sql(
         f"SELECT {', '.join(positions)}, {', '.join(typed)}, {first(1)} AS {REJECT_COLUMN}, "
         f"{first(2)} AS {REJECT_REASON}, {first(3)} AS {REJECT_STAGE}, "
         f"{first(4)} AS {REJECT_CODE} "
-        f"FROM (SELECT {level_2} FROM (SELECT {level_1} FROM {qualified_name(*staging)}{fence}) "
+        f"FROM (SELECT {level_2} FROM (SELECT {level_1} FROM {staged}{fence}) "
         f"AS l1{fence}) AS l2"
     )
 
@@ -150,3 +154,65 @@ def _frozen_checks(dialect: SqlDialect, contract: ContractRules) -> list[Check]:
 def _null_check(dialect: SqlDialect, value: str, tokens: tuple[str, ...]) -> str:
     listed = ", ".join(dialect.literal(token) for token in sorted(tokens))
     return f"({value} IS NULL OR {value} IN ({listed}))"
+
+
+def proposal_statistics_sql(
+    dialect: SqlDialect,
+    records_sql: str,
+    proposal: Proposal,
+    null_tokens: tuple[str, ...],
+) -> tuple[str, list[str]]:
+    """Return one aggregate query over the text records of ``records_sql`` that checks
+    ``proposal`` on every row (see ``csvdock.schema.optimistic``), and the statistic key of
+    each of its result's columns, in order: each column's present values, and each checked
+    column's misfits of its type, leading zeros, a decimal's digits and its extremes (the
+    decimal family's at the evidence's scale, as ``detect_schema`` gathers them).
+
+    Three levels, each computed once a row (as in ``checked_rows_sql``): the trimmed values,
+    then each value's checks and typed value, then the aggregates."""
+    trimmed: list[str] = []  # level 1
+    checked: list[str] = []  # level 2
+    aggregates: list[str] = []  # level 3
+    keys: list[str] = []
+    null_values = ", ".join(
+        dialect.literal(s) for s in sorted(t.null_tokens_for(t.BIGINT, null_tokens))
+    )
+    for i, (name, kind) in enumerate(proposal.types.items()):
+        raw = quote_identifier(name)
+        value, present, fits, typed = (
+            quote_identifier(f"__csvdock_{k}{i}") for k in ("v", "present", "ok", "typed")
+        )
+        trimmed.append(f"{dialect.trimmed(raw)} AS {value}")
+        checked.append(f"NOT ({value} IS NULL OR {value} IN ({null_values})) AS {present}")
+        found = {
+            "text_present": f"count(CASE WHEN NOT ({raw} IS NULL OR {raw} = '') THEN 1 END)",
+            "present": f"count(CASE WHEN {present} THEN 1 END)",
+        }
+        if kind == t.DECIMAL:
+            exact = f"DECIMAL({t.DECIMAL_PRECISION},{t.MAX_DECIMAL_SCALE})"
+            checked.append(f"{dialect.matches(value, t.DECIMAL_PATTERN)} AS {fits}")
+            found["scale"] = f"max(length(regexp_extract({value}, '\\.([0-9]+)$', 1)))"
+            found["whole"] = f"max(length(regexp_extract({value}, '^[+-]?([0-9]+)', 1)))"
+            converted = f"TRY_CAST({value} AS {exact})"
+        elif kind != t.TEXT:
+            checked.append(f"{t.sql_valid(dialect, value, kind)} AS {fits}")
+            converted = t.sql_converted(dialect, value, kind)
+        if kind != t.TEXT:
+            found[kind] = f"count(CASE WHEN {present} AND NOT {fits} THEN 1 END)"
+        if t.type_of(kind).family == "numeric":
+            zeros = dialect.matches(value, t.LEADING_ZERO_PATTERN)
+            found["zeros"] = f"count(CASE WHEN {present} AND {zeros} THEN 1 END)"
+        if kind not in (t.TEXT, t.BOOLEAN):
+            checked.append(f"CASE WHEN {fits} THEN {converted} END AS {typed}")
+            found[f"{kind}|min"], found[f"{kind}|max"] = f"min({typed})", f"max({typed})"
+        for name_of_format in proposal.format_checks().get(name, []):
+            only = dialect.matches(value, source_format(name_of_format).only_this)
+            found[name_of_format] = f"count(CASE WHEN {only} THEN 1 END)"
+        for key, sql in found.items():
+            aggregates.append(f"{sql} AS s{len(keys)}")
+            keys.append(stat_key(name, key))
+    fence = dialect.fence()
+    raw_columns = ", ".join(quote_identifier(name) for name in proposal.types)
+    level_1 = f"SELECT {raw_columns}, {', '.join(trimmed)} FROM ({records_sql}) AS records{fence}"
+    level_2 = f"SELECT l1.*, {', '.join(checked)} FROM ({level_1}) AS l1{fence}"
+    return f"SELECT {', '.join(aggregates)} FROM ({level_2}) AS l2", keys

@@ -1,0 +1,192 @@
+"""ETL of a file whose records stay in its source (``csvdock.read.source``), the way a big clean
+file goes: no text copy, no typed copy, every value still checked.
+
+- Transform reads the first records for the first look and checks its proposal on every record
+  with one aggregate query over the source (``csvdock.schema.optimistic``). Where the proposal
+  does not hold, it copies the records and the file goes the usual way (``detect_schema``, the
+  Polars cast).
+- The load casts the source's records with the type registry's SQL (the ELT cast: the same
+  table and the same rejects as the Polars cast) and inserts them in one statement, inside the
+  load's transaction with the ledger row; the rejects come from the same query, with their
+  lines. The source is checked to be the version Extract read, before and after.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import polars as pl
+
+from csvdock.core.naming import qualified_name, quote_identifier
+from csvdock.core.settings import Settings
+from csvdock.core.timing import timed
+from csvdock.pipeline.file_load import FileToLoad, Into
+from csvdock.pipeline.stages import (
+    SchemaAtLoad,
+    ThresholdExceeded,
+    over_threshold,
+    resolve_schema_stage,
+)
+from csvdock.read.errors import SourceChanged, source_identity
+from csvdock.read.extract import REJECTS_FILE as EXTRACT_REJECTS
+from csvdock.read.extract import ExtractResult
+from csvdock.read.parse import limit_memory
+from csvdock.read.scratch import scratch_duckdb
+from csvdock.read.source import SourcePlan, check_same_source
+from csvdock.rejects.format import (
+    REJECT_COLUMN,
+    checked_rejects_sql,
+    no_rejects,
+    rejects_from_rows,
+    rejects_with_raw_text,
+)
+from csvdock.schema.optimistic import confirmed_schema, head_rows, proposal_from_head
+from csvdock.schema.registry import SchemaRegistry
+from csvdock.schema.table import TableSchema
+from csvdock.targets import Warehouse, dialect_of
+from csvdock.targets.load import LedgerEntry, LoadError, store_rejects
+from csvdock.transform.sql_cast import checked_rows_sql, proposal_statistics_sql
+
+log = logging.getLogger("csvdock")
+IN_SOURCE_FILE = "in_source.json"  # in Transform's folder: the load casts from the source
+BATCH_ROWS = 122_880  # the rows of one Arrow batch sent to a target other than DuckDB
+
+
+def is_cast_in_load(transform_dir: Path) -> bool:
+    """Return whether Transform left the cast to the load (the records stay in the source)."""
+    return (transform_dir / IN_SOURCE_FILE).exists()
+
+
+def transform_in_source(
+    plan: SourcePlan, extract_dir: Path, table: str, settings: Settings, out_dir: Path
+) -> bool:
+    """Resolve the schema of a file whose records stay in its source into ``out_dir``, leaving
+    the cast to the load; return False (nothing written) when the first look's proposal does
+    not hold on every record."""
+    extracted = ExtractResult.read(extract_dir)
+    table_settings = settings.for_table(table)
+    rows = extracted.rows_read - extracted.rows_rejected
+    with timed(out_dir, "first_look"):
+        head = plan.head(head_rows(rows, table_settings.outlier_share))
+    if len(head) >= rows:  # the first look is the whole file: detect as usual, from it
+        resolve_schema_stage(extract_dir, table, settings, out_dir, records=head)
+    else:
+        with timed(out_dir, "check_proposal"):
+            detected = _detected_in_one_pass(plan, head, rows, extracted, table, settings)
+        if detected is None:
+            return False
+        resolve_schema_stage(extract_dir, table, settings, out_dir, detected=detected)
+    (out_dir / IN_SOURCE_FILE).write_text(json.dumps({"rows": rows}), encoding="utf-8")
+    return True
+
+
+def _detected_in_one_pass(
+    plan: SourcePlan,
+    head: pl.DataFrame,
+    rows: int,
+    extracted: ExtractResult,
+    table: str,
+    settings: Settings,
+) -> TableSchema | None:
+    table_settings = settings.for_table(table)
+    tokens = table_settings.null_tokens
+    latest = SchemaRegistry(settings.schemas_dir).latest(table)
+    known = {c.name: c.format for c in latest.columns if c.format} if latest else None
+    share = table_settings.outlier_share
+    proposal = proposal_from_head(head, rows, plan.columns, tokens, share, known)
+    if proposal is None:
+        return None
+    sql, keys = proposal_statistics_sql(dialect_of("duckdb"), plan.records_sql(), proposal, tokens)
+    with scratch_duckdb() as con:
+        limit_memory(con, len(plan.columns))
+        found = dict(zip(keys, con.execute(sql).fetchall()[0], strict=True))
+    return confirmed_schema(table, extracted.columns, extracted.source_columns, proposal, found)
+
+
+class SourceRows:
+    """ETL's rows of a file Transform left in its source: cast with SQL from the source inside
+    the load's transaction (into DuckDB natively; into another target as Arrow batches)."""
+
+    def __init__(self, file: FileToLoad) -> None:
+        plan = SourcePlan.of(file.extract_dir, file.path)
+        if plan is None:
+            raise LoadError(f"{file.path}: Extract left no plan to read the source again")
+        self.file, self.plan = file, plan
+        self.table_settings = file.settings.for_table(file.table)
+        self.parse_rejects = pl.read_parquet(file.extract_dir / EXTRACT_REJECTS)
+
+    def refused(self, result: object) -> None:
+        return None  # the threshold is checked once the casts ran, inside the transaction
+
+    def prepare(self, at_load: SchemaAtLoad) -> None:
+        pass  # the casts run in ``write``, with the schema decided
+
+    def write(
+        self, warehouse: Warehouse, into: Into, at_load: SchemaAtLoad, entry: LedgerEntry
+    ) -> tuple[int, int]:
+        identity = check_same_source(self.plan)
+        rows = self.file.extracted.rows_read - self.parse_rejects.height
+        if warehouse.dialect.capabilities.reads_csv:
+            loaded, cast_rejects = self._insert_in_target(warehouse, into, at_load, rows)
+        else:
+            loaded, cast_rejects = self._send_batches(warehouse, into, at_load, rows)
+        if loaded + cast_rejects.height != rows:
+            raise LoadError(
+                f"{self.file.path}: {rows} records parsed but {loaded} loaded and "
+                f"{cast_rejects.height} rejected; refusing to load"
+            )
+        if source_identity(self.plan.path) != identity:
+            raise SourceChanged(f"{self.plan.path} changed while it was loaded; it is read again")
+        rejects = pl.concat([self.parse_rejects, cast_rejects]).sort("line")
+        over = over_threshold(self.table_settings, self.file.extracted.rows_read, rejects.height)
+        if over:
+            raise ThresholdExceeded(over)
+        with_raw = rejects_with_raw_text(rejects, self.file.text)
+        return loaded, store_rejects(warehouse, entry, with_raw)
+
+    def _checked(self, dialect_kind: str, at_load: SchemaAtLoad, positions: bool) -> str:
+        records = f"({self.plan.records_sql(positions)}) AS staged"
+        return checked_rows_sql(
+            dialect_of(dialect_kind),
+            records,
+            self.plan.columns,
+            at_load.schema,
+            self.table_settings.null_tokens,
+            at_load.contract,
+        )
+
+    def _insert_in_target(
+        self, warehouse: Warehouse, into: Into, at_load: SchemaAtLoad, rows: int
+    ) -> tuple[int, pl.DataFrame]:
+        names = ", ".join(quote_identifier(c) for c in at_load.schema.names)
+        checked = self._checked("duckdb", at_load, positions=False)
+        loaded = warehouse.execute_rowcount(
+            f"INSERT INTO {qualified_name(*into)} ({names}) "
+            f"SELECT {names} FROM ({checked}) AS checked WHERE {REJECT_COLUMN} IS NULL"
+        )
+        if loaded == rows:
+            return loaded, no_rejects()
+        positioned = self._checked("duckdb", at_load, positions=True)
+        return loaded, rejects_from_rows(warehouse.execute(checked_rejects_sql(positioned)))
+
+    def _send_batches(
+        self, warehouse: Warehouse, into: Into, at_load: SchemaAtLoad, rows: int
+    ) -> tuple[int, pl.DataFrame]:
+        names = ", ".join(quote_identifier(c) for c in at_load.schema.names)
+        checked = self._checked("duckdb", at_load, positions=False)
+        with scratch_duckdb() as con:
+            limit_memory(con, len(self.plan.columns))
+            reader = con.execute(
+                f"SELECT {names} FROM ({checked}) AS checked WHERE {REJECT_COLUMN} IS NULL"
+            ).to_arrow_reader(BATCH_ROWS)
+            loaded = warehouse.ingest_batches(*into, reader)
+            if loaded == rows:
+                return loaded, no_rejects()
+            positioned = self._checked("duckdb", at_load, positions=True)
+            found = con.execute(checked_rejects_sql(positioned)).fetchall()
+        return loaded, rejects_from_rows(found)
+
+    def discard(self, warehouse: Warehouse) -> None:
+        pass  # nothing stays in the target before the commit

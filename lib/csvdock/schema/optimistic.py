@@ -1,0 +1,157 @@
+"""Detection in one SQL pass, for a file whose records stay in its source (``csvdock.read.source``).
+
+``detect_schema`` looks at the first rows, proposes a type per column, then checks each proposal
+on every row with Polars. Here the first look is the same (the same function, over the same first
+rows), and the check of the proposals on every row is one aggregate query that the engine reading
+the source runs: each column's misfits of its proposal, leading zeros, a decimal's digits, the
+present values and the extremes, under the type registry's SQL checks.
+
+The result is ``detect_schema``'s, or nothing: a proposal is confirmed only where
+``detect_schema`` would confirm it (no misfit at all, as ``confirmed_type`` decides), a column
+with no proposal is text only where the first look ruled every family out, and its samples come
+from the first look only where they are the file's. Anything else (a misfit, a column the first
+look could not decide, a text column that may hold formatted numbers or dates) returns None: the
+caller copies the records and runs ``detect_schema``. A SQL check stricter than Polars' only
+sends more files that way; the registry's parity tests keep it from being laxer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from csvdock.schema import types as t
+from csvdock.schema.detect import (
+    ALL_CHECKS,
+    SAMPLE_KEYS,
+    SAMPLE_SCAN,
+    column_evidence,
+    column_statistics,
+    confirmed_type,
+    first_look_rows,
+    possible_checks,
+    proposed_type,
+    stat_key,
+)
+from csvdock.schema.formats import plausible_formats
+from csvdock.schema.table import Column, TableSchema
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """The first look's type for each column, to confirm on every row (text: nothing to
+    confirm), and the first look's statistics (its samples are the file's)."""
+
+    types: dict[str, str]
+    first_look: dict[str, Any]
+    rows: int  # the file's records
+    # a text column whose samples could be numbers or dates in a source format: each such
+    # format with its rival (the values only one of them reads are counted on every row)
+    formats: dict[str, list[tuple[str, str]]]
+    known_formats: dict[str, str]  # the table's columns' formats already
+
+    def format_checks(self) -> dict[str, list[str]]:
+        """Return, for each text column with plausible formats, the formats whose values only
+        they read are counted on every row."""
+        return {
+            name: sorted({f for pair in pairs for f in pair})
+            for name, pairs in self.formats.items()
+        }
+
+    def checked(self) -> dict[str, str]:
+        """Return the columns whose type every row must confirm, with that type."""
+        return {name: kind for name, kind in self.types.items() if kind != t.TEXT}
+
+
+def head_rows(rows: int, outlier_share: float) -> int:
+    """Return how many first records the first look of a file of ``rows`` records reads."""
+    return first_look_rows(rows, outlier_share)
+
+
+def proposal_from_head(
+    head: pl.DataFrame,
+    rows: int,
+    columns: list[str],
+    null_tokens: tuple[str, ...],
+    outlier_share: float,
+    known_formats: dict[str, str] | None = None,
+) -> Proposal | None:
+    """Return the first look's proposal for a file of ``rows`` records whose first records are
+    ``head`` (``head_rows`` of them), or None when some column needs ``detect_schema``.
+    ``known_formats``: the source formats of the table's columns (``detect_schema``'s)."""
+    everything = {name: set(ALL_CHECKS) for name in columns}
+    allowed = int(rows * outlier_share)
+    first_look = column_statistics(head, everything, null_tokens, len(head))
+    types: dict[str, str] = {}
+    formats: dict[str, list[tuple[str, str]]] = {}
+    for name in columns:
+        if any(len(first_look[stat_key(name, k)]) < SAMPLE_SCAN for k in SAMPLE_KEYS):
+            return None  # too few values up front: the samples would not be the file's
+        possible = possible_checks(name, first_look, allowed)
+        proposal = proposed_type(name, first_look, possible)
+        if proposal is not None:
+            types[name] = proposal
+        elif possible == {t.BOOLEAN}:
+            types[name] = t.BOOLEAN
+        elif not possible:
+            types[name] = t.TEXT
+            samples = [str(s) for s in first_look[stat_key(name, "text_samples")]]
+            plausible = plausible_formats(samples)
+            if plausible:
+                formats[name] = [(f.name, f.rival) for f in plausible]
+        else:
+            return None
+    return Proposal(types, first_look, rows, formats, dict(known_formats or {}))
+
+
+def confirmed_schema(
+    table: str,
+    columns: list[str],
+    source_columns: list[str],
+    proposal: Proposal,
+    found: dict[str, Any],
+) -> TableSchema | None:
+    """Return the schema ``detect_schema`` gives, from ``proposal`` and the statistics ``found``
+    on every row (``proposal_statistics_sql``), or None when a proposal does not hold."""
+    stats = {**found}
+    for name in columns:
+        first = proposal.first_look
+        stats.update({stat_key(name, k): first[stat_key(name, k)] for k in SAMPLE_KEYS})
+    types: dict[str, str] = {}
+    for name, proposed in proposal.types.items():
+        if proposed in CHECKED_ALONE:  # text: no format may apply; boolean: no misfit
+            if stats.get(stat_key(name, t.BOOLEAN)) or _may_have_format(name, proposal, stats):
+                return None
+            types[name] = proposed
+            continue
+        kind = confirmed_type(name, proposed, stats)
+        if kind is None or kind == t.TEXT:
+            return None
+        types[name] = kind
+    evidence = {name: column_evidence(name, types[name], stats, proposal.rows) for name in columns}
+    if any("min" not in evidence[n] for n, kind in types.items() if kind not in CHECKED_ALONE):
+        return None  # a decimal too long for the evidence's exact extremes
+    return TableSchema(
+        table=table,
+        columns=[
+            Column(name, source, types[name], True, evidence[name], None)
+            for name, source in zip(columns, source_columns, strict=True)
+        ],
+    )
+
+
+CHECKED_ALONE = (t.TEXT, t.BOOLEAN)  # types without extremes in the evidence
+
+
+def _may_have_format(name: str, proposal: Proposal, stats: dict[str, Any]) -> bool:
+    """Return whether ``detect_schema`` would try text column ``name`` in a source format: some
+    values only that format reads (none only its rival), or it is the column's known format.
+    (Trying it takes the records: the file goes the usual way.)"""
+    known = proposal.known_formats.get(name)
+    for candidate, rival in proposal.formats.get(name, []):
+        alone, against = (stats[stat_key(name, f)] for f in (candidate, rival))
+        if not against and (alone or candidate == known):
+            return True
+    return False
