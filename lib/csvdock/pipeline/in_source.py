@@ -47,7 +47,11 @@ from csvdock.schema.registry import SchemaRegistry
 from csvdock.schema.table import TableSchema
 from csvdock.targets import Warehouse, dialect_of
 from csvdock.targets.load import LedgerEntry, LoadError, store_rejects
-from csvdock.transform.sql_cast import checked_rows_sql, proposal_statistics_sql
+from csvdock.transform.sql_cast import (
+    checked_rows_sql,
+    proposal_statistics_sql,
+    trusted_rows_sql,
+)
 
 log = logging.getLogger("csvdock")
 IN_SOURCE_FILE = "in_source.json"  # in Transform's folder: the load casts from the source
@@ -70,6 +74,7 @@ def transform_in_source(
     rows = extracted.rows_read - extracted.rows_rejected
     with timed(out_dir, "first_look"):
         head = plan.head(head_rows(rows, table_settings.outlier_share))
+    checked: dict[str, str] = {}  # the types every present value was checked to convert to
     if len(head) >= rows:  # the first look is the whole file: detect as usual, from it
         resolve_schema_stage(extract_dir, table, settings, out_dir, records=head)
     else:
@@ -78,8 +83,36 @@ def transform_in_source(
         if detected is None:
             return False
         resolve_schema_stage(extract_dir, table, settings, out_dir, detected=detected)
-    (out_dir / IN_SOURCE_FILE).write_text(json.dumps({"rows": rows}), encoding="utf-8")
+        checked = {c.name: c.type for c in detected.columns}
+    note = {
+        "rows": rows,
+        "checked": checked,
+        "null_tokens": list(table_settings.null_tokens),
+    }
+    (out_dir / IN_SOURCE_FILE).write_text(json.dumps(note), encoding="utf-8")
     return True
+
+
+def checked_everywhere(
+    transform_dir: Path, at_load: SchemaAtLoad, columns: list[str], null_tokens: tuple[str, ...]
+) -> bool:
+    """Return whether every present value of the file was checked (by Transform, on every
+    record) to convert to its column's type in ``at_load``'s schema, so the load may cast
+    without checking again: the same types and NULL tokens, every column the file's, nullable
+    and without a source format, no contract to enforce."""
+    note = json.loads((transform_dir / IN_SOURCE_FILE).read_text(encoding="utf-8"))
+    checked: dict[str, str] = note.get("checked") or {}
+    if not checked or note.get("null_tokens") != list(null_tokens):
+        return False
+    contract = at_load.contract
+    if contract is not None and (contract.unknown_columns or contract.missing_columns):
+        return False
+    schema = at_load.schema
+    if sorted(schema.names) != sorted(columns):
+        return False
+    return all(
+        c.nullable and c.format is None and checked.get(c.name) == c.type for c in schema.columns
+    )
 
 
 def _detected_in_one_pass(
@@ -146,10 +179,10 @@ class SourceRows:
         with_raw = rejects_with_raw_text(rejects, self.file.text)
         return loaded, store_rejects(warehouse, entry, with_raw)
 
-    def _checked(self, dialect_kind: str, at_load: SchemaAtLoad, positions: bool) -> str:
+    def _checked(self, at_load: SchemaAtLoad, positions: bool) -> str:
         records = f"({self.plan.records_sql(positions)}) AS staged"
         return checked_rows_sql(
-            dialect_of(dialect_kind),
+            dialect_of("duckdb"),
             records,
             self.plan.columns,
             at_load.schema,
@@ -157,34 +190,39 @@ class SourceRows:
             at_load.contract,
         )
 
+    def _good_rows(self, at_load: SchemaAtLoad) -> str:
+        """Return the SELECT of the rows to load (typed, named as the table's columns)."""
+        tokens = self.table_settings.null_tokens
+        names = ", ".join(quote_identifier(c) for c in at_load.schema.names)
+        dialect = dialect_of("duckdb")  # the source is read by DuckDB, whatever the target
+        if checked_everywhere(self.file.prepared_dir, at_load, self.plan.columns, tokens):
+            records = f"({self.plan.text_records_sql()}) AS staged"
+            return trusted_rows_sql(dialect, records, at_load.schema, tokens)
+        checked = self._checked(at_load, positions=False)
+        return f"SELECT {names} FROM ({checked}) AS checked WHERE {REJECT_COLUMN} IS NULL"
+
     def _insert_in_target(
         self, warehouse: Warehouse, into: Into, at_load: SchemaAtLoad, rows: int
     ) -> tuple[int, pl.DataFrame]:
         names = ", ".join(quote_identifier(c) for c in at_load.schema.names)
-        checked = self._checked("duckdb", at_load, positions=False)
         loaded = warehouse.execute_rowcount(
-            f"INSERT INTO {qualified_name(*into)} ({names}) "
-            f"SELECT {names} FROM ({checked}) AS checked WHERE {REJECT_COLUMN} IS NULL"
+            f"INSERT INTO {qualified_name(*into)} ({names}) {self._good_rows(at_load)}"
         )
         if loaded == rows:
             return loaded, no_rejects()
-        positioned = self._checked("duckdb", at_load, positions=True)
+        positioned = self._checked(at_load, positions=True)
         return loaded, rejects_from_rows(warehouse.execute(checked_rejects_sql(positioned)))
 
     def _send_batches(
         self, warehouse: Warehouse, into: Into, at_load: SchemaAtLoad, rows: int
     ) -> tuple[int, pl.DataFrame]:
-        names = ", ".join(quote_identifier(c) for c in at_load.schema.names)
-        checked = self._checked("duckdb", at_load, positions=False)
         with scratch_duckdb() as con:
             limit_memory(con, len(self.plan.columns))
-            reader = con.execute(
-                f"SELECT {names} FROM ({checked}) AS checked WHERE {REJECT_COLUMN} IS NULL"
-            ).to_arrow_reader(BATCH_ROWS)
+            reader = con.execute(self._good_rows(at_load)).to_arrow_reader(BATCH_ROWS)
             loaded = warehouse.ingest_batches(*into, reader)
             if loaded == rows:
                 return loaded, no_rejects()
-            positioned = self._checked("duckdb", at_load, positions=True)
+            positioned = self._checked(at_load, positions=True)
             found = con.execute(checked_rejects_sql(positioned)).fetchall()
         return loaded, rejects_from_rows(found)
 

@@ -45,6 +45,7 @@ from csvdock.read.errors import (
 )
 from csvdock.read.header import header_names, mended_header
 from csvdock.read.parse import (
+    SHORT_LINE_BYTES,
     attach_positions,
     count_with_duckdb,
     parse_reject_frame,
@@ -449,7 +450,7 @@ def _source_plan(
     if odd.size > MAX_RECORDS_SKIPPED_UP_FRONT:
         return None
     try:
-        positions, parsed = count_with_duckdb(path, dialect, columns, lf_only)
+        positions, parsed = count_with_duckdb(path, dialect, columns, lf_only, SHORT_LINE_BYTES)
     except QuotingError:
         return None
     rejects = parse_rejects(index, positions, first_data, index)

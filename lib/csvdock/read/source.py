@@ -19,6 +19,7 @@ from csvdock.read.errors import SourceChanged, source_identity
 from csvdock.read.extract import ExtractResult, file_sha256
 from csvdock.read.parse import (
     PARSED,
+    SHORT_LINE_BYTES,
     limit_memory,
     parse_with_duckdb,
     positions_sql,
@@ -66,8 +67,9 @@ class SourcePlan:
 
     def text_records_sql(self) -> str:
         """Return a SELECT of the text records (the file's column names, no positions)."""
+        path = f"'{sql_path(self.path)}'"
         select = text_records_select(
-            self.columns, self.dialect, self.lf_only, f"'{sql_path(self.path)}'"
+            self.columns, self.dialect, self.lf_only, path, SHORT_LINE_BYTES
         )
         names = ", ".join(quote_identifier(c) for c in self.columns)
         return f"SELECT {names} FROM ({select}) AS parsed WHERE {PARSED}"

@@ -120,6 +120,32 @@ def checked_rows_sql(
     )
 
 
+def trusted_rows_sql(
+    dialect: SqlDialect, staged: str, schema: TableSchema, null_tokens: tuple[str, ...]
+) -> str:
+    """Return a SELECT of the typed columns of the ``staged`` text records, with no checks:
+    only for records whose every present value was checked to convert (``checked_rows_sql``'s
+    checks, on every row, by ``proposal_statistics_sql``) and a schema of those types, without
+    formats or contracts. (A value that does not convert makes the statement fail: it is
+    never stored altered.)"""
+    trimmed: list[str] = []
+    typed: list[str] = []
+    for i, column in enumerate(schema.columns):
+        name = quote_identifier(column.name)
+        if column.type == t.TEXT:
+            typed.append(f"{name} AS {name}")
+            continue
+        value = quote_identifier(f"__csvdock_v{i}")
+        trimmed.append(f"{dialect.trimmed(name)} AS {value}")
+        tokens = t.null_tokens_for(column.type, null_tokens)
+        cast = t.sql_converted(dialect, value, column.type)
+        typed.append(
+            f"CASE WHEN NOT {_null_check(dialect, value, tokens)} THEN {cast} END AS {name}"
+        )
+    values = ", ".join(["*", *trimmed])
+    return f"SELECT {', '.join(typed)} FROM (SELECT {values} FROM {staged}) AS trimmed"
+
+
 Check = tuple[str, str, str, str, RejectCode]  # condition, column, reason SQL, stage, code
 
 
