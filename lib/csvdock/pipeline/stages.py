@@ -45,7 +45,7 @@ from csvdock.schema.contract import ContractRules, contract_rules
 from csvdock.schema.detect import detect_schema
 from csvdock.schema.registry import SchemaRegistry
 from csvdock.schema.table import TableSchema
-from csvdock.targets import Warehouse, dialect_of, max_columns_of, parse_target
+from csvdock.targets import Warehouse, max_columns_of
 from csvdock.targets.load import (
     LedgerEntry,
     LoadOutcome,
@@ -85,12 +85,9 @@ def extract_stage(path: Path, sha256: str, table: str, settings: Settings, out_d
 
 def records_stay_in_source(path: Path, table: str, settings: Settings) -> bool:
     """Return whether ``path``'s records may stay in it rather than be copied by Extract (see
-    ``csvdock.pipeline.in_source``): ETL of a file of at least ``in_source_bytes`` into a
-    target that parses CSV itself."""
+    ``csvdock.pipeline.in_source``): ETL of a file of at least ``in_source_bytes``."""
     limit = settings.in_source_bytes
     if limit is None or settings.for_table(table).mode != "etl":
-        return False
-    if not dialect_of(parse_target(settings.target).kind).capabilities.reads_csv:
         return False
     try:
         return path.stat().st_size >= limit
