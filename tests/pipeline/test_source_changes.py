@@ -17,8 +17,8 @@ def test_a_file_changed_while_it_is_read_is_read_again(workdir: Path, monkeypatc
     source.write_text("id,n\n1,2\n2,3\n", encoding="utf-8")
     original = extract._extract
 
-    def extract_then_append(path, out_dir, settings, sha256):
-        result = original(path, out_dir, settings, sha256)
+    def extract_then_append(path, out_dir, settings, sha256, *rest):
+        result = original(path, out_dir, settings, sha256, *rest)
         with path.open("a") as handle:  # a writer appends during the run
             handle.write("3,4\n")
         return result

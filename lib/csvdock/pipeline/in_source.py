@@ -218,7 +218,7 @@ class SourceRows:
     ) -> tuple[int, pl.DataFrame]:
         with scratch_duckdb() as con:
             limit_memory(con, len(self.plan.columns))
-            reader = con.execute(self._good_rows(at_load)).to_arrow_reader(BATCH_ROWS)
+            reader = con.sql(self._good_rows(at_load)).to_arrow_reader(BATCH_ROWS)
             loaded = warehouse.ingest_batches(*into, reader)
             if loaded == rows:
                 return loaded, no_rejects()

@@ -1,0 +1,185 @@
+"""A big file's records stay in its source (issue 26): Transform checks the first look's types on
+every record of the source and the load casts from it. The result must be the one the copied
+path gives (the same table, rejects and schema), a proposal that does not hold must send the file
+the usual way, a source that changes must not be loaded, and a load killed at any point must
+leave the file loaded exactly once after a rerun."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import csvdock
+import pytest
+from csvdock.core.settings import Settings, load_settings
+from csvdock.pipeline import in_source
+
+from tests.conftest import open_warehouse, unique_table
+
+ROWS = 12_000  # past the first look's 10,000 rows: the proposal is checked in SQL
+LATE_ROW = 11_000  # a row the first look does not see
+
+
+def write_users(path: Path, rows: int = ROWS, late_value: str | None = None) -> Path:
+    """Write a users file: integers, a decimal with NA, dates, timestamps, booleans, codes
+    with leading zeros, text, and two ragged records (rejects at parse)."""
+    cities = ["Zürich", "São Paulo", "Oslo", "東京"]
+    lines = ["id,name,amount,day,seen,active,zip,city"]
+    for i in range(1, rows + 1):
+        amount = "NA" if i % 997 == 0 else f"{(i * 37) % 100000 / 100:.2f}"
+        day = f"20{10 + i % 15}-{1 + i % 12:02d}-{1 + i % 28:02d}"
+        seen = f"{day} {i % 24:02d}:{i % 60:02d}:{(i * 7) % 60:02d}"
+        ident = late_value if late_value is not None and i == LATE_ROW else str(i)
+        row = [ident, f"user {i}", amount, day, seen, "true" if i % 3 else "false"]
+        row += [f"{i % 100000:05d}", cities[i % len(cities)]]
+        if i in (500, 9_000):
+            row.append("extra")  # ragged: a parse reject
+        lines.append(",".join(row))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def settings_for(workdir: Path, name: str, target: str, in_source: bool) -> Settings:
+    """Settings with their own workspace and schemas (checkpoints are kept by content)."""
+    return dataclasses.replace(
+        load_settings(),
+        target=target,
+        workspace=workdir / f".csvdock-{name}",
+        schemas_dir=workdir / f"schemas-{name}",
+        in_source_bytes=0 if in_source else None,
+    )
+
+
+def loaded(target: str, table: str) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    """Return a table's rows, its column types and its rejects (line, stage, column, reason,
+    code, raw), each sorted."""
+    with open_warehouse(target) as warehouse:
+        rows = warehouse.execute(f'SELECT * FROM "{table}" ORDER BY 1')
+        types = sorted((warehouse.table_types(warehouse.default_schema, table) or {}).items())
+        rejects = warehouse.execute(
+            "SELECT line, stage, column_name, reason, code, raw FROM csvdock.rejects "
+            "WHERE table_name = $1 ORDER BY line",
+            [table],
+        )
+    return rows, types, rejects
+
+
+def test_a_big_file_read_from_its_source_loads_as_a_copied_one(workdir: Path, target_url: str):
+    source = write_users(workdir / "users.csv")
+    results = {}
+    for name, in_place in (("source", True), ("copied", False)):
+        table = unique_table(name)
+        settings = settings_for(workdir, name, target_url, in_place)
+        (result,) = csvdock.ingest([source], table=table, settings=settings).files
+        assert result.status == "loaded", result.reason
+        assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (ROWS, ROWS - 2, 2)
+        schema = json.loads(Path(result.schema_path or "").read_text(encoding="utf-8"))
+        results[name] = (loaded(target_url, table), schema["columns"], result.timings or {})
+    (source_rows, source_columns, source_timings) = results["source"]
+    (copied_rows, copied_columns, copied_timings) = results["copied"]
+    assert "check_proposal" in source_timings and "cast" not in source_timings
+    assert "cast" in copied_timings
+    assert source_rows == copied_rows
+    assert source_columns == copied_columns
+    assert [c["type"] for c in source_columns] == [
+        "integer", "text", "decimal(38,2)", "date", "timestamp", "boolean", "text", "text"
+    ]  # fmt: skip
+    assert [line for line, *_ in source_rows[2]] == [501, 9001]
+
+
+def test_types_that_do_not_hold_past_the_first_look_go_the_usual_way(
+    workdir: Path, target_url: str
+):
+    source = write_users(workdir / "late.csv", late_value="x11000")
+    table = unique_table("late")
+    settings = settings_for(workdir, "late", target_url, in_source=True)
+    (result,) = csvdock.ingest([source], table=table, settings=settings).files
+    assert result.status == "loaded", result.reason
+    assert "copy_records" in (result.timings or {})  # the proposal did not hold: copied
+    rows, types, rejects = loaded(target_url, table)
+    assert len(rows) == ROWS - 3 and dict(types)["id"].upper() == "INTEGER"
+    assert [(line, code) for line, _, _, _, code, _ in rejects] == [
+        (501, "field_count"),
+        (9001, "field_count"),
+        (LATE_ROW + 1, "type_mismatch"),
+    ]
+    assert rejects[2][5].startswith("x11000,user 11000,")  # the raw text, from the source
+
+
+def test_a_source_replaced_before_its_load_is_not_loaded(workdir: Path, monkeypatch):
+    source = write_users(workdir / "swap.csv")
+    table, target = unique_table("swap"), f"duckdb:///{workdir / 'w.duckdb'}"
+    original = in_source.check_same_source
+
+    def replaced_first(plan):
+        write_users(source, rows=ROWS - 1)  # a new version, mv'd over between Extract and Load
+        return original(plan)
+
+    monkeypatch.setattr(in_source, "check_same_source", replaced_first)
+    settings = settings_for(workdir, "swap", target, in_source=True)
+    (result,) = csvdock.ingest([source], table=table, settings=settings).files
+    assert result.status == "failed" and result.retryable is True
+    assert "read again" in (result.reason or "")
+    with open_warehouse(target) as warehouse:
+        assert warehouse.table_types("main", table) is None  # nothing committed
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgresql"])
+def test_a_load_from_the_source_killed_at_any_point_loads_once_after_a_rerun(
+    workdir: Path, kind: str, request: pytest.FixtureRequest
+):
+    rows = 150_000
+    source = write_users(workdir / "big.csv", rows=rows)
+    target = (
+        f"duckdb:///{workdir / 'w.duckdb'}"
+        if kind == "duckdb"
+        else str(request.getfixturevalue("pg_dsn"))
+    )
+    table = unique_table("killed")
+    (workdir / "luigi.cfg").write_text("[csvdock]\nin_source_kb = 0\n", encoding="utf-8")
+    command = [
+        str(Path(sys.executable).parent / "csvdock"), "ingest", str(source),
+        "--target", target, "--table", table, "--json",
+    ]  # fmt: skip
+    environment = {**os.environ, "CSVDOCK_REPORT": "false"}
+    environment.pop("LUIGI_CONFIG_PATH", None)
+    rng = random.Random(26)
+    for attempt in range(3):
+        run = subprocess.Popen(
+            command,
+            cwd=workdir,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        # Kill -9 once Transform is done (the load reads the source from there on), at a
+        # different moment each time.
+        deadline = time.monotonic() + 60
+        while not list(workdir.glob(".csvdock/**/transform/in_source.json")):
+            assert run.poll() is None and time.monotonic() < deadline, "Transform never ended"
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.3) * attempt)
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+    again = subprocess.run(command, cwd=workdir, env=environment, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    (result,) = json.loads(again.stdout)["files"]
+    assert result["status"] in ("loaded", "skipped")
+    with open_warehouse(target) as warehouse:
+        (count,) = warehouse.execute(f'SELECT count(*) FROM "{table}"')[0]
+        ledger = warehouse.execute(
+            "SELECT count(*) FROM csvdock.ledger WHERE table_name = $1",
+            [table],
+        )[0][0]
+        rejected = warehouse.execute(
+            "SELECT count(*) FROM csvdock.rejects WHERE table_name = $1", [table]
+        )[0][0]
+    assert (count, rejected, ledger) == (rows - 2, 2, 1)
