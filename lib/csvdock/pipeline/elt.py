@@ -27,6 +27,7 @@ from csvdock.pipeline.stages import (
 from csvdock.read.extract import RECORDS_FILE, ExtractResult
 from csvdock.read.extract import REJECTS_FILE as EXTRACT_REJECTS
 from csvdock.read.records import END, LINE, START
+from csvdock.read.source import SourcePlan
 from csvdock.rejects.format import (
     REJECT_COLUMN,
     checked_rejects_sql,
@@ -59,17 +60,22 @@ def load_raw_stage(
     extracted = ExtractResult.read(extract_dir)
     staging = staging_table(table, sha256)
     columns = [*extracted.columns, LINE, START, END]
+    records = extract_dir / RECORDS_FILE
+    plan = None if records.exists() else SourcePlan.of(extract_dir, Path(extracted.path))
+    if plan is not None:  # an ETL run of the same bytes left its records in the source
+        records = out_dir / RECORDS_FILE
+        plan.copy_records(records, extracted.rows_read)
     with connect(parse_target(settings.target)) as warehouse, timed(out_dir, "stage_raw"):
         warehouse.begin()
         try:
             create_staging(warehouse, staging, extracted.columns)
-            staged = warehouse.ingest_parquet(*staging, columns, [extract_dir / RECORDS_FILE])
+            staged = warehouse.ingest_parquet(*staging, columns, [records])
             warehouse.commit()
         except BaseException:
             warehouse.rollback()
             raise
     try:
-        resolve_schema_stage(extract_dir, table, settings, out_dir)
+        resolve_schema_stage(extract_dir, table, settings, out_dir, records)
     except BaseException:
         with connect(parse_target(settings.target)) as warehouse:
             _drop_quietly(warehouse, staging)

@@ -279,6 +279,24 @@ def version_timeline(schemas_dir: str | Path, table: str) -> pl.DataFrame:
     )
 
 
+def _first_records(checkpoints: Path, source: Path, rows: int) -> pl.DataFrame | None:
+    """Return a file's first ``rows`` text records: from its Extract checkpoint, or from the
+    file itself where its records stayed there (``csvdock.read.source``; None when it is gone
+    or changed since, or no checkpoint is left)."""
+    from csvdock.core.errors import CsvdockError
+    from csvdock.read.source import SourcePlan
+
+    for part in sorted(checkpoints.glob("extract*/records.parquet"))[:1]:
+        return pl.read_parquet(part, n_rows=rows)
+    for folder in sorted(checkpoints.glob("extract*"))[:1]:
+        try:
+            plan = SourcePlan.of(folder, source)
+            return plan.head(rows) if plan is not None else None
+        except (CsvdockError, OSError):
+            return None
+    return None
+
+
 def column_profiles(
     summary: dict[str, Any], workspace: str | Path, schema: TableSchema
 ) -> dict[str, dict[str, Any]]:
@@ -299,9 +317,10 @@ def column_profiles(
     for f in summary["files"]:
         if f["table"] != schema.table or f["status"] != "loaded":
             continue
-        for part in sorted(root.glob(f"{f['sha256']}/extract*/records.parquet"))[:1]:
-            heads.append(pl.read_parquet(part, n_rows=wanted))
-            wanted -= heads[-1].height
+        head = _first_records(root / f["sha256"], Path(f["path"]), wanted)
+        if head is not None:
+            heads.append(head)
+            wanted -= head.height
         if wanted <= 0:
             break
     if not heads:
