@@ -183,3 +183,19 @@ def test_a_load_from_the_source_killed_at_any_point_loads_once_after_a_rerun(
             "SELECT count(*) FROM csvdock.rejects WHERE table_name = $1", [table]
         )[0][0]
     assert (count, rejected, ledger) == (rows - 2, 2, 1)
+
+
+def test_the_reports_profile_a_file_whose_records_stayed_in_its_source(workdir: Path):
+    from csvdock.report.data import column_profiles
+    from csvdock.schema.table import TableSchema
+
+    source = write_users(workdir / "profiled.csv")
+    table, target = unique_table("profiled"), f"duckdb:///{workdir / 'w.duckdb'}"
+    settings = settings_for(workdir, "profiled", target, in_source=True)
+    summary = csvdock.ingest([source], table=table, settings=settings)
+    (result,) = summary.files
+    assert "check_proposal" in (result.timings or {})
+    schema = TableSchema.read(Path(result.schema_path or ""))
+    profiles = column_profiles(summary.as_dict(), settings.workspace, schema)
+    assert profiles["id"]["rows"] == ROWS - 2 and profiles["id"]["min"] == "1"
+    assert profiles["amount"]["null_share"] > 0  # the NA values

@@ -92,13 +92,14 @@ class SourcePlan:
         return positions_sql(index, self.first_data, np.array(self.skip, dtype=np.int64))
 
     def head(self, rows: int) -> pl.DataFrame:
-        """Return the first ``rows`` text records."""
+        """Return the first ``rows`` text records, shaped as Extract's checkpoint (without
+        their positions: NULL)."""
         check_same_source(self)
         with scratch_duckdb() as con:
             limit_memory(con, len(self.columns))
-            table = con.sql(f"{self.text_records_sql()} LIMIT {int(rows)}").to_arrow_table()
+            table = con.sql(f"{self.records_sql()} LIMIT {int(rows)}").to_arrow_table()
         frame = pl.DataFrame(table)
-        return frame.cast(dict.fromkeys(self.columns, pl.String))
+        return frame.cast({**dict.fromkeys(self.columns, pl.String), LINE: pl.Int64})
 
     def copy_records(self, out: Path, rows: int) -> None:
         """Write the text records with their positions to ``out`` (the checkpoint Extract

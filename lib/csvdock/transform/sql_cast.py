@@ -194,11 +194,12 @@ def proposal_statistics_sql(
     column's misfits of its type, leading zeros, a decimal's digits and its extremes (the
     decimal family's at the evidence's scale, as ``detect_schema`` gathers them).
 
-    Three levels, each computed once a row (as in ``checked_rows_sql``): the trimmed values,
-    then each value's checks and typed value, then the aggregates."""
+    Four levels, each computed once a row (as in ``checked_rows_sql``): the trimmed values,
+    each value's checks, the typed values, then the aggregates."""
     trimmed: list[str] = []  # level 1
     checked: list[str] = []  # level 2
-    aggregates: list[str] = []  # level 3
+    typed_values: list[str] = []  # level 3
+    aggregates: list[str] = []  # level 4
     keys: list[str] = []
     null_values = ", ".join(
         dialect.literal(s) for s in sorted(t.null_tokens_for(t.BIGINT, null_tokens))
@@ -229,7 +230,7 @@ def proposal_statistics_sql(
             zeros = dialect.matches(value, t.LEADING_ZERO_PATTERN)
             found["zeros"] = f"count(CASE WHEN {present} AND {zeros} THEN 1 END)"
         if kind not in (t.TEXT, t.BOOLEAN):
-            checked.append(f"CASE WHEN {fits} THEN {converted} END AS {typed}")
+            typed_values.append(f"CASE WHEN {fits} THEN {converted} END AS {typed}")
             found[f"{kind}|min"], found[f"{kind}|max"] = f"min({typed})", f"max({typed})"
         for name_of_format in proposal.format_checks().get(name, []):
             only = dialect.matches(value, source_format(name_of_format).only_this)
@@ -241,4 +242,5 @@ def proposal_statistics_sql(
     raw_columns = ", ".join(quote_identifier(name) for name in proposal.types)
     level_1 = f"SELECT {raw_columns}, {', '.join(trimmed)} FROM ({records_sql}) AS records{fence}"
     level_2 = f"SELECT l1.*, {', '.join(checked)} FROM ({level_1}) AS l1{fence}"
-    return f"SELECT {', '.join(aggregates)} FROM ({level_2}) AS l2", keys
+    level_3 = f"SELECT {', '.join(['l2.*', *typed_values])} FROM ({level_2}) AS l2{fence}"
+    return f"SELECT {', '.join(aggregates)} FROM ({level_3}) AS l3", keys
