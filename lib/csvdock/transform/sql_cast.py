@@ -209,17 +209,19 @@ def proposal_statistics_sql(
         value, present, fits, typed = (
             quote_identifier(f"__csvdock_{k}{i}") for k in ("v", "present", "ok", "typed")
         )
-        trimmed.append(f"{dialect.trimmed(raw)} AS {value}")
-        checked.append(f"NOT ({value} IS NULL OR {value} IN ({null_values})) AS {present}")
-        found = {
-            "text_present": f"count(CASE WHEN NOT ({raw} IS NULL OR {raw} = '') THEN 1 END)",
-            "present": f"count(CASE WHEN {present} THEN 1 END)",
-        }
+        formats = proposal.format_checks().get(name, [])
+        if kind != t.TEXT or formats:
+            trimmed.append(f"{dialect.trimmed(raw)} AS {value}")
+        found: dict[str, str] = {}
+        if kind == t.TEXT:  # (its evidence counts the text present)
+            found["text_present"] = f"count(CASE WHEN {raw} <> '' THEN 1 END)"
+        else:
+            checked.append(f"NOT ({value} IS NULL OR {value} IN ({null_values})) AS {present}")
+            found["present"] = f"count(CASE WHEN {present} THEN 1 END)"
         if kind == t.DECIMAL:
             exact = f"DECIMAL({t.DECIMAL_PRECISION},{t.MAX_DECIMAL_SCALE})"
             checked.append(f"{dialect.matches(value, t.DECIMAL_PATTERN)} AS {fits}")
-            found["scale"] = f"max(length(regexp_extract({value}, '\\.([0-9]+)$', 1)))"
-            found["whole"] = f"max(length(regexp_extract({value}, '^[+-]?([0-9]+)', 1)))"
+            found["scale"], found["whole"] = _decimal_digits(value, fits)
             converted = f"TRY_CAST({value} AS {exact})"
         elif kind != t.TEXT:
             checked.append(f"{t.sql_valid(dialect, value, kind)} AS {fits}")
@@ -227,12 +229,14 @@ def proposal_statistics_sql(
         if kind != t.TEXT:
             found[kind] = f"count(CASE WHEN {present} AND NOT {fits} THEN 1 END)"
         if t.type_of(kind).family == "numeric":
+            # (the pattern only where the first character can start one: a tenth of the cost)
             zeros = dialect.matches(value, t.LEADING_ZERO_PATTERN)
+            zeros = f"CASE WHEN left({value}, 1) IN ('0', '+', '-') THEN {zeros} ELSE false END"
             found["zeros"] = f"count(CASE WHEN {present} AND {zeros} THEN 1 END)"
         if kind not in (t.TEXT, t.BOOLEAN):
             typed_values.append(f"CASE WHEN {fits} THEN {converted} END AS {typed}")
             found[f"{kind}|min"], found[f"{kind}|max"] = f"min({typed})", f"max({typed})"
-        for name_of_format in proposal.format_checks().get(name, []):
+        for name_of_format in formats:
             only = dialect.matches(value, source_format(name_of_format).only_this)
             found[name_of_format] = f"count(CASE WHEN {only} THEN 1 END)"
         for key, sql in found.items():
@@ -240,7 +244,25 @@ def proposal_statistics_sql(
             keys.append(stat_key(name, key))
     fence = dialect.fence()
     raw_columns = ", ".join(quote_identifier(name) for name in proposal.types)
-    level_1 = f"SELECT {raw_columns}, {', '.join(trimmed)} FROM ({records_sql}) AS records{fence}"
-    level_2 = f"SELECT l1.*, {', '.join(checked)} FROM ({level_1}) AS l1{fence}"
+    level_1 = f"SELECT {', '.join([raw_columns, *trimmed])} FROM ({records_sql}) AS records{fence}"
+    level_2 = f"SELECT {', '.join(['l1.*', *checked])} FROM ({level_1}) AS l1{fence}"
     level_3 = f"SELECT {', '.join(['l2.*', *typed_values])} FROM ({level_2}) AS l2{fence}"
     return f"SELECT {', '.join(aggregates)} FROM ({level_3}) AS l3", keys
+
+
+def _decimal_digits(value: str, fits: str) -> tuple[str, str]:
+    """Return the aggregates of the longest fraction and the longest whole part of ``value``'s
+    numbers (as ``detect_schema`` takes them with two patterns): counted from the point's
+    place where the value fits the decimal pattern, with the patterns elsewhere."""
+    point = f"strpos({value}, '.')"
+    fraction = f"CASE WHEN {point} > 0 THEN length({value}) - {point} ELSE 0 END"
+    sign = f"CASE WHEN left({value}, 1) IN ('+', '-') THEN 1 ELSE 0 END"
+    whole = f"CASE WHEN {point} > 0 THEN {point} - 1 ELSE length({value}) END - {sign}"
+    by_pattern = (
+        f"length(regexp_extract({value}, '\\.([0-9]+)$', 1))",
+        f"length(regexp_extract({value}, '^[+-]?([0-9]+)', 1))",
+    )
+    return (
+        f"max(CASE WHEN {fits} THEN {fraction} ELSE {by_pattern[0]} END)",
+        f"max(CASE WHEN {fits} THEN {whole} ELSE {by_pattern[1]} END)",
+    )
