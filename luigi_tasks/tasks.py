@@ -290,8 +290,9 @@ class LoadRaw(FileTask):
     def run(self) -> None:
         self.output().makedirs()
         with self.output().temporary_path() as tmp:
+            extract_dir = Path(self.input().path)
             elt.load_raw_stage(
-                self.sha256, self.table, self.settings, Path(self.input().path), Path(tmp)
+                self.sha256, self.table, self.settings, extract_dir, Path(tmp), Path(self.path)
             )
 
 
@@ -355,7 +356,7 @@ class IngestSmallFile(FileResultTask):
         """Stage the records and cast them in the target (each attempt stages again: a failed
         cast drops the staging table)."""
         settings = self.settings
-        elt.load_raw_stage(self.sha256, self.table, settings, extract_dir, raw_dir)
+        elt.load_raw_stage(self.sha256, self.table, settings, extract_dir, raw_dir, Path(self.path))
         return elt.transform_in_target_stage(
             Path(self.path), self.sha256, self.table, self.run_id, settings, extract_dir, raw_dir
         )

@@ -16,6 +16,11 @@ from csvdock.core.runs import FileResult
 from csvdock.core.settings import Settings
 from csvdock.core.timing import timed
 from csvdock.pipeline.file_load import FileToLoad, Into, load_file
+from csvdock.pipeline.in_source import (
+    checked_everywhere,
+    stage_from_source,
+    transform_in_source,
+)
 from csvdock.pipeline.stages import (
     SchemaAtLoad,
     ThresholdExceeded,
@@ -41,6 +46,7 @@ from csvdock.transform.sql_cast import (
     create_staging,
     drop_staging,
     staging_table,
+    trusted_rows_sql,
 )
 
 log = logging.getLogger("csvdock")
@@ -48,9 +54,16 @@ STAGED_FILE = "staged.json"
 
 
 def load_raw_stage(
-    sha256: str, table: str, settings: Settings, extract_dir: Path, out_dir: Path
+    sha256: str,
+    table: str,
+    settings: Settings,
+    extract_dir: Path,
+    out_dir: Path,
+    source: Path | None = None,
 ) -> None:
-    """Stage the text records in the target and resolve the schema (as ETL does).
+    """Stage the text records in the target and resolve the schema (as ETL does). A file whose
+    records stay in its ``source`` (the path this run reads; default: the path extracted) is
+    staged from it, and its types checked on it (``csvdock.pipeline.in_source``).
 
     Staging comes first: the target's buffers are released before detection's are taken, so
     the two peaks do not add up in this process."""
@@ -59,23 +72,28 @@ def load_raw_stage(
         return
     extracted = ExtractResult.read(extract_dir)
     staging = staging_table(table, sha256)
-    columns = [*extracted.columns, LINE, START, END]
-    records = extract_dir / RECORDS_FILE
-    plan = None if records.exists() else SourcePlan.of(extract_dir, Path(extracted.path))
-    if plan is not None:  # an ETL run of the same bytes left its records in the source
-        records = out_dir / RECORDS_FILE
-        plan.copy_records(records, extracted.rows_read)
+    plan = SourcePlan.of(extract_dir, source or Path(extracted.path))
     with connect(parse_target(settings.target)) as warehouse, timed(out_dir, "stage_raw"):
         warehouse.begin()
         try:
             create_staging(warehouse, staging, extracted.columns)
-            staged = warehouse.ingest_parquet(*staging, columns, [records])
+            if plan is None:
+                columns = [*extracted.columns, LINE, START, END]
+                records = [extract_dir / RECORDS_FILE]
+                staged = warehouse.ingest_parquet(*staging, columns, records)
+            else:
+                staged = stage_from_source(plan, warehouse, staging)
             warehouse.commit()
         except BaseException:
             warehouse.rollback()
             raise
     try:
-        resolve_schema_stage(extract_dir, table, settings, out_dir, records)
+        if plan is None:
+            resolve_schema_stage(extract_dir, table, settings, out_dir)
+        elif not transform_in_source(plan, extract_dir, table, settings, out_dir):
+            with timed(out_dir, "copy_records"):
+                plan.copy_records(out_dir / RECORDS_FILE, extracted.rows_read)
+            resolve_schema_stage(extract_dir, table, settings, out_dir, out_dir / RECORDS_FILE)
     except BaseException:
         with connect(parse_target(settings.target)) as warehouse:
             _drop_quietly(warehouse, staging)
@@ -132,6 +150,18 @@ class StagedRows:
             null_tokens,
             at_load.contract,
         )
+        names = ", ".join(quote_identifier(c) for c in at_load.schema.names)
+        into_sql = f"INSERT INTO {qualified_name(db_schema, name)} ({names}) "
+        rows_read = self.file.extracted.rows_read
+        if checked_everywhere(self.file.prepared_dir, at_load, self.columns, null_tokens):
+            # Every value was checked on the source (the same bytes): cast without checks.
+            over = over_threshold(self.table_settings, rows_read, self.parse_rejects.height)
+            if over:
+                raise ThresholdExceeded(over)
+            staged = qualified_name(*self.staging)
+            trusted = trusted_rows_sql(warehouse.dialect, staged, at_load.schema, null_tokens)
+            loaded = warehouse.execute_rowcount(into_sql + trusted)
+            return self._finish(warehouse, db_schema, name, entry, loaded, self.parse_rejects)
         # The casts run once: into a temporary table, read twice (rejects, then good rows).
         scratch = quote_identifier(f"csvdock_checked_{self.file.sha256[:12]}")
         warehouse.execute(f"CREATE TEMPORARY TABLE {scratch} AS {checked}")
@@ -139,15 +169,25 @@ class StagedRows:
             warehouse.execute(checked_rejects_sql(f"SELECT * FROM {scratch}"))
         )
         rejects = pl.concat([self.parse_rejects, cast_rejects]).sort("line")
-        over = over_threshold(self.table_settings, self.file.extracted.rows_read, rejects.height)
+        over = over_threshold(self.table_settings, rows_read, rejects.height)
         if over:
             raise ThresholdExceeded(over)
-        names = ", ".join(quote_identifier(c) for c in at_load.schema.names)
         loaded = warehouse.execute_rowcount(
-            f"INSERT INTO {qualified_name(db_schema, name)} ({names}) "
-            f"SELECT {names} FROM {scratch} WHERE {REJECT_COLUMN} IS NULL"
+            into_sql + f"SELECT {names} FROM {scratch} WHERE {REJECT_COLUMN} IS NULL"
         )
         warehouse.execute(f"DROP TABLE {scratch}")
+        return self._finish(warehouse, db_schema, name, entry, loaded, rejects)
+
+    def _finish(
+        self,
+        warehouse: Warehouse,
+        db_schema: str,
+        name: str,
+        entry: LedgerEntry,
+        loaded: int,
+        rejects: pl.DataFrame,
+    ) -> tuple[int, int]:
+        """Archive the raw records (``keep_raw``), drop the staging table, store the rejects."""
         if self.table_settings.keep_raw:
             _archive_raw(warehouse, db_schema, name, self.staging, self.columns, self.file.sha256)
         drop_staging(warehouse, self.staging)

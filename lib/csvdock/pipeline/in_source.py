@@ -33,6 +33,7 @@ from csvdock.read.errors import SourceChanged, source_identity
 from csvdock.read.extract import REJECTS_FILE as EXTRACT_REJECTS
 from csvdock.read.extract import ExtractResult
 from csvdock.read.parse import limit_memory
+from csvdock.read.records import END, LINE, START
 from csvdock.read.scratch import scratch_duckdb
 from csvdock.read.source import SourcePlan, check_same_source
 from csvdock.rejects.format import (
@@ -100,6 +101,8 @@ def checked_everywhere(
     record) to convert to its column's type in ``at_load``'s schema, so the load may cast
     without checking again: the same types and NULL tokens, every column the file's, nullable
     and without a source format, no contract to enforce."""
+    if not is_cast_in_load(transform_dir):
+        return False
     note = json.loads((transform_dir / IN_SOURCE_FILE).read_text(encoding="utf-8"))
     checked: dict[str, str] = note.get("checked") or {}
     if not checked or note.get("null_tokens") != list(null_tokens):
@@ -136,6 +139,22 @@ def _detected_in_one_pass(
         limit_memory(con, len(plan.columns))
         found = dict(zip(keys, con.execute(sql).fetchall()[0], strict=True))
     return confirmed_schema(table, extracted.columns, extracted.source_columns, proposal, found)
+
+
+def stage_from_source(plan: SourcePlan, warehouse: Warehouse, staging: tuple[str, str]) -> int:
+    """Append a file's text records with their positions to the ``staging`` table (ELT), read
+    from its source: by the target itself where it reads CSV, else as Arrow batches read by
+    DuckDB. Return how many."""
+    check_same_source(plan)
+    records = plan.records_sql(positions=True)
+    names = ", ".join(quote_identifier(c) for c in [*plan.columns, LINE, START, END])
+    if warehouse.dialect.capabilities.reads_csv:
+        return warehouse.execute_rowcount(
+            f"INSERT INTO {qualified_name(*staging)} ({names}) {records}"
+        )
+    with scratch_duckdb() as con:
+        limit_memory(con, len(plan.columns))
+        return warehouse.ingest_batches(*staging, con.sql(records).to_arrow_reader(BATCH_ROWS))
 
 
 class SourceRows:

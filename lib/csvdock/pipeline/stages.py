@@ -85,9 +85,9 @@ def extract_stage(path: Path, sha256: str, table: str, settings: Settings, out_d
 
 def records_stay_in_source(path: Path, table: str, settings: Settings) -> bool:
     """Return whether ``path``'s records may stay in it rather than be copied by Extract (see
-    ``csvdock.pipeline.in_source``): ETL of a file of at least ``in_source_bytes``."""
+    ``csvdock.pipeline.in_source``): a file of at least ``in_source_bytes``."""
     limit = settings.in_source_bytes
-    if limit is None or settings.for_table(table).mode != "etl":
+    if limit is None:
         return False
     try:
         return path.stat().st_size >= limit
