@@ -60,8 +60,8 @@ class Settings:
     # A file of at most this many bytes runs as one Luigi task (extract, transform, load in one
     # go, no checkpoint folders kept); 0: every file runs as three tasks with checkpoints.
     small_file_bytes: int = 1024 * 1024
-    # ETL of a file of at least this many bytes (into a target that reads CSV itself) copies no
-    # records: Transform checks the types on the source and the load casts from it; None: off.
+    # A file of at least this many bytes copies no records: its types are checked on the source
+    # and the load casts from it (``csvdock.pipeline.in_source``); None: off.
     in_source_bytes: int | None = 16 * 1024 * 1024
     defaults: TableSettings = field(default_factory=TableSettings)
     tables: dict[str, TableSettings] = field(default_factory=dict)

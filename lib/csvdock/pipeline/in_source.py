@@ -1,14 +1,16 @@
-"""ETL of a file whose records stay in its source (``csvdock.read.source``), the way a big clean
-file goes: no text copy, no typed copy, every value still checked.
+"""A file whose records stay in its source (``csvdock.read.source``), the way a big clean file
+goes: no text copy, no typed copy, every value still checked.
 
-- Transform reads the first records for the first look and checks its proposal on every record
-  with one aggregate query over the source (``csvdock.schema.optimistic``). Where the proposal
-  does not hold, it copies the records and the file goes the usual way (``detect_schema``, the
-  Polars cast).
-- The load casts the source's records with the type registry's SQL (the ELT cast: the same
-  table and the same rejects as the Polars cast) and inserts them in one statement, inside the
-  load's transaction with the ledger row; the rejects come from the same query, with their
-  lines. The source is checked to be the version Extract read, before and after.
+- Transform (ELT: LoadRaw, after staging the records from the source) reads the first records for
+  the first look and checks its proposal on every record with one aggregate query over the
+  source (``csvdock.schema.optimistic``). Where the proposal does not hold, it copies the records
+  and the file goes the usual way (``detect_schema``, the Polars or SQL cast).
+- ETL's load casts the source's records with the type registry's SQL and inserts them in one
+  statement, inside the load's transaction with the ledger row. Where every value was checked
+  against the schema the load uses, the cast runs without checks (``trusted_rows_sql``), also in
+  ELT's TransformInTarget; otherwise it is ELT's checked cast (the same table and the same
+  rejects as the Polars cast), the rejects from the same query, with their lines. The source is
+  checked to be the version Extract read, before and after.
 """
 
 from __future__ import annotations
