@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -458,7 +457,7 @@ def _source_plan(
     rejects = with_misaligned(rejects, index, first_data, fields)
     if parsed + by_duckdb.size != rows or not np.array_equal(by_duckdb, odd):
         return None
-    shutil.copyfile(index.path, out_dir / INDEX_FILE)
+    index.path.replace(out_dir / INDEX_FILE)  # (from the scratch folder inside ``out_dir``)
     return {
         "rejects": rejects.drop("__record", "__by_duckdb"),
         "dialect": asdict(dialect),
