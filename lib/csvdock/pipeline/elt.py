@@ -15,7 +15,7 @@ from csvdock.core.naming import qualified_name, quote_identifier
 from csvdock.core.runs import FileResult
 from csvdock.core.settings import Settings
 from csvdock.core.timing import timed
-from csvdock.pipeline.file_load import FileToLoad, Into, load_file
+from csvdock.pipeline.file_load import FileToLoad, Into, RowsCastInLoad, load_file
 from csvdock.pipeline.in_source import (
     checked_everywhere,
     stage_from_source,
@@ -120,7 +120,7 @@ def transform_in_target_stage(
     return load_file(file, StagedRows, "transform_in_target", before_commit)
 
 
-class StagedRows:
+class StagedRows(RowsCastInLoad):
     """ELT's rows: the staged text records, cast with SQL inside the load's transaction."""
 
     def __init__(self, file: FileToLoad) -> None:
@@ -130,12 +130,6 @@ class StagedRows:
         self.staging = (staged["staging"][0], staged["staging"][1])
         self.columns: list[str] = staged["columns"]
         self.parse_rejects = pl.read_parquet(file.extract_dir / EXTRACT_REJECTS)
-
-    def refused(self, result: FileResult) -> FileResult | None:
-        return None  # the threshold is checked once the casts ran, inside the transaction
-
-    def prepare(self, at_load: SchemaAtLoad) -> None:
-        pass  # the casts run in ``write``, with the schema decided
 
     def write(
         self, warehouse: Warehouse, into: Into, at_load: SchemaAtLoad, entry: LedgerEntry

@@ -101,6 +101,18 @@ class FileRows(Protocol):
         """Remove what the mode left in the target for a load that did not commit."""
 
 
+class RowsCastInLoad:
+    """The rows of a load that casts them in ``write``, the schema decided (ELT's, and those of a
+    file read from its source): nothing to refuse before the target is opened (the threshold
+    is checked once the casts ran, inside the transaction), nothing to prepare."""
+
+    def refused(self, result: FileResult) -> FileResult | None:
+        return None
+
+    def prepare(self, at_load: SchemaAtLoad) -> None:
+        pass
+
+
 def load_file(
     file: FileToLoad,
     rows_of: Callable[[FileToLoad], FileRows],

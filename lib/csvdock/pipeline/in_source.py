@@ -24,7 +24,7 @@ import polars as pl
 from csvdock.core.naming import qualified_name, quote_identifier
 from csvdock.core.settings import Settings
 from csvdock.core.timing import timed
-from csvdock.pipeline.file_load import FileToLoad, Into
+from csvdock.pipeline.file_load import FileToLoad, Into, RowsCastInLoad
 from csvdock.pipeline.stages import (
     SchemaAtLoad,
     ThresholdExceeded,
@@ -159,7 +159,7 @@ def stage_from_source(plan: SourcePlan, warehouse: Warehouse, staging: tuple[str
         return warehouse.ingest_batches(*staging, con.sql(records).to_arrow_reader(BATCH_ROWS))
 
 
-class SourceRows:
+class SourceRows(RowsCastInLoad):
     """ETL's rows of a file Transform left in its source: cast with SQL from the source inside
     the load's transaction (into DuckDB natively; into another target as Arrow batches)."""
 
@@ -170,12 +170,6 @@ class SourceRows:
         self.file, self.plan = file, plan
         self.table_settings = file.settings.for_table(file.table)
         self.parse_rejects = pl.read_parquet(file.extract_dir / EXTRACT_REJECTS)
-
-    def refused(self, result: object) -> None:
-        return None  # the threshold is checked once the casts ran, inside the transaction
-
-    def prepare(self, at_load: SchemaAtLoad) -> None:
-        pass  # the casts run in ``write``, with the schema decided
 
     def write(
         self, warehouse: Warehouse, into: Into, at_load: SchemaAtLoad, entry: LedgerEntry
