@@ -384,16 +384,18 @@ def _ingest_upload(
         except json.JSONDecodeError:
             summary = None
         stderr = done.stderr[-STDERR_KEPT:]
+        # The upload is where it belongs before the run is seen to end (a client that sees
+        # "failed" finds it in inbox/failed/).
         if summary is None:
-            record.write("failed", exit_code=done.returncode, stderr=stderr)
             _keep_failed(stored, inbox)
+            record.write("failed", exit_code=done.returncode, stderr=stderr)
             return None
         statuses = {f.get("status") for f in summary.get("files", [])}
-        record.write("done", exit_code=done.returncode, stderr=stderr)
         if "failed" in statuses:
             _keep_failed(stored, inbox)
         else:
             stored.unlink(missing_ok=True)  # in the warehouse, or the quarantine's copy
+        record.write("done", exit_code=done.returncode, stderr=stderr)
         return summary
     except Exception as exc:  # the record must end, whatever happened
         record.write("failed", exit_code=None, stderr=f"{type(exc).__name__}: {exc}")
