@@ -322,8 +322,11 @@ def _delimiters(chunk: Chunk, delimiter: int | None, size: int) -> tuple[np.ndar
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
     found = np.flatnonzero(chunk.body == delimiter)
-    quotes_before = np.searchsorted(chunk.quote_at, found)
-    found = found[((quotes_before + chunk.parity_in) % 2) == 0]
+    if chunk.quote_at.size:
+        quotes_before = np.searchsorted(chunk.quote_at, found)
+        found = found[((quotes_before + chunk.parity_in) % 2) == 0]
+    elif chunk.parity_in:  # a chunk without quotes, all inside a quoted field
+        found = found[:0]
     data = chunk.lookahead
     after = np.where(found + 1 < data.size, data[np.minimum(found + 1, data.size - 1)], NEWLINE)
     after2 = np.where(found + 2 < data.size, data[np.minimum(found + 2, data.size - 1)], NEWLINE)

@@ -75,9 +75,12 @@ def file_chunks(
                 )
                 literal_at = np.sort(np.concatenate((literal_at, stray, unclosed_at)))
             newline_at = np.flatnonzero(body == NEWLINE)
-            # A newline is outside quotes when an even number of quotes precede it.
-            quotes_before = np.searchsorted(quote_at, newline_at)
-            outside = ((quotes_before + parity) % 2) == 0
+            # A newline is outside quotes when an even number of quotes precede it (in a chunk
+            # without quotes: all of them, or none).
+            if quote_at.size:
+                outside = ((np.searchsorted(quote_at, newline_at) + parity) % 2) == 0
+            else:
+                outside = np.full(newline_at.size, parity == 0)
             rank = (np.flatnonzero(outside) + newlines_before).astype(np.int64)
             parity_in = parity
             parity = int((parity + quote_at.size) % 2)
