@@ -43,16 +43,7 @@ from csvdock.read.errors import (
     source_identity,
 )
 from csvdock.read.header import header_names, mended_header
-from csvdock.read.parse import (
-    SHORT_LINE_BYTES,
-    attach_positions,
-    count_with_duckdb,
-    parse_reject_frame,
-    parse_rejects,
-    parse_with_duckdb,
-    positions_sql,
-    with_misaligned,
-)
+from csvdock.read.parse import parse_reject_frame, records_or_plan
 from csvdock.read.records import (
     LINE,
     RecordIndex,
@@ -64,7 +55,6 @@ from csvdock.read.records import (
 from csvdock.read.repair import damaged_records, with_original_positions, write_repaired
 from csvdock.read.table import TableLayout, find_table, has_blank_lines
 from csvdock.rejects.codes import RejectCode
-from csvdock.rejects.format import no_rejects
 
 RECORDS_FILE, REJECTS_FILE, META_FILE = "records.parquet", "rejects.parquet", "extract.json"
 INDEX_FILE = "index.parquet"  # kept when the records stay in the source (``SourcePlan``)
@@ -72,7 +62,6 @@ TRANSCODED_FILE, LF_FILE = "source.utf8.csv", "source.lf.csv"
 CR_FILE = "source.cr-as-lf.csv"  # bare CR line ends (old Mac files) as LF
 log = logging.getLogger("csvdock")
 MAX_UNCLOSED_QUOTES = 100  # more quoted fields that never close: the quote character is wrong
-MAX_RECORDS_SKIPPED_UP_FRONT = 1000  # ragged records left out of the first join (a SQL list)
 NOT_UTF8 = "not valid UTF-8: a stray byte in a UTF-8 file (kept as \\xNN in raw)"
 UNTERMINATED = "unterminated quote: the quoted field never closes; reading resumed at the next line"
 BINARY_SIGNATURES = {
@@ -235,12 +224,7 @@ def _read_table(
         dialect = replace(dialect, header=layout.header)
         not_data = layout.not_data
         damaged, reasons = _set_aside(index, layout, never_closed, stray)
-        source_columns = layout.names or header_names(path, index, dialect, layout)
-        mended = None
-        if dialect.header and not layout.names:
-            source_columns, mended = mended_header(path, index, dialect, layout, source_columns)
-            if mended:
-                log.warning("%s: the header was mended: %s", source, mended)
+        source_columns, mended = _header(path, source, index, dialect, layout)
         columns = unique_column_names(source_columns)
         rows_read = len(index) - not_data.size
         first_data = 1 if dialect.header else 0  # in the records the parser reads
@@ -255,37 +239,21 @@ def _read_table(
             parse_path, parse_index, locate = _repaired(
                 path, index, left_out, dialect, scratch, blanks
             )
-            log.info(
-                "%s: %d quotes read as text, %d records set aside (a quote never closed, a stray "
-                "byte), %d lines outside the table",
-                source,
-                len(index.literal_quotes) - len(never_closed),
-                damaged.size,
-                layout.lines_outside,
-            )
+            text_quotes = len(index.literal_quotes) - len(never_closed)
+            log.info(REPAIRED, source, text_quotes, damaged.size, layout.lines_outside)
         parse_rows = len(parse_index) - first_data
         fields, dialect = _expected_fields(
             parse_index, dialect, first_data, parse_rows, len(source_columns)
         )
-        plan = None
-        if plan_only and parse_index is locate and dialect.quoting:
-            plan = _source_plan(
-                parse_path, parse_index, dialect, columns, first_data, fields, out_dir
-            )
-        if plan is not None:
-            rejects = plan.pop("rejects")
-        else:
-            rejects = _parsed_records(
-                parse_path,
-                parse_index,
-                locate,
-                dialect,
-                columns,
-                first_data,
-                fields,
-                out_dir,
-                scratch,
-            )
+        rejects, plan = records_or_plan(
+            plan_only and parse_index is locate,
+            (parse_path, parse_index, locate),
+            dialect,
+            columns,
+            (first_data, fields),
+            (out_dir / RECORDS_FILE, out_dir / INDEX_FILE),
+            scratch,
+        )
         unterminated = parse_reject_frame(
             index,
             damaged,
@@ -295,7 +263,7 @@ def _read_table(
         )
     all_rejects = pl.concat([rejects, unterminated.drop("__record", "__by_duckdb")]).sort("line")
     all_rejects.write_parquet(out_dir / REJECTS_FILE)
-    result = ExtractResult(
+    return ExtractResult(  # written by ``extract_file``, once the source is known unchanged
         path=str(source),
         sha256=sha256 or file_sha256(source),
         rows_read=rows_read,
@@ -312,7 +280,25 @@ def _read_table(
         outside=[asdict(span) for span in layout.spans],
         plan=plan,
     )
-    return result  # written by ``extract_file``, once the source is known unchanged
+
+
+REPAIRED = (
+    "%s: %d quotes read as text, %d records set aside (a quote never closed, a stray byte), %d "
+    "lines outside the table"
+)
+
+
+def _header(
+    path: Path, source: Path, index: RecordIndex, dialect: Dialect, layout: TableLayout
+) -> tuple[list[str], str | None]:
+    """Return the table's header names (mended where they must be) and what was mended."""
+    names = layout.names or header_names(path, index, dialect, layout)
+    if not dialect.header or layout.names:
+        return names, None
+    names, mended = mended_header(path, index, dialect, layout, names)
+    if mended:
+        log.warning("%s: the header was mended: %s", source, mended)
+    return names, mended
 
 
 def _indexed(
@@ -356,116 +342,6 @@ def _set_aside(
     reasons.update({int(r): (NOT_UTF8, "not_utf8") for r in undecodable.tolist()})
     damaged = np.array(sorted(reasons), dtype=np.int64)
     return damaged, reasons
-
-
-def _parsed_records(
-    parse_path: Path,
-    parse_index: RecordIndex,
-    locate: RecordIndex,
-    dialect: Dialect,
-    columns: list[str],
-    first_data: int,
-    fields: int,
-    out_dir: Path,
-    scratch: Path,
-) -> pl.DataFrame:
-    """Parse the records of ``parse_path`` into ``out_dir``'s records checkpoint, each with its
-    positions; return the parse rejects (DuckDB's, the misaligned ones, those holding NUL).
-    ``locate`` is the index of ``parse_path`` itself (``parse_index`` holds the positions in the
-    original file: the same index unless the parse reads a repaired copy)."""
-    parse_rows = len(parse_index) - first_data
-    parsed = scratch / "parsed.parquet"
-    # DuckDB leaves out the records it rejects, so its rows line up with the positions only
-    # when those leave the same records out. The records whose field count is off (the
-    # ragged ones DuckDB will reject) are known from the index: leave them out up front, and
-    # a file with a few ragged records is parsed and joined in one pass, not two.
-    skip = np.zeros(0, dtype=np.int64)
-    if parse_index is locate:  # the original text (a repaired copy's records all fit)
-        odd = parse_index.records_with_fields_other_than(first_data, fields)
-        skip = odd if odd.size <= MAX_RECORDS_SKIPPED_UP_FRONT else skip
-
-    def parse(leaving_out: np.ndarray) -> tuple[list[tuple[int, str, int | None, str]], int]:
-        positions = positions_sql(parse_index, first_data, leaving_out)
-        lf_only = parse_index.crlf_endings == 0
-        return parse_with_duckdb(
-            parse_path, parsed, dialect, columns, parse_rows, positions, lf_only
-        )
-
-    try:
-        reject_positions, parsed_rows = parse(skip)
-    except QuotingError:
-        if not skip.size:
-            raise
-        # DuckDB let a ragged record through (an extra empty last field): join them all.
-        skip = np.zeros(0, dtype=np.int64)
-        reject_positions, parsed_rows = parse(skip)
-    rejects = parse_rejects(parse_index, reject_positions, first_data, locate)
-    duckdb_rejects = rejects.height
-    rejects = with_misaligned(rejects, parse_index, first_data, fields)
-    if parsed_rows + duckdb_rejects != parse_rows:
-        raise QuotingError(
-            f"the parser read {parsed_rows} records and rejected {duckdb_rejects} where the "
-            f"file has {parse_rows}; check the quote and escape characters "
-            f"(sniffed {dialect.as_dict()})"
-        )
-    with_nul = no_rejects()
-    lined_up = rejects["__by_duckdb"].all() and np.array_equal(
-        np.sort(rejects["__record"].to_numpy()), skip
-    )
-    if lined_up and parse_index.nul_bytes == 0:
-        # DuckDB rejected exactly the records left out of the positions: they line up.
-        parsed.replace(out_dir / RECORDS_FILE)
-    else:
-        # DuckDB's output lacks the records it rejected: leave those out of the positions to
-        # join them by position, then drop the records whose fields do not line up.
-        skipped = np.sort(rejects.filter(pl.col("__by_duckdb"))["__record"].to_numpy())
-        good = parse_index.write_positions(scratch / "good.parquet", first_data, skipped)
-        with_nul = attach_positions(
-            parsed, out_dir / RECORDS_FILE, good, columns, parse_index.nul_bytes > 0, fields
-        )
-    parts = [rejects.drop("__record", "__by_duckdb"), with_nul]
-    return pl.concat(parts)
-
-
-def _source_plan(
-    path: Path,
-    index: RecordIndex,
-    dialect: Dialect,
-    columns: list[str],
-    first_data: int,
-    fields: int,
-    out_dir: Path,
-) -> dict[str, Any] | None:
-    """Check that DuckDB, reading the source ``path`` itself, refuses exactly the records whose
-    field count is off (so a later read gives the records the index positions); keep the
-    index in ``out_dir`` and return the plan to read the source again, with the parse rejects
-    under ``rejects``. None when the records must be copied (NUL bytes, many ragged records,
-    DuckDB refusing others)."""
-    if index.nul_bytes:
-        return None
-    rows = len(index) - first_data
-    odd = index.records_with_fields_other_than(first_data, fields)
-    lf_only = index.crlf_endings == 0
-    if odd.size > MAX_RECORDS_SKIPPED_UP_FRONT:
-        return None
-    try:
-        positions, parsed = count_with_duckdb(path, dialect, columns, lf_only, SHORT_LINE_BYTES)
-    except QuotingError:
-        return None
-    rejects = parse_rejects(index, positions, first_data, index)
-    by_duckdb = np.sort(rejects["__record"].to_numpy())
-    rejects = with_misaligned(rejects, index, first_data, fields)
-    if parsed + by_duckdb.size != rows or not np.array_equal(by_duckdb, odd):
-        return None
-    index.path.replace(out_dir / INDEX_FILE)  # (from the scratch folder inside ``out_dir``)
-    return {
-        "rejects": rejects.drop("__record", "__by_duckdb"),
-        "dialect": asdict(dialect),
-        "index": INDEX_FILE,
-        "first_data": first_data,
-        "skip": odd.tolist(),
-        "lf_only": lf_only,
-    }
 
 
 def _check_readable(path: Path) -> None:

@@ -5,6 +5,7 @@ positions in the original file."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from csvdock.read.errors import QuotingError
 from csvdock.read.records import END, FIELDS, LINE, START, RecordIndex
 from csvdock.read.scratch import scratch_duckdb, set_globally
 from csvdock.rejects.codes import RejectCode, duckdb_error_code
-from csvdock.rejects.format import REJECT_SCHEMA, reject_frame
+from csvdock.rejects.format import REJECT_SCHEMA, no_rejects, reject_frame
 
 NUL_COLUMN = "__nul_column"
 PARSED, TOO_MANY_RECORDS = "__parsed", "csvdock: more records parsed than indexed"
@@ -32,6 +33,7 @@ DUCKDB_MEMORY_MB, DUCKDB_MEMORY_MB_PER_COLUMN = 256, 2
 # row groups to its file as it goes, not in the checkpoint that closes it: 1M users records
 # into a DuckDB file 1.10 -> 0.79 s.
 SHORT_LINE_BYTES = 1024 * 1024
+MAX_RECORDS_SKIPPED_UP_FRONT = 1000  # ragged records left out of the first join (a SQL list)
 
 
 def attach_positions(
@@ -300,3 +302,139 @@ def sql_path(path: Path) -> str:
 
 def first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def source_plan(
+    path: Path,
+    index: RecordIndex,
+    dialect: Dialect,
+    columns: list[str],
+    first_data: int,
+    fields: int,
+    index_out: Path,
+) -> dict[str, Any] | None:
+    """Check that DuckDB, reading the source ``path`` itself, refuses exactly the records whose
+    field count is off (so a later read gives the records the index positions); move the index
+    to ``index_out`` and return the plan to read the source again (``csvdock.read.source``),
+    with the parse rejects under ``rejects``. None when the records must be copied (NUL bytes,
+    many ragged records, a record over ``SHORT_LINE_BYTES``, DuckDB refusing others)."""
+    if index.nul_bytes:
+        return None
+    rows = len(index) - first_data
+    odd = index.records_with_fields_other_than(first_data, fields)
+    lf_only = index.crlf_endings == 0
+    if odd.size > MAX_RECORDS_SKIPPED_UP_FRONT:
+        return None
+    try:
+        positions, parsed = count_with_duckdb(path, dialect, columns, lf_only, SHORT_LINE_BYTES)
+    except QuotingError:
+        return None
+    rejects = parse_rejects(index, positions, first_data, index)
+    by_duckdb = np.sort(rejects["__record"].to_numpy())
+    rejects = with_misaligned(rejects, index, first_data, fields)
+    if parsed + by_duckdb.size != rows or not np.array_equal(by_duckdb, odd):
+        return None
+    index.path.replace(index_out)  # (from a scratch folder on the same file system)
+    return {
+        "rejects": rejects.drop("__record", "__by_duckdb"),
+        "dialect": asdict(dialect),
+        "index": index_out.name,
+        "first_data": first_data,
+        "skip": odd.tolist(),
+        "lf_only": lf_only,
+    }
+
+
+def parsed_records(
+    parse_path: Path,
+    parse_index: RecordIndex,
+    locate: RecordIndex,
+    dialect: Dialect,
+    columns: list[str],
+    first_data: int,
+    fields: int,
+    records_out: Path,
+    scratch: Path,
+) -> pl.DataFrame:
+    """Parse the records of ``parse_path`` into the records checkpoint ``records_out``, each
+    with its positions; return the parse rejects (DuckDB's, the misaligned ones, those holding NUL).
+    ``locate`` is the index of ``parse_path`` itself (``parse_index`` holds the positions in the
+    original file: the same index unless the parse reads a repaired copy)."""
+    parse_rows = len(parse_index) - first_data
+    parsed = scratch / "parsed.parquet"
+    # DuckDB leaves out the records it rejects, so its rows line up with the positions only
+    # when those leave the same records out. The records whose field count is off (the
+    # ragged ones DuckDB will reject) are known from the index: leave them out up front, and
+    # a file with a few ragged records is parsed and joined in one pass, not two.
+    skip = np.zeros(0, dtype=np.int64)
+    if parse_index is locate:  # the original text (a repaired copy's records all fit)
+        odd = parse_index.records_with_fields_other_than(first_data, fields)
+        skip = odd if odd.size <= MAX_RECORDS_SKIPPED_UP_FRONT else skip
+
+    def parse(leaving_out: np.ndarray) -> tuple[list[tuple[int, str, int | None, str]], int]:
+        positions = positions_sql(parse_index, first_data, leaving_out)
+        lf_only = parse_index.crlf_endings == 0
+        return parse_with_duckdb(
+            parse_path, parsed, dialect, columns, parse_rows, positions, lf_only
+        )
+
+    try:
+        reject_positions, parsed_rows = parse(skip)
+    except QuotingError:
+        if not skip.size:
+            raise
+        # DuckDB let a ragged record through (an extra empty last field): join them all.
+        skip = np.zeros(0, dtype=np.int64)
+        reject_positions, parsed_rows = parse(skip)
+    rejects = parse_rejects(parse_index, reject_positions, first_data, locate)
+    duckdb_rejects = rejects.height
+    rejects = with_misaligned(rejects, parse_index, first_data, fields)
+    if parsed_rows + duckdb_rejects != parse_rows:
+        raise QuotingError(
+            f"the parser read {parsed_rows} records and rejected {duckdb_rejects} where the "
+            f"file has {parse_rows}; check the quote and escape characters "
+            f"(sniffed {dialect.as_dict()})"
+        )
+    with_nul = no_rejects()
+    lined_up = rejects["__by_duckdb"].all() and np.array_equal(
+        np.sort(rejects["__record"].to_numpy()), skip
+    )
+    if lined_up and parse_index.nul_bytes == 0:
+        # DuckDB rejected exactly the records left out of the positions: they line up.
+        parsed.replace(records_out)
+    else:
+        # DuckDB's output lacks the records it rejected: leave those out of the positions to
+        # join them by position, then drop the records whose fields do not line up.
+        skipped = np.sort(rejects.filter(pl.col("__by_duckdb"))["__record"].to_numpy())
+        good = parse_index.write_positions(scratch / "good.parquet", first_data, skipped)
+        with_nul = attach_positions(
+            parsed, records_out, good, columns, parse_index.nul_bytes > 0, fields
+        )
+    parts = [rejects.drop("__record", "__by_duckdb"), with_nul]
+    return pl.concat(parts)
+
+
+def records_or_plan(
+    planned: bool,
+    parsed: tuple[Path, RecordIndex, RecordIndex],
+    dialect: Dialect,
+    columns: list[str],
+    data: tuple[int, int],
+    outputs: tuple[Path, Path],
+    scratch: Path,
+) -> tuple[pl.DataFrame, dict[str, Any] | None]:
+    """Return the parse rejects and, where the records may stay in the source (``planned``,
+    and ``source_plan`` agrees), the plan to read it again; else parse the records into the
+    checkpoint (``parsed_records``). ``parsed``: the text parsed, its index with the
+    original positions and its own; ``data``: the first data record and the fields a record
+    must have; ``outputs``: the records checkpoint and where a plan keeps the index."""
+    (parse_path, parse_index, locate), (first_data, fields) = parsed, data
+    records_out, index_out = outputs
+    if planned and dialect.quoting:
+        plan = source_plan(parse_path, parse_index, dialect, columns, first_data, fields, index_out)
+        if plan is not None:
+            return plan.pop("rejects"), plan
+    records = parsed_records(
+        parse_path, parse_index, locate, dialect, columns, first_data, fields, records_out, scratch
+    )
+    return records, None
