@@ -23,10 +23,9 @@ from csvdock.pipeline.in_source import (
 )
 from csvdock.pipeline.stages import (
     SchemaAtLoad,
-    ThresholdExceeded,
     is_empty_file,
     is_quarantined,
-    over_threshold,
+    refuse_over_threshold,
     resolve_schema_stage,
 )
 from csvdock.read.extract import RECORDS_FILE, ExtractResult
@@ -149,9 +148,7 @@ class StagedRows(RowsCastInLoad):
         rows_read = self.file.extracted.rows_read
         if checked_everywhere(self.file.prepared_dir, at_load, self.columns, null_tokens):
             # Every value was checked on the source (the same bytes): cast without checks.
-            over = over_threshold(self.table_settings, rows_read, self.parse_rejects.height)
-            if over:
-                raise ThresholdExceeded(over)
+            refuse_over_threshold(self.table_settings, rows_read, self.parse_rejects.height)
             staged = qualified_name(*self.staging)
             trusted = trusted_rows_sql(warehouse.dialect, staged, at_load.schema, null_tokens)
             loaded = warehouse.execute_rowcount(into_sql + trusted)
@@ -163,9 +160,7 @@ class StagedRows(RowsCastInLoad):
             warehouse.execute(checked_rejects_sql(f"SELECT * FROM {scratch}"))
         )
         rejects = pl.concat([self.parse_rejects, cast_rejects]).sort("line")
-        over = over_threshold(self.table_settings, rows_read, rejects.height)
-        if over:
-            raise ThresholdExceeded(over)
+        refuse_over_threshold(self.table_settings, rows_read, rejects.height)
         loaded = warehouse.execute_rowcount(
             into_sql + f"SELECT {names} FROM {scratch} WHERE {REJECT_COLUMN} IS NULL"
         )

@@ -18,11 +18,11 @@ from csvdock.pipeline.file_load import FileToLoad, Into, load_file
 from csvdock.pipeline.in_source import SourceRows, is_cast_in_load, transform_in_source
 from csvdock.pipeline.stages import (
     SchemaAtLoad,
-    ThresholdExceeded,
     is_empty_file,
     is_quarantined,
     over_threshold,
     quarantine_over_threshold,
+    refuse_over_threshold,
     resolve_schema_stage,
     write_resolution,
 )
@@ -140,9 +140,7 @@ class TypedRows:
         null_tokens, file = self.table_settings.null_tokens, self.file
         self.folder = retyped(file.extract_dir, file.prepared_dir, at_load, null_tokens)
         self.rejects = self._rejects_in(self.folder)
-        over = over_threshold(self.table_settings, file.extracted.rows_read, self.rejects.height)
-        if over:
-            raise ThresholdExceeded(over)
+        refuse_over_threshold(self.table_settings, file.extracted.rows_read, self.rejects.height)
 
     def write(
         self, warehouse: Warehouse, into: Into, at_load: SchemaAtLoad, entry: LedgerEntry

@@ -27,8 +27,7 @@ from csvdock.core.timing import timed
 from csvdock.pipeline.file_load import FileToLoad, Into, RowsCastInLoad
 from csvdock.pipeline.stages import (
     SchemaAtLoad,
-    ThresholdExceeded,
-    over_threshold,
+    refuse_over_threshold,
     resolve_schema_stage,
 )
 from csvdock.read.errors import SourceChanged, source_identity
@@ -45,7 +44,8 @@ from csvdock.rejects.format import (
     rejects_from_rows,
     rejects_with_raw_text,
 )
-from csvdock.schema.optimistic import confirmed_schema, head_rows, proposal_from_head
+from csvdock.schema.detect import first_look_rows
+from csvdock.schema.optimistic import confirmed_schema, proposal_from_head
 from csvdock.schema.registry import SchemaRegistry
 from csvdock.schema.table import TableSchema
 from csvdock.targets import Warehouse, dialect_of
@@ -76,7 +76,7 @@ def transform_in_source(
     table_settings = settings.for_table(table)
     rows = extracted.rows_read - extracted.rows_rejected
     with timed(out_dir, "first_look"):
-        head = plan.head(head_rows(rows, table_settings.outlier_share))
+        head = plan.head(first_look_rows(rows, table_settings.outlier_share))
     checked: dict[str, str] = {}  # the types every present value was checked to convert to
     if len(head) >= rows:  # the first look is the whole file: detect as usual, from it
         resolve_schema_stage(extract_dir, table, settings, out_dir, records=head)
@@ -188,9 +188,7 @@ class SourceRows(RowsCastInLoad):
         if source_identity(self.plan.path) != identity:
             raise SourceChanged(f"{self.plan.path} changed while it was loaded; it is read again")
         rejects = pl.concat([self.parse_rejects, cast_rejects]).sort("line")
-        over = over_threshold(self.table_settings, self.file.extracted.rows_read, rejects.height)
-        if over:
-            raise ThresholdExceeded(over)
+        refuse_over_threshold(self.table_settings, self.file.extracted.rows_read, rejects.height)
         with_raw = rejects_with_raw_text(rejects, self.file.text)
         return loaded, store_rejects(warehouse, entry, with_raw)
 

@@ -419,6 +419,14 @@ def finish_load(
     return result
 
 
+def refuse_over_threshold(table_settings: TableSettings, rows_read: int, rejected: int) -> None:
+    """Raise ``ThresholdExceeded`` (inside a load's transaction) when ``over_threshold`` says
+    why the file must be quarantined."""
+    over = over_threshold(table_settings, rows_read, rejected)
+    if over:
+        raise ThresholdExceeded(over)
+
+
 def over_threshold(table_settings: TableSettings, rows_read: int, rejected: int) -> str | None:
     """Return why a file with ``rejected`` of ``rows_read`` records rejected must be quarantined
     under the table's ``max_rejects`` / ``max_reject_ratio``, or None when it may load."""

@@ -30,7 +30,6 @@ from csvdock.schema.detect import (
     column_evidence,
     column_statistics,
     confirmed_type,
-    first_look_rows,
     possible_checks,
     proposed_type,
     stat_key,
@@ -60,15 +59,6 @@ class Proposal:
             for name, pairs in self.formats.items()
         }
 
-    def checked(self) -> dict[str, str]:
-        """Return the columns whose type every row must confirm, with that type."""
-        return {name: kind for name, kind in self.types.items() if kind != t.TEXT}
-
-
-def head_rows(rows: int, outlier_share: float) -> int:
-    """Return how many first records the first look of a file of ``rows`` records reads."""
-    return first_look_rows(rows, outlier_share)
-
 
 def proposal_from_head(
     head: pl.DataFrame,
@@ -79,7 +69,7 @@ def proposal_from_head(
     known_formats: dict[str, str] | None = None,
 ) -> Proposal | None:
     """Return the first look's proposal for a file of ``rows`` records whose first records are
-    ``head`` (``head_rows`` of them), or None when some column needs ``detect_schema``.
+    ``head`` (``first_look_rows`` of them), or None when some column needs ``detect_schema``.
     ``known_formats``: the source formats of the table's columns (``detect_schema``'s)."""
     everything = {name: set(ALL_CHECKS) for name in columns}
     allowed = int(rows * outlier_share)

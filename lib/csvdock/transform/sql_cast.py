@@ -204,12 +204,13 @@ def proposal_statistics_sql(
     null_values = ", ".join(
         dialect.literal(s) for s in sorted(t.null_tokens_for(t.BIGINT, null_tokens))
     )
+    format_checks = proposal.format_checks()
     for i, (name, kind) in enumerate(proposal.types.items()):
         raw = quote_identifier(name)
         value, present, fits, typed = (
             quote_identifier(f"__csvdock_{k}{i}") for k in ("v", "present", "ok", "typed")
         )
-        formats = proposal.format_checks().get(name, [])
+        formats = format_checks.get(name, [])
         if kind != t.TEXT or formats:
             trimmed.append(f"{dialect.trimmed(raw)} AS {value}")
         found: dict[str, str] = {}
