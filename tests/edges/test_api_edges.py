@@ -135,3 +135,40 @@ def test_a_part_header_split_across_reads_is_read_whole(served):
     answer = httpx.post(f"{base}/upload_csv?table=split", content=pieces(), headers=headers)
     assert answer.status_code == 200, answer.text
     assert answer.json()["files"][0]["rows_loaded"] == 2
+
+
+@pytest.mark.parametrize(
+    ("child", "ended", "kept"),
+    [
+        ("import sys; sys.exit(2)", "failed", True),  # ended without a summary
+        ('print(\'{"files": [{"status": "failed"}]}\')', "done", True),  # a file failed
+        ('print(\'{"files": [{"status": "loaded"}]}\')', "done", False),  # loaded: gone
+    ],
+)
+def test_an_upload_is_where_it_belongs_before_its_run_is_seen_to_end(
+    tmp_path: Path, child: str, ended: str, kept: bool
+):
+    """A client that sees a run end finds its file where the docs say: in inbox/failed/ when it
+    failed, gone when it loaded (the record used to be written first: a race CI met)."""
+    import sys
+    import threading
+
+    from csvdock.edges import api
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    stored = inbox / "a.csv"
+    stored.write_text("a\n1\n")
+    seen: dict[str, tuple[bool, bool]] = {}
+
+    class Watched(api.RunRecord):
+        def write(self, state: str, **details: object) -> None:
+            seen[state] = (stored.exists(), (inbox / "failed" / "a.csv").exists())
+            super().write(state, **details)
+
+    record = Watched(tmp_path / "run" / api.API_FILE, "run-1")
+    slots = threading.BoundedSemaphore(1)
+    slots.acquire()
+    api._ingest_upload([sys.executable, "-c", child], stored, inbox, record, slots)
+    assert (record.read() or {}).get("status") == ended
+    assert seen[ended] == (False, kept)  # moved (or removed) before the end was written
