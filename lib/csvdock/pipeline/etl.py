@@ -15,7 +15,12 @@ from csvdock.core.runs import FileResult
 from csvdock.core.settings import Settings
 from csvdock.core.timing import timed
 from csvdock.pipeline.file_load import FileToLoad, Into, load_file
-from csvdock.pipeline.in_source import SourceRows, is_cast_in_load, transform_in_source
+from csvdock.pipeline.in_source import (
+    ProposalRefuted,
+    SourceRows,
+    is_cast_in_load,
+    transform_in_source,
+)
 from csvdock.pipeline.stages import (
     SchemaAtLoad,
     is_empty_file,
@@ -61,11 +66,21 @@ def transform_stage(
     extracted = ExtractResult.read(extract_dir)
     plan = SourcePlan.of(extract_dir, source or Path(extracted.path))
     if plan is not None:
-        if transform_in_source(plan, extract_dir, table, settings, out_dir):
+        if transform_in_source(plan, extract_dir, table, settings, out_dir, optimistic=True):
             return
         log.info(
             "%s: the first look's types do not hold everywhere: copying the records", plan.path
         )
+    cast_records(extract_dir, table, settings, out_dir, plan)
+
+
+def cast_records(
+    extract_dir: Path, table: str, settings: Settings, out_dir: Path, plan: SourcePlan | None
+) -> None:
+    """Resolve the schema of the file's text records and cast them with Polars into
+    ``out_dir`` (the records copied there first from the source of ``plan``, if any)."""
+    extracted = ExtractResult.read(extract_dir)
+    if plan is not None:
         with timed(out_dir, "copy_records"):
             plan.copy_records(out_dir / RECORDS_FILE, extracted.rows_read)
     records = small_records(text_records(extract_dir, out_dir))
@@ -75,7 +90,7 @@ def transform_stage(
         result = transform_records(records, schema, null_tokens, out_dir, contract)
     log.info(
         "%s: schema v%s, %d rows typed, %d rejected",
-        ExtractResult.read(extract_dir).path,
+        extracted.path,
         schema.version,
         result.rows_out,
         result.rows_rejected,
@@ -98,8 +113,41 @@ def load_stage(
     and the ledger row. A file cast against an older schema version than the table's latest is
     cast again (into a checkpoint keyed by the version) inside the load."""
     file = FileToLoad(path, sha256, table, run_id, settings, extract_dir, transform_dir, "etl")
-    rows = SourceRows if is_cast_in_load(transform_dir) else TypedRows
-    return load_file(file, rows, "load", before_commit)
+    if not is_cast_in_load(transform_dir):
+        return load_file(file, TypedRows, "load", before_commit)
+    try:
+        return load_file(file, SourceRows, "load", before_commit)
+    except ProposalRefuted as refuted:
+        log.info("%s: %s: its records are copied and cast as usual", path, refuted)
+    plan = SourcePlan.of(extract_dir, path)
+    file.prepared_dir = cast_usually(extract_dir, transform_dir, table, settings, plan)
+    return load_file(file, TypedRows, "load", before_commit)
+
+
+def cast_usually(
+    extract_dir: Path,
+    transform_dir: Path,
+    table: str,
+    settings: Settings,
+    plan: SourcePlan | None,
+) -> Path:
+    """Copy and cast the records of a file whose first look's types the load refuted, the
+    usual way, into a folder beside ``transform_dir`` (reused when it is there already: a
+    rerun after a crash); return the folder."""
+    folder = transform_dir.with_name(f"{transform_dir.name}-copied")
+    if (folder / TRANSFORM_META).exists():
+        return folder
+    partial = transform_dir.with_name(f"{folder.name}.partial-{secrets.token_hex(4)}")
+    try:
+        partial.mkdir(parents=True)
+        cast_records(extract_dir, table, settings, partial, plan)
+        partial.rename(folder)
+    except OSError:
+        if not (folder / TRANSFORM_META).exists():
+            raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return folder
 
 
 def text_records(extract_dir: Path, transform_dir: Path) -> Path:

@@ -143,7 +143,7 @@ def load_file(
         check_unchanged(file.path, file.extracted.size)  # the bytes extracted are the bytes loaded
         at_load = schema_at_load(warehouse, file.settings, file.table, file.prepared_dir)
         rows.prepare(at_load)
-        if not at_load.recorded:
+        if not (at_load.recorded or at_load.recorded_by_write):
             record_version(warehouse, at_load.schema)
         evolve_table(warehouse, db_schema, name, at_load.schema)
         chosen.append(at_load)

@@ -17,15 +17,22 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from csvdock.core.errors import CsvdockError
 from csvdock.core.naming import qualified_name, quote_identifier
 from csvdock.core.settings import Settings
 from csvdock.core.timing import timed
 from csvdock.pipeline.file_load import FileToLoad, Into, RowsCastInLoad
 from csvdock.pipeline.stages import (
+    DETECTED_FILE,
     SchemaAtLoad,
     refuse_over_threshold,
     resolve_schema_stage,
@@ -44,14 +51,26 @@ from csvdock.rejects.format import (
     rejects_from_rows,
     rejects_with_raw_text,
 )
+from csvdock.schema import types as t
 from csvdock.schema.detect import first_look_rows
-from csvdock.schema.optimistic import confirmed_schema, proposal_from_head
+from csvdock.schema.formats import source_format
+from csvdock.schema.optimistic import (
+    Proposal,
+    confirmed_schema,
+    first_look_samples,
+    may_have_format,
+    proposal_from_head,
+    provisional_schema,
+    schema_with_evidence,
+)
 from csvdock.schema.registry import SchemaRegistry
-from csvdock.schema.table import TableSchema
+from csvdock.schema.table import Column, TableSchema
 from csvdock.targets import Warehouse, dialect_of
-from csvdock.targets.load import LedgerEntry, LoadError, store_rejects
+from csvdock.targets.base import WarehouseError
+from csvdock.targets.load import LedgerEntry, LoadError, record_version, store_rejects
 from csvdock.transform.sql_cast import (
     checked_rows_sql,
+    optimistic_rows_sql,
     proposal_statistics_sql,
     trusted_rows_sql,
 )
@@ -67,30 +86,55 @@ def is_cast_in_load(transform_dir: Path) -> bool:
 
 
 def transform_in_source(
-    plan: SourcePlan, extract_dir: Path, table: str, settings: Settings, out_dir: Path
+    plan: SourcePlan,
+    extract_dir: Path,
+    table: str,
+    settings: Settings,
+    out_dir: Path,
+    optimistic: bool = False,
 ) -> bool:
     """Resolve the schema of a file whose records stay in its source into ``out_dir``, leaving
     the cast to the load; return False (nothing written) when the first look's proposal does
-    not hold on every record."""
+    not hold on every record.
+
+    ``optimistic`` (ETL): where the first look's types can be checked by the cast itself
+    (``provisional_schema``), nothing is read past the first look here: the load checks them
+    as it casts and inserts, and gives the schema its evidence from what it stored; where a
+    value does not fit, the load rolls back and the file goes the usual way
+    (``ProposalRefuted``)."""
     extracted = ExtractResult.read(extract_dir)
     table_settings = settings.for_table(table)
     rows = extracted.rows_read - extracted.rows_rejected
     with timed(out_dir, "first_look"):
         head = plan.head(first_look_rows(rows, table_settings.outlier_share))
     checked: dict[str, str] = {}  # the types every present value was checked to convert to
+    samples = None  # the first look's samples, where the load checks its types
     if len(head) >= rows:  # the first look is the whole file: detect as usual, from it
         resolve_schema_stage(extract_dir, table, settings, out_dir, records=head)
     else:
-        with timed(out_dir, "check_proposal"):
-            detected = _detected_in_one_pass(plan, head, rows, extracted, table, settings)
-        if detected is None:
-            return False
-        resolve_schema_stage(extract_dir, table, settings, out_dir, detected=detected)
-        checked = {c.name: c.type for c in detected.columns}
+        proposal = _proposal(plan, head, rows, table, settings)
+        schema = None
+        if proposal is not None and optimistic:
+            schema = provisional_schema(
+                table, extracted.columns, extracted.source_columns, proposal
+            )
+        if schema is not None:
+            assert proposal is not None
+            samples = first_look_samples(proposal)
+        else:
+            with timed(out_dir, "check_proposal"):
+                schema = _detected_in_one_pass(plan, proposal, extracted, table, settings)
+            if schema is None:
+                return False
+            checked = {c.name: c.type for c in schema.columns}
+        resolve_schema_stage(extract_dir, table, settings, out_dir, detected=schema)
     note = {
         "rows": rows,
         "checked": checked,
         "null_tokens": list(table_settings.null_tokens),
+        "first_look_samples": samples,
+        "formats": proposal.formats if samples is not None and proposal else {},
+        "known_formats": proposal.known_formats if samples is not None and proposal else {},
     }
     (out_dir / IN_SOURCE_FILE).write_text(json.dumps(note), encoding="utf-8")
     return True
@@ -120,22 +164,27 @@ def checked_everywhere(
     )
 
 
+def _proposal(
+    plan: SourcePlan, head: pl.DataFrame, rows: int, table: str, settings: Settings
+) -> Proposal | None:
+    table_settings = settings.for_table(table)
+    latest = SchemaRegistry(settings.schemas_dir).latest(table)
+    known = {c.name: c.format for c in latest.columns if c.format} if latest else None
+    return proposal_from_head(
+        head, rows, plan.columns, table_settings.null_tokens, table_settings.outlier_share, known
+    )
+
+
 def _detected_in_one_pass(
     plan: SourcePlan,
-    head: pl.DataFrame,
-    rows: int,
+    proposal: Proposal | None,
     extracted: ExtractResult,
     table: str,
     settings: Settings,
 ) -> TableSchema | None:
-    table_settings = settings.for_table(table)
-    tokens = table_settings.null_tokens
-    latest = SchemaRegistry(settings.schemas_dir).latest(table)
-    known = {c.name: c.format for c in latest.columns if c.format} if latest else None
-    share = table_settings.outlier_share
-    proposal = proposal_from_head(head, rows, plan.columns, tokens, share, known)
     if proposal is None:
         return None
+    tokens = settings.for_table(table).null_tokens
     sql, keys = proposal_statistics_sql(dialect_of("duckdb"), plan.records_sql(), proposal, tokens)
     with scratch_duckdb() as con:
         limit_memory(con, len(plan.columns))
@@ -170,13 +219,36 @@ class SourceRows(RowsCastInLoad):
         self.file, self.plan = file, plan
         self.table_settings = file.settings.for_table(file.table)
         self.parse_rejects = pl.read_parquet(file.extract_dir / EXTRACT_REJECTS)
+        self.note = json.loads((file.prepared_dir / IN_SOURCE_FILE).read_text(encoding="utf-8"))
+
+    def prepare(self, at_load: SchemaAtLoad) -> None:
+        """Where Transform left the first look's types to check (``provisional``), refuse a
+        schema other than the one it resolved (the table moved on: the file goes the usual way),
+        else leave its version to ``write``, which gives it its evidence."""
+        if not self._provisional:
+            return
+        prepared = TableSchema.read(self.file.prepared_dir / DETECTED_FILE)
+        types = {c.name: c.type for c in prepared.columns}
+        tokens = self.table_settings.null_tokens
+        if not (
+            at_load.as_prepared
+            and _plain(at_load, self.plan.columns, tokens, types, self.note["null_tokens"])
+        ):
+            raise ProposalRefuted(f"{self.file.path}: the table's schema moved on")
+        at_load.recorded_by_write = True
+
+    @property
+    def _provisional(self) -> bool:
+        return self.note.get("first_look_samples") is not None
 
     def write(
         self, warehouse: Warehouse, into: Into, at_load: SchemaAtLoad, entry: LedgerEntry
     ) -> tuple[int, int]:
         identity = check_same_source(self.plan)
         rows = self.file.extracted.rows_read - self.parse_rejects.height
-        if warehouse.dialect.capabilities.reads_csv:
+        if self._provisional:
+            loaded, cast_rejects = self._insert_checking_types(warehouse, into, at_load)
+        elif warehouse.dialect.capabilities.reads_csv:
             loaded, cast_rejects = self._insert_in_target(warehouse, into, at_load, rows)
         else:
             loaded, cast_rejects = self._send_batches(warehouse, into, at_load, rows)
@@ -239,5 +311,207 @@ class SourceRows(RowsCastInLoad):
             found = con.execute(checked_rejects_sql(positioned)).fetchall()
         return loaded, rejects_from_rows(found)
 
+    def _insert_checking_types(
+        self, warehouse: Warehouse, into: Into, at_load: SchemaAtLoad
+    ) -> tuple[int, pl.DataFrame]:
+        """Cast and insert the rows, checking the first look's types on every value as they go
+        (a misfit fails the statement: ``ProposalRefuted``), then give the schema its evidence
+        from the values stored and record its version."""
+        records = f"({self.plan.text_records_sql()}) AS staged"
+        tokens = self.table_settings.null_tokens
+        select = optimistic_rows_sql(dialect_of("duckdb"), records, at_load.schema, tokens)
+        formats = {
+            name: sorted({f for pair in pairs for f in pair})
+            for name, pairs in self.note["formats"].items()
+        }
+        if warehouse.dialect.capabilities.reads_csv:
+            loaded, found = _insert_in_duckdb(warehouse, into, at_load.schema, select, formats)
+        else:
+            loaded, found = self._stream_checking_types(
+                warehouse, into, at_load.schema, select, formats
+            )
+        for name, pairs in self.note["formats"].items():
+            known = self.note["known_formats"].get(name)
+            if may_have_format(pairs, known, found[name]["formats"]):
+                raise ProposalRefuted(f"{self.file.path}: column {name} may hold formatted values")
+        prepared = TableSchema.read(self.file.prepared_dir / DETECTED_FILE)
+        samples, rows = self.note["first_look_samples"], int(self.note["rows"])
+        detected = schema_with_evidence(prepared, samples, rows, found)
+        if any(_too_long(c) for c in detected.columns):
+            raise ProposalRefuted(f"{self.file.path}: a decimal too long for exact extremes")
+        policy = self.table_settings.evolution
+        resolved = SchemaRegistry(self.file.settings.schemas_dir).propose(detected, policy).schema
+        if resolved.version != at_load.schema.version or _types(resolved) != _types(at_load.schema):
+            raise ProposalRefuted(f"{self.file.path}: the schema resolved otherwise")
+        at_load.schema = resolved
+        if not at_load.recorded:
+            record_version(warehouse, resolved)
+        return loaded, no_rejects()
+
+    def _stream_checking_types(
+        self,
+        warehouse: Warehouse,
+        into: Into,
+        schema: TableSchema,
+        select: str,
+        formats: dict[str, list[str]],
+    ) -> tuple[int, dict[str, dict[str, Any]]]:
+        with scratch_duckdb() as con:
+            limit_memory(con, len(self.plan.columns))
+            reader = con.sql(select).to_arrow_reader(BATCH_ROWS)
+            watched = WatchedBatches(reader, schema, formats)
+            try:
+                loaded = warehouse.ingest_batches(*into, watched.reader())
+            except Exception as exc:
+                if watched.refuted is not None:
+                    raise ProposalRefuted(f"{self.file.path}: {watched.refuted}") from exc
+                raise
+        return loaded, watched.statistics()
+
     def discard(self, warehouse: Warehouse) -> None:
         pass  # nothing stays in the target before the commit
+
+
+class ProposalRefuted(CsvdockError):
+    """A value of a file loaded from its source does not fit the first look's type of its
+    column (or the schema cannot take the first look's types): the load rolled back, and the
+    file goes the usual way (its records copied, ``detect_schema``, the Polars cast)."""
+
+
+def _plain(
+    at_load: SchemaAtLoad,
+    columns: list[str],
+    tokens: tuple[str, ...],
+    types: dict[str, str],
+    noted_tokens: list[str],
+) -> bool:
+    """Return whether ``at_load``'s schema is the file's own: its columns and ``types``, nullable,
+    without formats or contract, under the NULL tokens Transform saw."""
+    schema = at_load.schema
+    return (
+        at_load.contract is None
+        and list(tokens) == noted_tokens
+        and sorted(schema.names) == sorted(columns)
+        and _types(schema) == types
+        and all(c.nullable and c.format is None for c in schema.columns)
+    )
+
+
+def _types(schema: TableSchema) -> dict[str, str]:
+    return {c.name: c.type for c in schema.columns}
+
+
+def _too_long(column: Column) -> bool:
+    """Return whether a decimal column's values are too long for its evidence's exact extremes
+    (``detect_schema`` reads them in another pass)."""
+    return t.decimal_scale(column.type) is not None and "min" not in column.evidence
+
+
+def _insert_in_duckdb(
+    warehouse: Warehouse,
+    into: Into,
+    schema: TableSchema,
+    select: str,
+    formats: dict[str, list[str]],
+) -> tuple[int, dict[str, dict[str, Any]]]:
+    """Insert ``select``'s rows into a DuckDB table and return how many, with the statistics of
+    the values stored (the rows this transaction appended: their row ids follow the table's):
+    per column, the values present (text: non-empty), the extremes, and for a text column
+    the values only each of its ``formats`` reads."""
+    table = qualified_name(*into)
+    names = ", ".join(quote_identifier(c) for c in schema.names)
+    start = warehouse.execute(f"SELECT coalesce(max(rowid) + 1, 0) FROM {table}")[0][0]
+    try:
+        loaded = warehouse.execute_rowcount(f"INSERT INTO {table} ({names}) {select}")
+    except WarehouseError as exc:
+        if isinstance(exc.__cause__, REFUTING_ERRORS):
+            raise ProposalRefuted(str(exc)) from exc
+        raise
+    aggregates: list[str] = []
+    for column in schema.columns:
+        name = quote_identifier(column.name)
+        if column.type == t.TEXT:
+            aggregates.append(f"count(CASE WHEN {name} <> '' THEN 1 END)")
+            value = warehouse.dialect.trimmed(name)
+            for format_name in formats.get(column.name, []):
+                only = warehouse.dialect.matches(value, source_format(format_name).only_this)
+                aggregates.append(f"count(CASE WHEN {only} THEN 1 END)")
+        else:
+            aggregates += [f"count({name})", f"min({name})", f"max({name})"]
+    values = iter(
+        warehouse.execute(f"SELECT {', '.join(aggregates)} FROM {table} WHERE rowid >= {start}")[0]
+    )
+    found: dict[str, dict[str, Any]] = {}
+    for column in schema.columns:
+        found[column.name] = {"present": next(values)}
+        if column.type == t.TEXT:
+            found[column.name]["formats"] = {f: next(values) for f in formats.get(column.name, [])}
+        else:
+            found[column.name].update(min=next(values), max=next(values))
+    return loaded, found
+
+
+# the errors of a cast that refuses a value: DuckDB's ``error`` and a failed conversion
+REFUTING_ERRORS = (duckdb.InvalidInputException, duckdb.ConversionException)
+
+
+class WatchedBatches:
+    """A stream of typed Arrow batches passed on as read, with the statistics of their values
+    (per column: the values present, or a text column's non-empty ones, and the extremes)
+    and the error that refuted the first look's types, if any."""
+
+    def __init__(
+        self, batches: pa.RecordBatchReader, schema: TableSchema, formats: dict[str, list[str]]
+    ) -> None:
+        self.batches, self.schema = batches, schema
+        self.refuted: Exception | None = None
+        self.formats = {
+            name: {f: source_format(f).only_this for f in names} for name, names in formats.items()
+        }
+        self.found: dict[str, dict[str, Any]] = {
+            c.name: {
+                "present": 0,
+                "min": None,
+                "max": None,
+                "formats": dict.fromkeys(formats.get(c.name, []), 0),
+            }
+            for c in schema.columns
+        }
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self.batches.schema, self._watched())
+
+    def _watched(self) -> Iterator[pa.RecordBatch]:
+        while True:
+            try:
+                batch = self.batches.read_next_batch()
+            except StopIteration:
+                return
+            except Exception as exc:  # (DuckDB's ``error`` arrives as pyarrow's OSError)
+                self.refuted = exc  # the usual way decides: it reads the source again
+                raise
+            self._add(batch)
+            yield batch
+
+    def _add(self, batch: pa.RecordBatch) -> None:
+        for column in self.schema.columns:
+            values, found = batch.column(column.name), self.found[column.name]
+            if column.type == t.TEXT:
+                found["present"] += pc.sum(pc.not_equal(values, "")).as_py() or 0
+                patterns = self.formats.get(column.name, {})
+                trimmed = pc.utf8_trim(values, t.WHITESPACE) if patterns else values
+                for format_name, pattern in patterns.items():
+                    only = pc.match_substring_regex(trimmed, pattern)
+                    found["formats"][format_name] += pc.sum(only).as_py() or 0
+                continue
+            found["present"] += pc.count(values).as_py()
+            if column.type == t.BOOLEAN:
+                continue
+            ends = pc.min_max(values).as_py()
+            for end, pick in (("min", min), ("max", max)):
+                if ends[end] is not None:
+                    known = found[end]
+                    found[end] = ends[end] if known is None else pick(known, ends[end])
+
+    def statistics(self) -> dict[str, dict[str, Any]]:
+        return self.found

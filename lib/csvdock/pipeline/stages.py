@@ -175,6 +175,8 @@ class SchemaAtLoad:
     contract: ContractRules | None
     as_prepared: bool  # the schema the file was cast (or staged) with still holds
     recorded: bool = False  # the target has this version already (no need to record it)
+    # the version is recorded by the rows' ``write``, which gives its columns their evidence
+    recorded_by_write: bool = False
 
 
 def schema_at_load(

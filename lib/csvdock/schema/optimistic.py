@@ -17,7 +17,7 @@ sends more files that way; the registry's parity tests keep it from being laxer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import polars as pl
@@ -136,12 +136,86 @@ CHECKED_ALONE = (t.TEXT, t.BOOLEAN)  # types without extremes in the evidence
 
 
 def _may_have_format(name: str, proposal: Proposal, stats: dict[str, Any]) -> bool:
-    """Return whether ``detect_schema`` would try text column ``name`` in a source format: some
-    values only that format reads (none only its rival), or it is the column's known format.
-    (Trying it takes the records: the file goes the usual way.)"""
-    known = proposal.known_formats.get(name)
-    for candidate, rival in proposal.formats.get(name, []):
-        alone, against = (stats[stat_key(name, f)] for f in (candidate, rival))
+    counts = {f: stats[stat_key(name, f)] for f in proposal.format_checks().get(name, [])}
+    return may_have_format(proposal.formats.get(name, []), proposal.known_formats.get(name), counts)
+
+
+def may_have_format(
+    pairs: list[tuple[str, str]] | list[list[str]], known: str | None, counts: dict[str, int]
+) -> bool:
+    """Return whether ``detect_schema`` would try a text column in a source format: some
+    values only that format reads (``counts``: per format of its plausible ``pairs`` with their
+    rivals), none only its rival, or it is the column's ``known`` format. (Trying it takes the
+    records: the file goes the usual way.)"""
+    for candidate, rival in pairs:
+        alone, against = counts[candidate], counts[rival]
         if not against and (alone or candidate == known):
             return True
     return False
+
+
+def provisional_schema(
+    table: str, columns: list[str], source_columns: list[str], proposal: Proposal
+) -> TableSchema | None:
+    """Return the schema ``detect_schema`` gives when ``proposal`` holds on every row with the
+    first look's own decimal scales, or None when the first look has a misfit or a leading zero
+    already. The load checks the types as it casts (``optimistic_rows_sql``: a value that does
+    not fit fails the statement), checks the text columns' formats, and gives the columns their
+    evidence from what it stored (``schema_with_evidence``; the first look's samples stand)."""
+    types: dict[str, str] = {}
+    for name, proposed in proposal.types.items():
+        if proposed in CHECKED_ALONE:
+            types[name] = proposed
+            continue
+        kind = confirmed_type(name, proposed, proposal.first_look)
+        if kind is None or kind == t.TEXT:
+            return None
+        types[name] = kind
+    return TableSchema(
+        table=table,
+        columns=[
+            Column(name, source, types[name], True, {"rows": proposal.rows}, None)
+            for name, source in zip(columns, source_columns, strict=True)
+        ],
+    )
+
+
+def first_look_samples(proposal: Proposal) -> dict[str, dict[str, list[Any]]]:
+    """Return each column's samples from the first look (they are the file's), for
+    ``schema_with_evidence``."""
+    first = proposal.first_look
+    return {
+        name: {key: list(first[stat_key(name, key)]) for key in SAMPLE_KEYS}
+        for name in proposal.types
+    }
+
+
+def schema_with_evidence(
+    provisional: TableSchema,
+    samples: dict[str, dict[str, list[Any]]],
+    rows: int,
+    loaded: dict[str, dict[str, Any]],
+) -> TableSchema:
+    """Return ``provisional`` with each column's evidence as ``detect_schema`` gives it, from the
+    statistics of the values the load stored (``loaded``: per column, ``present`` and, for a
+    type with extremes, ``min`` and ``max``; a text column's ``present`` counts its non-empty
+    values), the first look's ``samples`` and the file's ``rows``."""
+    stats: dict[str, Any] = {}
+    for column in provisional.columns:
+        name, kind, found = column.name, column.type, loaded[column.name]
+        for key in SAMPLE_KEYS:
+            stats[stat_key(name, key)] = samples[name][key]
+        stats[stat_key(name, "text_present" if kind == t.TEXT else "present")] = found["present"]
+        if kind in CHECKED_ALONE:
+            continue
+        family = t.DECIMAL if t.decimal_scale(kind) is not None else kind
+        stats[stat_key(name, f"{family}|min")] = found["min"]
+        stats[stat_key(name, f"{family}|max")] = found["max"]
+        if family == t.DECIMAL:  # the longest whole part: the larger extreme's
+            ends = [abs(v) for v in (found["min"], found["max"]) if v is not None]
+            stats[stat_key(name, "whole")] = max(len(str(int(v))) for v in ends) if ends else 0
+    columns = [
+        replace(c, evidence=column_evidence(c.name, c.type, stats, rows))
+        for c in provisional.columns
+    ]
+    return replace(provisional, columns=columns)

@@ -128,6 +128,30 @@ def trusted_rows_sql(
     checks, on every row, by ``proposal_statistics_sql``) and a schema of those types, without
     formats or contracts. (A value that does not convert makes the statement fail: it is
     never stored altered.)"""
+    return _typed_rows_sql(dialect, staged, schema, null_tokens, refute=False)
+
+
+def optimistic_rows_sql(
+    dialect: SqlDialect, staged: str, schema: TableSchema, null_tokens: tuple[str, ...]
+) -> str:
+    """Return a SELECT of the typed columns of the ``staged`` text records that fails (DuckDB's
+    ``error``: an ``InvalidInputException``) at the first present value that does not fit its
+    column's type under the registry's checks, or that has a leading zero in a number column:
+    the first look's types (``csvdock.schema.optimistic.provisional_schema``) checked on every
+    row as the rows are cast. Only for a schema without formats or contracts, in DuckDB."""
+    return _typed_rows_sql(dialect, staged, schema, null_tokens, refute=True)
+
+
+REFUTED = "csvdock: a value does not fit the first look's type of column "
+
+
+def _typed_rows_sql(
+    dialect: SqlDialect,
+    staged: str,
+    schema: TableSchema,
+    null_tokens: tuple[str, ...],
+    refute: bool,
+) -> str:
     trimmed: list[str] = []
     typed: list[str] = []
     for i, column in enumerate(schema.columns):
@@ -139,11 +163,26 @@ def trusted_rows_sql(
         trimmed.append(f"{dialect.trimmed(name)} AS {value}")
         tokens = t.null_tokens_for(column.type, null_tokens)
         cast = t.sql_converted(dialect, value, column.type)
+        null = _null_check(dialect, value, tokens)
+        if not refute:
+            typed.append(f"CASE WHEN NOT {null} THEN {cast} END AS {name}")
+            continue
+        fits = t.sql_valid(dialect, value, column.type)
+        if t.type_of(column.type).family == "numeric":
+            fits = f"({fits} AND NOT {_leading_zero(dialect, value)})"
+        refuted = f"error({dialect.literal(REFUTED + column.name)})"
         typed.append(
-            f"CASE WHEN NOT {_null_check(dialect, value, tokens)} THEN {cast} END AS {name}"
+            f"CASE WHEN {null} THEN NULL WHEN {fits} THEN {cast} ELSE {refuted} END AS {name}"
         )
     values = ", ".join(["*", *trimmed])
     return f"SELECT {', '.join(typed)} FROM (SELECT {values} FROM {staged}) AS trimmed"
+
+
+def _leading_zero(dialect: SqlDialect, value: str) -> str:
+    """Return whether ``value`` has a leading zero (the pattern only where the first character
+    can start one: a tenth of the cost)."""
+    zeros = dialect.matches(value, t.LEADING_ZERO_PATTERN)
+    return f"CASE WHEN left({value}, 1) IN ('0', '+', '-') THEN {zeros} ELSE false END"
 
 
 Check = tuple[str, str, str, str, RejectCode]  # condition, column, reason SQL, stage, code
@@ -230,9 +269,7 @@ def proposal_statistics_sql(
         if kind != t.TEXT:
             found[kind] = f"count(CASE WHEN {present} AND NOT {fits} THEN 1 END)"
         if t.type_of(kind).family == "numeric":
-            # (the pattern only where the first character can start one: a tenth of the cost)
-            zeros = dialect.matches(value, t.LEADING_ZERO_PATTERN)
-            zeros = f"CASE WHEN left({value}, 1) IN ('0', '+', '-') THEN {zeros} ELSE false END"
+            zeros = _leading_zero(dialect, value)
             found["zeros"] = f"count(CASE WHEN {present} AND {zeros} THEN 1 END)"
         if kind not in (t.TEXT, t.BOOLEAN):
             typed_values.append(f"CASE WHEN {fits} THEN {converted} END AS {typed}")
