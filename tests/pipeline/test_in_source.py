@@ -120,6 +120,43 @@ def test_types_that_do_not_hold_past_the_first_look_go_the_usual_way(
     assert rejects[2][5].startswith("x11000,user 11000,")  # the raw text, from the source
 
 
+LATE_VALUES = [
+    ("amount", "12.345", "decimal(38,3)"),  # a longer fraction: a wider decimal
+    ("id", "3000000000", "bigint"),  # past an integer
+    ("id", "011000", "text"),  # a leading zero: not a number
+    ("active", "maybe", "boolean"),  # one misfit: a reject
+    ("day", "2020-13-45", "date"),
+    ("zip", "1.234", None),  # a number only a source format reads, in a text column
+]
+
+
+@pytest.mark.parametrize(("column", "value", "kind"), LATE_VALUES)
+def test_a_late_value_that_refutes_the_first_look_loads_as_the_usual_way_does(
+    workdir: Path, target_url: str, column: str, value: str, kind: str | None
+):
+    """The load checks the first look's types as it casts; a value past the first look that
+    does not fit rolls it back, and the file loads exactly as the usual way loads it."""
+    source = write_users(workdir / "late.csv")
+    lines = source.read_text(encoding="utf-8").split("\n")
+    header = lines[0].split(",")
+    fields = lines[LATE_ROW].split(",")
+    fields[header.index(column)] = value
+    lines[LATE_ROW] = ",".join(fields)
+    source.write_text("\n".join(lines), encoding="utf-8")
+    results = {}
+    for name, in_place in (("source", True), ("copied", False)):
+        table = unique_table(name)
+        settings = settings_for(workdir, name, target_url, in_place)
+        (result,) = csvdock.ingest([source], table=table, settings=settings).files
+        assert result.status == "loaded", result.reason
+        schema = json.loads(Path(result.schema_path or "").read_text(encoding="utf-8"))
+        results[name] = (loaded(target_url, table), schema["columns"], result.timings or {})
+    assert "copy_records" in results["source"][2]  # refuted: copied, then cast as usual
+    assert results["source"][:2] == results["copied"][:2]
+    types = {c["name"]: c["type"] for c in results["source"][1]}
+    assert kind is None or types[column] == kind
+
+
 def test_a_source_replaced_before_its_load_is_not_loaded(workdir: Path, monkeypatch):
     source = write_users(workdir / "swap.csv")
     table, target = unique_table("swap"), f"duckdb:///{workdir / 'w.duckdb'}"
@@ -139,13 +176,16 @@ def test_a_source_replaced_before_its_load_is_not_loaded(workdir: Path, monkeypa
 
 
 @pytest.mark.parametrize(
-    ("kind", "late"), [("duckdb", False), ("postgresql", False), ("duckdb", True)]
+    ("kind", "late"),
+    [("duckdb", False), ("postgresql", False), ("duckdb", True), ("postgresql", True)],
 )
 def test_a_load_from_the_source_killed_at_any_point_loads_once_after_a_rerun(
     workdir: Path, kind: str, late: bool, request: pytest.FixtureRequest
 ):
-    """``late``: a value past the first look misfits, so Transform copies the records (the
-    usual path): the kills fall in that copy and the cast after it."""
+    """The load casts the source's rows and checks the first look's types as it inserts (into
+    DuckDB) or streams them to COPY (into PostgreSQL). ``late``: a value past the first look
+    misfits, so the load rolls back and copies and casts the records the usual way: one kill
+    falls in the load that will be refuted, one after its rollback (in the copy), one later."""
     rows = 150_000
     source = write_users(workdir / "big.csv", rows=rows, late_value="x11000" if late else None)
     target = (
@@ -171,15 +211,17 @@ def test_a_load_from_the_source_killed_at_any_point_loads_once_after_a_rerun(
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        # Kill -9 once Transform is done (the load reads the source from there on), or, for
-        # the late misfit, once Extract is (Transform then copies), at a different moment
-        # each time.
-        done = ".csvdock/**/extract/extract.json" if late else ".csvdock/**/in_source.json"
+        # Kill -9 once Transform is done (the load reads the source from there on), at a
+        # different moment each time; for the late misfit, the second time once the load
+        # rolled back and began the usual way.
+        done = ".csvdock/**/in_source.json"
+        if late and attempt == 1:
+            done = ".csvdock/**/transform-copied.partial-*"
         deadline = time.monotonic() + 60
         while not list(workdir.glob(done)):
             assert run.poll() is None and time.monotonic() < deadline, "the stage never ended"
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0.0, 0.3) * attempt)
+            time.sleep(0.005)
+        time.sleep(0 if done.endswith("*") else rng.uniform(0.0, 0.3) * attempt)
         os.killpg(run.pid, signal.SIGKILL)
         run.wait()
         if attempt == 0:  # killed as its load began: nothing of the file is in the target
