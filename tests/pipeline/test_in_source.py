@@ -157,6 +157,37 @@ def test_a_late_value_that_refutes_the_first_look_loads_as_the_usual_way_does(
     assert kind is None or types[column] == kind
 
 
+def test_elt_stages_without_positions_and_again_with_them_when_the_cast_rejects(
+    workdir: Path, target_url: str
+):
+    """ELT stages a file whose every value was checked without the records' positions; where
+    the cast in the target then has rejects after all (here a frozen table without the file's
+    last column: every row with a city is rejected), it stages them again with their
+    positions, and the rejects are those of the copied path, with their lines."""
+    source = write_users(workdir / "frozen.csv")
+    first = workdir / "first.csv"
+    first.write_text(
+        "id,name,amount,day,seen,active,zip\n1,a,1.00,2020-01-01,2020-01-01 00:00:00,true,00001\n",
+        encoding="utf-8",
+    )
+    results = {}
+    for name, in_place in (("source", True), ("copied", False)):
+        table = unique_table(name)
+        settings = settings_for(workdir, name, target_url, in_place).with_overrides(
+            evolution="freeze", mode="elt"
+        )
+        csvdock.ingest([first], table=table, settings=settings)
+        (result,) = csvdock.ingest([source], table=table, settings=settings).files
+        assert result.status == "loaded", result.reason
+        rows, _, rejects = loaded(target_url, table)
+        results[name] = (len(rows), rejects)
+    assert results["source"] == results["copied"]
+    count, rejects = results["source"]
+    assert count == 1 and len(rejects) == ROWS  # every row: 2 ragged, the rest a city
+    assert {code for *_, code, _ in rejects} == {"field_count", "unknown_column"}
+    assert [line for line, *_ in rejects] == list(range(2, ROWS + 2))
+
+
 def test_a_source_replaced_before_its_load_is_not_loaded(workdir: Path, monkeypatch):
     source = write_users(workdir / "swap.csv")
     table, target = unique_table("swap"), f"duckdb:///{workdir / 'w.duckdb'}"

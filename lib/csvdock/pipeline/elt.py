@@ -18,6 +18,7 @@ from csvdock.core.timing import timed
 from csvdock.pipeline.file_load import FileToLoad, Into, RowsCastInLoad, load_file
 from csvdock.pipeline.in_source import (
     checked_everywhere,
+    checked_in_source,
     stage_from_source,
     transform_in_source,
 )
@@ -39,7 +40,7 @@ from csvdock.rejects.format import (
     rejects_with_raw_text,
 )
 from csvdock.targets import Warehouse, connect, parse_target
-from csvdock.targets.load import LedgerEntry, store_rejects
+from csvdock.targets.load import LedgerEntry, LoadError, store_rejects
 from csvdock.transform.sql_cast import (
     checked_rows_sql,
     create_staging,
@@ -72,6 +73,15 @@ def load_raw_stage(
     extracted = ExtractResult.read(extract_dir)
     staging = staging_table(table, sha256)
     plan = SourcePlan.of(extract_dir, source or Path(extracted.path))
+    # A file read from its source has its types checked there first: where every value was,
+    # the cast finds no rejects, so the staged records need no positions (joining them costs
+    # more than the staging), unless the raw records are archived with their lines.
+    in_source = plan is not None and transform_in_source(
+        plan, extract_dir, table, settings, out_dir
+    )
+    positions = not (
+        in_source and checked_in_source(out_dir) and not settings.for_table(table).keep_raw
+    )
     with connect(parse_target(settings.target)) as warehouse, timed(out_dir, "stage_raw"):
         warehouse.begin()
         try:
@@ -81,7 +91,7 @@ def load_raw_stage(
                 records = [extract_dir / RECORDS_FILE]
                 staged = warehouse.ingest_parquet(*staging, columns, records)
             else:
-                staged = stage_from_source(plan, warehouse, staging)
+                staged = stage_from_source(plan, warehouse, staging, positions)
             warehouse.commit()
         except BaseException:
             warehouse.rollback()
@@ -89,7 +99,7 @@ def load_raw_stage(
     try:
         if plan is None:
             resolve_schema_stage(extract_dir, table, settings, out_dir)
-        elif not transform_in_source(plan, extract_dir, table, settings, out_dir):
+        elif not in_source:
             with timed(out_dir, "copy_records"):
                 plan.copy_records(out_dir / RECORDS_FILE, extracted.rows_read)
             resolve_schema_stage(extract_dir, table, settings, out_dir, out_dir / RECORDS_FILE)
@@ -97,7 +107,12 @@ def load_raw_stage(
         with connect(parse_target(settings.target)) as warehouse:
             _drop_quietly(warehouse, staging)
         raise
-    note = {"staging": list(staging), "columns": extracted.columns, "rows": staged}
+    note = {
+        "staging": list(staging),
+        "columns": extracted.columns,
+        "rows": staged,
+        "positions": positions,
+    }
     (out_dir / STAGED_FILE).write_text(json.dumps(note), encoding="utf-8")
     log.info("%s: staged %d raw records in %s", extracted.path, staged, ".".join(staging))
 
@@ -128,6 +143,7 @@ class StagedRows(RowsCastInLoad):
         staged = json.loads((file.prepared_dir / STAGED_FILE).read_text(encoding="utf-8"))
         self.staging = (staged["staging"][0], staged["staging"][1])
         self.columns: list[str] = staged["columns"]
+        self.positioned: bool = staged.get("positions", True)
         self.parse_rejects = pl.read_parquet(file.extract_dir / EXTRACT_REJECTS)
 
     def write(
@@ -146,12 +162,15 @@ class StagedRows(RowsCastInLoad):
         names = ", ".join(quote_identifier(c) for c in at_load.schema.names)
         into_sql = f"INSERT INTO {qualified_name(db_schema, name)} ({names}) "
         rows_read = self.file.extracted.rows_read
-        if checked_everywhere(self.file.prepared_dir, at_load, self.columns, null_tokens):
+        trusted = checked_everywhere(self.file.prepared_dir, at_load, self.columns, null_tokens)
+        if not self.positioned and not (trusted and not self.table_settings.keep_raw):
+            self._stage_again_with_positions(warehouse)
+        if trusted:
             # Every value was checked on the source (the same bytes): cast without checks.
             refuse_over_threshold(self.table_settings, rows_read, self.parse_rejects.height)
             staged = qualified_name(*self.staging)
-            trusted = trusted_rows_sql(warehouse.dialect, staged, at_load.schema, null_tokens)
-            loaded = warehouse.execute_rowcount(into_sql + trusted)
+            select = trusted_rows_sql(warehouse.dialect, staged, at_load.schema, null_tokens)
+            loaded = warehouse.execute_rowcount(into_sql + select)
             return self._finish(warehouse, db_schema, name, entry, loaded, self.parse_rejects)
         # The casts run once: into a temporary table, read twice (rejects, then good rows).
         scratch = quote_identifier(f"csvdock_checked_{self.file.sha256[:12]}")
@@ -166,6 +185,15 @@ class StagedRows(RowsCastInLoad):
         )
         warehouse.execute(f"DROP TABLE {scratch}")
         return self._finish(warehouse, db_schema, name, entry, loaded, rejects)
+
+    def _stage_again_with_positions(self, warehouse: Warehouse) -> None:
+        """Stage the records again, with their positions (staged without them, for a cast
+        that would find no rejects: the table's schema moved on since)."""
+        plan = SourcePlan.of(self.file.extract_dir, self.file.path)
+        if plan is None:
+            raise LoadError(f"{self.file.path}: Extract left no plan to read the source again")
+        warehouse.execute(f"DELETE FROM {qualified_name(*self.staging)}")
+        stage_from_source(plan, warehouse, self.staging, positions=True)
 
     def _finish(
         self,

@@ -192,12 +192,21 @@ def _detected_in_one_pass(
     return confirmed_schema(table, extracted.columns, extracted.source_columns, proposal, found)
 
 
-def stage_from_source(plan: SourcePlan, warehouse: Warehouse, staging: tuple[str, str]) -> int:
-    """Append a file's text records with their positions to the ``staging`` table (ELT), read
-    from its source: by the target itself where it reads CSV, else as Arrow batches read by
-    DuckDB. Return how many."""
+def checked_in_source(transform_dir: Path) -> bool:
+    """Return whether Transform (ELT: LoadRaw) checked every value of the file on its source
+    against the types of the schema it resolved."""
+    note = json.loads((transform_dir / IN_SOURCE_FILE).read_text(encoding="utf-8"))
+    return bool(note.get("checked"))
+
+
+def stage_from_source(
+    plan: SourcePlan, warehouse: Warehouse, staging: tuple[str, str], positions: bool = True
+) -> int:
+    """Append a file's text records to the ``staging`` table (ELT), with their positions or
+    NULL, read from its source: by the target itself where it reads CSV, else as Arrow
+    batches read by DuckDB. Return how many."""
     check_same_source(plan)
-    records = plan.records_sql(positions=True)
+    records = plan.records_sql(positions)
     names = ", ".join(quote_identifier(c) for c in [*plan.columns, LINE, START, END])
     if warehouse.dialect.capabilities.reads_csv:
         return warehouse.execute_rowcount(
