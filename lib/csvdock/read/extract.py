@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import tempfile
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ from csvdock.read.errors import (
     source_identity,
 )
 from csvdock.read.header import header_names, mended_header
-from csvdock.read.parse import parse_reject_frame, records_or_plan
+from csvdock.read.parse import EarlyCount, parse_reject_frame, records_or_plan
 from csvdock.read.records import (
     LINE,
     RecordIndex,
@@ -217,7 +218,10 @@ def _read_table(
 ) -> ExtractResult:
     """Find the table in the UTF-8 text ``path`` (read from ``source``) and parse it with
     ``dialect`` into ``out_dir`` (see ``extract_file``)."""
-    with tempfile.TemporaryDirectory(dir=out_dir) as scratch_dir:
+    with (
+        tempfile.TemporaryDirectory(dir=out_dir) as scratch_dir,
+        EarlyCount(path, dialect) if plan_only else nullcontext() as early,
+    ):
         scratch = Path(scratch_dir)
         path, index, dialect, never_closed = _indexed(path, dialect, out_dir, scratch)
         layout = find_table(path, index, dialect, settings.header)
@@ -253,6 +257,7 @@ def _read_table(
             (first_data, fields),
             (out_dir / RECORDS_FILE, out_dir / INDEX_FILE),
             scratch,
+            early,
         )
         unterminated = parse_reject_frame(
             index,

@@ -5,7 +5,8 @@ positions in the original file."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,59 @@ def count_with_duckdb(
         except duckdb.Error as exc:
             raise QuotingError(f"the file cannot be parsed as CSV: {first_line(exc)}") from None
         return _duckdb_rejects(con), int(parsed[0][0])
+
+
+class EarlyCount:
+    """DuckDB's count of a file's records (``count_with_duckdb``), started in a thread while the
+    record index is built (DuckDB and NumPy each take a core), with the options guessed from
+    the first line: a header, its fields, LF line endings. ``source_plan`` takes the count only
+    where the options it needs are exactly the guessed ones, and counts again otherwise."""
+
+    def __init__(self, path: Path, dialect: Dialect) -> None:
+        self.path, self.sql = path, ""
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._count: Future[tuple[list[tuple[int, str, int | None, str]], int]] | None = None
+        fields = _first_line_fields(path, dialect)
+        if fields:
+            guessed = replace(dialect, header=True)
+            self.sql = _count_options(guessed, fields, True)
+            columns = [f"c{i}" for i in range(fields)]
+            self._count = self._pool.submit(
+                count_with_duckdb, path, guessed, columns, True, SHORT_LINE_BYTES
+            )
+
+    def result(
+        self, dialect: Dialect, fields: int, lf_only: bool
+    ) -> tuple[list[tuple[int, str, int | None, str]], int] | None:
+        """Return the count where it was made with these options, else None (raise
+        ``QuotingError`` as ``count_with_duckdb`` does)."""
+        if self._count is None or _count_options(dialect, fields, lf_only) != self.sql:
+            return None
+        return self._count.result()
+
+    def __enter__(self) -> EarlyCount:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._pool.shutdown(wait=True)  # (a count nobody took still ends before the file goes)
+
+
+def _count_options(dialect: Dialect, fields: int, lf_only: bool) -> str:
+    columns = [f"c{i}" for i in range(fields)]
+    return text_records_select(columns, dialect, lf_only, max_line=SHORT_LINE_BYTES)
+
+
+def _first_line_fields(path: Path, dialect: Dialect) -> int:
+    """Return the fields of the first line of ``path`` read with ``dialect`` (0: no guess)."""
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
+    line, newline, _ = head.partition(b"\n")
+    if not newline or b"\r" in line or not dialect.quoting:
+        return 0
+    text = line.decode("utf-8", errors="replace")
+    if dialect.quote in text:
+        return 0  # (a quoted field may hold the delimiter: the index decides)
+    return len(text.split(dialect.delimiter))
 
 
 def _duckdb_rejects(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str, int | None, str]]:
@@ -312,6 +366,7 @@ def source_plan(
     first_data: int,
     fields: int,
     index_out: Path,
+    early: EarlyCount | None = None,
 ) -> dict[str, Any] | None:
     """Check that DuckDB, reading the source ``path`` itself, refuses exactly the records whose
     field count is off (so a later read gives the records the index positions); move the index
@@ -326,7 +381,10 @@ def source_plan(
     if odd.size > MAX_RECORDS_SKIPPED_UP_FRONT:
         return None
     try:
-        positions, parsed = count_with_duckdb(path, dialect, columns, lf_only, SHORT_LINE_BYTES)
+        counted = early.result(dialect, len(columns), lf_only) if early else None
+        positions, parsed = counted or count_with_duckdb(
+            path, dialect, columns, lf_only, SHORT_LINE_BYTES
+        )
     except QuotingError:
         return None
     rejects = parse_rejects(index, positions, first_data, index)
@@ -422,16 +480,20 @@ def records_or_plan(
     data: tuple[int, int],
     outputs: tuple[Path, Path],
     scratch: Path,
+    early: EarlyCount | None = None,
 ) -> tuple[pl.DataFrame, dict[str, Any] | None]:
     """Return the parse rejects and, where the records may stay in the source (``planned``,
     and ``source_plan`` agrees), the plan to read it again; else parse the records into the
     checkpoint (``parsed_records``). ``parsed``: the text parsed, its index with the
     original positions and its own; ``data``: the first data record and the fields a record
-    must have; ``outputs``: the records checkpoint and where a plan keeps the index."""
+    must have; ``outputs``: the records checkpoint and where a plan keeps the index;
+    ``early``: a count begun meanwhile (``EarlyCount``)."""
     (parse_path, parse_index, locate), (first_data, fields) = parsed, data
     records_out, index_out = outputs
     if planned and dialect.quoting:
-        plan = source_plan(parse_path, parse_index, dialect, columns, first_data, fields, index_out)
+        plan = source_plan(
+            parse_path, parse_index, dialect, columns, first_data, fields, index_out, early
+        )
         if plan is not None:
             return plan.pop("rejects"), plan
     records = parsed_records(
