@@ -188,6 +188,43 @@ def test_elt_stages_without_positions_and_again_with_them_when_the_cast_rejects(
     assert [line for line, *_ in rejects] == list(range(2, ROWS + 2))
 
 
+@pytest.mark.parametrize(
+    ("first_line", "path_taken"),
+    [
+        ("3000000000,a,1.125,2020-01-01,2020-01-01 00:00:00,true,00001,Oslo", "load"),
+        ("1,a,1.00,2020-01-01,2020-01-01 00:00:00,true,00001,Oslo,x", "check_proposal"),
+    ],
+)
+def test_a_big_file_appended_to_a_wider_table_loads_as_a_copied_one(
+    workdir: Path, target_url: str, first_line: str, path_taken: str
+):
+    """A table whose types are wider than the file's (a bigint, a longer fraction) takes the
+    file in the load's single pass (the file's types checked, the table's cast); a table with a
+    column the file lacks takes it after Transform checked the types on every record. Either
+    way the table, the rejects and the schema versions are the copied path's."""
+    source = write_users(workdir / "appended.csv")
+    first = workdir / "first.csv"
+    header = "id,name,amount,day,seen,active,zip,city" + (",extra" if path_taken != "load" else "")
+    first.write_text(f"{header}\n{first_line}\n", encoding="utf-8")
+    results = {}
+    for name, in_place in (("source", True), ("copied", False)):
+        table = unique_table(name)
+        settings = settings_for(workdir, name, target_url, in_place)
+        csvdock.ingest([first], table=table, settings=settings)
+        (result,) = csvdock.ingest([source], table=table, settings=settings).files
+        assert result.status == "loaded", result.reason
+        schema = json.loads(Path(result.schema_path or "").read_text(encoding="utf-8"))
+        versioned = (schema["version"], schema["columns"])
+        results[name] = (loaded(target_url, table), versioned, result.timings or {})
+    timings = results["source"][2]
+    assert "copy_records" not in timings and "cast" not in timings
+    assert ("check_proposal" in timings) == (path_taken == "check_proposal")
+    assert results["source"][:2] == results["copied"][:2]
+    types = {c["name"]: c["type"] for c in results["source"][1][1]}
+    if path_taken == "load":
+        assert (types["id"], types["amount"]) == ("bigint", "decimal(38,3)")
+
+
 def test_a_source_replaced_before_its_load_is_not_loaded(workdir: Path, monkeypatch):
     source = write_users(workdir / "swap.csv")
     table, target = unique_table("swap"), f"duckdb:///{workdir / 'w.duckdb'}"

@@ -52,6 +52,7 @@ from csvdock.rejects.format import (
     rejects_with_raw_text,
 )
 from csvdock.schema import types as t
+from csvdock.schema.contract import ContractRules
 from csvdock.schema.detect import first_look_rows
 from csvdock.schema.formats import source_format
 from csvdock.schema.optimistic import (
@@ -120,14 +121,20 @@ def transform_in_source(
             )
         if schema is not None:
             assert proposal is not None
-            samples = first_look_samples(proposal)
-        else:
+            resolved, contract = resolve_schema_stage(
+                extract_dir, table, settings, out_dir, detected=schema
+            )
+            if takes_the_file_as_it_is(resolved, contract, schema):
+                samples = first_look_samples(proposal)
+            else:  # a contract, a column the file lacks: the load needs the checked cast
+                schema = None
+        if schema is None:
             with timed(out_dir, "check_proposal"):
                 schema = _detected_in_one_pass(plan, proposal, extracted, table, settings)
             if schema is None:
                 return False
             checked = {c.name: c.type for c in schema.columns}
-        resolve_schema_stage(extract_dir, table, settings, out_dir, detected=schema)
+            resolve_schema_stage(extract_dir, table, settings, out_dir, detected=schema)
     note = {
         "rows": rows,
         "checked": checked,
@@ -236,12 +243,12 @@ class SourceRows(RowsCastInLoad):
         else leave its version to ``write``, which gives it its evidence."""
         if not self._provisional:
             return
-        prepared = TableSchema.read(self.file.prepared_dir / DETECTED_FILE)
-        types = {c.name: c.type for c in prepared.columns}
         tokens = self.table_settings.null_tokens
+        detected = TableSchema.read(self.file.prepared_dir / DETECTED_FILE)
         if not (
             at_load.as_prepared
-            and _plain(at_load, self.plan.columns, tokens, types, self.note["null_tokens"])
+            and list(tokens) == self.note["null_tokens"]
+            and takes_the_file_as_it_is(at_load.schema, at_load.contract, detected)
         ):
             raise ProposalRefuted(f"{self.file.path}: the table's schema moved on")
         at_load.recorded_by_write = True
@@ -328,7 +335,10 @@ class SourceRows(RowsCastInLoad):
         from the values stored and record its version."""
         records = f"({self.plan.text_records_sql()}) AS staged"
         tokens = self.table_settings.null_tokens
-        select = optimistic_rows_sql(dialect_of("duckdb"), records, at_load.schema, tokens)
+        prepared = TableSchema.read(self.file.prepared_dir / DETECTED_FILE)
+        select = optimistic_rows_sql(
+            dialect_of("duckdb"), records, at_load.schema, tokens, _types(prepared)
+        )
         formats = {
             name: sorted({f for pair in pairs for f in pair})
             for name, pairs in self.note["formats"].items()
@@ -343,7 +353,6 @@ class SourceRows(RowsCastInLoad):
             known = self.note["known_formats"].get(name)
             if may_have_format(pairs, known, found[name]["formats"]):
                 raise ProposalRefuted(f"{self.file.path}: column {name} may hold formatted values")
-        prepared = TableSchema.read(self.file.prepared_dir / DETECTED_FILE)
         samples, rows = self.note["first_look_samples"], int(self.note["rows"])
         detected = schema_with_evidence(prepared, samples, rows, found)
         if any(_too_long(c) for c in detected.columns):
@@ -387,23 +396,28 @@ class ProposalRefuted(CsvdockError):
     file goes the usual way (its records copied, ``detect_schema``, the Polars cast)."""
 
 
-def _plain(
-    at_load: SchemaAtLoad,
-    columns: list[str],
-    tokens: tuple[str, ...],
-    types: dict[str, str],
-    noted_tokens: list[str],
+def takes_the_file_as_it_is(
+    schema: TableSchema, contract: ContractRules | None, detected: TableSchema
 ) -> bool:
-    """Return whether ``at_load``'s schema is the file's own: its columns and ``types``, nullable,
-    without formats or contract, under the NULL tokens Transform saw."""
-    schema = at_load.schema
+    """Return whether ``schema`` takes a file whose schema is ``detected`` without a contract
+    to enforce, a column the file lacks, a NOT NULL or a source format, each column of the
+    file's type or one whose values give the same evidence (a bigint for an integer, a decimal
+    of a larger scale): the load checks the file's types and casts to the table's."""
+    types = _types(detected)
     return (
-        at_load.contract is None
-        and list(tokens) == noted_tokens
-        and sorted(schema.names) == sorted(columns)
-        and _types(schema) == types
-        and all(c.nullable and c.format is None for c in schema.columns)
+        contract is None
+        and sorted(schema.names) == sorted(types)
+        and all(
+            c.nullable and c.format is None and _holds_as(types[c.name], c.type)
+            for c in schema.columns
+        )
     )
+
+
+def _holds_as(detected: str, stored: str) -> bool:
+    scales = (t.decimal_scale(detected), t.decimal_scale(stored))
+    wider_decimal = scales[0] is not None and scales[1] is not None and scales[1] >= scales[0]
+    return detected == stored or wider_decimal or (detected, stored) == (t.INTEGER, t.BIGINT)
 
 
 def _types(schema: TableSchema) -> dict[str, str]:

@@ -128,18 +128,23 @@ def trusted_rows_sql(
     checks, on every row, by ``proposal_statistics_sql``) and a schema of those types, without
     formats or contracts. (A value that does not convert makes the statement fail: it is
     never stored altered.)"""
-    return _typed_rows_sql(dialect, staged, schema, null_tokens, refute=False)
+    return _typed_rows_sql(dialect, staged, schema, null_tokens, None)
 
 
 def optimistic_rows_sql(
-    dialect: SqlDialect, staged: str, schema: TableSchema, null_tokens: tuple[str, ...]
+    dialect: SqlDialect,
+    staged: str,
+    schema: TableSchema,
+    null_tokens: tuple[str, ...],
+    detected: dict[str, str],
 ) -> str:
-    """Return a SELECT of the typed columns of the ``staged`` text records that fails (DuckDB's
-    ``error``: an ``InvalidInputException``) at the first present value that does not fit its
-    column's type under the registry's checks, or that has a leading zero in a number column:
-    the first look's types (``csvdock.schema.optimistic.provisional_schema``) checked on every
-    row as the rows are cast. Only for a schema without formats or contracts, in DuckDB."""
-    return _typed_rows_sql(dialect, staged, schema, null_tokens, refute=True)
+    """Return a SELECT of the ``staged`` text records cast to ``schema``'s types that fails
+    (DuckDB's ``error``: an ``InvalidInputException``) at the first present value that does not
+    fit its column's ``detected`` type under the registry's checks (the first look's types:
+    ``csvdock.schema.optimistic.provisional_schema``; the schema's may be wider in the same
+    family: a value that fits the narrower converts exactly), or that has a
+    leading zero in a number column. Only for a schema without formats or contracts, in DuckDB."""
+    return _typed_rows_sql(dialect, staged, schema, null_tokens, detected)
 
 
 REFUTED = "csvdock: a value does not fit the first look's type of column "
@@ -150,12 +155,14 @@ def _typed_rows_sql(
     staged: str,
     schema: TableSchema,
     null_tokens: tuple[str, ...],
-    refute: bool,
+    detected: dict[str, str] | None,
 ) -> str:
+    """(``detected``: the types to check, where the values are checked.)"""
     trimmed: list[str] = []
     typed: list[str] = []
     for i, column in enumerate(schema.columns):
         name = quote_identifier(column.name)
+        checked = detected[column.name] if detected is not None else column.type
         if column.type == t.TEXT:
             typed.append(f"{name} AS {name}")
             continue
@@ -164,11 +171,11 @@ def _typed_rows_sql(
         tokens = t.null_tokens_for(column.type, null_tokens)
         cast = t.sql_converted(dialect, value, column.type)
         null = _null_check(dialect, value, tokens)
-        if not refute:
+        if detected is None:
             typed.append(f"CASE WHEN NOT {null} THEN {cast} END AS {name}")
             continue
-        fits = t.sql_valid(dialect, value, column.type)
-        if t.type_of(column.type).family == "numeric":
+        fits = t.sql_valid(dialect, value, checked)
+        if t.type_of(checked).family == "numeric":
             fits = f"({fits} AND NOT {_leading_zero(dialect, value)})"
         refuted = f"error({dialect.literal(REFUTED + column.name)})"
         typed.append(
