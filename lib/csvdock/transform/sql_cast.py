@@ -182,7 +182,8 @@ def _typed_rows_sql(
             f"CASE WHEN {null} THEN NULL WHEN {fits} THEN {cast} ELSE {refuted} END AS {name}"
         )
     values = ", ".join(["*", *trimmed])
-    return f"SELECT {', '.join(typed)} FROM (SELECT {values} FROM {staged}) AS trimmed"
+    fence = dialect.fence()  # (trimmed once a value, not once a use)
+    return f"SELECT {', '.join(typed)} FROM (SELECT {values} FROM {staged}{fence}) AS trimmed"
 
 
 def _leading_zero(dialect: SqlDialect, value: str) -> str:
@@ -224,8 +225,13 @@ def _frozen_checks(dialect: SqlDialect, contract: ContractRules) -> list[Check]:
 
 
 def _null_check(dialect: SqlDialect, value: str, tokens: tuple[str, ...]) -> str:
+    """Return whether ``value`` is NULL or one of the NULL ``tokens`` (the list compared only
+    with a value no longer than the longest: most are, and PostgreSQL compares one by one)."""
+    if not tokens:
+        return f"({value} IS NULL)"
     listed = ", ".join(dialect.literal(token) for token in sorted(tokens))
-    return f"({value} IS NULL OR {value} IN ({listed}))"
+    longest = max(len(token) for token in tokens)
+    return f"({value} IS NULL OR (length({value}) <= {longest} AND {value} IN ({listed})))"
 
 
 def proposal_statistics_sql(
