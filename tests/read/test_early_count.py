@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from csvdock.core.settings import load_settings
-from csvdock.read import parse
+from csvdock.read import early_count, parse
 from csvdock.read.extract import extract_file
 
 LINES = ["id,name,amount"] + [f"{i},user {i},{i}.50" for i in range(5_000)]
@@ -37,10 +37,11 @@ def test_an_early_count_gives_the_plan_a_later_count_gives(
         return counted(*args, **kwargs)
 
     monkeypatch.setattr(parse, "count_with_duckdb", count)
+    monkeypatch.setattr(early_count, "count_with_duckdb", count)
     early = extract_file(source, workdir / "early", settings, None, True)
     used_early = threads == [n for n in threads if n != threading.main_thread().name]
     threads.clear()
-    monkeypatch.setattr(parse, "_first_line_fields", lambda *_: 0)  # no early count
+    monkeypatch.setattr(early_count, "_first_line_fields", lambda *_: 0)  # no early count
     later = extract_file(source, workdir / "later", settings, None, True)
     assert threads == [threading.main_thread().name]
     assert early.plan is not None and later.plan is not None

@@ -16,11 +16,11 @@ from csvdock.core.settings import Settings
 from csvdock.core.timing import timed
 from csvdock.pipeline.file_load import FileToLoad, Into, load_file
 from csvdock.pipeline.in_source import (
-    ProposalRefuted,
     SourceRows,
     is_cast_in_load,
     transform_in_source,
 )
+from csvdock.pipeline.single_pass import ProposalRefuted
 from csvdock.pipeline.stages import (
     SchemaAtLoad,
     is_empty_file,

@@ -1,10 +1,13 @@
 """A file whose records stay in its source (``csvdock.read.source``), the way a big clean file
 goes: no text copy, no typed copy, every value still checked.
 
-- Transform (ELT: LoadRaw, after staging the records from the source) reads the first records for
+- Transform (ELT: LoadRaw, before it stages the records from the source) reads the first records for
   the first look and checks its proposal on every record with one aggregate query over the
   source (``csvdock.schema.optimistic``). Where the proposal does not hold, it copies the records
   and the file goes the usual way (``detect_schema``, the Polars or SQL cast).
+- ETL's Transform, where the first look's types can be checked by the cast itself, reads nothing
+  more: the load checks them as it casts (``csvdock.pipeline.single_pass``), and a misfit sends
+  the file the usual way (``ProposalRefuted``).
 - ETL's load casts the source's records with the type registry's SQL and inserts them in one
   statement, inside the load's transaction with the ledger row. Where every value was checked
   against the schema the load uses, the cast runs without checks (``trusted_rows_sql``), also in
@@ -17,20 +20,23 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from csvdock.core.errors import CsvdockError
 from csvdock.core.naming import qualified_name, quote_identifier
 from csvdock.core.settings import Settings
 from csvdock.core.timing import timed
 from csvdock.pipeline.file_load import FileToLoad, Into, RowsCastInLoad
+from csvdock.pipeline.single_pass import (
+    ProposalRefuted,
+    WatchedBatches,
+    inserted_into_duckdb,
+    takes_the_file_as_it_is,
+    too_long,
+    types_of,
+)
 from csvdock.pipeline.stages import (
     DETECTED_FILE,
     SchemaAtLoad,
@@ -51,10 +57,7 @@ from csvdock.rejects.format import (
     rejects_from_rows,
     rejects_with_raw_text,
 )
-from csvdock.schema import types as t
-from csvdock.schema.contract import ContractRules
 from csvdock.schema.detect import first_look_rows
-from csvdock.schema.formats import source_format
 from csvdock.schema.optimistic import (
     Proposal,
     confirmed_schema,
@@ -65,9 +68,8 @@ from csvdock.schema.optimistic import (
     schema_with_evidence,
 )
 from csvdock.schema.registry import SchemaRegistry
-from csvdock.schema.table import Column, TableSchema
+from csvdock.schema.table import TableSchema
 from csvdock.targets import Warehouse, dialect_of
-from csvdock.targets.base import WarehouseError
 from csvdock.targets.load import LedgerEntry, LoadError, record_version, store_rejects
 from csvdock.transform.sql_cast import (
     checked_rows_sql,
@@ -263,7 +265,7 @@ class SourceRows(RowsCastInLoad):
         identity = check_same_source(self.plan)
         rows = self.file.extracted.rows_read - self.parse_rejects.height
         if self._provisional:
-            loaded, cast_rejects = self._insert_checking_types(warehouse, into, at_load)
+            loaded, cast_rejects = self._insert_checkingtypes_of(warehouse, into, at_load)
         elif warehouse.dialect.capabilities.reads_csv:
             loaded, cast_rejects = self._insert_in_target(warehouse, into, at_load, rows)
         else:
@@ -327,7 +329,7 @@ class SourceRows(RowsCastInLoad):
             found = con.execute(checked_rejects_sql(positioned)).fetchall()
         return loaded, rejects_from_rows(found)
 
-    def _insert_checking_types(
+    def _insert_checkingtypes_of(
         self, warehouse: Warehouse, into: Into, at_load: SchemaAtLoad
     ) -> tuple[int, pl.DataFrame]:
         """Cast and insert the rows, checking the first look's types on every value as they go
@@ -337,16 +339,16 @@ class SourceRows(RowsCastInLoad):
         tokens = self.table_settings.null_tokens
         prepared = TableSchema.read(self.file.prepared_dir / DETECTED_FILE)
         select = optimistic_rows_sql(
-            dialect_of("duckdb"), records, at_load.schema, tokens, _types(prepared)
+            dialect_of("duckdb"), records, at_load.schema, tokens, types_of(prepared)
         )
         formats = {
             name: sorted({f for pair in pairs for f in pair})
             for name, pairs in self.note["formats"].items()
         }
         if warehouse.dialect.capabilities.reads_csv:
-            loaded, found = _insert_in_duckdb(warehouse, into, at_load.schema, select, formats)
+            loaded, found = inserted_into_duckdb(warehouse, into, at_load.schema, select, formats)
         else:
-            loaded, found = self._stream_checking_types(
+            loaded, found = self._stream_checkingtypes_of(
                 warehouse, into, at_load.schema, select, formats
             )
         for name, pairs in self.note["formats"].items():
@@ -355,18 +357,20 @@ class SourceRows(RowsCastInLoad):
                 raise ProposalRefuted(f"{self.file.path}: column {name} may hold formatted values")
         samples, rows = self.note["first_look_samples"], int(self.note["rows"])
         detected = schema_with_evidence(prepared, samples, rows, found)
-        if any(_too_long(c) for c in detected.columns):
+        if any(too_long(c) for c in detected.columns):
             raise ProposalRefuted(f"{self.file.path}: a decimal too long for exact extremes")
         policy = self.table_settings.evolution
         resolved = SchemaRegistry(self.file.settings.schemas_dir).propose(detected, policy).schema
-        if resolved.version != at_load.schema.version or _types(resolved) != _types(at_load.schema):
+        if resolved.version != at_load.schema.version or types_of(resolved) != types_of(
+            at_load.schema
+        ):
             raise ProposalRefuted(f"{self.file.path}: the schema resolved otherwise")
         at_load.schema = resolved
         if not at_load.recorded:
             record_version(warehouse, resolved)
         return loaded, no_rejects()
 
-    def _stream_checking_types(
+    def _stream_checkingtypes_of(
         self,
         warehouse: Warehouse,
         into: Into,
@@ -388,153 +392,3 @@ class SourceRows(RowsCastInLoad):
 
     def discard(self, warehouse: Warehouse) -> None:
         pass  # nothing stays in the target before the commit
-
-
-class ProposalRefuted(CsvdockError):
-    """A value of a file loaded from its source does not fit the first look's type of its
-    column (or the schema cannot take the first look's types): the load rolled back, and the
-    file goes the usual way (its records copied, ``detect_schema``, the Polars cast)."""
-
-
-def takes_the_file_as_it_is(
-    schema: TableSchema, contract: ContractRules | None, detected: TableSchema
-) -> bool:
-    """Return whether ``schema`` takes a file whose schema is ``detected`` without a contract
-    to enforce, a column the file lacks, a NOT NULL or a source format, each column of the
-    file's type or one whose values give the same evidence (a bigint for an integer, a decimal
-    of a larger scale): the load checks the file's types and casts to the table's."""
-    types = _types(detected)
-    return (
-        contract is None
-        and sorted(schema.names) == sorted(types)
-        and all(
-            c.nullable and c.format is None and _holds_as(types[c.name], c.type)
-            for c in schema.columns
-        )
-    )
-
-
-def _holds_as(detected: str, stored: str) -> bool:
-    scales = (t.decimal_scale(detected), t.decimal_scale(stored))
-    wider_decimal = scales[0] is not None and scales[1] is not None and scales[1] >= scales[0]
-    return detected == stored or wider_decimal or (detected, stored) == (t.INTEGER, t.BIGINT)
-
-
-def _types(schema: TableSchema) -> dict[str, str]:
-    return {c.name: c.type for c in schema.columns}
-
-
-def _too_long(column: Column) -> bool:
-    """Return whether a decimal column's values are too long for its evidence's exact extremes
-    (``detect_schema`` reads them in another pass)."""
-    return t.decimal_scale(column.type) is not None and "min" not in column.evidence
-
-
-def _insert_in_duckdb(
-    warehouse: Warehouse,
-    into: Into,
-    schema: TableSchema,
-    select: str,
-    formats: dict[str, list[str]],
-) -> tuple[int, dict[str, dict[str, Any]]]:
-    """Insert ``select``'s rows into a DuckDB table and return how many, with the statistics of
-    the values stored (the rows this transaction appended: their row ids follow the table's):
-    per column, the values present (text: non-empty), the extremes, and for a text column
-    the values only each of its ``formats`` reads."""
-    table = qualified_name(*into)
-    names = ", ".join(quote_identifier(c) for c in schema.names)
-    start = warehouse.execute(f"SELECT coalesce(max(rowid) + 1, 0) FROM {table}")[0][0]
-    try:
-        loaded = warehouse.execute_rowcount(f"INSERT INTO {table} ({names}) {select}")
-    except WarehouseError as exc:
-        if isinstance(exc.__cause__, REFUTING_ERRORS):
-            raise ProposalRefuted(str(exc)) from exc
-        raise
-    aggregates: list[str] = []
-    for column in schema.columns:
-        name = quote_identifier(column.name)
-        if column.type == t.TEXT:
-            aggregates.append(f"count(CASE WHEN {name} <> '' THEN 1 END)")
-            value = warehouse.dialect.trimmed(name)
-            for format_name in formats.get(column.name, []):
-                only = warehouse.dialect.matches(value, source_format(format_name).only_this)
-                aggregates.append(f"count(CASE WHEN {only} THEN 1 END)")
-        else:
-            aggregates += [f"count({name})", f"min({name})", f"max({name})"]
-    values = iter(
-        warehouse.execute(f"SELECT {', '.join(aggregates)} FROM {table} WHERE rowid >= {start}")[0]
-    )
-    found: dict[str, dict[str, Any]] = {}
-    for column in schema.columns:
-        found[column.name] = {"present": next(values)}
-        if column.type == t.TEXT:
-            found[column.name]["formats"] = {f: next(values) for f in formats.get(column.name, [])}
-        else:
-            found[column.name].update(min=next(values), max=next(values))
-    return loaded, found
-
-
-# the errors of a cast that refuses a value: DuckDB's ``error`` and a failed conversion
-REFUTING_ERRORS = (duckdb.InvalidInputException, duckdb.ConversionException)
-
-
-class WatchedBatches:
-    """A stream of typed Arrow batches passed on as read, with the statistics of their values
-    (per column: the values present, or a text column's non-empty ones, and the extremes)
-    and the error that refuted the first look's types, if any."""
-
-    def __init__(
-        self, batches: pa.RecordBatchReader, schema: TableSchema, formats: dict[str, list[str]]
-    ) -> None:
-        self.batches, self.schema = batches, schema
-        self.refuted: Exception | None = None
-        self.formats = {
-            name: {f: source_format(f).only_this for f in names} for name, names in formats.items()
-        }
-        self.found: dict[str, dict[str, Any]] = {
-            c.name: {
-                "present": 0,
-                "min": None,
-                "max": None,
-                "formats": dict.fromkeys(formats.get(c.name, []), 0),
-            }
-            for c in schema.columns
-        }
-
-    def reader(self) -> pa.RecordBatchReader:
-        return pa.RecordBatchReader.from_batches(self.batches.schema, self._watched())
-
-    def _watched(self) -> Iterator[pa.RecordBatch]:
-        while True:
-            try:
-                batch = self.batches.read_next_batch()
-            except StopIteration:
-                return
-            except Exception as exc:  # (DuckDB's ``error`` arrives as pyarrow's OSError)
-                self.refuted = exc  # the usual way decides: it reads the source again
-                raise
-            self._add(batch)
-            yield batch
-
-    def _add(self, batch: pa.RecordBatch) -> None:
-        for column in self.schema.columns:
-            values, found = batch.column(column.name), self.found[column.name]
-            if column.type == t.TEXT:
-                found["present"] += pc.sum(pc.not_equal(values, "")).as_py() or 0
-                patterns = self.formats.get(column.name, {})
-                trimmed = pc.utf8_trim(values, t.WHITESPACE) if patterns else values
-                for format_name, pattern in patterns.items():
-                    only = pc.match_substring_regex(trimmed, pattern)
-                    found["formats"][format_name] += pc.sum(only).as_py() or 0
-                continue
-            found["present"] += pc.count(values).as_py()
-            if column.type == t.BOOLEAN:
-                continue
-            ends = pc.min_max(values).as_py()
-            for end, pick in (("min", min), ("max", max)):
-                if ends[end] is not None:
-                    known = found[end]
-                    found[end] = ends[end] if known is None else pick(known, ends[end])
-
-    def statistics(self) -> dict[str, dict[str, Any]]:
-        return self.found

@@ -25,6 +25,7 @@ from csvdock.read.dialect import (
     without_space_after_delimiter,
     without_unquoted_escapes,
 )
+from csvdock.read.early_count import EarlyCount
 from csvdock.read.encoding import (
     UTF8,
     EncodingProblem,
@@ -44,7 +45,7 @@ from csvdock.read.errors import (
     source_identity,
 )
 from csvdock.read.header import header_names, mended_header
-from csvdock.read.parse import EarlyCount, parse_reject_frame, records_or_plan
+from csvdock.read.parse import parse_reject_frame, records_or_plan
 from csvdock.read.records import (
     LINE,
     RecordIndex,
