@@ -225,6 +225,22 @@ def test_a_big_file_appended_to_a_wider_table_loads_as_a_copied_one(
         assert (types["id"], types["amount"]) == ("bigint", "decimal(38,3)")
 
 
+def test_elt_with_keep_raw_stages_a_file_read_from_its_source_with_its_lines(
+    workdir: Path, target_url: str
+):
+    source = write_users(workdir / "kept.csv")
+    table = unique_table("kept")
+    settings = settings_for(workdir, "kept", target_url, True).with_overrides(
+        mode="elt", keep_raw=True
+    )
+    (result,) = csvdock.ingest([source], table=table, settings=settings).files
+    assert result.status == "loaded", result.reason
+    assert "check_proposal" in (result.timings or {})  # every value checked: no rejects
+    with open_warehouse(target_url) as warehouse:
+        lines = warehouse.execute(f'SELECT __line FROM "{table}__raw" ORDER BY 1')
+    assert [line for (line,) in lines] == [n for n in range(2, ROWS + 2) if n not in (501, 9001)]
+
+
 def test_a_source_replaced_before_its_load_is_not_loaded(workdir: Path, monkeypatch):
     source = write_users(workdir / "swap.csv")
     table, target = unique_table("swap"), f"duckdb:///{workdir / 'w.duckdb'}"
