@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 TIMINGS_FILE = "timings.json"
+_WRITING = threading.Lock()  # (a stage may time two steps at once, in two threads)
 
 
 @contextlib.contextmanager
@@ -20,9 +22,10 @@ def timed(folder: Path, step: str) -> Iterator[None]:
     finally:
         seconds = round(time.perf_counter() - started, 4)
         path = folder / TIMINGS_FILE
-        recorded = read_timings(folder)
-        recorded[step] = seconds
-        path.write_text(json.dumps(recorded), encoding="utf-8")
+        with _WRITING:
+            recorded = read_timings(folder)
+            recorded[step] = seconds
+            path.write_text(json.dumps(recorded), encoding="utf-8")
 
 
 def read_timings(*folders: Path) -> dict[str, float]:

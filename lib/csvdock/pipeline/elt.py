@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -63,40 +64,31 @@ def load_raw_stage(
 ) -> None:
     """Stage the text records in the target and resolve the schema (as ETL does). A file whose
     records stay in its ``source`` (the path this run reads; default: the path extracted) is
-    staged from it, and its types checked on it (``csvdock.pipeline.in_source``).
-
-    Staging comes first: the target's buffers are released before detection's are taken, so
-    the two peaks do not add up in this process."""
+    staged from it, and its types checked on it meanwhile, in a thread (each on a core:
+    ``csvdock.pipeline.in_source``). Where every value was checked, the cast finds no rejects,
+    so the staged records need no positions (joining them costs more than the staging); where
+    not, they are staged again with them (and from the start with ``keep_raw``: the archive
+    keeps each record's line)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if is_quarantined(extract_dir) or is_empty_file(extract_dir):
         return
     extracted = ExtractResult.read(extract_dir)
     staging = staging_table(table, sha256)
     plan = SourcePlan.of(extract_dir, source or Path(extracted.path))
-    # A file read from its source has its types checked there first: where every value was,
-    # the cast finds no rejects, so the staged records need no positions (joining them costs
-    # more than the staging), unless the raw records are archived with their lines.
-    in_source = plan is not None and transform_in_source(
-        plan, extract_dir, table, settings, out_dir
-    )
-    positions = not (
-        in_source and checked_in_source(out_dir) and not settings.for_table(table).keep_raw
-    )
-    with connect(parse_target(settings.target)) as warehouse, timed(out_dir, "stage_raw"):
-        warehouse.begin()
-        try:
-            create_staging(warehouse, staging, extracted.columns)
-            if plan is None:
-                columns = [*extracted.columns, LINE, START, END]
-                records = [extract_dir / RECORDS_FILE]
-                staged = warehouse.ingest_parquet(*staging, columns, records)
-            else:
-                staged = stage_from_source(plan, warehouse, staging, positions)
-            warehouse.commit()
-        except BaseException:
-            warehouse.rollback()
-            raise
+    positions = plan is None or settings.for_table(table).keep_raw
+    in_source = False
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        checking = (
+            pool.submit(transform_in_source, plan, extract_dir, table, settings, out_dir)
+            if plan is not None
+            else None
+        )
+        staged = _staged(settings, staging, extract_dir, plan, positions, out_dir)
     try:
+        in_source = checking.result() if checking is not None else False
+        if plan is not None and not positions and not (in_source and checked_in_source(out_dir)):
+            positions = True  # the cast may have rejects: they need their lines
+            staged = _staged(settings, staging, extract_dir, plan, positions, out_dir)
         if plan is None:
             resolve_schema_stage(extract_dir, table, settings, out_dir)
         elif not in_source:
@@ -115,6 +107,35 @@ def load_raw_stage(
     }
     (out_dir / STAGED_FILE).write_text(json.dumps(note), encoding="utf-8")
     log.info("%s: staged %d raw records in %s", extracted.path, staged, ".".join(staging))
+
+
+def _staged(
+    settings: Settings,
+    staging: tuple[str, str],
+    extract_dir: Path,
+    plan: SourcePlan | None,
+    positions: bool,
+    out_dir: Path,
+) -> int:
+    """(Re)create the staging table and stage the file's text records in it, from Extract's
+    checkpoint or from the source of ``plan`` (with their ``positions`` or without); return
+    how many."""
+    extracted = ExtractResult.read(extract_dir)
+    with connect(parse_target(settings.target)) as warehouse, timed(out_dir, "stage_raw"):
+        warehouse.begin()
+        try:
+            create_staging(warehouse, staging, extracted.columns)
+            if plan is None:
+                columns = [*extracted.columns, LINE, START, END]
+                records = [extract_dir / RECORDS_FILE]
+                staged = warehouse.ingest_parquet(*staging, columns, records)
+            else:
+                staged = stage_from_source(plan, warehouse, staging, positions)
+            warehouse.commit()
+        except BaseException:
+            warehouse.rollback()
+            raise
+    return staged
 
 
 def transform_in_target_stage(
