@@ -134,13 +134,24 @@ def cast_usually(
     """Copy and cast the records of a file whose first look's types the load refuted, the
     usual way, into a folder beside ``transform_dir`` (reused when it is there already: a
     rerun after a crash); return the folder."""
-    folder = transform_dir.with_name(f"{transform_dir.name}-copied")
+
+    def cast_into(partial: Path) -> None:
+        partial.mkdir(parents=True)
+        cast_records(extract_dir, table, settings, partial, plan)
+
+    return checkpoint_beside(transform_dir, "copied", cast_into)
+
+
+def checkpoint_beside(transform_dir: Path, suffix: str, write: Callable[[Path], None]) -> Path:
+    """Return the checkpoint folder ``<transform_dir>-<suffix>``, written by ``write`` into a
+    partial folder renamed into place once complete (reused when it is there already: a
+    rerun after a crash, or another worker's)."""
+    folder = transform_dir.with_name(f"{transform_dir.name}-{suffix}")
     if (folder / TRANSFORM_META).exists():
         return folder
     partial = transform_dir.with_name(f"{folder.name}.partial-{secrets.token_hex(4)}")
     try:
-        partial.mkdir(parents=True)
-        cast_records(extract_dir, table, settings, partial, plan)
+        write(partial)
         partial.rename(folder)
     except OSError:
         if not (folder / TRANSFORM_META).exists():
@@ -209,18 +220,10 @@ def retyped(
     """Cast the file's records again with ``at_load``'s schema into a checkpoint keyed by its
     version (beside ``transform_dir``; reused when it is there already); return the folder."""
     version = at_load.schema.version
-    folder = transform_dir.with_name(f"{transform_dir.name}-v{version}")
-    if (folder / TRANSFORM_META).exists():
-        return folder
-    partial = transform_dir.with_name(f"{folder.name}.partial-{secrets.token_hex(4)}")
-    try:
+
+    def cast_into(partial: Path) -> None:
         records = text_records(extract_dir, transform_dir)
         transform_records(records, at_load.schema, null_tokens, partial, at_load.contract)
         write_resolution(partial, at_load.schema, at_load.contract, version)
-        partial.rename(folder)
-    except OSError:
-        if not (folder / TRANSFORM_META).exists():
-            raise
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
-    return folder
+
+    return checkpoint_beside(transform_dir, f"v{version}", cast_into)
