@@ -241,6 +241,34 @@ def test_elt_with_keep_raw_stages_a_file_read_from_its_source_with_its_lines(
     assert [line for (line,) in lines] == [n for n in range(2, ROWS + 2) if n not in (501, 9001)]
 
 
+def test_doubles_times_and_yes_no_booleans_load_in_the_single_pass_as_a_copied_one(
+    workdir: Path, target_url: str
+):
+    """The types the users file lacks: a double (its evidence a float's text), a timestamp
+    with a T, a time of day and yes/no booleans, through the load's single pass."""
+    lines = ["id,ratio,ts,t,flag"]
+    for i in range(1, ROWS + 1):
+        day, hour = 1 + i % 28, i % 24
+        lines.append(
+            f"{i},{i * 1.25e-3:.6e},2020-01-{day:02d}T{hour:02d}:00:00,{hour:02d}:{i % 60:02d},"
+            + ("yes" if i % 2 else "no")
+        )
+    source = workdir / "kinds.csv"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    results = {}
+    for name, in_place in (("source", True), ("copied", False)):
+        table = unique_table(name)
+        settings = settings_for(workdir, name, target_url, in_place)
+        (result,) = csvdock.ingest([source], table=table, settings=settings).files
+        assert result.status == "loaded", result.reason
+        schema = json.loads(Path(result.schema_path or "").read_text(encoding="utf-8"))
+        results[name] = (loaded(target_url, table), schema["columns"], result.timings or {})
+    assert "cast" not in results["source"][2] and "check_proposal" not in results["source"][2]
+    assert results["source"][:2] == results["copied"][:2]
+    types = [c["type"] for c in results["source"][1]]
+    assert types == ["integer", "double", "timestamp", "time", "boolean"]
+
+
 def test_a_source_replaced_before_its_load_is_not_loaded(workdir: Path, monkeypatch):
     source = write_users(workdir / "swap.csv")
     table, target = unique_table("swap"), f"duckdb:///{workdir / 'w.duckdb'}"
