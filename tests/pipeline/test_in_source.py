@@ -269,6 +269,27 @@ def test_doubles_times_and_yes_no_booleans_load_in_the_single_pass_as_a_copied_o
     assert types == ["integer", "double", "timestamp", "time", "boolean"]
 
 
+def test_a_small_file_refuted_before_its_first_batch_goes_the_usual_way(
+    workdir: Path, target_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    """With a first look of 500 rows, a 2,000-row file whose misfit comes at row 1,500: DuckDB
+    computes so small a result before the first batch is asked for, so the misfit fails the
+    reader's creation, not the stream (found on the untuned corpus into PostgreSQL)."""
+    from csvdock.schema import detect
+
+    monkeypatch.setattr(detect, "SAMPLE_ROWS", 500)
+    source = workdir / "small.csv"
+    rows = [f"{i},{i * 0.5:.1f}" if i != 1_500 else "1500,x" for i in range(1, 2_001)]
+    source.write_text("a,b\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    table = unique_table("refuted")
+    settings = settings_for(workdir, "refuted", target_url, in_source=True)
+    (result,) = csvdock.ingest([source], table=table, settings=settings).files
+    assert result.status == "loaded", result.reason
+    assert "copy_records" in (result.timings or {})
+    _, _, rejects = loaded(target_url, table)
+    assert [(line, code) for line, _, _, _, code, _ in rejects] == [(1_501, "type_mismatch")]
+
+
 def test_a_source_replaced_before_its_load_is_not_loaded(workdir: Path, monkeypatch):
     source = write_users(workdir / "swap.csv")
     table, target = unique_table("swap"), f"duckdb:///{workdir / 'w.duckdb'}"

@@ -23,6 +23,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from csvdock.core.naming import qualified_name, quote_identifier
@@ -70,6 +71,7 @@ from csvdock.schema.optimistic import (
 from csvdock.schema.registry import SchemaRegistry
 from csvdock.schema.table import TableSchema
 from csvdock.targets import Warehouse, dialect_of
+from csvdock.targets.base import first_line
 from csvdock.targets.load import LedgerEntry, LoadError, record_version, store_rejects
 from csvdock.transform.sql_cast import (
     checked_rows_sql,
@@ -265,7 +267,7 @@ class SourceRows(RowsCastInLoad):
         identity = check_same_source(self.plan)
         rows = self.file.extracted.rows_read - self.parse_rejects.height
         if self._provisional:
-            loaded, cast_rejects = self._insert_checkingtypes_of(warehouse, into, at_load)
+            loaded, cast_rejects = self._insert_checking_types(warehouse, into, at_load)
         elif warehouse.dialect.capabilities.reads_csv:
             loaded, cast_rejects = self._insert_in_target(warehouse, into, at_load, rows)
         else:
@@ -329,7 +331,7 @@ class SourceRows(RowsCastInLoad):
             found = con.execute(checked_rejects_sql(positioned)).fetchall()
         return loaded, rejects_from_rows(found)
 
-    def _insert_checkingtypes_of(
+    def _insert_checking_types(
         self, warehouse: Warehouse, into: Into, at_load: SchemaAtLoad
     ) -> tuple[int, pl.DataFrame]:
         """Cast and insert the rows, checking the first look's types on every value as they go
@@ -348,7 +350,7 @@ class SourceRows(RowsCastInLoad):
         if warehouse.dialect.capabilities.reads_csv:
             loaded, found = inserted_into_duckdb(warehouse, into, at_load.schema, select, formats)
         else:
-            loaded, found = self._stream_checkingtypes_of(
+            loaded, found = self._stream_checking_types(
                 warehouse, into, at_load.schema, select, formats
             )
         for name, pairs in self.note["formats"].items():
@@ -370,7 +372,7 @@ class SourceRows(RowsCastInLoad):
             record_version(warehouse, resolved)
         return loaded, no_rejects()
 
-    def _stream_checkingtypes_of(
+    def _stream_checking_types(
         self,
         warehouse: Warehouse,
         into: Into,
@@ -380,7 +382,10 @@ class SourceRows(RowsCastInLoad):
     ) -> tuple[int, dict[str, dict[str, Any]]]:
         with scratch_duckdb() as con:
             limit_memory(con, len(self.plan.columns))
-            reader = con.sql(select).to_arrow_reader(BATCH_ROWS)
+            try:  # (a small result is computed here already, a misfit with it)
+                reader = con.sql(select).to_arrow_reader(BATCH_ROWS)
+            except duckdb.Error as exc:  # the usual way reads the source again and decides
+                raise ProposalRefuted(f"{self.file.path}: {first_line(exc)}") from exc
             watched = WatchedBatches(reader, schema, formats)
             try:
                 loaded = warehouse.ingest_batches(*into, watched.reader())
