@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo kafka-demo test lint format typecheck clean setup lab scheduler bench bench-small bench-quick bench-scaling bench-parallel bench-corpus bench-pollution bench-untuned bench-kafka
+.PHONY: demo kafka-demo test lint format typecheck clean setup lab scheduler bench bench-small bench-quick bench-scaling bench-parallel bench-corpus bench-pollution bench-untuned bench-kafka bench-single-pass
 
 setup: $(STAMP)
 
@@ -80,6 +80,9 @@ bench-pollution: $(STAMP)
 # Dialect accuracy on a second corpus the detector is never tuned on (its own generator).
 bench-untuned: $(STAMP)
 	$(BIN)/python benchmarks/untuned.py --out benchmarks/results/untuned.json
+
+bench-single-pass: $(STAMP)
+	$(BIN)/python benchmarks/single_pass_parity.py
 
 # JupyterLab on notebooks/ with the project's kernel: change a report's parameters to any past run.
 lab: $(STAMP)
