@@ -71,6 +71,20 @@ def loaded(target: str, table: str) -> tuple[list[tuple], list[tuple], list[tupl
     return rows, types, rejects
 
 
+def from_source_and_copied(workdir: Path, source: Path, target: str) -> dict[str, tuple]:
+    """Load ``source`` read from its source and copied (ETL, each into its own table); return,
+    for each way, its table (``loaded``), its schema's columns and its timings."""
+    results = {}
+    for name, in_place in (("source", True), ("copied", False)):
+        table = unique_table(name)
+        settings = settings_for(workdir, name, target, in_place)
+        (result,) = csvdock.ingest([source], table=table, settings=settings).files
+        assert result.status == "loaded", result.reason
+        schema = json.loads(Path(result.schema_path or "").read_text(encoding="utf-8"))
+        results[name] = (loaded(target, table), schema["columns"], result.timings or {})
+    return results
+
+
 @pytest.mark.parametrize("mode", ["etl", "elt"])
 def test_a_big_file_read_from_its_source_loads_as_a_copied_one(
     workdir: Path, target_url: str, mode: str
@@ -143,14 +157,7 @@ def test_a_late_value_that_refutes_the_first_look_loads_as_the_usual_way_does(
     fields[header.index(column)] = value
     lines[LATE_ROW] = ",".join(fields)
     source.write_text("\n".join(lines), encoding="utf-8")
-    results = {}
-    for name, in_place in (("source", True), ("copied", False)):
-        table = unique_table(name)
-        settings = settings_for(workdir, name, target_url, in_place)
-        (result,) = csvdock.ingest([source], table=table, settings=settings).files
-        assert result.status == "loaded", result.reason
-        schema = json.loads(Path(result.schema_path or "").read_text(encoding="utf-8"))
-        results[name] = (loaded(target_url, table), schema["columns"], result.timings or {})
+    results = from_source_and_copied(workdir, source, target_url)
     assert "copy_records" in results["source"][2]  # refuted: copied, then cast as usual
     assert results["source"][:2] == results["copied"][:2]
     types = {c["name"]: c["type"] for c in results["source"][1]}
@@ -255,14 +262,7 @@ def test_doubles_times_and_yes_no_booleans_load_in_the_single_pass_as_a_copied_o
         )
     source = workdir / "kinds.csv"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    results = {}
-    for name, in_place in (("source", True), ("copied", False)):
-        table = unique_table(name)
-        settings = settings_for(workdir, name, target_url, in_place)
-        (result,) = csvdock.ingest([source], table=table, settings=settings).files
-        assert result.status == "loaded", result.reason
-        schema = json.loads(Path(result.schema_path or "").read_text(encoding="utf-8"))
-        results[name] = (loaded(target_url, table), schema["columns"], result.timings or {})
+    results = from_source_and_copied(workdir, source, target_url)
     assert "cast" not in results["source"][2] and "check_proposal" not in results["source"][2]
     assert results["source"][:2] == results["copied"][:2]
     types = [c["type"] for c in results["source"][1]]
