@@ -83,12 +83,16 @@ def load_raw_stage(
             if plan is not None
             else None
         )
-        staged = _staged(settings, staging, extract_dir, plan, positions, out_dir)
+        staged = _staged(
+            settings, staging, extracted.columns, extract_dir, plan, positions, out_dir
+        )
     try:
         in_source = checking.result() if checking is not None else False
         if plan is not None and not positions and not (in_source and checked_in_source(out_dir)):
             positions = True  # the cast may have rejects: they need their lines
-            staged = _staged(settings, staging, extract_dir, plan, positions, out_dir)
+            staged = _staged(
+                settings, staging, extracted.columns, extract_dir, plan, positions, out_dir
+            )
         if plan is None:
             resolve_schema_stage(extract_dir, table, settings, out_dir)
         elif not in_source:
@@ -112,23 +116,22 @@ def load_raw_stage(
 def _staged(
     settings: Settings,
     staging: tuple[str, str],
+    columns: list[str],
     extract_dir: Path,
     plan: SourcePlan | None,
     positions: bool,
     out_dir: Path,
 ) -> int:
-    """(Re)create the staging table and stage the file's text records in it, from Extract's
-    checkpoint or from the source of ``plan`` (with their ``positions`` or without); return
-    how many."""
-    extracted = ExtractResult.read(extract_dir)
+    """(Re)create the staging table and stage the file's text records (its ``columns``) in it,
+    from Extract's checkpoint or from the source of ``plan`` (with their ``positions`` or
+    without); return how many."""
     with connect(parse_target(settings.target)) as warehouse, timed(out_dir, "stage_raw"):
         warehouse.begin()
         try:
-            create_staging(warehouse, staging, extracted.columns)
+            create_staging(warehouse, staging, columns)
             if plan is None:
-                columns = [*extracted.columns, LINE, START, END]
                 records = [extract_dir / RECORDS_FILE]
-                staged = warehouse.ingest_parquet(*staging, columns, records)
+                staged = warehouse.ingest_parquet(*staging, [*columns, LINE, START, END], records)
             else:
                 staged = stage_from_source(plan, warehouse, staging, positions)
             warehouse.commit()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import polars as pl
@@ -32,6 +31,7 @@ from csvdock.core.timing import timed
 from csvdock.pipeline.file_load import FileToLoad, Into, RowsCastInLoad
 from csvdock.pipeline.single_pass import (
     ProposalRefuted,
+    Statistics,
     WatchedBatches,
     inserted_into_duckdb,
     takes_the_file_as_it_is,
@@ -63,6 +63,7 @@ from csvdock.schema.optimistic import (
     Proposal,
     confirmed_schema,
     first_look_samples,
+    format_checks,
     may_have_format,
     proposal_from_head,
     provisional_schema,
@@ -240,6 +241,7 @@ class SourceRows(RowsCastInLoad):
         self.table_settings = file.settings.for_table(file.table)
         self.parse_rejects = pl.read_parquet(file.extract_dir / EXTRACT_REJECTS)
         self.note = json.loads((file.prepared_dir / IN_SOURCE_FILE).read_text(encoding="utf-8"))
+        self.detected: TableSchema | None = None  # the file's provisional schema (``prepare``)
 
     def prepare(self, at_load: SchemaAtLoad) -> None:
         """Where Transform left the first look's types to check (``provisional``), refuse a
@@ -248,11 +250,11 @@ class SourceRows(RowsCastInLoad):
         if not self._provisional:
             return
         tokens = self.table_settings.null_tokens
-        detected = TableSchema.read(self.file.prepared_dir / DETECTED_FILE)
+        self.detected = TableSchema.read(self.file.prepared_dir / DETECTED_FILE)
         if not (
             at_load.as_prepared
             and list(tokens) == self.note["null_tokens"]
-            and takes_the_file_as_it_is(at_load.schema, at_load.contract, detected)
+            and takes_the_file_as_it_is(at_load.schema, at_load.contract, self.detected)
         ):
             raise ProposalRefuted(f"{self.file.path}: the table's schema moved on")
         at_load.recorded_by_write = True
@@ -339,14 +341,12 @@ class SourceRows(RowsCastInLoad):
         from the values stored and record its version."""
         records = f"({self.plan.text_records_sql()}) AS staged"
         tokens = self.table_settings.null_tokens
-        prepared = TableSchema.read(self.file.prepared_dir / DETECTED_FILE)
+        prepared = self.detected  # (read by ``prepare``)
+        assert prepared is not None
         select = optimistic_rows_sql(
             dialect_of("duckdb"), records, at_load.schema, tokens, types_of(prepared)
         )
-        formats = {
-            name: sorted({f for pair in pairs for f in pair})
-            for name, pairs in self.note["formats"].items()
-        }
+        formats = format_checks(self.note["formats"])
         if warehouse.dialect.capabilities.reads_csv:
             loaded, found = inserted_into_duckdb(warehouse, into, at_load.schema, select, formats)
         else:
@@ -379,7 +379,7 @@ class SourceRows(RowsCastInLoad):
         schema: TableSchema,
         select: str,
         formats: dict[str, list[str]],
-    ) -> tuple[int, dict[str, dict[str, Any]]]:
+    ) -> tuple[int, Statistics]:
         with scratch_duckdb() as con:
             limit_memory(con, len(self.plan.columns))
             try:  # (a small result is computed here already, a misfit with it)

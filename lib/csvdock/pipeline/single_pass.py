@@ -99,7 +99,7 @@ def inserted_into_duckdb(
     values = iter(
         warehouse.execute(f"SELECT {', '.join(aggregates)} FROM {table} WHERE rowid >= {start}")[0]
     )
-    found: dict[str, dict[str, Any]] = {}
+    found: Statistics = {}
     for column in schema.columns:
         found[column.name] = {"present": next(values)}
         if column.type == t.TEXT:
@@ -126,7 +126,7 @@ class WatchedBatches:
         self.formats = {
             name: {f: source_format(f).only_this for f in names} for name, names in formats.items()
         }
-        self.found: dict[str, dict[str, Any]] = {
+        self.found: Statistics = {
             c.name: {
                 "present": 0,
                 "min": None,
@@ -171,5 +171,5 @@ class WatchedBatches:
                     known = found[end]
                     found[end] = ends[end] if known is None else pick(known, ends[end])
 
-    def statistics(self) -> dict[str, dict[str, Any]]:
+    def statistics(self) -> Statistics:
         return self.found

@@ -54,10 +54,15 @@ class Proposal:
     def format_checks(self) -> dict[str, list[str]]:
         """Return, for each text column with plausible formats, the formats whose values only
         they read are counted on every row."""
-        return {
-            name: sorted({f for pair in pairs for f in pair})
-            for name, pairs in self.formats.items()
-        }
+        return format_checks(self.formats)
+
+
+def format_checks(
+    formats: dict[str, list[tuple[str, str]]] | dict[str, list[list[str]]],
+) -> dict[str, list[str]]:
+    """Return, for each column of ``formats`` (its plausible formats, each with its rival), the
+    formats whose values only they read are counted on every row."""
+    return {name: sorted({f for pair in pairs for f in pair}) for name, pairs in formats.items()}
 
 
 def proposal_from_head(
