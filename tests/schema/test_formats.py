@@ -8,7 +8,7 @@ import pytest
 from csvdock.schema.detect import detect_schema
 from csvdock.schema.evolution import resolve
 from csvdock.schema.table import Column, TableSchema
-from csvdock.transform.polars_cast import typed_frame
+from csvdock.transform.typed import typed_frame
 
 
 def detect(tmp_path: Path, values: dict[str, list[str]], share: float = 0.001) -> TableSchema:

@@ -9,8 +9,8 @@ from csvdock.rejects.format import checked_rejects_sql, rejects_from_rows, rejec
 from csvdock.schema import types as t
 from csvdock.schema.table import Column, TableSchema
 from csvdock.targets import dialect_of
-from csvdock.transform.polars_cast import typed_frame
 from csvdock.transform.sql_cast import checked_rows_sql
+from csvdock.transform.typed import typed_frame
 
 
 def test_sql_and_polars_reject_the_same_records_with_the_same_reasons():

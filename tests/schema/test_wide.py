@@ -48,7 +48,7 @@ def test_a_wide_cast_in_groups_equals_the_cast_in_one_query(tmp_path):
     from csvdock.read.records import END, LINE, START
     from csvdock.schema import types as t
     from csvdock.schema.table import Column, TableSchema
-    from csvdock.transform import polars_cast
+    from csvdock.transform import long_cast, typed
 
     names = [f"c{i}" for i in range(600)]
     rows = 50
@@ -63,11 +63,12 @@ def test_a_wide_cast_in_groups_equals_the_cast_in_one_query(tmp_path):
     )
     schema = TableSchema("w", [Column(n, n, t.INTEGER) for n in names])
     nulls = ("",)
-    one = polars_cast.typed_frame(records.lazy(), schema, nulls).collect()
-    grouped = polars_cast._wide_typed_frame(records.lazy(), schema, nulls, None).collect()
+    one = typed.typed_frame(records.lazy(), schema, nulls).collect()
+    grouped = typed.grouped_typed_frame(records.lazy(), schema, nulls, None).collect()
     assert grouped.equals(one)
-    failing = one.filter(pl.col(polars_cast.REJECT_COLUMN).is_not_null())
-    assert failing[polars_cast.REJECT_COLUMN].to_list() == ["c5", "c400"]
+    assert long_cast.long_typed_frame(records.lazy(), schema, nulls).collect().equals(one)
+    failing = one.filter(pl.col(typed.REJECT_COLUMN).is_not_null())
+    assert failing[typed.REJECT_COLUMN].to_list() == ["c5", "c400"]
 
 
 def test_columns_named_like_the_long_frames_own(tmp_path):
@@ -76,3 +77,44 @@ def test_columns_named_like_the_long_frames_own(tmp_path):
     pl.DataFrame({"column": ["a", "b"], "value": ["1", "2"]}).write_parquet(path)
     schema = detect_schema(path, "t", ["column", "value"], ["column", "value"], ("",), 0.01)
     assert [c.type for c in schema.columns] == ["text", "integer"]
+
+
+CAST_KINDS = [
+    ("integer", ["7", " 5 ", "x", "", "NA", "99999999999"]),
+    ("decimal(6,2)", ["1.25", "3", "abc", "", "12345.1"]),
+    ("date", ["2024-01-02", "2024-13-01", ""]),
+    ("boolean", ["yes", "no", "maybe", ""]),
+    ("text", ["a", "", None, "NA"]),
+    ("double", ["1e3", "nan?", "2.5"]),
+    ("timestamp", ["2024-01-02 10:11:12", "2024-01-02", ""]),
+]
+
+
+@pytest.mark.parametrize("contract", [None, ("extra",), ("extra", "absent")])
+def test_the_long_cast_gives_the_narrow_casts_frame(contract):
+    """Mixed types, misfits, NOT NULL columns, a column the records lack and a frozen contract's
+    checks: the long cast names the same first failing check of every record."""
+    from csvdock.read.records import END, LINE, START
+    from csvdock.schema.contract import ContractRules
+    from csvdock.schema.table import Column, TableSchema
+    from csvdock.transform import long_cast, typed
+
+    rng = random.Random(3)
+    rows = 40
+    kinds = [CAST_KINDS[i % len(CAST_KINDS)] for i in range(300)]
+    values = {f"c{i}": [rng.choice(v) for _ in range(rows)] for i, (_, v) in enumerate(kinds)}
+    values["extra"] = [rng.choice(["", "z"]) for _ in range(rows)]
+    records = pl.DataFrame(values, schema=dict.fromkeys(values, pl.String)).with_columns(
+        pl.int_range(2, rows + 2, dtype=pl.Int64).alias(LINE),
+        pl.int_range(0, rows, dtype=pl.Int64).alias(START),
+        pl.int_range(1, rows + 1, dtype=pl.Int64).alias(END),
+    )
+    columns = [Column(f"c{i}", f"c{i}", k, nullable=i % 7 != 0) for i, (k, _) in enumerate(kinds)]
+    schema = TableSchema("w", [*columns, Column("absent", "absent", "integer")])
+    rules = None if contract is None else ContractRules(("extra",), contract[1:], 3)
+    nulls = ("", "NA")
+    narrow = typed.typed_frame(records.lazy(), schema, nulls, rules).collect()
+    long = long_cast.long_typed_frame(records.lazy(), schema, nulls, rules).collect()
+    assert long.equals(narrow)
+    codes = set(narrow[typed.REJECT_CODE].drop_nulls())
+    assert codes >= ({"type_mismatch", "not_null"} if rules is None else {"unknown_column"})

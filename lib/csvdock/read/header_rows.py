@@ -61,10 +61,13 @@ def number_shapes(body: list[list[str]], kinds: list[str | None]) -> list[str | 
     ``integer`` (other integers) or ``fraction`` (None: not a number column, or mixed)."""
     shapes: list[str | None] = []
     for column, kind in enumerate(kinds):
+        if kind != "number":
+            shapes.append(None)
+            continue
         found = Counter(
             _number_shape(row[column]) for row in body if column < len(row) and row[column].strip()
         )
-        shape, n = found.most_common(1)[0] if found and kind == "number" else (None, 0)
+        shape, n = found.most_common(1)[0] if found else (None, 0)
         shapes.append(shape if n >= TYPED_SHARE * sum(found.values()) else None)
     return shapes
 

@@ -307,7 +307,7 @@ def column_profiles(
     from csvdock.core.settings import DEFAULT_NULL_TOKENS
     from csvdock.rejects.format import REJECT_COLUMN
     from csvdock.schema import types as t
-    from csvdock.transform.polars_cast import typed_frame
+    from csvdock.transform.typed import typed_frame
 
     root = Path(workspace) / "checkpoints" / schema.table
     # The first files' records up to PROFILE_ROWS (a run of 1,000 small files planned a scan

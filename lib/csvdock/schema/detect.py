@@ -92,7 +92,7 @@ def detect_schema(
             if found is not None:
                 types[name], formats[name], stats_of_format = found
                 stats.update(stats_of_format)
-    evidence = {name: column_evidence(name, types[name], stats, rows) for name in columns}
+    evidence = columns_evidence(types, stats, rows)
     _note_misfits(records, columns, types, formats, stats, evidence, null_tokens)
     inexact = {name: types[name] for name in columns if "min" not in evidence[name]}
     inexact = {name: kind for name, kind in inexact.items() if kind not in (t.TEXT, t.BOOLEAN)}
@@ -447,37 +447,45 @@ def _nearest_type(name: str, stats: dict[str, Any]) -> tuple[str, int] | None:
     return best
 
 
-def column_evidence(name: str, logical: str, stats: dict[str, Any], rows: int) -> dict[str, Any]:
-    """Return column ``name``'s evidence for its chosen ``logical`` type, from the pass's
-    statistics; min and max are left out where the pass could not give them exactly."""
-    text = logical == t.TEXT
-    present = stats[stat_key(name, "text_present" if text else "present")]
-    samples = stats[stat_key(name, "text_samples" if text else "samples")]
-    entry: dict[str, Any] = {
-        "rows": rows,
-        "null_count": rows - present,
-        "samples": list(dict.fromkeys(samples))[:SAMPLE_COUNT],
-    }
-    scale = t.decimal_scale(logical)
-    if scale is not None:
-        whole = stats.get(stat_key(name, "whole")) or 0
-        if whole + t.MAX_DECIMAL_SCALE <= t.DECIMAL_PRECISION:
-            step = Decimal(1).scaleb(-scale)
+def columns_evidence(types: dict[str, str], stats: dict[str, Any], rows: int) -> dict[str, Any]:
+    """Return each column's evidence for its chosen type (``types``: name to logical type), from
+    the pass's statistics; min and max are left out where the pass could not give them exactly.
+    The extremes are written as text one Series per type (a Series a value cost 0.17 s for
+    2,000 columns)."""
+    evidence: dict[str, dict[str, Any]] = {}
+    typed_ends: dict[str, list[tuple[str, str]]] = {}  # a type's extremes: (column, end)
+    for name, logical in types.items():
+        text = logical == t.TEXT
+        present = stats[stat_key(name, "text_present" if text else "present")]
+        samples = stats[stat_key(name, "text_samples" if text else "samples")]
+        entry: dict[str, Any] = {
+            "rows": rows,
+            "null_count": rows - present,
+            "samples": list(dict.fromkeys(samples))[:SAMPLE_COUNT],
+        }
+        evidence[name] = entry
+        scale = t.decimal_scale(logical)
+        if scale is not None:
+            whole = stats.get(stat_key(name, "whole")) or 0
+            if whole + t.MAX_DECIMAL_SCALE <= t.DECIMAL_PRECISION:
+                step = Decimal(1).scaleb(-scale)
+                for end in ("min", "max"):
+                    value = stats[stat_key(name, f"decimal|{end}")]
+                    entry[end] = None if value is None else format(value.quantize(step), "f")
+        elif stat_key(name, f"{logical}|min") in stats:
             for end in ("min", "max"):
-                value = stats[stat_key(name, f"decimal|{end}")]
-                entry[end] = None if value is None else format(value.quantize(step), "f")
-    elif stat_key(name, f"{logical}|min") in stats:
-        for end in ("min", "max"):
-            entry[end] = _as_text(stats[stat_key(name, f"{logical}|{end}")], logical)
-    return entry
+                entry[end] = stats[stat_key(name, f"{logical}|{end}")]
+                typed_ends.setdefault(logical, []).append((name, end))
+    for logical, ends in typed_ends.items():
+        texts = _as_texts([evidence[name][end] for name, end in ends], logical)
+        for (name, end), written in zip(ends, texts, strict=True):
+            evidence[name][end] = written
+    return evidence
 
 
-def _as_text(value: Any, logical: str) -> str | None:
-    """Return a typed value as Polars writes it as text (what the evidence has always shown)."""
-    if value is None:
-        return None
-    text = pl.Series([value], dtype=t.polars_dtype(logical)).cast(pl.String)[0]
-    return str(text)
+def _as_texts(values: list[Any], logical: str) -> list[str | None]:
+    """Return typed values as Polars writes them as text (what the evidence has always shown)."""
+    return pl.Series(values, dtype=t.polars_dtype(logical)).cast(pl.String).to_list()
 
 
 def _min_max(
@@ -491,7 +499,17 @@ def _min_max(
         for stat in _min_max_stats(t.typed_expr(name, kind, formats.get(name)), name, "")
     ]
     found = folded_statistics(record_batches(records, list(chosen)), stats)
-    return {
-        name: {end: _as_text(found[stat_key(name, f"|{end}")], kind) for end in ("min", "max")}
-        for name, kind in chosen.items()
-    }
+    extremes: dict[str, dict[str, Any]] = {}
+    for kind, names in _names_by_type(chosen).items():
+        ends = [found[stat_key(name, f"|{end}")] for name in names for end in ("min", "max")]
+        texts = iter(_as_texts(ends, kind))
+        for name in names:
+            extremes[name] = {"min": next(texts), "max": next(texts)}
+    return extremes
+
+
+def _names_by_type(types: dict[str, str]) -> dict[str, list[str]]:
+    by_type: dict[str, list[str]] = {}
+    for name, kind in types.items():
+        by_type.setdefault(kind, []).append(name)
+    return by_type

@@ -27,8 +27,8 @@ from csvdock.schema.detect import (
     ALL_CHECKS,
     SAMPLE_KEYS,
     SAMPLE_SCAN,
-    column_evidence,
     column_statistics,
+    columns_evidence,
     confirmed_type,
     possible_checks,
     proposed_type,
@@ -125,7 +125,7 @@ def confirmed_schema(
         if kind is None or kind == t.TEXT:
             return None
         types[name] = kind
-    evidence = {name: column_evidence(name, types[name], stats, proposal.rows) for name in columns}
+    evidence = columns_evidence(types, stats, proposal.rows)
     if any("min" not in evidence[n] for n, kind in types.items() if kind not in CHECKED_ALONE):
         return None  # a decimal too long for the evidence's exact extremes
     return TableSchema(
@@ -219,8 +219,6 @@ def schema_with_evidence(
         if family == t.DECIMAL:  # the longest whole part: the larger extreme's
             ends = [abs(v) for v in (found["min"], found["max"]) if v is not None]
             stats[stat_key(name, "whole")] = max(len(str(int(v))) for v in ends) if ends else 0
-    columns = [
-        replace(c, evidence=column_evidence(c.name, c.type, stats, rows))
-        for c in provisional.columns
-    ]
+    evidence = columns_evidence({c.name: c.type for c in provisional.columns}, stats, rows)
+    columns = [replace(c, evidence=evidence[c.name]) for c in provisional.columns]
     return replace(provisional, columns=columns)

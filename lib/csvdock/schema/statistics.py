@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import polars as pl
@@ -20,9 +21,10 @@ class Statistic:
     fold: str
     head: int = 0
 
-    @property
+    @cached_property
     def name(self) -> str:
-        """Return the statistic's name (the expression's output name)."""
+        """Return the statistic's name (the expression's output name; asked for in loops over
+        thousands of columns, so worked out once)."""
         return self.expr.meta.output_name()
 
 

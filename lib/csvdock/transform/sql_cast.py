@@ -19,7 +19,7 @@ from csvdock.schema.formats import rewritten_sql, source_format
 from csvdock.schema.optimistic import Proposal
 from csvdock.schema.table import TableSchema
 from csvdock.targets.base import SqlDialect, Warehouse
-from csvdock.transform.polars_cast import MAX_VALUE_IN_REASON, kind_of_values
+from csvdock.transform.typed import MAX_VALUE_IN_REASON, kind_of_values
 
 STAGING_SCHEMA = "csvdock_staging"
 
