@@ -33,13 +33,16 @@ KIND_SHAPES = {
 }
 
 
+# The shapes as one pattern, tried in ``KIND_SHAPES``' order: one match a value, not four (finding
+# the table of 54 x 1,093 values classified 59,000 of them).
+_ANY_SHAPE = re.compile("|".join(f"(?P<{kind}>{s.pattern})" for kind, s in KIND_SHAPES.items()))
+
+
 def value_kind(value: str) -> str:
     """Return the kind a value looks like: ``number``, ``date``, ``time``, ``boolean``,
     ``empty`` or ``text``."""
     value = value.strip()
     if not value:
         return "empty"
-    for kind, shape in KIND_SHAPES.items():
-        if shape.fullmatch(value):
-            return kind
-    return "text"
+    found = _ANY_SHAPE.fullmatch(value)
+    return found.lastgroup or "text" if found else "text"
