@@ -33,7 +33,7 @@ from csvdock.pipeline.single_pass import (
     ProposalRefuted,
     Statistics,
     WatchedBatches,
-    inserted_into_duckdb,
+    inserted_summarised,
     takes_the_file_as_it_is,
     too_long,
     types_of,
@@ -348,7 +348,7 @@ class SourceRows(RowsCastInLoad):
         )
         formats = format_checks(self.note["formats"])
         if warehouse.dialect.capabilities.reads_csv:
-            loaded, found = inserted_into_duckdb(warehouse, into, at_load.schema, select, formats)
+            loaded, found = inserted_summarised(warehouse, into, at_load.schema, select, formats)
         else:
             loaded, found = self._stream_checking_types(
                 warehouse, into, at_load.schema, select, formats

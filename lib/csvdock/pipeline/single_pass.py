@@ -8,19 +8,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from csvdock.core.errors import CsvdockError
-from csvdock.core.naming import qualified_name, quote_identifier
+from csvdock.core.naming import quote_identifier
 from csvdock.pipeline.file_load import Into
 from csvdock.schema import types as t
 from csvdock.schema.contract import ContractRules
 from csvdock.schema.formats import source_format
 from csvdock.schema.table import Column, TableSchema
 from csvdock.targets import Warehouse
-from csvdock.targets.base import WarehouseError
+from csvdock.targets.base import CastRefused
 
 Statistics = dict[str, dict[str, Any]]  # per column: present, min, max, formats
 
@@ -65,26 +64,17 @@ def too_long(column: Column) -> bool:
     return t.decimal_scale(column.type) is not None and "min" not in column.evidence
 
 
-def inserted_into_duckdb(
+def inserted_summarised(
     warehouse: Warehouse,
     into: Into,
     schema: TableSchema,
     select: str,
     formats: dict[str, list[str]],
 ) -> tuple[int, Statistics]:
-    """Insert ``select``'s rows into a DuckDB table and return how many, with the statistics of
-    the values stored (the rows this transaction appended: their row ids follow the table's):
-    per column, the values present (text: non-empty), the extremes, and for a text column
-    the values only each of its ``formats`` reads."""
-    table = qualified_name(*into)
-    names = ", ".join(quote_identifier(c) for c in schema.names)
-    start = warehouse.execute(f"SELECT coalesce(max(rowid) + 1, 0) FROM {table}")[0][0]
-    try:
-        loaded = warehouse.execute_rowcount(f"INSERT INTO {table} ({names}) {select}")
-    except WarehouseError as exc:
-        if isinstance(exc.__cause__, REFUTING_ERRORS):
-            raise ProposalRefuted(str(exc)) from exc
-        raise
+    """Insert ``select``'s rows into a table of a target that reads CSV itself and return how
+    many, with the statistics of the values stored (``Warehouse.insert_summarised``): per
+    column, the values present (text: non-empty), the extremes (not of a boolean), and for a
+    text column the values only each of its ``formats`` reads."""
     aggregates: list[str] = []
     for column in schema.columns:
         name = quote_identifier(column.name)
@@ -95,22 +85,22 @@ def inserted_into_duckdb(
                 only = warehouse.dialect.matches(value, source_format(format_name).only_this)
                 aggregates.append(f"count(CASE WHEN {only} THEN 1 END)")
         else:
-            aggregates += [f"count({name})", f"min({name})", f"max({name})"]
-    values = iter(
-        warehouse.execute(f"SELECT {', '.join(aggregates)} FROM {table} WHERE rowid >= {start}")[0]
-    )
+            aggregates.append(f"count({name})")
+            if column.type != t.BOOLEAN:
+                aggregates += [f"min({name})", f"max({name})"]
+    try:
+        loaded, summary = warehouse.insert_summarised(*into, schema.names, select, aggregates)
+    except CastRefused as exc:
+        raise ProposalRefuted(str(exc)) from exc
+    values = iter(summary)
     found: Statistics = {}
     for column in schema.columns:
-        found[column.name] = {"present": next(values)}
+        found[column.name] = {"present": next(values), "min": None, "max": None}
         if column.type == t.TEXT:
             found[column.name]["formats"] = {f: next(values) for f in formats.get(column.name, [])}
-        else:
+        elif column.type != t.BOOLEAN:
             found[column.name].update(min=next(values), max=next(values))
     return loaded, found
-
-
-# the errors of a cast that refuses a value: DuckDB's ``error`` and a failed conversion
-REFUTING_ERRORS = (duckdb.InvalidInputException, duckdb.ConversionException)
 
 
 class WatchedBatches:

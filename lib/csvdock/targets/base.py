@@ -221,6 +221,11 @@ class WarehouseUnavailable(WarehouseError):
     transient = True
 
 
+class CastRefused(WarehouseError):
+    """A statement's cast refused a value: the value does not hold the type it was checked
+    against (DuckDB's ``error`` in a guarded cast, or a failed conversion)."""
+
+
 class WarehouseLocked(WarehouseError):
     """The target is busy (a lock, a serialization failure, a deadlock): transient."""
 
@@ -271,6 +276,14 @@ class Warehouse(ABC):
     def ingest_batches(self, schema: str, table: str, rows: pa.RecordBatchReader) -> int:
         """Append the rows of a stream of Arrow batches (columns named as the table's), read to
         its end; return their count."""
+
+    def insert_summarised(
+        self, schema: str, table: str, columns: list[str], select: str, aggregates: list[str]
+    ) -> tuple[int, tuple[Any, ...]]:
+        """Append ``select``'s rows (``columns`` in order) and return how many, with the
+        ``aggregates`` over exactly the rows appended; a refused cast raises ``CastRefused``.
+        Only a target that reads CSV itself (``capabilities.reads_csv``) has it."""
+        raise NotImplementedError(f"{self.kind} cannot summarise the rows it appends")
 
     @abstractmethod
     def lock_table(self, table: str) -> None:

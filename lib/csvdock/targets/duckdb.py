@@ -23,6 +23,7 @@ from csvdock.core.errors import ConfigError
 from csvdock.core.naming import qualified_name, quote_identifier
 from csvdock.targets.base import (
     Capabilities,
+    CastRefused,
     SqlDialect,
     Target,
     TargetSpec,
@@ -159,6 +160,16 @@ class DuckDBWarehouse(Warehouse):
         finally:
             self._con.unregister("__csvdock_batches")
 
+    def insert_summarised(
+        self, schema: str, table: str, columns: list[str], select: str, aggregates: list[str]
+    ) -> tuple[int, tuple[Any, ...]]:
+        # The rows this transaction appends follow the table's row ids.
+        name, names = qualified_name(schema, table), ", ".join(map(quote_identifier, columns))
+        start = self.execute(f"SELECT coalesce(max(rowid) + 1, 0) FROM {name}")[0][0]
+        loaded = self.execute_rowcount(f"INSERT INTO {name} ({names}) {select}")
+        summary = f"SELECT {', '.join(aggregates)} FROM {name} WHERE rowid >= {int(start)}"
+        return loaded, self.execute(summary)[0]
+
     def lock_table(self, table: str) -> None:
         pass  # one writer at a time: the connection holds the database file's lock
 
@@ -235,7 +246,13 @@ def _duckdb_error(exc: duckdb.Error) -> WarehouseError:
     message = first_line(exc)
     if isinstance(exc, duckdb.TransactionException):
         return WarehouseLocked(message)
+    if isinstance(exc, REFUSED_CASTS):
+        return CastRefused(message)
     return WarehouseError(message)
+
+
+# the errors of a cast that refuses a value: DuckDB's ``error`` and a failed conversion
+REFUSED_CASTS = (duckdb.InvalidInputException, duckdb.ConversionException)
 
 
 def parse_url(url: str) -> Target:
