@@ -3,7 +3,6 @@ every record that cannot be parsed (wrong number of fields, bad quoting) with it
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import tempfile
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from csvdock.core.digests import file_sha256
 from csvdock.core.naming import unique_column_names
 from csvdock.core.settings import TableSettings
 from csvdock.read.dialect import (
@@ -118,15 +118,6 @@ class ExtractResult:
     def read(cls, folder: Path) -> ExtractResult:
         """Read the result written by ``write``."""
         return cls(**json.loads((folder / META_FILE).read_text(encoding="utf-8")))
-
-
-def file_sha256(path: Path) -> str:
-    """Return the hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def extract_file(
