@@ -40,6 +40,8 @@ def test_a_run_with_rejects_and_a_quarantined_file(reporting: Path):
         r'xmlns[^ ]*|href="https://[^"]*"', "", errors.split("<body")[1]
     )
     assert "<img" not in errors  # nothing to fetch, and no image without alternative text
+    outputs = re.findall(r'<div class="[^"]*jp-OutputArea-output[^"]*"[^>]*>', errors)
+    assert outputs and all('tabindex="0"' in div for div in outputs)  # a keyboard reaches each
     text = html_text(reports["errors"])
     assert "3 rejects by stage and reason" in text
     assert "missing columns: Expected Number of Columns: 3 Found: 2" in text
