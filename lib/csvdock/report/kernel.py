@@ -22,7 +22,7 @@ KERNEL_NAME = "python3"
 # Run as the kernel starts, before it answers: what the report notebooks import first.
 WARM_UP = (
     "import polars; import csvdock.report.data, csvdock.report.html, csvdock.report.charts, "
-    "csvdock.transform.polars_cast"
+    "csvdock.transform.typed"
 )
 ENGINE = "csvdock-shared-kernel"
 CONNECT_TIMEOUT = 60  # seconds a kernel may take to answer
