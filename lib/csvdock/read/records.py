@@ -327,11 +327,13 @@ def _delimiters(chunk: Chunk, delimiter: int | None, size: int) -> tuple[np.ndar
         found = found[((quotes_before + chunk.parity_in) % 2) == 0]
     elif chunk.parity_in:  # a chunk without quotes, all inside a quoted field
         found = found[:0]
+    # The two bytes after each delimiter (past the file's end: a newline). A chunk's lookahead
+    # holds them, but the last chunk's: only it is padded (a copy of one chunk, not each).
     data = chunk.lookahead
-    after = np.where(found + 1 < data.size, data[np.minimum(found + 1, data.size - 1)], NEWLINE)
-    after2 = np.where(found + 2 < data.size, data[np.minimum(found + 2, data.size - 1)], NEWLINE)
+    if data.size < chunk.body.size + 2:
+        data = np.concatenate((data, np.full(2, NEWLINE, dtype=data.dtype)))
+    after, after2 = data[found + 1], data[found + 2]
     ends_line = (after == NEWLINE) | ((after == CARRIAGE_RETURN) & (after2 == NEWLINE))
-    ends_line |= found + chunk.position == size - 1
     return found, found[ends_line]
 
 

@@ -58,8 +58,12 @@ def file_chunks(
             previous = raw[0] if position else -1
             data = np.frombuffer(raw[1:] if position else raw, dtype=np.uint8)
             body = data[:CHUNK_BYTES]
+            # The body's bytes in ``raw`` (a byte's presence or count there is a memchr, not a
+            # pass of NumPy over the chunk).
+            begin = 1 if position else 0
+            end = begin + body.size
             quote_at = np.zeros(0, dtype=np.int64)
-            if quote_byte is not None:
+            if quote_byte is not None and raw.find(quote_byte, begin, end) >= 0:
                 quote_at = np.flatnonzero(body == quote_byte)
                 if escape_byte is not None and quote_at.size:
                     quote_at = quote_at[~_escaped(body, quote_at, escape_byte, previous)]
@@ -86,8 +90,8 @@ def file_chunks(
             parity = int((parity + quote_at.size) % 2)
             openings = quote_at[((np.arange(quote_at.size) + parity_in) % 2) == 0]
             last_opening = int(openings[-1]) if openings.size else -1
-            nul_bytes = int(np.count_nonzero(body == 0))
-            body_has_cr = bool(np.count_nonzero(body == CARRIAGE_RETURN))
+            nul_bytes = int(np.count_nonzero(body == 0)) if raw.find(0, begin, end) >= 0 else 0
+            body_has_cr = raw.find(CARRIAGE_RETURN, begin, end) >= 0
             yield Chunk(
                 position,
                 body,
