@@ -64,3 +64,16 @@ def test_a_file_gone_after_its_early_digest_raises_when_asked(tmp_path: Path):
     path.unlink()
     with pytest.raises(FileNotFoundError):
         digests.file_sha256(path)
+
+
+def test_a_forked_child_hashes_the_file_itself(tmp_path: Path):
+    """The hashing thread does not live on in a forked child (a task's process): the child must
+    not wait for its digest."""
+    import multiprocessing
+
+    path = tmp_path / "a.csv"
+    path.write_bytes(b"id\n1\n")
+    digests._early[os.path.realpath(path)] = digests._EarlyDigest(str(path))  # never computed
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        found = pool.apply_async(digests.file_sha256, (path,)).get(timeout=30)
+    assert found == sha(b"id\n1\n")

@@ -95,3 +95,12 @@ class _EarlyDigest:
 
 
 _early: dict[str, _EarlyDigest] = {}
+
+
+def _forget_in_child() -> None:
+    """A forked child has no hashing thread (only the forking thread lives on): it hashes the
+    files itself rather than wait for a digest that never comes."""
+    _early.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
