@@ -19,7 +19,7 @@ from pathlib import Path
 import csvdock
 import pytest
 from csvdock.core.settings import Settings, load_settings
-from csvdock.pipeline import in_source
+from csvdock.pipeline import elt, in_source
 
 from tests.conftest import open_warehouse, unique_table
 
@@ -306,6 +306,47 @@ def test_a_source_replaced_before_its_load_is_not_loaded(workdir: Path, monkeypa
     assert "read again" in (result.reason or "")
     with open_warehouse(target) as warehouse:
         assert warehouse.table_types("main", table) is None  # nothing committed
+
+
+def test_elt_into_duckdb_stages_a_view_of_the_source_read_as_extracted(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Into DuckDB, ELT stages a file read from its source as a view over it (no copy of its
+    text): the cast reads the file then, so a version mv'd over it between the staging and
+    the cast is not loaded, and nothing is left behind; a rerun loads the new version."""
+    source = write_users(workdir / "viewed.csv")
+    table, target = unique_table("viewed"), f"duckdb:///{workdir / 'w.duckdb'}"
+    settings = settings_for(workdir, "viewed", target, in_source=True).with_overrides(mode="elt")
+    original = elt.check_same_source
+    staged_as: list[str] = []
+
+    def replaced_first(plan):
+        with open_warehouse(target) as warehouse:
+            staged_as.extend(
+                kind
+                for (kind,) in warehouse.execute(
+                    "SELECT table_type FROM information_schema.tables "
+                    "WHERE table_schema = 'csvdock_staging'"
+                )
+            )
+        write_users(source, rows=ROWS - 1)
+        return original(plan)
+
+    monkeypatch.setattr(elt, "check_same_source", replaced_first)
+    (result,) = csvdock.ingest([source], table=table, settings=settings).files
+    assert staged_as == ["VIEW"]
+    assert result.status == "failed" and result.retryable is True
+    assert "read again" in (result.reason or "")
+    with open_warehouse(target) as warehouse:
+        assert warehouse.table_types("main", table) is None  # nothing committed
+        assert not warehouse.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = 'csvdock_staging'"
+        )
+    monkeypatch.setattr(elt, "check_same_source", original)
+    (result,) = csvdock.ingest([source], table=table, settings=settings).files
+    assert result.status == "loaded", result.reason
+    rows, _, rejects = loaded(target, table)
+    assert len(rows) + len(rejects) == ROWS - 1
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from csvdock.pipeline.in_source import (
     checked_everywhere,
     checked_in_source,
     stage_from_source,
+    stages_as_view,
     transform_in_source,
 )
 from csvdock.pipeline.stages import (
@@ -33,7 +34,7 @@ from csvdock.pipeline.stages import (
 from csvdock.read.extract import RECORDS_FILE, ExtractResult
 from csvdock.read.extract import REJECTS_FILE as EXTRACT_REJECTS
 from csvdock.read.records import END, LINE, START
-from csvdock.read.source import SourcePlan
+from csvdock.read.source import SourcePlan, check_same_source
 from csvdock.rejects.format import (
     REJECT_COLUMN,
     checked_rejects_sql,
@@ -108,6 +109,7 @@ def load_raw_stage(
         "columns": extracted.columns,
         "rows": staged,
         "positions": positions,
+        "from_source": plan is not None,
     }
     (out_dir / STAGED_FILE).write_text(json.dumps(note), encoding="utf-8")
     log.info("%s: staged %d raw records in %s", extracted.path, staged, ".".join(staging))
@@ -128,7 +130,8 @@ def _staged(
     with connect(parse_target(settings.target)) as warehouse, timed(out_dir, "stage_raw"):
         warehouse.begin()
         try:
-            create_staging(warehouse, staging, columns)
+            if plan is None or not stages_as_view(warehouse):
+                create_staging(warehouse, staging, columns)
             if plan is None:
                 records = [extract_dir / RECORDS_FILE]
                 staged = warehouse.ingest_parquet(*staging, [*columns, LINE, START, END], records)
@@ -168,6 +171,7 @@ class StagedRows(RowsCastInLoad):
         self.staging = (staged["staging"][0], staged["staging"][1])
         self.columns: list[str] = staged["columns"]
         self.positioned: bool = staged.get("positions", True)
+        self.from_source: bool = staged.get("from_source", False)
         self.parse_rejects = pl.read_parquet(file.extract_dir / EXTRACT_REJECTS)
 
     def write(
@@ -189,6 +193,8 @@ class StagedRows(RowsCastInLoad):
         trusted = checked_everywhere(self.file.prepared_dir, at_load, self.columns, null_tokens)
         if not self.positioned and not (trusted and not self.table_settings.keep_raw):
             self._stage_again_with_positions(warehouse)
+        elif self.from_source and stages_as_view(warehouse):
+            check_same_source(self._plan())  # the view reads the file now: Extract's version
         if trusted:
             # Every value was checked on the source (the same bytes): cast without checks.
             refuse_over_threshold(self.table_settings, rows_read, self.parse_rejects.height)
@@ -213,11 +219,16 @@ class StagedRows(RowsCastInLoad):
     def _stage_again_with_positions(self, warehouse: Warehouse) -> None:
         """Stage the records again, with their positions (staged without them, for a cast
         that would find no rejects: the table's schema moved on since)."""
+        plan = self._plan()
+        if not stages_as_view(warehouse):
+            warehouse.execute(f"DELETE FROM {qualified_name(*self.staging)}")
+        stage_from_source(plan, warehouse, self.staging, positions=True)
+
+    def _plan(self) -> SourcePlan:
         plan = SourcePlan.of(self.file.extract_dir, self.file.path)
         if plan is None:
             raise LoadError(f"{self.file.path}: Extract left no plan to read the source again")
-        warehouse.execute(f"DELETE FROM {qualified_name(*self.staging)}")
-        stage_from_source(plan, warehouse, self.staging, positions=True)
+        return plan
 
     def _finish(
         self,

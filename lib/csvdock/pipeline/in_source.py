@@ -48,7 +48,6 @@ from csvdock.read.errors import SourceChanged, source_identity
 from csvdock.read.extract import REJECTS_FILE as EXTRACT_REJECTS
 from csvdock.read.extract import ExtractResult
 from csvdock.read.parse import limit_memory
-from csvdock.read.records import END, LINE, START
 from csvdock.read.scratch import scratch_duckdb
 from csvdock.read.source import SourcePlan, check_same_source
 from csvdock.rejects.format import (
@@ -76,6 +75,7 @@ from csvdock.targets.base import first_line
 from csvdock.targets.load import LedgerEntry, LoadError, record_version, store_rejects
 from csvdock.transform.sql_cast import (
     checked_rows_sql,
+    create_staging_view,
     optimistic_rows_sql,
     proposal_statistics_sql,
     trusted_rows_sql,
@@ -214,19 +214,24 @@ def checked_in_source(transform_dir: Path) -> bool:
 def stage_from_source(
     plan: SourcePlan, warehouse: Warehouse, staging: tuple[str, str], positions: bool = True
 ) -> int:
-    """Append a file's text records to the ``staging`` table (ELT), with their positions or
-    NULL, read from its source: by the target itself where it reads CSV, else as Arrow
-    batches read by DuckDB. Return how many."""
+    """Stage a file's text records (ELT), with their positions or NULL, read from its source;
+    return how many. A target that reads CSV itself stages them as a view over the source
+    (``stages_as_view``; the cast reads the file then, checked to be the version Extract
+    read): copying 5M records of text into a DuckDB file cost more than the cast. Another
+    target appends them to the ``staging`` table as Arrow batches read by DuckDB."""
     check_same_source(plan)
     records = plan.records_sql(positions)
-    names = ", ".join(quote_identifier(c) for c in [*plan.columns, LINE, START, END])
-    if warehouse.dialect.capabilities.reads_csv:
-        return warehouse.execute_rowcount(
-            f"INSERT INTO {qualified_name(*staging)} ({names}) {records}"
-        )
+    if stages_as_view(warehouse):
+        create_staging_view(warehouse, staging, records)
+        return plan.parsed_records
     with scratch_duckdb() as con:
         limit_memory(con, len(plan.columns))
         return warehouse.ingest_batches(*staging, con.sql(records).to_arrow_reader(BATCH_ROWS))
+
+
+def stages_as_view(warehouse: Warehouse) -> bool:
+    """Return whether ``warehouse`` stages a file that stays in its source as a view over it."""
+    return warehouse.dialect.capabilities.reads_csv
 
 
 class SourceRows(RowsCastInLoad):

@@ -43,6 +43,7 @@ class SourcePlan:
     lf_only: bool
     identity: tuple[int, int, int, int]  # the version of the source Extract read
     sha256: str
+    parsed_records: int  # the records DuckDB parses (the data records less ``skip``)
 
     @classmethod
     def of(cls, extract_dir: Path, source: Path) -> SourcePlan | None:
@@ -63,6 +64,7 @@ class SourcePlan:
             bool(plan["lf_only"]),
             (identity[0], identity[1], identity[2], identity[3]),
             extracted.sha256,
+            extracted.rows_read - len(plan["skip"]),
         )
 
     def text_records_sql(self) -> str:

@@ -36,13 +36,28 @@ def create_staging(warehouse: Warehouse, staging: tuple[str, str], columns: list
     definitions = [f"{quote_identifier(c)} {text}" for c in columns]
     definitions += [f"{quote_identifier(c)} BIGINT" for c in (LINE, START, END)]
     warehouse.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(STAGING_SCHEMA)}")
-    warehouse.execute(f"DROP TABLE IF EXISTS {name}")
+    drop_staging(warehouse, staging)
     warehouse.execute(warehouse.dialect.create_staging_table(name, definitions))
 
 
+def create_staging_view(warehouse: Warehouse, staging: tuple[str, str], records: str) -> None:
+    """(Re)create a staging view: the SELECT ``records`` of a file's text records with their
+    positions (a target that reads CSV itself stages a file that stays in its source so)."""
+    warehouse.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(STAGING_SCHEMA)}")
+    drop_staging(warehouse, staging)
+    warehouse.execute(f"CREATE VIEW {qualified_name(*staging)} AS {records}")
+
+
 def drop_staging(warehouse: Warehouse, staging: tuple[str, str]) -> None:
-    """Drop a staging table if it exists."""
-    warehouse.execute(f"DROP TABLE IF EXISTS {qualified_name(*staging)}")
+    """Drop a staging table or view if it exists."""
+    found = warehouse.execute(
+        "SELECT table_type FROM information_schema.tables "
+        "WHERE table_schema = $1 AND table_name = $2",
+        list(staging),
+    )
+    if found:
+        kind = "VIEW" if found[0][0] == "VIEW" else "TABLE"
+        warehouse.execute(f"DROP {kind} {qualified_name(*staging)}")
 
 
 def checked_rows_sql(
