@@ -43,6 +43,7 @@ class Capabilities:
     # ``pg_input_is_valid``), where a portable check would take a pattern and arithmetic
     input_validation: bool = False
     reads_csv: bool = False  # the engine parses a CSV file itself (a load reads the source in SQL)
+    bounded_repeats: bool = False  # a pattern's ``{1,36}`` is as cheap as counting apart (RE2)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,10 @@ class SqlDialect:
 
     type_names: dict[str, str] = {}  # standard SQL type -> this target's name for it
     capabilities: Capabilities
+
+    def bounded_repeats(self) -> bool:
+        """Return whether a pattern's bounded repeat is cheap here (``Capabilities``)."""
+        return self.capabilities.bounded_repeats
 
     def literal(self, text: str) -> str:
         """Return ``text`` as a SQL string literal."""

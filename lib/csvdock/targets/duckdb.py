@@ -54,6 +54,7 @@ class DuckDBDialect(SqlDialect):
         unlogged_tables=False,
         folds_repeated_expressions=False,
         reads_csv=True,
+        bounded_repeats=True,
     )
 
     trim_function = "trim"
