@@ -141,6 +141,8 @@ LATE_VALUES = [
     ("active", "maybe", "boolean"),  # one misfit: a reject
     ("day", "2020-13-45", "date"),
     ("zip", "1.234", None),  # a number only a source format reads, in a text column
+    ("id", " 11000 ", "integer"),  # whitespace around it, none in the first look: trimmed
+    ("active", " NA", "boolean"),  # a NULL token with whitespace: NULL
 ]
 
 
@@ -162,6 +164,23 @@ def test_a_late_value_that_refutes_the_first_look_loads_as_the_usual_way_does(
     assert results["source"][:2] == results["copied"][:2]
     types = {c["name"]: c["type"] for c in results["source"][1]}
     assert kind is None or types[column] == kind
+
+
+def test_values_padded_in_the_first_look_are_trimmed_in_the_single_pass(
+    workdir: Path, target_url: str
+):
+    """A column whose first look holds values with whitespace around them is trimmed by the
+    load's single pass (no refutation), and loads as the copied path loads it."""
+    source = write_users(workdir / "padded.csv")
+    lines = source.read_text(encoding="utf-8").split("\n")
+    padded = [lines[0]] + [
+        f" {line.split(',', 1)[0]} ,{line.split(',', 1)[1]}" for line in lines[1:] if line
+    ]
+    source.write_text("\n".join(padded) + "\n", encoding="utf-8")
+    results = from_source_and_copied(workdir, source, target_url)
+    assert "copy_records" not in results["source"][2] and "cast" not in results["source"][2]
+    assert results["source"][:2] == results["copied"][:2]
+    assert {c["name"]: c["type"] for c in results["source"][1]}["id"] == "integer"
 
 
 def test_elt_stages_without_positions_and_again_with_them_when_the_cast_rejects(

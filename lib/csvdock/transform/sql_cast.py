@@ -8,6 +8,8 @@ table and the same rejects on every target.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from csvdock.core.naming import qualified_name, quote_identifier
 from csvdock.read.records import END, LINE, START
 from csvdock.rejects.codes import RejectCode, contract_reason, type_mismatch_parts
@@ -152,14 +154,17 @@ def optimistic_rows_sql(
     schema: TableSchema,
     null_tokens: tuple[str, ...],
     detected: dict[str, str],
+    padded: Collection[str],
 ) -> str:
     """Return a SELECT of the ``staged`` text records cast to ``schema``'s types that fails
     (DuckDB's ``error``: an ``InvalidInputException``) at the first present value that does not
     fit its column's ``detected`` type under the registry's checks (the first look's types:
     ``csvdock.schema.optimistic.provisional_schema``; the schema's may be wider in the same
     family: a value that fits the narrower converts exactly), or that has a
-    leading zero in a number column. Only for a schema without formats or contracts, in DuckDB."""
-    return _typed_rows_sql(dialect, staged, schema, null_tokens, detected)
+    leading zero in a number column. Only for a schema without formats or contracts, in DuckDB.
+    Only the ``padded`` columns' values are trimmed: in another, a value with whitespace
+    around it fits no pattern and fails it too (stricter, never laxer, than the registry)."""
+    return _typed_rows_sql(dialect, staged, schema, null_tokens, detected, padded)
 
 
 REFUTED = "csvdock: a value does not fit the first look's type of column "
@@ -171,8 +176,10 @@ def _typed_rows_sql(
     schema: TableSchema,
     null_tokens: tuple[str, ...],
     detected: dict[str, str] | None,
+    padded: Collection[str] | None = None,
 ) -> str:
-    """(``detected``: the types to check, where the values are checked.)"""
+    """(``detected``: the types to check, where the values are checked; ``padded``: the
+    columns to trim, where not every one.)"""
     trimmed: list[str] = []
     typed: list[str] = []
     for i, column in enumerate(schema.columns):
@@ -182,7 +189,8 @@ def _typed_rows_sql(
             typed.append(f"{name} AS {name}")
             continue
         value = quote_identifier(f"__csvdock_v{i}")
-        trimmed.append(f"{dialect.trimmed(name)} AS {value}")
+        raw = padded is not None and column.name not in padded
+        trimmed.append(f"{name if raw else dialect.trimmed(name)} AS {value}")
         tokens = t.null_tokens_for(column.type, null_tokens)
         cast = t.sql_converted(dialect, value, column.type)
         null = _null_check(dialect, value, tokens)
