@@ -206,9 +206,7 @@ def index_records(
             if chunk.last_opening >= 0:
                 last_opening = chunk.position + chunk.last_opening
             local_starts, lines = _record_starts(chunk, size)
-            records.add(
-                chunk.position, local_starts, lines, *_delimiters(chunk, delimiter_byte, size)
-            )
+            records.add(chunk.position, local_starts, lines, *_delimiters(chunk, delimiter_byte))
             before = _byte_before(chunk)
             crlf += int(np.count_nonzero(before == CARRIAGE_RETURN))
             lf += int(np.count_nonzero(before != CARRIAGE_RETURN))
@@ -315,7 +313,7 @@ class _PendingRecords:
         self.writer.write_table(pa.table(table, schema=schema), row_group_size=INDEX_ROW_GROUP)
 
 
-def _delimiters(chunk: Chunk, delimiter: int | None, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _delimiters(chunk: Chunk, delimiter: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Return the local offsets of the delimiters outside quotes in ``chunk``, and of those that
     end a line (followed by a line terminator or the end of the file)."""
     if delimiter is None:

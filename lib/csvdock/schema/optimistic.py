@@ -28,12 +28,12 @@ from csvdock.schema.detect import (
     SAMPLE_KEYS,
     SAMPLE_SCAN,
     column_statistics,
-    columns_evidence,
     confirmed_type,
     possible_checks,
     proposed_type,
     stat_key,
 )
+from csvdock.schema.evidence import columns_evidence
 from csvdock.schema.formats import plausible_formats
 from csvdock.schema.table import Column, TableSchema
 

@@ -12,6 +12,12 @@ import polars as pl
 SUM, MIN, MAX, HEAD = "sum", "min", "max", "head"
 
 
+def stat_key(name: str, check: str) -> str:
+    """Return the name of one statistic of column ``name`` (a unit separator joins them, so no
+    header collides with another column's statistic)."""
+    return f"{name}\x1f{check}"
+
+
 @dataclass(frozen=True)
 class Statistic:
     """One aggregate over a whole file: ``expr`` per batch, folded with ``fold``; a ``HEAD``

@@ -16,9 +16,9 @@ from csvdock.rejects.codes import RejectCode, contract_reason, type_mismatch_par
 from csvdock.rejects.format import REJECT_CODE, REJECT_COLUMN, REJECT_REASON, REJECT_STAGE
 from csvdock.schema import types as t
 from csvdock.schema.contract import ContractRules
-from csvdock.schema.detect import stat_key
 from csvdock.schema.formats import rewritten_sql, source_format
 from csvdock.schema.optimistic import Proposal
+from csvdock.schema.statistics import stat_key
 from csvdock.schema.table import TableSchema
 from csvdock.targets.base import SqlDialect, Warehouse
 from csvdock.transform.typed import MAX_VALUE_IN_REASON, kind_of_values
