@@ -1,14 +1,21 @@
 """Source formats from whole-file evidence: day-first and month-first dates, thousands
 separators and decimal commas; text when the values read either way throughout."""
 
+import re
 from pathlib import Path
 
+import duckdb
 import polars as pl
+import pyarrow as pa
 import pytest
 from csvdock.schema.detect import detect_schema
 from csvdock.schema.evolution import resolve
+from csvdock.schema.formats import FORMATS, only_this_count, only_this_expr, only_this_sql
 from csvdock.schema.table import Column, TableSchema
+from csvdock.targets.duckdb import DuckDBDialect
 from csvdock.transform.typed import typed_frame
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def detect(tmp_path: Path, values: dict[str, list[str]], share: float = 0.001) -> TableSchema:
@@ -73,3 +80,29 @@ def test_times_of_day_are_a_type(tmp_path: Path):
     values = {"at": ["7:05", "23:59:59.5", "10:30"], "not": ["7:05", "24:00", "8:00"]}
     schema = detect(tmp_path, values)
     assert [(c.name, c.type) for c in schema.columns] == [("at", "time"), ("not", "text")]
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_every_value_only_a_format_reads_holds_one_of_its_marks(name: str, data) -> None:
+    found = FORMATS[name]
+    value = data.draw(st.from_regex(found.only_this, fullmatch=True))
+    assert any(mark in value for mark in found.marks), value
+
+
+def test_the_counts_of_values_only_a_format_reads_agree_in_polars_sql_and_arrow() -> None:
+    values = ["1,234,567", "12,5", "1.234,56", "12345", "", "28/01/2018", "x,y", "1.5", "007"]
+    frame = pl.DataFrame({"v": values})
+    con = duckdb.connect()
+    con.register("frame", frame.to_arrow())
+    for name, found in FORMATS.items():
+        plain = sum(1 for v in values if re.search(found.only_this, v))
+        counted = frame.select(only_this_expr(pl.col("v"), name)).item()
+        in_sql = con.execute(
+            f"SELECT count(CASE WHEN {only_this_sql(DuckDBDialect(), 'v', name)} THEN 1 END) "
+            "FROM frame"
+        ).fetchone()
+        in_arrow = only_this_count(pa.array(values), name)
+        assert (counted, in_sql[0] if in_sql else None, in_arrow) == (plain,) * 3, name
+    assert any(re.search(FORMATS["decimal-comma"].only_this, v) for v in values)

@@ -16,7 +16,7 @@ from csvdock.core.naming import quote_identifier
 from csvdock.pipeline.file_load import Into
 from csvdock.schema import types as t
 from csvdock.schema.contract import ContractRules
-from csvdock.schema.formats import source_format
+from csvdock.schema.formats import only_this_count, only_this_sql
 from csvdock.schema.table import Column, TableSchema
 from csvdock.targets import Warehouse
 from csvdock.targets.base import CastRefused
@@ -82,7 +82,7 @@ def inserted_summarised(
             aggregates.append(f"count(CASE WHEN {name} <> '' THEN 1 END)")
             value = warehouse.dialect.trimmed(name)
             for format_name in formats.get(column.name, []):
-                only = warehouse.dialect.matches(value, source_format(format_name).only_this)
+                only = only_this_sql(warehouse.dialect, value, format_name)
                 aggregates.append(f"count(CASE WHEN {only} THEN 1 END)")
         else:
             aggregates.append(f"count({name})")
@@ -113,9 +113,7 @@ class WatchedBatches:
     ) -> None:
         self.batches, self.schema = batches, schema
         self.refuted: Exception | None = None
-        self.formats = {
-            name: {f: source_format(f).only_this for f in names} for name, names in formats.items()
-        }
+        self.formats = formats
         self.found: Statistics = {
             c.name: {
                 "present": 0,
@@ -146,11 +144,10 @@ class WatchedBatches:
             values, found = batch.column(column.name), self.found[column.name]
             if column.type == t.TEXT:
                 found["present"] += pc.sum(pc.not_equal(values, "")).as_py() or 0
-                patterns = self.formats.get(column.name, {})
-                trimmed = pc.utf8_trim(values, t.WHITESPACE) if patterns else values
-                for format_name, pattern in patterns.items():
-                    only = pc.match_substring_regex(trimmed, pattern)
-                    found["formats"][format_name] += pc.sum(only).as_py() or 0
+                names = self.formats.get(column.name, [])
+                trimmed = pc.utf8_trim(values, t.WHITESPACE) if names else values
+                for format_name in names:
+                    found["formats"][format_name] += only_this_count(trimmed, format_name)
                 continue
             found["present"] += pc.count(values).as_py()
             if column.type == t.BOOLEAN:

@@ -17,7 +17,7 @@ import polars as pl
 from csvdock.read.parquet import Records, record_batches, record_count, scan_records
 from csvdock.schema import types as t
 from csvdock.schema.evidence import columns_evidence, extremes_as_text
-from csvdock.schema.formats import plausible_formats, rewritten_expr, source_format
+from csvdock.schema.formats import only_this_expr, plausible_formats, rewritten_expr
 from csvdock.schema.statistics import (
     HEAD,
     MAX,
@@ -166,12 +166,7 @@ def _formatted_type(
     value = pl.col(name).str.strip_chars(t.WHITESPACE)
     # One pass counts, for every format in question, the values only it reads.
     asked = sorted({f for c in plausible for f in (c.name, c.rival)})
-    only = [
-        Statistic(
-            value.str.contains(source_format(f).only_this).sum().alias(stat_key(name, f)), SUM
-        )
-        for f in asked
-    ]
+    only = [Statistic(only_this_expr(value, f).alias(stat_key(name, f)), SUM) for f in asked]
     evidence = folded_statistics(record_batches(records, [name]), only)
     for candidate in plausible:
         alone, rival = (evidence[stat_key(name, f)] for f in (candidate.name, candidate.rival))

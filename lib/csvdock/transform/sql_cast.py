@@ -16,7 +16,7 @@ from csvdock.rejects.codes import RejectCode, contract_reason, type_mismatch_par
 from csvdock.rejects.format import REJECT_CODE, REJECT_COLUMN, REJECT_REASON, REJECT_STAGE
 from csvdock.schema import types as t
 from csvdock.schema.contract import ContractRules
-from csvdock.schema.formats import rewritten_sql, source_format
+from csvdock.schema.formats import only_this_sql, rewritten_sql
 from csvdock.schema.optimistic import Proposal
 from csvdock.schema.statistics import stat_key
 from csvdock.schema.table import TableSchema
@@ -311,7 +311,7 @@ def proposal_statistics_sql(
             typed_values.append(f"CASE WHEN {fits} THEN {converted} END AS {typed}")
             found[f"{kind}|min"], found[f"{kind}|max"] = f"min({typed})", f"max({typed})"
         for name_of_format in formats:
-            only = dialect.matches(value, source_format(name_of_format).only_this)
+            only = only_this_sql(dialect, value, name_of_format)
             found[name_of_format] = f"count(CASE WHEN {only} THEN 1 END)"
         for key, sql in found.items():
             aggregates.append(f"{sql} AS s{len(keys)}")
