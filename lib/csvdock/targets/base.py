@@ -320,13 +320,15 @@ class Warehouse(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # A table's columns in order: name, SQL type and scale, by $1 schema and $2 table.
+    columns_sql = (
+        "SELECT column_name, data_type, numeric_scale FROM information_schema.columns "
+        "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position"
+    )
+
     def table_types(self, schema: str, table: str) -> dict[str, str] | None:
         """Return the columns of ``schema.table`` as name -> csvdock type, or None if absent."""
-        rows = self.execute(
-            "SELECT column_name, data_type, numeric_scale FROM information_schema.columns "
-            "WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
-            [schema, table],
-        )
+        rows = self.execute(self.columns_sql, [schema, table])
         return {
             str(name): self.dialect.logical_type(str(kind), scale) for name, kind, scale in rows
         } or None
