@@ -453,3 +453,49 @@ def test_concurrent_loads_of_evolving_files_never_narrow_and_record_every_versio
     assert {v for (v,) in ledger} <= set(versions)
     with open_warehouse(target) as warehouse:
         assert warehouse.execute(f"SELECT v FROM {table} WHERE id = 3") == [("7.25",)]
+
+
+def test_a_run_of_many_small_files_takes_a_process_per_core_by_default(tmp_path: Path):
+    from csvdock.core.settings import Settings
+    from csvdock.pipeline.run import FILES_PER_DEFAULT_WORKER, default_workers
+
+    files = []
+    for i in range(2 * FILES_PER_DEFAULT_WORKER):
+        files.append(tmp_path / f"f{i:03d}.csv")
+        files[-1].write_text(f"id\n{i}\n")
+    settings = Settings()
+    cores = len(__import__("os").sched_getaffinity(0))
+    assert default_workers(files, settings, None) == min(cores, 2)
+    assert default_workers(files[:-1], settings, None) == 1  # too few to share
+    assert default_workers(files, settings, "http://localhost:8082") == 1  # luigid's to scale
+    files[0].write_bytes(b"id\n" + b"1\n" * (settings.small_file_bytes // 2 + 1))
+    assert default_workers(files, settings, None) == 1  # a big file: one worker
+
+
+def test_a_folder_of_many_small_files_loads_each_once_with_default_workers(workdir: Path):
+    import subprocess
+    import sys
+
+    folder = workdir / "in"
+    folder.mkdir()
+    for i in range(100):
+        (folder / f"t{i:03d}.csv").write_text("id,v\n" + "".join(f"{i},{j}\n" for j in range(5)))
+    environment = {k: v for k, v in __import__("os").environ.items()}
+    environment.pop("CSVDOCK_ISOLATE_TASKS", None)  # a real process forks its workers
+    environment["CSVDOCK_REPORT"] = "false"
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "csvdock"), "ingest", "in", "--json"],
+        cwd=workdir,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    statuses = [f["status"] for f in json.loads(done.stdout)["files"]]
+    assert (done.returncode, statuses) == (0, ["loaded"] * 100), done.stderr[-2000:]
+    counts = rows(
+        "duckdb:///warehouse.duckdb",
+        "SELECT count(*), count(DISTINCT table_name), sum(rows_loaded) FROM csvdock.ledger",
+    )
+    assert counts == [(100, 100, 500)]
+    assert rows("duckdb:///warehouse.duckdb", "SELECT sum(v) FROM t042") == [(10,)]

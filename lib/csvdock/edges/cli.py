@@ -28,6 +28,7 @@ from csvdock.edges.consume import ConsumerStopped
 from csvdock.edges.parser import build_parser
 from csvdock.pipeline.run import (
     UsageError,
+    default_workers,
     expand_paths,
     ingest,
     normalised_table,
@@ -128,7 +129,7 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     if args.run_id and not valid_run_id(args.run_id):
         raise UsageError(f"invalid run id {args.run_id!r}")
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
     table = normalised_table(args.table) if args.table else None
     files = expand_paths(args.paths)
@@ -150,7 +151,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
             table,
             settings=settings,
             run_id=run_id,
-            workers=args.workers,
+            workers=args.workers or default_workers(files, settings, args.scheduler_url),
             scheduler_url=args.scheduler_url,
             isolate=isolated_tasks(files),
             split_tables=args.split_tables,

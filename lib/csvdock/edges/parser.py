@@ -44,7 +44,12 @@ def _add_ingest(commands: Commands) -> None:
     ingest.add_argument("--table", help="target table (TABLE or SCHEMA.TABLE); default: file stem")
     ingest.add_argument("--target", help="duckdb:///PATH or postgresql://... (default: luigi.cfg)")
     ingest.add_argument("--json", action="store_true", help="print only the run summary as JSON")
-    ingest.add_argument("--workers", type=int, default=1, help="Luigi workers (default 1)")
+    ingest.add_argument(
+        "--workers",
+        type=int,
+        help="Luigi workers (default 1; a run of 100 or more small files: a process per core, "
+        "up to 4, each with 50 files or more)",
+    )
     ingest.add_argument("--scheduler-url", help="central luigid scheduler, e.g. http://host:8082")
     ingest.add_argument("--run-id", help=argparse.SUPPRESS)  # set by the upload API
     ingest.add_argument(

@@ -9,6 +9,7 @@ the library itself never imports Luigi.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +26,11 @@ from csvdock.core.workspace import Workspace
 
 ORCHESTRATOR_GROUP = "csvdock.orchestrators"
 DEFAULT_ORCHESTRATOR = "luigi"
+# A run of many small files takes a process per core by default (``default_workers``), each
+# with at least this many files (forking and opening the target cost more than fewer save),
+# and at most this many processes (each holds its own libraries: about 300 MB).
+FILES_PER_DEFAULT_WORKER = 50
+MAX_DEFAULT_WORKERS = 4
 
 
 class UsageError(CsvdockError):
@@ -116,6 +122,24 @@ def ingest(
     with _reports_kernel(plan):
         run = find_orchestrator(orchestrator) if isinstance(orchestrator, str) else orchestrator
         return run(plan)
+
+
+def default_workers(files: list[Path], settings: Settings, scheduler_url: str | None) -> int:
+    """Return the workers of a run that asks for none: one, or, for a run of many small files
+    (each at most ``small_file_bytes``) on the local scheduler, a process per available core,
+    each with at least ``FILES_PER_DEFAULT_WORKER`` files (at most ``MAX_DEFAULT_WORKERS``).
+    Such a run's work is a few tens of milliseconds a file, all of it on one core otherwise
+    (200 files of 100 records, two cores: 13.7 s with one worker, 10.4 s with two). A central
+    scheduler's run keeps one: its workers are luigid's to scale."""
+    if scheduler_url or len(files) < 2 * FILES_PER_DEFAULT_WORKER:
+        return 1
+    try:
+        if any(f.stat().st_size > settings.small_file_bytes for f in files):
+            return 1
+    except OSError:
+        return 1  # (the run reports the file it cannot read)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, len(files) // FILES_PER_DEFAULT_WORKER, MAX_DEFAULT_WORKERS))
 
 
 def _reports_kernel(plan: RunPlan) -> contextlib.AbstractContextManager[None]:
