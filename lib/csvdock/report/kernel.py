@@ -197,13 +197,14 @@ def current_kernel() -> ReportKernel | None:
     return _current
 
 
-def execute_on(kernel: ReportKernel, source: Path, executed: Path, **parameters: Any) -> None:
+def execute_on(kernel: ReportKernel, source: Path, executed: Path, **parameters: Any) -> Any:
     """Execute notebook ``source`` with ``parameters`` on ``kernel`` through papermill, writing
-    the executed notebook to ``executed``; the kernel stays up for the next notebook."""
+    the executed notebook to ``executed`` (once, at the end) and returning it; the kernel stays
+    up for the next notebook."""
     import papermill
 
     _register_engine()
-    papermill.execute_notebook(
+    return papermill.execute_notebook(
         str(source),
         str(executed),
         parameters=parameters,
@@ -211,6 +212,10 @@ def execute_on(kernel: ReportKernel, source: Path, executed: Path, **parameters:
         kernel_name=KERNEL_NAME,
         progress_bar=False,
         log_output=False,
+        # Saved as each cell started and ended (validated, copied and written whole: a third
+        # of a tiny run's rendering); the executed notebook is written at the end, or where a
+        # cell failed.
+        request_save_on_cell_execute=False,
         km=kernel.manager,
         shared_client=kernel.client(),
     )

@@ -121,7 +121,7 @@ def _render(
     for key, name in REPORTS.items():
         started = time.perf_counter()
         executed = run_dir / f"{name}.ipynb"
-        execute_on(
+        notebook = execute_on(
             kernel,
             notebooks_dir / f"{name}.ipynb",
             executed,
@@ -129,7 +129,9 @@ def _render(
             workspace=str(workspace),
             schemas_dir=str(schemas_dir),
         )
-        body, _ = exporter.from_filename(str(executed))
+        # (as ``from_filename`` would read it back: the page's title is the notebook's name)
+        resources = {"metadata": {"name": name, "path": str(run_dir)}}
+        body, _ = exporter.from_notebook_node(notebook, resources)
         body = _OUTSIDE_SCRIPT.sub("", body)  # self-contained: the page loads nothing from outside
         page = run_dir / f"{name}.html"
         page.write_text(body, encoding="utf-8")
