@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -219,27 +222,30 @@ def test_a_run_built_in_chunks_lists_every_file_and_fails_only_the_bad_one(
     assert rows(target_url, f"SELECT count(*) FROM {table}") == [(8,)]
 
 
-def test_two_workers_into_one_duckdb_file_never_fail_a_good_file(workdir: Path):
-    import subprocess
-    import sys
-
+def ingest_folder_of_small_files(
+    workdir: Path, files: int, records: int, *options: str, report: bool | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Write ``files`` small files (``t000.csv``...: id, v) into ``workdir/in`` and ingest the
+    folder with the ``csvdock`` command (a real process, which forks its workers)."""
     folder = workdir / "in"
     folder.mkdir()
-    for i in range(24):
-        (folder / f"f{i:02d}.csv").write_text("id,v\n" + "".join(f"{i},{j}\n" for j in range(20)))
-    environment = {k: v for k, v in __import__("os").environ.items()}
-    environment.pop("CSVDOCK_ISOLATE_TASKS", None)  # a real process forks its workers
+    for i in range(files):
+        body = "".join(f"{i},{j}\n" for j in range(records))
+        (folder / f"t{i:03d}.csv").write_text("id,v\n" + body)
+    environment = {k: v for k, v in os.environ.items() if k != "CSVDOCK_ISOLATE_TASKS"}
+    if report is not None:
+        environment["CSVDOCK_REPORT"] = str(report).lower()
+    command = [str(Path(sys.executable).parent / "csvdock"), "ingest", "in", *options, "--json"]
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "csvdock"), "ingest", "in", "--workers", "2"]
-        + ["--table", "many", "--json"],
-        cwd=workdir,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        command, cwd=workdir, env=environment, capture_output=True, text=True, timeout=600
     )
     statuses = [f["status"] for f in json.loads(done.stdout)["files"]]
-    assert (done.returncode, statuses) == (0, ["loaded"] * 24), done.stderr[-2000:]
+    assert (done.returncode, statuses) == (0, ["loaded"] * files), done.stderr[-2000:]
+    return done
+
+
+def test_two_workers_into_one_duckdb_file_never_fail_a_good_file(workdir: Path):
+    done = ingest_folder_of_small_files(workdir, 24, 20, "--workers", "2", "--table", "many")
     assert "lock" not in done.stderr.lower() and "retry" not in done.stderr
     assert rows("duckdb:///warehouse.duckdb", "SELECT count(*) FROM many") == [(480,)]
 
@@ -464,7 +470,7 @@ def test_a_run_of_many_small_files_takes_a_process_per_core_by_default(tmp_path:
         files.append(tmp_path / f"f{i:03d}.csv")
         files[-1].write_text(f"id\n{i}\n")
     settings = Settings()
-    cores = len(__import__("os").sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0))
     assert default_workers(files, settings, None) == min(cores, 2)
     assert default_workers(files[:-1], settings, None) == 1  # too few to share
     assert default_workers(files, settings, "http://localhost:8082") == 1  # luigid's to scale
@@ -473,26 +479,7 @@ def test_a_run_of_many_small_files_takes_a_process_per_core_by_default(tmp_path:
 
 
 def test_a_folder_of_many_small_files_loads_each_once_with_default_workers(workdir: Path):
-    import subprocess
-    import sys
-
-    folder = workdir / "in"
-    folder.mkdir()
-    for i in range(100):
-        (folder / f"t{i:03d}.csv").write_text("id,v\n" + "".join(f"{i},{j}\n" for j in range(5)))
-    environment = {k: v for k, v in __import__("os").environ.items()}
-    environment.pop("CSVDOCK_ISOLATE_TASKS", None)  # a real process forks its workers
-    environment["CSVDOCK_REPORT"] = "false"
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "csvdock"), "ingest", "in", "--json"],
-        cwd=workdir,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    statuses = [f["status"] for f in json.loads(done.stdout)["files"]]
-    assert (done.returncode, statuses) == (0, ["loaded"] * 100), done.stderr[-2000:]
+    ingest_folder_of_small_files(workdir, 100, 5, report=False)
     counts = rows(
         "duckdb:///warehouse.duckdb",
         "SELECT count(*), count(DISTINCT table_name), sum(rows_loaded) FROM csvdock.ledger",
