@@ -134,8 +134,7 @@ def _lenient_quotes(
     line.
 
     Checked for the whole chunk at once; only a chunk with a quote that breaks the rule is
-    walked quote by quote. (Over 80 lines on purpose: the vectorised check and the walk share
-    their arrays and the quote parity; split apart, each would need the other's state.)"""
+    walked quote by quote (the walk shares the check's arrays and the quote parity)."""
     last = data.size - 1
     before = data[np.maximum(quote_at - 1, 0)]
     after = data[np.minimum(quote_at + 1, last)]
@@ -149,23 +148,8 @@ def _lenient_quotes(
     none = np.zeros(0, dtype=np.int64)
     if bool(np.all(np.where(opening, edge_before, edge_after))):
         return quote_at, none, none
-    before = before.astype(np.int64)
-    after = after.astype(np.int64)
-    if quote_at.size and quote_at[0] == 0:
-        before[0] = previous
-    after[past] = -2  # the end of the file (or of the data read)
-    # Inside quotes, a quote before other text is text when a quote later on the same line
-    # closes the field (``"the "best" one"``); else it closes the field, and the text after it
-    # makes the record one the parser rejects.
-    closes = (after == delimiter) | (after == NEWLINE) | (after == CARRIAGE_RETURN)
-    if at_end:
-        closes |= quote_at + 1 >= data.size
-    line_ends = np.append(np.flatnonzero(np.isin(data, EDGE_BYTES)), data.size)
-    line_end = line_ends[np.searchsorted(line_ends, quote_at)]
-    count = quote_at.size
-    later = np.minimum.accumulate(np.where(closes, np.arange(count), count)[::-1])[::-1]
-    later = np.append(later[1:], count)
-    closes_later = (later < count) & (quote_at[np.minimum(later, count - 1)] < line_end)
+    before, after = _neighbour_values(before, after, quote_at, previous, past)
+    closes, line_end, closes_later = _closings(data, quote_at, after, delimiter, at_end)
     counted: list[int] = []
     stray: list[int] = []
     unclosed: list[int] = []
@@ -208,6 +192,40 @@ def _lenient_quotes(
         np.unique(np.array(stray, dtype=np.int64)),
         np.array(unclosed, dtype=np.int64),
     )
+
+
+def _neighbour_values(
+    before: np.ndarray, after: np.ndarray, quote_at: np.ndarray, previous: int, past: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the bytes ``before`` and ``after`` each quote as integers: the previous chunk's
+    byte before a quote at offset 0, and -2 after a quote ``past`` the data read."""
+    before = before.astype(np.int64)
+    after = after.astype(np.int64)
+    if quote_at.size and quote_at[0] == 0:
+        before[0] = previous
+    after[past] = -2  # the end of the file (or of the data read)
+    return before, after
+
+
+def _closings(
+    data: np.ndarray, quote_at: np.ndarray, after: np.ndarray, delimiter: int, at_end: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return, for each quote of ``quote_at`` (``after``: the byte after each, -2 past the data),
+    whether it could close a field (a delimiter, a line end or the file's end follows), where
+    its line ends, and whether a later quote on the same line could close one. Inside quotes,
+    a quote before other text is text when a later quote on its line closes the field
+    (``"the "best" one"``); else it closes the field, and the text after it makes the record one
+    the parser rejects."""
+    closes = (after == delimiter) | (after == NEWLINE) | (after == CARRIAGE_RETURN)
+    if at_end:
+        closes |= quote_at + 1 >= data.size
+    line_ends = np.append(np.flatnonzero(np.isin(data, EDGE_BYTES)), data.size)
+    line_end = line_ends[np.searchsorted(line_ends, quote_at)]
+    count = quote_at.size
+    later = np.minimum.accumulate(np.where(closes, np.arange(count), count)[::-1])[::-1]
+    later = np.append(later[1:], count)
+    closes_later = (later < count) & (quote_at[np.minimum(later, count - 1)] < line_end)
+    return closes, line_end, closes_later
 
 
 def _is_edge(found: np.ndarray, delimiter: int, quote: int) -> np.ndarray:

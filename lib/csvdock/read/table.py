@@ -107,8 +107,8 @@ def find_table(
 ) -> TableLayout:
     """Return where the table of ``path`` is; ``header`` pins whether it has a header row.
 
-    Over 80 lines on purpose: it reads as the module docstring's list, top to bottom (preamble,
-    header, header rows, footer, other tables), each step on the previous one's findings."""
+    It reads as the module docstring's list, top to bottom (preamble, header, header rows,
+    footer, other tables), each step on the previous one's findings."""
     total = len(index)
     counts = _field_counts(index)
     head = min(total, HEAD_RECORDS)
@@ -141,17 +141,9 @@ def find_table(
     ):
         start -= 1  # the header, whose quoting the record index reads otherwise ("URL"Comments)
     has_header = header if header is not None else header_like(rows[start], kinds, shapes, body)
-    header_rows = [start] if has_header else []
-    if has_header:
-        while (
-            len(header_rows) < MAX_HEADER_ROWS
-            and header_rows[-1] + 1 < head - 1
-            and counts[header_rows[-1] + 1] == width
-            and continues_header(
-                [rows[r] for r in header_rows], rows[header_rows[-1] + 1], kinds, first_filled
-            )
-        ):
-            header_rows.append(header_rows[-1] + 1)
+    header_rows = (
+        _header_rows(start, rows, counts, width, kinds, first_filled) if has_header else []
+    )
     data_start = (header_rows[-1] + 1) if header_rows else start
     end = _table_end(path, index, counts, width, data_start, rows, kinds, dialect)
     footer = _footer_start(path, index, counts, width, data_start, end, dialect)
@@ -172,13 +164,7 @@ def find_table(
         line = int(index.positions_of(np.array([end]))[LINE][0])
         outside.append((end, total, f"{SECOND_TABLE} {line}"))
     names = joined_names([rows[r] for r in header_rows]) if len(header_rows) > 1 else None
-    merged: list[tuple[int, int, str]] = []
-    for a, z, reason in sorted(outside):
-        if merged and merged[-1][1] == a and merged[-1][2] == reason:
-            merged[-1] = (merged[-1][0], z, reason)
-        else:
-            merged.append((a, z, reason))
-    outside = merged
+    outside = _joined(outside)
     spans = _spans(path, index, outside)
     left = [np.arange(a, z, dtype=np.int64) for a, z, reason in outside if reason != HEADER_ROW]
     return TableLayout(
@@ -189,6 +175,41 @@ def find_table(
         outside=np.concatenate(left) if left else np.zeros(0, dtype=np.int64),
         spans=spans,
     )
+
+
+def _header_rows(
+    start: int,
+    rows: list[list[str]],
+    counts: np.ndarray,
+    width: int,
+    kinds: list[str | None],
+    first_filled: bool,
+) -> list[int]:
+    """Return the header's records: ``start`` and the records after it among the first ones,
+    ``rows`` (never the last of them), that continue it, up to ``MAX_HEADER_ROWS``."""
+    header_rows = [start]
+    while (
+        len(header_rows) < MAX_HEADER_ROWS
+        and header_rows[-1] + 1 < len(rows) - 1
+        and counts[header_rows[-1] + 1] == width
+        and continues_header(
+            [rows[r] for r in header_rows], rows[header_rows[-1] + 1], kinds, first_filled
+        )
+    ):
+        header_rows.append(header_rows[-1] + 1)
+    return header_rows
+
+
+def _joined(outside: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Return the record ranges ``outside`` the table in order, each range that ends where the
+    next one of the same reason starts joined with it."""
+    joined: list[tuple[int, int, str]] = []
+    for a, z, reason in sorted(outside):
+        if joined and joined[-1][1] == a and joined[-1][2] == reason:
+            joined[-1] = (joined[-1][0], z, reason)
+        else:
+            joined.append((a, z, reason))
+    return joined
 
 
 def _comments(
