@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -27,6 +28,7 @@ from csvdock.read.dialect import (
 )
 from csvdock.read.early_count import EarlyCount
 from csvdock.read.encoding import (
+    SNIFF_WIDE_BYTES,
     UTF8,
     EncodingProblem,
     StrayBytes,
@@ -80,6 +82,9 @@ BINARY_SIGNATURES = {
 # Bytes no text file holds (tab, line feed, carriage return, form feed and escape left out).
 CONTROL_BYTES = bytes([*range(0, 9), 11, *range(14, 27), *range(28, 32), 127])
 
+
+# A file at least this big that starts as UTF-8 is read as UTF-8 while its encoding is checked.
+SPECULATE_BYTES = 8 * 1024 * 1024
 
 NO_QUOTE_BYTES = (1, 2, 3, 4, 5, 6, 7, 8, 14, 15, 16)  # stand-ins for "no quote character"
 
@@ -151,15 +156,67 @@ def _extract(
 ) -> ExtractResult:
     _check_readable(path)
     out_dir.mkdir(parents=True, exist_ok=True)
-    source = path
-    stray: tuple[int, ...] = ()  # offsets of bytes that are not UTF-8 in a UTF-8 file
+    if settings.encoding or not _probably_utf8(path):
+        encoding, stray = _encoding_of(path, settings)
+        return _extract_as(path, out_dir, settings, sha256, plan_only, encoding, stray)
+    # A big file that starts as UTF-8: read as UTF-8 while the whole file's encoding is checked
+    # beside it (the check's pass over the file takes the core the record index leaves idle);
+    # in the rare file that is not UTF-8 after all, that reading is dropped and done again.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        checked = pool.submit(_encoding_of, path, settings)
+        try:
+            result = _extract_as(path, out_dir, settings, sha256, plan_only, UTF8, ())
+        except ExtractError:
+            if checked.result() == (UTF8, ()):
+                raise
+        else:
+            if checked.result() == (UTF8, ()):
+                return result
+    encoding, stray = checked.result()
+    log.info("%s: read again as %s (%d stray bytes)", path, encoding, len(stray))
+    return _extract_as(path, out_dir, settings, sha256, plan_only, encoding, stray)
+
+
+def _probably_utf8(path: Path) -> bool:
+    """Return whether ``path`` is bigger than ``SPECULATE_BYTES`` and its first bytes are UTF-8
+    without a byte order mark (the whole file is then read as UTF-8 while it is checked)."""
+    if path.stat().st_size < SPECULATE_BYTES:
+        return False
+    with path.open("rb") as handle:
+        head = handle.read(SNIFF_WIDE_BYTES)
+    if bom_encoding(head) or wide_encoding(head):
+        return False
     try:
-        encoding = detect_encoding(path, settings.encoding)
+        head.decode(UTF8)
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3  # (a character cut at the sample's end)
+    return True
+
+
+def _encoding_of(path: Path, settings: TableSettings) -> tuple[str, tuple[int, ...]]:
+    """Return the encoding to read ``path`` with and, in a UTF-8 file with stray bytes, their
+    offsets; raise ``UnknownEncoding`` when it cannot be told."""
+    try:
+        return detect_encoding(path, settings.encoding), ()
     except StrayBytes as exc:
-        encoding, stray = UTF8, exc.offsets
         log.warning("%s: %s; their records are set aside", path, exc)
+        return UTF8, exc.offsets
     except EncodingProblem as exc:
         raise UnknownEncoding(str(exc)) from None
+
+
+def _extract_as(
+    path: Path,
+    out_dir: Path,
+    settings: TableSettings,
+    sha256: str | None,
+    plan_only: bool,
+    encoding: str,
+    stray: tuple[int, ...],
+) -> ExtractResult:
+    """Extract ``path`` read in ``encoding`` (``stray``: offsets of bytes that are not UTF-8 in
+    a UTF-8 file, whose records are set aside)."""
+    source = path
     if encoding != UTF8:
         path = transcode_to_utf8(source, encoding, out_dir / TRANSCODED_FILE)
     dialect = sniff_dialect(path, settings)

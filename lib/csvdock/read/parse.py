@@ -330,10 +330,12 @@ def source_plan(
     if odd.size > MAX_RECORDS_SKIPPED_UP_FRONT:
         return None
     try:
-        counted = early.result(dialect, len(columns), lf_only) if early else None
-        positions, parsed = counted or count_with_duckdb(
-            path, dialect, columns, lf_only, SHORT_LINE_BYTES
-        )
+        if early is not None:
+            positions, parsed = early.counted(
+                path, index, first_data, odd, dialect, columns, lf_only
+            )
+        else:
+            positions, parsed = count_with_duckdb(path, dialect, columns, lf_only, SHORT_LINE_BYTES)
     except QuotingError:
         return None
     rejects = parse_rejects(index, positions, first_data, index)

@@ -52,6 +52,8 @@ class RecordIndex:
     unclosed_quote: int | None = None  # offset of the opening quote no quote closes
     broken_quotes: tuple[int, ...] = ()  # opening quotes of fields that ran on and ended badly
     stray_carriage_returns: tuple[int, ...] = ()  # bare CRs outside quotes (inside a line)
+    # Bytes of the longest record, its terminator and the blank lines after it (None: unknown).
+    longest_record: int | None = None
 
     def __len__(self) -> int:
         return self.count
@@ -235,6 +237,7 @@ def index_records(
         unclosed_quote=last_opening if parity and records.count else None,
         broken_quotes=offsets(broken),
         stray_carriage_returns=offsets(stray_cr),
+        longest_record=records.longest,
     )
 
 
@@ -267,7 +270,7 @@ class _PendingRecords:
         # Per pending record: start, line, and the delimiters (all, and those ending a line)
         # before it.
         self.pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        self.pending_rows = self.count = 0
+        self.pending_rows = self.count = self.longest = 0
         self.delimiters_before = self.terminal_before = 0
 
     def add(
@@ -313,6 +316,8 @@ class _PendingRecords:
             ends, delims_after, terminal_after = starts[1:], delims[1:], terminal[1:]
             keep = slice(None, -1)
         table: dict[str, np.ndarray] = {LINE: lines[keep], START: starts[keep], END: ends}
+        if ends.size:
+            self.longest = max(self.longest, int(np.max(ends - starts[keep])))
         if self.counts_fields:
             table[FIELDS] = (delims_after - delims[keep] + 1).astype(np.int32)
             table[TRAILING] = terminal_after > terminal[keep]
