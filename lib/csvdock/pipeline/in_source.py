@@ -363,8 +363,15 @@ class SourceRows(RowsCastInLoad):
         prepared = self.detected  # (read by ``prepare``)
         assert prepared is not None
         padded = self.note.get("padded", at_load.schema.names)  # (a note of an older run)
+        samples = {n: found["samples"] for n, found in self.note["first_look_samples"].items()}
         select = optimistic_rows_sql(
-            dialect_of("duckdb"), records, at_load.schema, tokens, types_of(prepared), padded
+            dialect_of("duckdb"),
+            records,
+            at_load.schema,
+            tokens,
+            types_of(prepared),
+            padded,
+            samples,
         )
         formats = format_checks(self.note["formats"])
         if warehouse.dialect.capabilities.reads_csv:

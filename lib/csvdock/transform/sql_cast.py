@@ -8,7 +8,9 @@ table and the same rejects on every target.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import re
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
 
 from csvdock.core.naming import qualified_name, quote_identifier
 from csvdock.read.records import END, LINE, START
@@ -155,6 +157,7 @@ def optimistic_rows_sql(
     null_tokens: tuple[str, ...],
     detected: dict[str, str],
     padded: Collection[str],
+    samples: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
     """Return a SELECT of the ``staged`` text records cast to ``schema``'s types that fails
     (DuckDB's ``error``: an ``InvalidInputException``) at the first present value that does not
@@ -163,8 +166,9 @@ def optimistic_rows_sql(
     family: a value that fits the narrower converts exactly), or that has a
     leading zero in a number column. Only for a schema without formats or contracts, in DuckDB.
     Only the ``padded`` columns' values are trimmed: in another, a value with whitespace
-    around it fits no pattern and fails it too (stricter, never laxer, than the registry)."""
-    return _typed_rows_sql(dialect, staged, schema, null_tokens, detected, padded)
+    around it fits no pattern and fails it too (stricter, never laxer, than the registry).
+    ``samples``: the first look's values of each column (the layout of its timestamps)."""
+    return _typed_rows_sql(dialect, staged, schema, null_tokens, detected, padded, samples)
 
 
 REFUTED = "csvdock: a value does not fit the first look's type of column "
@@ -177,6 +181,7 @@ def _typed_rows_sql(
     null_tokens: tuple[str, ...],
     detected: dict[str, str] | None,
     padded: Collection[str] | None = None,
+    samples: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
     """(``detected``: the types to check, where the values are checked; ``padded``: the
     columns to trim, where not every one.)"""
@@ -201,12 +206,69 @@ def _typed_rows_sql(
         if t.type_of(checked).family == "numeric":
             fits = f"({fits} AND NOT {_leading_zero(dialect, value)})"
         refuted = f"error({dialect.literal(REFUTED + column.name)})"
+        tried = quote_identifier(f"__csvdock_t{i}")
+        rendered = _rendered(dialect, value, tried, checked, (samples or {}).get(column.name, ()))
+        if raw and checked == column.type and rendered is not None:
+            trimmed.append(f"{dialect.try_cast(name, dialect.sql_type(column.type))} AS {tried}")
+            fits = f"{rendered} THEN {tried} WHEN {fits}"
         typed.append(
             f"CASE WHEN {null} THEN NULL WHEN {fits} THEN {cast} ELSE {refuted} END AS {name}"
         )
     values = ", ".join(["*", *trimmed])
     fence = dialect.fence()  # (trimmed once a value, not once a use)
     return f"SELECT {', '.join(typed)} FROM (SELECT {values} FROM {staged}{fence}) AS trimmed"
+
+
+# Timestamp layouts DuckDB's strftime renders (its format, the length of its text), each a form
+# TIMESTAMP_PATTERN takes for a year from 1000 to 9999.
+TIMESTAMP_LAYOUTS = {
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}": ("%Y-%m-%dT%H:%M:%S.%f", 26),
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}": ("%Y-%m-%d %H:%M:%S.%f", 26),
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d": ("%Y-%m-%dT%H:%M:%S", 19),
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d": ("%Y-%m-%d %H:%M:%S", 19),
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d": ("%Y-%m-%dT%H:%M", 16),
+    r"\d{4}-\d\d-\d\d \d\d:\d\d": ("%Y-%m-%d %H:%M", 16),
+}
+
+
+def _rendered(
+    dialect: SqlDialect, value: str, tried: str, checked: str, samples: Sequence[str]
+) -> str | None:
+    """Return a condition cheaper than the registry's check that implies it: ``value``'s text
+    is the rendering of ``tried`` (its try-cast to ``checked``), in the layout of the first
+    look's ``samples`` for a timestamp. None where there is none (a pattern of DuckDB's
+    rendering: another target, another type, samples of no one layout). A value it does not
+    hold for is checked by the registry as before (a regular expression cost more than the
+    cast: 2.5x for a timestamp)."""
+    if dialect.try_cast(value, "INTEGER") is None:
+        return None
+    text = f"CAST({tried} AS VARCHAR) = {value}"
+    if checked in (t.INTEGER, t.BIGINT):
+        return text  # (no sign but a minus, no leading zero: a form the pattern takes)
+    from_1000 = f"{value} >= '1'"  # (a year below 1000 renders with a leading zero)
+    if checked == t.DATE:
+        return f"{text} AND length({value}) = 10 AND {from_1000}"
+    layout = _timestamp_layout(samples) if checked == t.TIMESTAMP else None
+    if layout is None:
+        return None
+    form, length = layout
+    return f"strftime({tried}, '{form}') = {value} AND length({value}) = {length} AND {from_1000}"
+
+
+def _timestamp_layout(samples: Sequence[str]) -> tuple[str, int] | None:
+    """Return the layout most of ``samples`` are in (of ``TIMESTAMP_LAYOUTS``), if any."""
+    counts = Counter(
+        next(
+            (layout for shape, layout in TIMESTAMP_LAYOUTS.items() if re.fullmatch(shape, s)), None
+        )
+        for s in samples
+        if s
+    )
+    counts.pop(None, None)
+    if not counts:
+        return None
+    layout, found = counts.most_common(1)[0]
+    return layout if found * 2 > len(samples) else None
 
 
 def _leading_zero(dialect: SqlDialect, value: str) -> str:
