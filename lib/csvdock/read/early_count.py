@@ -3,7 +3,6 @@ or, in a file where a record is a line, taken of the records the index finds rag
 
 from __future__ import annotations
 
-import mmap
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -13,7 +12,7 @@ import numpy as np
 
 from csvdock.read.dialect import Dialect
 from csvdock.read.parse import SHORT_LINE_BYTES, count_with_duckdb, text_records_select
-from csvdock.read.records import END, START, RecordIndex
+from csvdock.read.records import END, START, RecordIndex, holds_any
 
 Counted = tuple[list[tuple[int, str, int | None, str]], int]  # DuckDB's rejects, records parsed
 
@@ -33,7 +32,7 @@ class EarlyCount:
         self.path, self.sql = path, ""
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._count: Future[Counted] | None = None
-        self.line_per_record = not _holds_any(path, {dialect.quote, dialect.escape})
+        self.line_per_record = not holds_any(path, {dialect.quote, dialect.escape})
         fields = 0 if self.line_per_record else _first_line_fields(path, dialect)
         if fields:
             guessed = replace(dialect, header=True)
@@ -87,15 +86,6 @@ def _first_line_fields(path: Path, dialect: Dialect) -> int:
     if dialect.quote in text:
         return 0  # (a quoted field may hold the delimiter: the index decides)
     return len(text.split(dialect.delimiter))
-
-
-def _holds_any(path: Path, characters: set[str | None]) -> bool:
-    """Return whether ``path`` holds one of ``characters`` (a memchr over the file)."""
-    wanted = [c.encode("utf-8") for c in characters if c]
-    if path.stat().st_size == 0:
-        return False
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m:
-        return any(m.find(w) >= 0 for w in wanted)
 
 
 def _lines_alone(index: RecordIndex) -> bool:

@@ -267,11 +267,17 @@ def parse_reject_frame(
 
 
 def with_misaligned(
-    rejects: pl.DataFrame, index: RecordIndex, first_data: int, fields: int
+    rejects: pl.DataFrame,
+    index: RecordIndex,
+    first_data: int,
+    fields: int,
+    odd: np.ndarray | None = None,
 ) -> pl.DataFrame:
-    """Add to DuckDB's ``rejects`` every record whose field count is not ``fields``: its values
-    would land in the wrong columns (DuckDB lets an extra empty last field through)."""
-    odd = index.records_with_fields_other_than(first_data, fields)
+    """Add to DuckDB's ``rejects`` every record whose field count is not ``fields`` (``odd``,
+    where known): its values would land in the wrong columns (DuckDB lets an extra empty last
+    field through)."""
+    if odd is None:
+        odd = index.records_with_fields_other_than(first_data, fields)
     odd = odd[~np.isin(odd, rejects["__record"].to_numpy())]
     if odd.size == 0:
         return rejects
@@ -340,7 +346,7 @@ def source_plan(
         return None
     rejects = parse_rejects(index, positions, first_data, index)
     by_duckdb = np.sort(rejects["__record"].to_numpy())
-    rejects = with_misaligned(rejects, index, first_data, fields)
+    rejects = with_misaligned(rejects, index, first_data, fields, odd)
     if parsed + by_duckdb.size != rows or not np.array_equal(by_duckdb, odd):
         return None
     index.path.replace(index_out)  # (from a scratch folder on the same file system)

@@ -8,9 +8,13 @@ record starts at the next non-blank line. This is not a parser: the fields are D
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import mmap
+from collections import deque
+from collections.abc import Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from csvdock.read.parquet import parquet_batches
-from csvdock.read.scan import CARRIAGE_RETURN, NEWLINE, Chunk, file_chunks
+from csvdock.read.scan import (
+    CARRIAGE_RETURN,
+    CHUNK_BYTES,
+    NEWLINE,
+    Chunk,
+    file_chunks,
+    unquoted_chunk,
+)
 
 LINE, START, END = "__line", "__start", "__end"
 FIELDS, TRAILING = "__fields", "__trailing"  # fields of a record; whether it ends with a delimiter
@@ -207,20 +218,17 @@ def index_records(
     schema = _index_schema(delimiter_byte is not None)
     with pq.ParquetWriter(out, schema, **INDEX_WRITE_OPTIONS) as writer:
         records = _PendingRecords(writer, size, delimiter_byte is not None)
-        for chunk in file_chunks(path, quote, escape, delimiter, ignored):
-            literal.append(chunk.literal_at + chunk.position)
-            broken.append(chunk.unclosed_at + chunk.position)
-            if chunk.body_has_cr:
-                stray_cr.append(_bare_carriage_returns(chunk) + chunk.position)
-            if chunk.last_opening >= 0:
-                last_opening = chunk.position + chunk.last_opening
-            local_starts, lines = _record_starts(chunk, size)
-            records.add(chunk.position, local_starts, lines, *_delimiters(chunk, delimiter_byte))
-            before = _byte_before(chunk)
-            crlf += int(np.count_nonzero(before == CARRIAGE_RETURN))
-            lf += int(np.count_nonzero(before != CARRIAGE_RETURN))
-            parity = chunk.parity
-            nul_bytes += chunk.nul_bytes
+        for found in _chunk_records(path, quote, escape, delimiter, ignored, size):
+            literal.append(found.literal)
+            broken.append(found.broken)
+            if found.stray_cr.size:
+                stray_cr.append(found.stray_cr)
+            if found.last_opening >= 0:
+                last_opening = found.last_opening
+            records.add(found.position, found.starts, found.lines, *found.delimiters)
+            crlf, lf = crlf + found.crlf, lf + found.lf
+            parity = found.parity
+            nul_bytes += found.nul_bytes
         records.flush(final=True)
 
     def offsets(found: list[np.ndarray]) -> tuple[int, ...]:
@@ -239,6 +247,98 @@ def index_records(
         stray_carriage_returns=offsets(stray_cr),
         longest_record=records.longest,
     )
+
+
+@dataclass
+class _ChunkRecords:
+    """What the index takes from one chunk (offsets in the file)."""
+
+    position: int
+    starts: np.ndarray  # local offsets of the records starting in the chunk
+    lines: np.ndarray  # the line of each
+    delimiters: tuple[np.ndarray, np.ndarray]  # see ``_delimiters``
+    crlf: int  # record terminators that are CRLF
+    lf: int  # ... and bare LF
+    literal: np.ndarray  # quotes read as text
+    broken: np.ndarray  # opening quotes of fields that never closed
+    stray_cr: np.ndarray  # bare carriage returns inside a line
+    last_opening: int  # the chunk's last opening quote (-1: none)
+    parity: int  # quote parity after the chunk
+    nul_bytes: int
+    newlines: int
+
+
+def _records_of(chunk: Chunk, size: int, delimiter: str | None) -> _ChunkRecords:
+    local_starts, lines = _record_starts(chunk, size)
+    before = _byte_before(chunk)
+    crlf = int(np.count_nonzero(before == CARRIAGE_RETURN))
+    return _ChunkRecords(
+        chunk.position,
+        local_starts,
+        lines,
+        _delimiters(chunk, ord(delimiter) if delimiter else None),
+        crlf,
+        int(before.size) - crlf,
+        chunk.literal_at + chunk.position,
+        chunk.unclosed_at + chunk.position,
+        _bare_carriage_returns(chunk) + chunk.position if chunk.body_has_cr else NO_OFFSETS,
+        chunk.position + chunk.last_opening if chunk.last_opening >= 0 else -1,
+        chunk.parity,
+        chunk.nul_bytes,
+        chunk.newlines,
+    )
+
+
+NO_OFFSETS = np.zeros(0, dtype=np.int64)
+PARALLEL_CHUNKS = 2  # chunks of a file without quotes indexed at a time (one per core)
+
+
+def _chunk_records(
+    path: Path,
+    quote: str | None,
+    escape: str | None,
+    delimiter: str | None,
+    ignored: tuple[int, ...],
+    size: int,
+) -> Iterator[_ChunkRecords]:
+    """Yield what the index takes from each chunk of ``path``, in file order. In a file of
+    several chunks without quote or escape bytes, no chunk depends on the one before but for
+    its lines' numbers: the chunks are read ``PARALLEL_CHUNKS`` at a time (NumPy leaves the
+    GIL), their lines numbered here."""
+    if ignored or size <= CHUNK_BYTES or holds_any(path, {quote, escape}):
+        for chunk in file_chunks(path, quote, escape, delimiter, ignored):
+            yield _records_of(chunk, size, delimiter)
+        return
+
+    def indexed(position: int) -> _ChunkRecords:
+        return _records_of(unquoted_chunk(path, delimiter, position), size, delimiter)
+
+    positions = iter(range(0, size, CHUNK_BYTES))
+    newlines_before = 0
+    with ThreadPoolExecutor(max_workers=PARALLEL_CHUNKS) as pool:
+        pending = deque(pool.submit(indexed, p) for p in islice(positions, PARALLEL_CHUNKS + 1))
+        while pending:
+            found = pending.popleft().result()
+            pending.extend(pool.submit(indexed, p) for p in islice(positions, 1))
+            found.lines += newlines_before  # (numbered from the chunk's start)
+            newlines_before += found.newlines
+            yield found
+
+
+def holds_any(path: Path, characters: Collection[str | None]) -> bool:
+    """Return whether ``path`` holds one of ``characters`` (a memchr over the file, once for a
+    version of it: Extract asks twice)."""
+    wanted = tuple(sorted(c.encode("utf-8") for c in set(characters) if c))
+    stat = path.stat()
+    return bool(wanted) and _holds(path, (stat.st_ino, stat.st_size, stat.st_mtime_ns), wanted)
+
+
+@lru_cache(maxsize=8)
+def _holds(path: Path, _version: tuple[int, int, int], wanted: tuple[bytes, ...]) -> bool:
+    if _version[1] == 0:
+        return False
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        return any(m.find(w) >= 0 for w in wanted)
 
 
 def _record_starts(chunk: Chunk, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -5,6 +5,7 @@ a field's edge)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ class Chunk:
     unclosed_at: np.ndarray  # local offsets of opening quotes of fields that never closed
     last_opening: int  # local offset of the chunk's last opening quote (-1: none)
     body_has_cr: bool  # the chunk holds a CR byte
+    newlines: int  # newlines in the chunk (inside quotes too)
 
 
 def file_chunks(
@@ -45,71 +47,100 @@ def file_chunks(
     """Yield the file in chunks with its quotes read. With a ``delimiter``, quoting is lenient:
     a quote counts only at a field's edges (see ``_lenient_quotes``); quotes at the offsets
     ``ignored`` are read as text."""
-    quote_byte = ord(quote) if quote else None
-    escape_byte = ord(escape) if escape and escape != quote else None
-    delimiter_byte = ord(delimiter) if delimiter else None
-    skip = np.array(sorted(ignored), dtype=np.int64)
-    size = path.stat().st_size
+    reading = _Reading(path, quote, escape, delimiter, ignored)
     parity, newlines_before, position = 0, 0, 0
     with path.open("rb") as handle:
-        while position < size:
+        while position < reading.size:
             handle.seek(max(position - 1, 0))
             raw = handle.read(CHUNK_BYTES + (3 if position else 2))
-            previous = raw[0] if position else -1
-            data = np.frombuffer(raw[1:] if position else raw, dtype=np.uint8)
-            body = data[:CHUNK_BYTES]
-            # The body's bytes in ``raw`` (a byte's presence or count there is a memchr, not a
-            # pass of NumPy over the chunk).
-            begin = 1 if position else 0
-            end = begin + body.size
-            quote_at = np.zeros(0, dtype=np.int64)
-            if quote_byte is not None and raw.find(quote_byte, begin, end) >= 0:
-                quote_at = np.flatnonzero(body == quote_byte)
-                if escape_byte is not None and quote_at.size:
-                    quote_at = quote_at[~_escaped(body, quote_at, escape_byte, previous)]
-            literal_at = unclosed_at = np.zeros(0, dtype=np.int64)
-            if skip.size and quote_at.size:
-                mine = skip[(skip >= position) & (skip < position + body.size)] - position
-                literal_at = mine[np.isin(mine, quote_at)]
-                quote_at = quote_at[~np.isin(quote_at, mine)]
-            if quote_byte is not None and delimiter_byte is not None and quote_at.size:
-                at_end = position + body.size >= size
-                quote_at, stray, unclosed_at = _lenient_quotes(
-                    data, quote_at, parity, previous, delimiter_byte, quote_byte, at_end
-                )
-                literal_at = np.sort(np.concatenate((literal_at, stray, unclosed_at)))
-            newline_at = np.flatnonzero(body == NEWLINE)
-            # A newline is outside quotes when an even number of quotes precede it (in a chunk
-            # without quotes: all of them, or none).
-            if quote_at.size:
-                outside = ((np.searchsorted(quote_at, newline_at) + parity) % 2) == 0
-            else:
-                outside = np.full(newline_at.size, parity == 0)
-            rank = (np.flatnonzero(outside) + newlines_before).astype(np.int64)
-            parity_in = parity
-            parity = int((parity + quote_at.size) % 2)
-            openings = quote_at[((np.arange(quote_at.size) + parity_in) % 2) == 0]
-            last_opening = int(openings[-1]) if openings.size else -1
-            nul_bytes = int(np.count_nonzero(body == 0)) if raw.find(0, begin, end) >= 0 else 0
-            body_has_cr = raw.find(CARRIAGE_RETURN, begin, end) >= 0
-            yield Chunk(
-                position,
-                body,
-                data,
-                previous,
-                newline_at[outside],
-                rank,
-                parity,
-                nul_bytes,
-                quote_at,
-                parity_in,
-                literal_at,
-                unclosed_at,
-                last_opening,
-                body_has_cr,
+            chunk = reading.chunk(raw, position, parity, newlines_before)
+            yield chunk
+            parity = chunk.parity
+            newlines_before += chunk.newlines
+            position += chunk.body.size
+
+
+def unquoted_chunk(path: Path, delimiter: str | None, position: int) -> Chunk:
+    """Return the chunk at ``position`` of a file that holds no quote byte, read on its own
+    (so chunks may be read in parallel): its newlines' rank counts from the chunk's start."""
+    with path.open("rb") as handle:
+        raw = os.pread(handle.fileno(), CHUNK_BYTES + (3 if position else 2), max(position - 1, 0))
+    return _Reading(path, None, None, delimiter, ()).chunk(raw, position, 0, 0)
+
+
+class _Reading:
+    """How a file's chunks are read: its size, quote, escape and delimiter bytes, and the
+    quotes read as text."""
+
+    def __init__(
+        self,
+        path: Path,
+        quote: str | None,
+        escape: str | None,
+        delimiter: str | None,
+        ignored: tuple[int, ...],
+    ) -> None:
+        self.quote_byte = ord(quote) if quote else None
+        self.escape_byte = ord(escape) if escape and escape != quote else None
+        self.delimiter_byte = ord(delimiter) if delimiter else None
+        self.skip = np.array(sorted(ignored), dtype=np.int64)
+        self.size = path.stat().st_size
+
+    def chunk(self, raw: bytes, position: int, parity: int, newlines_before: int) -> Chunk:
+        """Read the chunk at ``position`` from ``raw`` (its bytes from the one before it, and
+        two after), after ``newlines_before`` newlines, with the quote ``parity`` there."""
+        quote_byte, escape_byte, skip = self.quote_byte, self.escape_byte, self.skip
+        previous = raw[0] if position else -1
+        data = np.frombuffer(raw[1:] if position else raw, dtype=np.uint8)
+        body = data[:CHUNK_BYTES]
+        # The body's bytes in ``raw`` (a byte's presence or count there is a memchr, not a pass
+        # of NumPy over the chunk).
+        begin = 1 if position else 0
+        end = begin + body.size
+        quote_at = np.zeros(0, dtype=np.int64)
+        if quote_byte is not None and raw.find(quote_byte, begin, end) >= 0:
+            quote_at = np.flatnonzero(body == quote_byte)
+            if escape_byte is not None and quote_at.size:
+                quote_at = quote_at[~_escaped(body, quote_at, escape_byte, previous)]
+        literal_at = unclosed_at = np.zeros(0, dtype=np.int64)
+        if skip.size and quote_at.size:
+            mine = skip[(skip >= position) & (skip < position + body.size)] - position
+            literal_at = mine[np.isin(mine, quote_at)]
+            quote_at = quote_at[~np.isin(quote_at, mine)]
+        if quote_byte is not None and self.delimiter_byte is not None and quote_at.size:
+            at_end = position + body.size >= self.size
+            quote_at, stray, unclosed_at = _lenient_quotes(
+                data, quote_at, parity, previous, self.delimiter_byte, quote_byte, at_end
             )
-            newlines_before += int(newline_at.size)
-            position += body.size
+            literal_at = np.sort(np.concatenate((literal_at, stray, unclosed_at)))
+        newline_at = np.flatnonzero(body == NEWLINE)
+        # A newline is outside quotes when an even number of quotes precede it (in a chunk
+        # without quotes: all of them, or none).
+        if quote_at.size:
+            outside = ((np.searchsorted(quote_at, newline_at) + parity) % 2) == 0
+        else:
+            outside = np.full(newline_at.size, parity == 0)
+        rank = (np.flatnonzero(outside) + newlines_before).astype(np.int64)
+        parity_in = parity
+        parity = int((parity + quote_at.size) % 2)
+        openings = quote_at[((np.arange(quote_at.size) + parity_in) % 2) == 0]
+        return Chunk(
+            position,
+            body,
+            data,
+            previous,
+            newline_at[outside],
+            rank,
+            parity,
+            int(np.count_nonzero(body == 0)) if raw.find(0, begin, end) >= 0 else 0,
+            quote_at,
+            parity_in,
+            literal_at,
+            unclosed_at,
+            int(openings[-1]) if openings.size else -1,
+            raw.find(CARRIAGE_RETURN, begin, end) >= 0,
+            int(newline_at.size),
+        )
 
 
 EDGE_BYTES = (NEWLINE, CARRIAGE_RETURN)
