@@ -76,3 +76,46 @@ def test_two_readings_equally_plausible_quarantine_with_both_in_the_reason(monke
     with pytest.raises(encoding.AmbiguousEncoding) as caught:
         encoding._legacy_encoding(sample, "cp1250", set())
     assert "reads" in str(caught.value) and "set `encoding`" in str(caught.value)
+
+
+BIG_LINES = ["id,name,city"] + [f"{n},user {n},Oslo" for n in range(400_000)]  # 10 MB, ASCII
+
+
+@pytest.mark.parametrize(
+    ("kind", "encoding", "loaded"),
+    [
+        ("UTF-8 throughout", "utf-8", 400_000),
+        ("Windows-1252 past the first megabytes", "cp1252", 400_000),
+        ("UTF-8 with a stray byte", "utf-8", 399_999),
+    ],
+)
+def test_a_big_file_read_as_utf8_while_checked_is_read_again_in_its_encoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, encoding: str, loaded: int
+):
+    """A big file that starts as UTF-8 is read as UTF-8 while its encoding is checked beside it
+    (``extract._extract``); where it turns out to be in another, or to hold a stray byte, that
+    reading is dropped and the file is read again: its text is never decoded wrongly."""
+    from csvdock.read import extract
+
+    lines = list(BIG_LINES)
+    if kind == "UTF-8 with a stray byte":  # (UTF-8 text throughout, one byte of Latin-1)
+        lines = [line.replace("Oslo", "Tromsø") for line in lines]
+    if kind != "UTF-8 throughout":
+        lines[300_001] = "300000,Zoë Café,Zürich"
+    data = ("\n".join(lines) + "\n").encode("cp1252" if "1252" in kind else "utf-8")
+    if kind == "UTF-8 with a stray byte":
+        data = data.replace("Zoë".encode(), b"Zo\xeb")
+    assert len(data) >= extract.SPECULATE_BYTES
+    readings: list[str] = []
+    read_as = extract._extract_as
+
+    def spied(path, out_dir, settings, sha256, plan_only, encoding_, stray):
+        readings.append(encoding_)
+        return read_as(path, out_dir, settings, sha256, plan_only, encoding_, stray)
+
+    monkeypatch.setattr(extract, "_extract_as", spied)
+    result, records = extracted(tmp_path, data)
+    assert result.dialect["encoding"] == encoding and records.height == loaded
+    assert readings == ["utf-8"] if kind == "UTF-8 throughout" else ["utf-8", encoding]
+    if kind == "Windows-1252 past the first megabytes":
+        assert records.filter(pl.col("id") == "300000")["name"].to_list() == ["Zoë Café"]
