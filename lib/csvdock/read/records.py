@@ -334,11 +334,20 @@ def holds_any(path: Path, characters: Collection[str | None]) -> bool:
 
 
 @lru_cache(maxsize=8)
-def _holds(path: Path, _version: tuple[int, int, int], wanted: tuple[bytes, ...]) -> bool:
-    if _version[1] == 0:
-        return False
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m:
-        return any(m.find(w) >= 0 for w in wanted)
+def _holds(path: Path, version: tuple[int, int, int], wanted: tuple[bytes, ...]) -> bool:
+    # Mapped a window at a time: a mapped page counts in the process's memory while it is
+    # mapped (the whole of a 650 MB file took the peak from 560 to 707 MB).
+    size = version[1]
+    with path.open("rb") as handle:
+        for at in range(0, size, HOLDS_WINDOW_BYTES):
+            length = min(HOLDS_WINDOW_BYTES, size - at)
+            with mmap.mmap(handle.fileno(), length, offset=at, access=mmap.ACCESS_READ) as m:
+                if any(m.find(w) >= 0 for w in wanted):
+                    return True
+    return False
+
+
+HOLDS_WINDOW_BYTES = 64 << 20  # (a multiple of the page size)
 
 
 def _record_starts(chunk: Chunk, size: int) -> tuple[np.ndarray, np.ndarray]:
