@@ -64,9 +64,9 @@ def _extract_both_ways(source: Path, out: Path) -> tuple[ExtractResult, ExtractR
     ragged: list[Path] = []
     by_copy = early_count._ragged_counted
 
-    def spied(path, *args):
-        ragged.append(path)
-        return by_copy(path, *args)
+    def spied(indexed, *args):
+        ragged.append(indexed.path)
+        return by_copy(indexed, *args)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(early_count, "_ragged_counted", spied)

@@ -12,7 +12,7 @@ import numpy as np
 
 from csvdock.read.dialect import Dialect
 from csvdock.read.parse import SHORT_LINE_BYTES, count_with_duckdb, text_records_select
-from csvdock.read.records import END, START, RecordIndex, holds_any
+from csvdock.read.records import END, START, Indexed, RecordIndex, holds_any
 
 Counted = tuple[list[tuple[int, str, int | None, str]], int]  # DuckDB's rejects, records parsed
 
@@ -43,24 +43,17 @@ class EarlyCount:
             )
 
     def counted(
-        self,
-        path: Path,
-        index: RecordIndex,
-        first_data: int,
-        ragged: np.ndarray,
-        dialect: Dialect,
-        columns: list[str],
-        lf_only: bool,
+        self, indexed: Indexed, dialect: Dialect, columns: list[str], lf_only: bool
     ) -> Counted:
-        """Return what ``count_with_duckdb`` returns for ``path`` (indexed by ``index``, its
-        data records from ``first_data``, the ``ragged`` ones' field counts off): the early
-        count where it was made with these options, the count of the ragged records where a
-        record is a line, else a count made now (raise ``QuotingError`` as
-        ``count_with_duckdb`` does)."""
+        """Return what ``count_with_duckdb`` returns for ``indexed.path``: the early count
+        where it was made with these options, the count of the ragged records where a record
+        is a line, else a count made now (raise ``QuotingError`` as ``count_with_duckdb``
+        does)."""
+        path = indexed.path
         if self._count is not None and _count_options(dialect, len(columns), lf_only) == self.sql:
             return self._count.result()
-        if path == self.path and self.line_per_record and _lines_alone(index):
-            return _ragged_counted(path, index, first_data, ragged, dialect, columns, lf_only)
+        if path == self.path and self.line_per_record and _lines_alone(indexed.index):
+            return _ragged_counted(indexed, dialect, columns, lf_only)
         return count_with_duckdb(path, dialect, columns, lf_only, SHORT_LINE_BYTES)
 
     def __enter__(self) -> EarlyCount:
@@ -101,18 +94,18 @@ def _lines_alone(index: RecordIndex) -> bool:
 
 
 def _ragged_counted(
-    path: Path,
-    index: RecordIndex,
-    first_data: int,
-    ragged: np.ndarray,
-    dialect: Dialect,
-    columns: list[str],
-    lf_only: bool,
+    indexed: Indexed, dialect: Dialect, columns: list[str], lf_only: bool
 ) -> Counted:
-    """Count a copy of ``path``'s bytes before its first data record (the header) followed by
-    its ``ragged`` records (each with its line terminator and the blank lines after it, as in
-    ``path``); return DuckDB's rejects at their positions in ``path`` and the records it would
+    """Count a copy of the file's bytes before its first data record (the header) followed by
+    its ragged records (each with its line terminator and the blank lines after it, as in the
+    file); return DuckDB's rejects at their positions in the file and the records it would
     parse there: the others, which it reads as the index does, and the ragged ones it takes."""
+    path, index, first_data, ragged = (
+        indexed.path,
+        indexed.index,
+        indexed.first_data,
+        indexed.ragged,
+    )
     rows = len(index) - first_data
     if rows <= 0:
         return count_with_duckdb(path, dialect, columns, lf_only, SHORT_LINE_BYTES)

@@ -16,7 +16,7 @@ import polars as pl
 from csvdock.core.naming import quote_identifier
 from csvdock.read.dialect import Dialect
 from csvdock.read.errors import QuotingError
-from csvdock.read.records import END, FIELDS, LINE, START, RecordIndex
+from csvdock.read.records import END, FIELDS, LINE, START, Indexed, RecordIndex
 from csvdock.read.scratch import scratch_duckdb, set_globally
 from csvdock.rejects.codes import RejectCode, duckdb_error_code
 from csvdock.rejects.format import REJECT_SCHEMA, no_rejects, reject_frame
@@ -337,9 +337,8 @@ def source_plan(
         return None
     try:
         if early is not None:
-            positions, parsed = early.counted(
-                path, index, first_data, odd, dialect, columns, lf_only
-            )
+            indexed = Indexed(path, index, first_data, odd)
+            positions, parsed = early.counted(indexed, dialect, columns, lf_only)
         else:
             positions, parsed = count_with_duckdb(path, dialect, columns, lf_only, SHORT_LINE_BYTES)
     except QuotingError:

@@ -188,6 +188,17 @@ class RecordIndex:
                 yield batch.column(0).to_numpy()
 
 
+@dataclass(frozen=True)
+class Indexed:
+    """A file and its record index: its data records from ``first_data``, the ``ragged`` ones'
+    field counts off (what Extract's count of the file needs)."""
+
+    path: Path
+    index: RecordIndex
+    first_data: int
+    ragged: np.ndarray
+
+
 _INDEX_SCHEMA = pa.schema([(LINE, pa.int64()), (START, pa.int64()), (END, pa.int64())])
 _FIELDS_SCHEMA = pa.schema([*_INDEX_SCHEMA, (FIELDS, pa.int32()), (TRAILING, pa.bool_())])
 
