@@ -166,7 +166,7 @@ def _extract(
         checked = pool.submit(_encoding_of, path, settings)
         try:
             result = _extract_as(path, out_dir, settings, sha256, plan_only, UTF8, ())
-        except ExtractError:
+        except Exception:  # (whatever failed reading a file that is not UTF-8 is moot)
             if checked.result() == (UTF8, ()):
                 raise
         else:
