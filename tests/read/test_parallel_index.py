@@ -62,13 +62,13 @@ def test_chunks_read_in_parallel_give_the_index_read_in_order(
     monkeypatch.setattr(scan, "CHUNK_BYTES", 4099)  # (about 25 chunks)
     monkeypatch.setattr(records, "CHUNK_BYTES", 4099)
     read_apart: list[int] = []
-    one_chunk = records.unquoted_chunk
+    one_chunk = scan.ChunksApart.chunk_at
 
-    def spied(path, delimiter, position):
+    def spied(self, position):
         read_apart.append(position)
-        return one_chunk(path, delimiter, position)
+        return one_chunk(self, position)
 
-    monkeypatch.setattr(records, "unquoted_chunk", spied)
+    monkeypatch.setattr(scan.ChunksApart, "chunk_at", spied)
     for delimiter in (",", "\t"):
         parallel = _index(source, workdir / "parallel.parquet", delimiter)
         assert sorted(read_apart) == list(range(0, len(text.encode()), 4099))

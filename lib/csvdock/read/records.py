@@ -28,8 +28,8 @@ from csvdock.read.scan import (
     CHUNK_BYTES,
     NEWLINE,
     Chunk,
+    ChunksApart,
     file_chunks,
-    unquoted_chunk,
 )
 
 LINE, START, END = "__line", "__start", "__end"
@@ -321,12 +321,13 @@ def _chunk_records(
             yield _records_of(chunk, size, delimiter)
         return
 
-    def indexed(position: int) -> _ChunkRecords:
-        return _records_of(unquoted_chunk(path, delimiter, position), size, delimiter)
-
     positions = iter(range(0, size, CHUNK_BYTES))
     newlines_before = 0
-    with ThreadPoolExecutor(max_workers=PARALLEL_CHUNKS) as pool:
+    with ChunksApart(path, delimiter) as apart, ThreadPoolExecutor(PARALLEL_CHUNKS) as pool:
+
+        def indexed(position: int) -> _ChunkRecords:
+            return _records_of(apart.chunk_at(position), size, delimiter)
+
         pending = deque(pool.submit(indexed, p) for p in islice(positions, PARALLEL_CHUNKS + 1))
         while pending:
             found = pending.popleft().result()

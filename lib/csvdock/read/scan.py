@@ -60,12 +60,27 @@ def file_chunks(
             position += chunk.body.size
 
 
-def unquoted_chunk(path: Path, delimiter: str | None, position: int) -> Chunk:
-    """Return the chunk at ``position`` of a file that holds no quote byte, read on its own
-    (so chunks may be read in parallel): its newlines' rank counts from the chunk's start."""
-    with path.open("rb") as handle:
-        raw = os.pread(handle.fileno(), CHUNK_BYTES + (3 if position else 2), max(position - 1, 0))
-    return _Reading(path, None, None, delimiter, ()).chunk(raw, position, 0, 0)
+class ChunksApart:
+    """The chunks of a file that holds no quote byte, each read on its own from one descriptor
+    (so chunks may be read in parallel): a chunk's newlines' rank counts from its start (the
+    caller adds the newlines before it)."""
+
+    def __init__(self, path: Path, delimiter: str | None) -> None:
+        self._reading = _Reading(path, None, None, delimiter, ())
+        self.size = self._reading.size
+        self._handle = path.open("rb")
+
+    def chunk_at(self, position: int) -> Chunk:
+        """Return the chunk at ``position`` (a multiple of ``CHUNK_BYTES``)."""
+        start = max(position - 1, 0)
+        raw = os.pread(self._handle.fileno(), CHUNK_BYTES + (3 if position else 2), start)
+        return self._reading.chunk(raw, position, 0, 0)
+
+    def __enter__(self) -> ChunksApart:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._handle.close()
 
 
 class _Reading:

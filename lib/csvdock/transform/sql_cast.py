@@ -240,7 +240,7 @@ def _rendered(
     rendering: another target, another type, samples of no one layout). A value it does not
     hold for is checked by the registry as before (a regular expression cost more than the
     cast: 2.5x for a timestamp)."""
-    if dialect.try_cast(value, "INTEGER") is None:
+    if not dialect.capabilities.try_cast:
         return None
     text = f"CAST({tried} AS VARCHAR) = {value}"
     if checked in (t.INTEGER, t.BIGINT):
