@@ -47,15 +47,13 @@ from csvdock.read.errors import (
     source_identity,
 )
 from csvdock.read.header import header_names, mended_header
-from csvdock.read.parse import parse_reject_frame, records_or_plan
-from csvdock.read.records import (
-    LINE,
-    RecordIndex,
+from csvdock.read.line_endings import (
     carriage_returns_to_newlines,
     has_bare_carriage_returns,
-    index_records,
     normalise_line_endings,
 )
+from csvdock.read.parse import parse_reject_frame, records_or_plan
+from csvdock.read.records import LINE, RecordIndex, index_records
 from csvdock.read.repair import damaged_records, with_original_positions, write_repaired
 from csvdock.read.table import TableLayout, find_table, has_blank_lines
 from csvdock.rejects.codes import RejectCode
