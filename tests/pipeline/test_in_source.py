@@ -114,6 +114,34 @@ def test_a_big_file_read_from_its_source_loads_as_a_copied_one(
     assert [line for line, *_ in source_rows[2]] == [501, 9001]
 
 
+def test_elt_trims_and_reads_null_tokens_where_the_check_found_them_past_the_first_look(
+    workdir: Path, target_url: str
+):
+    """ELT's cast of a file whose every value was checked trims only the columns holding a
+    value with whitespace around it, and compares with the NULL tokens only those holding one;
+    values of both kinds past the first look (a padded boolean, a NULL token among dates, a
+    padded timestamp) load as the copied path loads them."""
+    source = write_users(workdir / "late.csv")
+    lines = source.read_text(encoding="utf-8").split("\n")
+    fields = lines[LATE_ROW].split(",")  # id,name,amount,day,seen,active,zip,city
+    assert fields[5] == "true"
+    fields[3], fields[4], fields[5] = "NA", f" {fields[4]}\t", " true "
+    lines[LATE_ROW] = ",".join(fields)
+    source.write_text("\n".join(lines), encoding="utf-8")
+    results = {}
+    for name, in_place in (("source", True), ("copied", False)):
+        table = unique_table(name)
+        settings = settings_for(workdir, name, target_url, in_place)
+        run_mode = "elt" if in_place else "etl"
+        (result,) = csvdock.ingest([source], table=table, settings=settings, mode=run_mode).files
+        assert result.status == "loaded", result.reason
+        assert ("check_proposal" in (result.timings or {})) == in_place
+        results[name] = loaded(target_url, table)
+    assert results["source"] == results["copied"]
+    row = next(r for r in results["source"][0] if r[0] == LATE_ROW)
+    assert row[3] is None and row[5] is True and row[4] is not None
+
+
 @pytest.mark.parametrize("mode", ["etl", "elt"])
 def test_types_that_do_not_hold_past_the_first_look_go_the_usual_way(
     workdir: Path, target_url: str, mode: str

@@ -91,3 +91,16 @@ def test_every_public_name_is_exported_and_documented():
         "mode",
         "evolution",
     ]
+
+
+def test_csvdock_s_own_orchestrator_is_the_one_its_entry_point_registers():
+    """``find_orchestrator`` imports csvdock's own orchestrator directly (no scan of every
+    package's entry points): it must be the function pyproject.toml registers."""
+    from importlib.metadata import entry_points
+
+    from csvdock.pipeline.run import ORCHESTRATOR_GROUP, OWN_ORCHESTRATOR, find_orchestrator
+
+    name, value = OWN_ORCHESTRATOR
+    (registered,) = [ep for ep in entry_points(group=ORCHESTRATOR_GROUP) if ep.name == name]
+    assert registered.value == value
+    assert find_orchestrator(name) is registered.load()

@@ -24,7 +24,6 @@ from csvdock.core.logs import configure_logging, set_run_id
 from csvdock.core.runs import RunSummary, new_run_id, valid_run_id
 from csvdock.core.settings import Settings, load_settings
 from csvdock.core.workspace import Workspace
-from csvdock.edges.consume import ConsumerStopped
 from csvdock.edges.parser import build_parser
 from csvdock.pipeline.run import (
     UsageError,
@@ -74,9 +73,6 @@ def main(argv: list[str] | None = None) -> int:
             "consume": _consume,
         }
         return commands[args.command](args, settings)
-    except ConsumerStopped as exc:
-        print(f"csvdock: error: {exc}", file=sys.stderr)
-        return EXIT_FILE_PROBLEM
     except CsvdockError as exc:
         print(f"csvdock: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -87,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _consume(args: argparse.Namespace, settings: Settings) -> int:
-    from csvdock.edges.consume import ConsumeOptions, consume
+    from csvdock.edges.consume import ConsumeOptions, ConsumerStopped, consume
 
     settings = settings.with_overrides(target=args.target)
     columns = tuple(c.strip() for c in args.columns.split(",")) if args.columns else ()
@@ -120,6 +116,9 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         summary = consume(options, settings, progress)
+    except ConsumerStopped as exc:
+        print(f"csvdock: error: {exc}", file=sys.stderr)
+        return EXIT_FILE_PROBLEM
     finally:
         if progress is not None:
             print(file=sys.stderr)

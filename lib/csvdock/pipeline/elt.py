@@ -23,6 +23,7 @@ from csvdock.pipeline.in_source import (
     stage_from_source,
     stages_as_view,
     transform_in_source,
+    trusted_rows,
 )
 from csvdock.pipeline.stages import (
     SchemaAtLoad,
@@ -48,7 +49,6 @@ from csvdock.transform.sql_cast import (
     create_staging,
     drop_staging,
     staging_table,
-    trusted_rows_sql,
 )
 
 log = logging.getLogger("csvdock")
@@ -199,7 +199,8 @@ class StagedRows(RowsCastInLoad):
             # Every value was checked on the source (the same bytes): cast without checks.
             refuse_over_threshold(self.table_settings, rows_read, self.parse_rejects.height)
             staged = qualified_name(*self.staging)
-            select = trusted_rows_sql(warehouse.dialect, staged, at_load.schema, null_tokens)
+            prepared = self.file.prepared_dir
+            select = trusted_rows(warehouse.dialect, prepared, staged, at_load, null_tokens)
             loaded = warehouse.execute_rowcount(into_sql + select)
             return self._finish(warehouse, db_schema, name, entry, loaded, self.parse_rejects)
         # The casts run once: into a temporary table, read twice (rejects, then good rows).

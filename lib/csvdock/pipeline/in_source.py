@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -70,11 +71,14 @@ from csvdock.schema.optimistic import (
     schema_with_evidence,
 )
 from csvdock.schema.registry import SchemaRegistry
+from csvdock.schema.statistics import stat_key
 from csvdock.schema.table import TableSchema
 from csvdock.targets import Warehouse, dialect_of
-from csvdock.targets.base import first_line
+from csvdock.targets.base import SqlDialect, first_line
 from csvdock.targets.load import LedgerEntry, LoadError, record_version, store_rejects
 from csvdock.transform.sql_cast import (
+    PADDED,
+    TOKENS,
     checked_rows_sql,
     create_staging_view,
     optimistic_rows_sql,
@@ -115,6 +119,8 @@ def transform_in_source(
     with timed(out_dir, "first_look"):
         head = plan.head(first_look_rows(rows, table_settings.outlier_share))
     checked: dict[str, str] = {}  # the types every present value was checked to convert to
+    padded: list[str] = extracted.columns  # the columns that may hold padded values
+    with_tokens: list[str] | None = None  # the columns that may hold NULL tokens (None: all)
     samples = None  # the first look's samples, where the load checks its types
     if len(head) >= rows:  # the first look is the whole file: detect as usual, from it
         resolve_schema_stage(extract_dir, table, settings, out_dir, records=head)
@@ -136,10 +142,12 @@ def transform_in_source(
                 schema = None
         if schema is None:
             with timed(out_dir, "check_proposal"):
-                schema = _detected_in_one_pass(plan, proposal, extracted, table, settings)
+                schema, found = _detected_in_one_pass(plan, proposal, extracted, table, settings)
             if schema is None:
                 return False
             checked = {c.name: c.type for c in schema.columns}
+            padded = _counted(found, schema, PADDED)
+            with_tokens = _counted(found, schema, TOKENS)
             resolve_schema_stage(extract_dir, table, settings, out_dir, detected=schema)
     note = {
         "rows": rows,
@@ -148,7 +156,8 @@ def transform_in_source(
         "first_look_samples": samples,
         "formats": proposal.formats if samples is not None and proposal else {},
         "known_formats": proposal.known_formats if samples is not None and proposal else {},
-        "padded": padded_columns(head) if samples is not None else extracted.columns,
+        "padded": padded_columns(head) if samples is not None else padded,
+        "with_tokens": with_tokens,
     }
     (out_dir / IN_SOURCE_FILE).write_text(json.dumps(note), encoding="utf-8")
     return True
@@ -207,15 +216,49 @@ def _detected_in_one_pass(
     extracted: ExtractResult,
     table: str,
     settings: Settings,
-) -> TableSchema | None:
+) -> tuple[TableSchema | None, dict[str, Any]]:
+    """Return the schema the proposal's check on every record confirms (None where it does not
+    hold) and the statistics it found."""
     if proposal is None:
-        return None
+        return None, {}
     tokens = settings.for_table(table).null_tokens
     sql, keys = proposal_statistics_sql(dialect_of("duckdb"), plan.records_sql(), proposal, tokens)
     with scratch_duckdb() as con:
         limit_memory(con, len(plan.columns))
         found = dict(zip(keys, con.execute(sql).fetchall()[0], strict=True))
-    return confirmed_schema(table, extracted.columns, extracted.source_columns, proposal, found)
+    columns, source_columns = extracted.columns, extracted.source_columns
+    return confirmed_schema(table, columns, source_columns, proposal, found), found
+
+
+def _counted(found: dict[str, Any], schema: TableSchema, statistic: str) -> list[str]:
+    """Return the columns of ``schema`` not of text with a ``statistic`` above zero in
+    ``found`` (where it was not counted, every one)."""
+    return [
+        c.name
+        for c in schema.columns
+        if c.type != t.TEXT and found.get(stat_key(c.name, statistic), 1) > 0
+    ]
+
+
+def trusted_rows(
+    dialect: SqlDialect,
+    transform_dir: Path,
+    records: str,
+    at_load: SchemaAtLoad,
+    null_tokens: tuple[str, ...],
+) -> str:
+    """Return the SELECT of the typed ``records`` of a file whose every value was checked
+    (``checked_everywhere``): trimmed and compared with the NULL tokens only in the columns
+    where Transform's check on every record found values that need it."""
+    note = json.loads((transform_dir / IN_SOURCE_FILE).read_text(encoding="utf-8"))
+    return trusted_rows_sql(
+        dialect,
+        records,
+        at_load.schema,
+        null_tokens,
+        note.get("padded"),
+        note.get("with_tokens"),
+    )
 
 
 def checked_in_source(transform_dir: Path) -> bool:
@@ -323,7 +366,7 @@ class SourceRows(RowsCastInLoad):
         dialect = dialect_of("duckdb")  # the source is read by DuckDB, whatever the target
         if checked_everywhere(self.file.prepared_dir, at_load, self.plan.columns, tokens):
             records = f"({self.plan.text_records_sql()}) AS staged"
-            return trusted_rows_sql(dialect, records, at_load.schema, tokens)
+            return trusted_rows(dialect, self.file.prepared_dir, records, at_load, tokens)
         checked = self._checked(at_load, positions=False)
         return f"SELECT {names} FROM ({checked}) AS checked WHERE {REJECT_COLUMN} IS NULL"
 

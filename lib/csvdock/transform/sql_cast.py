@@ -140,14 +140,24 @@ def checked_rows_sql(
 
 
 def trusted_rows_sql(
-    dialect: SqlDialect, staged: str, schema: TableSchema, null_tokens: tuple[str, ...]
+    dialect: SqlDialect,
+    staged: str,
+    schema: TableSchema,
+    null_tokens: tuple[str, ...],
+    padded: Collection[str] | None = None,
+    with_tokens: Collection[str] | None = None,
 ) -> str:
     """Return a SELECT of the typed columns of the ``staged`` text records, with no checks:
     only for records whose every present value was checked to convert (``checked_rows_sql``'s
     checks, on every row, by ``proposal_statistics_sql``) and a schema of those types, without
     formats or contracts. (A value that does not convert makes the statement fail: it is
-    never stored altered.)"""
-    return _typed_rows_sql(dialect, staged, schema, null_tokens, None)
+    never stored altered.) Where the check counted them on every row, only the ``padded``
+    columns (a value with whitespace around it) are trimmed and only the ``with_tokens``
+    columns (a NULL token) compared with the tokens: in PostgreSQL the trim and the comparison
+    cost more than the cast (ELT)."""
+    return _typed_rows_sql(
+        dialect, staged, schema, null_tokens, None, padded, with_tokens=with_tokens
+    )
 
 
 def optimistic_rows_sql(
@@ -182,9 +192,11 @@ def _typed_rows_sql(
     detected: dict[str, str] | None,
     padded: Collection[str] | None = None,
     samples: Mapping[str, Sequence[str]] | None = None,
+    with_tokens: Collection[str] | None = None,
 ) -> str:
     """(``detected``: the types to check, where the values are checked; ``padded``: the
-    columns to trim, where not every one.)"""
+    columns to trim, ``with_tokens`` the columns that may hold a NULL token, where not every
+    one.)"""
     trimmed: list[str] = []
     typed: list[str] = []
     for i, column in enumerate(schema.columns):
@@ -200,7 +212,9 @@ def _typed_rows_sql(
         cast = t.sql_converted(dialect, value, column.type)
         null = _null_check(dialect, value, tokens)
         if detected is None:
-            typed.append(f"CASE WHEN NOT {null} THEN {cast} END AS {name}")
+            tokenless = with_tokens is not None and column.name not in with_tokens
+            converted = cast if tokenless else f"CASE WHEN NOT {null} THEN {cast} END"
+            typed.append(f"{converted} AS {name}")
             continue
         fits = t.sql_valid(dialect, value, checked)
         if t.type_of(checked).family == "numeric":
@@ -319,6 +333,11 @@ def _null_check(dialect: SqlDialect, value: str, tokens: tuple[str, ...]) -> str
     return f"({value} IS NULL OR (length({value}) <= {longest} AND {value} IN ({listed})))"
 
 
+# Statistics of a checked column that say how to cast it without checks (``trusted_rows_sql``):
+# how many of its values have whitespace around them, how many are NULL tokens.
+PADDED, TOKENS = "padded", "null_tokens"
+
+
 def proposal_statistics_sql(
     dialect: SqlDialect,
     records_sql: str,
@@ -332,7 +351,9 @@ def proposal_statistics_sql(
     decimal family's at the evidence's scale, as ``detect_schema`` gathers them).
 
     Four levels, each computed once a row (as in ``checked_rows_sql``): the trimmed values,
-    each value's checks, the typed values, then the aggregates."""
+    each value's checks, the typed values, then the aggregates. A column not of text also
+    counts its values with whitespace around them (``PADDED``) and its NULL tokens
+    (``TOKENS``)."""
     trimmed: list[str] = []  # level 1
     checked: list[str] = []  # level 2
     typed_values: list[str] = []  # level 3
@@ -356,6 +377,8 @@ def proposal_statistics_sql(
         else:
             checked.append(f"NOT ({value} IS NULL OR {value} IN ({null_values})) AS {present}")
             found["present"] = f"count(CASE WHEN {present} THEN 1 END)"
+            found[PADDED] = f"count(CASE WHEN length({raw}) <> length({value}) THEN 1 END)"
+            found[TOKENS] = f"count(CASE WHEN {value} IS NOT NULL AND NOT {present} THEN 1 END)"
         if kind == t.DECIMAL:
             exact = f"DECIMAL({t.DECIMAL_PRECISION},{t.MAX_DECIMAL_SCALE})"
             checked.append(f"{dialect.matches(value, t.DECIMAL_PATTERN)} AS {fits}")
