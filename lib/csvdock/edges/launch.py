@@ -4,6 +4,7 @@ runs (``csvdock.edges.cli``)."""
 
 from __future__ import annotations
 
+import gc
 import sys
 
 
@@ -16,4 +17,9 @@ def main(argv: list[str] | None = None) -> int:
         hash_early(arg for arg in args[1:] if not arg.startswith("-"))
     from csvdock.edges.cli import main as cli_main
 
-    return cli_main(args)
+    status = cli_main(args)
+    # The command is over: the interpreter's teardown need not search every object of Polars,
+    # pyarrow, NumPy and Luigi for reference cycles (0.09 s of a 0.55 s tiny run). Frozen objects
+    # are still freed as their references go; atexit handlers and finalizers run as before.
+    gc.freeze()
+    return status
