@@ -1,6 +1,7 @@
 """Small files and per-run costs (issue 15): one tiny file with reports on and off, a folder of
 200 files each with its own table at defaults, and 1,000 small files into one DuckDB table with
-``--workers 2``; each against a plain DuckDB loop over the same files, in the same run.
+``--workers 2``; each against a plain DuckDB loop over the same files, in the same run. Then two
+wide files, reports off (issue 26): 2 records x 2,000 columns and 54 x 1,093.
 
     python benchmarks/small.py [--out benchmarks/results/small.json] [--repeat 3]
 
@@ -55,6 +56,30 @@ def write_files(folder: Path, count: int, rows: int, prefix: str) -> Path:
     return folder
 
 
+WIDE_KINDS = (  # a value of each kind, drawn from a random.Random
+    lambda r: str(r.randint(-50, 50)),
+    lambda r: f"{r.randint(0, 9999)}.{r.randint(0, 99):02d}",
+    lambda r: f"2024-0{r.randint(1, 9)}-1{r.randint(0, 9)}",
+    lambda r: r.choice(["a", "b c", "NA", ""]),
+    lambda r: f"{r.random():.3e}",
+    lambda r: str(r.randint(2**40, 2**50)),
+)
+
+
+def write_wide(path: Path, rows: int, columns: int) -> Path:
+    """Write a file of ``rows`` records and ``columns`` columns cycling through six kinds of
+    value (integers, decimals, dates, text with NA, doubles, big integers), deterministic."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(3)
+    lines = [",".join(f"c{j}" for j in range(columns))]
+    for _ in range(rows):
+        lines.append(",".join(WIDE_KINDS[j % len(WIDE_KINDS)](rng) for j in range(columns)))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def csvdock_run(arguments: list[str], report: bool, work: Path) -> tuple[float, float]:
     """Time one ``csvdock ingest`` in a fresh directory; return (seconds, peak RSS MB)."""
     space = work / f"run-{len(list(work.iterdir()))}"
@@ -87,6 +112,8 @@ def main() -> None:
         tiny.write_text("id,name,amount\n1,ann,1.50\n2,bob,2.25\n3,cy,3.00\n", encoding="utf-8")
     own = write_files(data / "small_own_200", 200, 100, "t")
     one = write_files(data / "small_one_1000", 1000, 100, "part_")
+    wide = write_wide(data / "wide" / "wide_2x2000.csv", 2, 2000)
+    tall = write_wide(data / "wide" / "wide_54x1093.csv", 54, 1093)
     work = Path(tempfile.mkdtemp(prefix="csvdock-small-"))
     cases = [
         ("one 3-record file, reports on", [str(tiny)], True, None, 1),
@@ -99,6 +126,8 @@ def main() -> None:
             (one, True),
             1000,
         ),
+        ("2 records x 2,000 columns, reports off", [str(wide)], False, None, 1),
+        ("54 records x 1,093 columns, reports off", [str(tall)], False, None, 1),
     ]
     results = []
     try:
