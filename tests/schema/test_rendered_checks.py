@@ -1,17 +1,20 @@
-"""The single pass's cheaper checks (``sql_cast._rendered``): where a value's text is DuckDB's
-rendering of its try-cast, the value is taken without the registry's pattern. They take exactly
-the values the registry's checks take, with the same typed value, and refuse the same others:
-compared value by value, on tricky values and on generated ones."""
+"""The cheaper checks (``sql_cast._rendered``) of the single pass and of the check of the first
+look's proposal on every record (ELT): where a value's text is DuckDB's rendering of its
+try-cast, the value is taken without the registry's pattern. They take exactly the values the
+registry's checks take, with the same typed value, and refuse the same others (the check: the
+same statistics): compared value by value, on tricky values and on generated ones."""
 
 from __future__ import annotations
 
 import duckdb
 import pytest
 from csvdock.schema import types as t
+from csvdock.schema.optimistic import Proposal
+from csvdock.schema.statistics import stat_key
 from csvdock.schema.table import Column, TableSchema
 from csvdock.targets import dialect_of
 from csvdock.transform import sql_cast
-from csvdock.transform.sql_cast import optimistic_rows_sql
+from csvdock.transform.sql_cast import optimistic_rows_sql, proposal_statistics_sql
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -117,8 +120,23 @@ def _outcome(kind: str, value: str, samples: list[str], rendered: bool) -> objec
         return "refused"
 
 
+def _statistics(kind: str, values: list[str], samples: list[str], rendered: bool) -> dict:
+    """Return the statistics the check of a proposal of ``kind`` finds on ``values``."""
+    proposal = Proposal({"c": kind}, {stat_key("c", "samples"): samples}, len(values), {}, {})
+    with pytest.MonkeyPatch.context() as patch:
+        if not rendered:
+            patch.setattr(sql_cast, "_rendered", lambda *_: None)
+        sql, keys = proposal_statistics_sql(
+            dialect_of("duckdb"), "SELECT unnest($values::VARCHAR[]) AS c", proposal, ("", "NA")
+        )
+    assert ('"__csvdock_t0"' in sql) == (rendered and (kind != t.TIMESTAMP or "strftime" in sql))
+    return dict(zip(keys, CON.execute(sql, {"values": values}).fetchall()[0], strict=True))
+
+
 def _same(kind: str, value: str, samples: list[str]) -> None:
     assert _outcome(kind, value, samples, True) == _outcome(kind, value, samples, False), value
+    found = _statistics(kind, [value], samples, True)
+    assert found == _statistics(kind, [value], samples, False), value
 
 
 @pytest.mark.parametrize("kind", TRICKY)
@@ -127,6 +145,15 @@ def test_the_cheaper_checks_take_and_refuse_what_the_registry_does(kind: str):
     for samples in layouts:
         for value in [v for values in TRICKY.values() for v in values]:
             _same(kind, value, samples)
+
+
+@pytest.mark.parametrize("kind", TRICKY)
+def test_the_check_of_a_proposal_finds_the_same_statistics_on_many_values(kind: str):
+    values = [v for values in TRICKY.values() for v in values]
+    for samples in LAYOUTS if kind == t.TIMESTAMP else [[]]:
+        found = _statistics(kind, values, samples, True)
+        assert found == _statistics(kind, values, samples, False)
+        assert found[stat_key("c", "present")] > 0 and found[stat_key("c", kind)] > 0
 
 
 def test_the_cheaper_checks_are_in_the_single_pass():

@@ -350,11 +350,13 @@ def proposal_statistics_sql(
     column's misfits of its type, leading zeros, a decimal's digits and its extremes (the
     decimal family's at the evidence's scale, as ``detect_schema`` gathers them).
 
-    Four levels, each computed once a row (as in ``checked_rows_sql``): the trimmed values,
-    each value's checks, the typed values, then the aggregates. A column not of text also
-    counts its values with whitespace around them (``PADDED``) and its NULL tokens
-    (``TOKENS``)."""
+    Four levels, each computed once a row (as in ``checked_rows_sql``): the trimmed values
+    (and their try-casts, where a value's rendering can stand for the registry's check:
+    ``_rendered``), each value's checks, the typed values, then the aggregates. A column not
+    of text also counts its values with whitespace around them (``PADDED``) and its NULL
+    tokens (``TOKENS``)."""
     trimmed: list[str] = []  # level 1
+    tried: list[str] = []  # level 1b
     checked: list[str] = []  # level 2
     typed_values: list[str] = []  # level 3
     aggregates: list[str] = []  # level 4
@@ -385,8 +387,17 @@ def proposal_statistics_sql(
             found["scale"], found["whole"] = _decimal_digits(value, fits)
             converted = f"TRY_CAST({value} AS {exact})"
         elif kind != t.TEXT:
-            checked.append(f"{t.sql_valid(dialect, value, kind)} AS {fits}")
+            check = t.sql_valid(dialect, value, kind)
+            cast = quote_identifier(f"__csvdock_t{i}")
+            samples = proposal.first_look.get(stat_key(name, "samples"), ())
+            rendered = _rendered(dialect, value, cast, kind, samples)
+            if rendered is not None:  # (the registry's check only where it does not hold)
+                tried.append(f"{dialect.try_cast(value, dialect.sql_type(kind))} AS {cast}")
+                check = f"CASE WHEN {rendered} THEN true ELSE {check} END"
+            checked.append(f"{check} AS {fits}")
             converted = t.sql_converted(dialect, value, kind)
+            if rendered is not None and converted == f"CAST({value} AS {dialect.sql_type(kind)})":
+                converted = cast  # (the same value, cast once)
         if kind != t.TEXT:
             found[kind] = f"count(CASE WHEN {present} AND NOT {fits} THEN 1 END)"
         if t.type_of(kind).family == "numeric":
@@ -404,6 +415,8 @@ def proposal_statistics_sql(
     fence = dialect.fence()
     raw_columns = ", ".join(quote_identifier(name) for name in proposal.types)
     level_1 = f"SELECT {', '.join([raw_columns, *trimmed])} FROM ({records_sql}) AS records{fence}"
+    if tried:
+        level_1 = f"SELECT {', '.join(['l1.*', *tried])} FROM ({level_1}) AS l1{fence}"
     level_2 = f"SELECT {', '.join(['l1.*', *checked])} FROM ({level_1}) AS l1{fence}"
     level_3 = f"SELECT {', '.join(['l2.*', *typed_values])} FROM ({level_2}) AS l2{fence}"
     return f"SELECT {', '.join(aggregates)} FROM ({level_3}) AS l3", keys
