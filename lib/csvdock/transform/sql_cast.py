@@ -387,17 +387,11 @@ def proposal_statistics_sql(
             found["scale"], found["whole"] = _decimal_digits(value, fits)
             converted = f"TRY_CAST({value} AS {exact})"
         elif kind != t.TEXT:
-            check = t.sql_valid(dialect, value, kind)
             cast = quote_identifier(f"__csvdock_t{i}")
             samples = proposal.first_look.get(stat_key(name, "samples"), ())
-            rendered = _rendered(dialect, value, cast, kind, samples)
-            if rendered is not None:  # (the registry's check only where it does not hold)
-                tried.append(f"{dialect.try_cast(value, dialect.sql_type(kind))} AS {cast}")
-                check = f"CASE WHEN {rendered} THEN true ELSE {check} END"
+            check, converted, tries = _check_and_conversion(dialect, value, cast, kind, samples)
+            tried += [tries] if tries else []
             checked.append(f"{check} AS {fits}")
-            converted = t.sql_converted(dialect, value, kind)
-            if rendered is not None and converted == f"CAST({value} AS {dialect.sql_type(kind)})":
-                converted = cast  # (the same value, cast once)
         if kind != t.TEXT:
             found[kind] = f"count(CASE WHEN {present} AND NOT {fits} THEN 1 END)"
         if t.type_of(kind).family == "numeric":
@@ -420,6 +414,25 @@ def proposal_statistics_sql(
     level_2 = f"SELECT {', '.join(['l1.*', *checked])} FROM ({level_1}) AS l1{fence}"
     level_3 = f"SELECT {', '.join(['l2.*', *typed_values])} FROM ({level_2}) AS l2{fence}"
     return f"SELECT {', '.join(aggregates)} FROM ({level_3}) AS l3", keys
+
+
+def _check_and_conversion(
+    dialect: SqlDialect, value: str, cast: str, kind: str, samples: Sequence[str]
+) -> tuple[str, str, str | None]:
+    """Return the check that ``value`` is of ``kind``, its conversion, and the try-cast to
+    compute first as ``cast`` (None: none). Where DuckDB's rendering of the try-cast stands for
+    the registry's check (``_rendered``), the check asks it first and the registry's only where
+    it does not hold, and the conversion is that try-cast (the same value, cast once)."""
+    check = t.sql_valid(dialect, value, kind)
+    converted = t.sql_converted(dialect, value, kind)
+    rendered = _rendered(dialect, value, cast, kind, samples)
+    if rendered is None:
+        return check, converted, None
+    sql_type = dialect.sql_type(kind)
+    if converted == f"CAST({value} AS {sql_type})":
+        converted = cast
+    tries = f"{dialect.try_cast(value, sql_type)} AS {cast}"
+    return f"CASE WHEN {rendered} THEN true ELSE {check} END", converted, tries
 
 
 def _decimal_digits(value: str, fits: str) -> tuple[str, str]:
