@@ -20,6 +20,7 @@ from csvdock.pipeline.file_load import FileToLoad, Into, RowsCastInLoad, load_fi
 from csvdock.pipeline.in_source import (
     checked_everywhere,
     checked_in_source,
+    in_source_note,
     stage_from_source,
     stages_as_view,
     transform_in_source,
@@ -199,8 +200,8 @@ class StagedRows(RowsCastInLoad):
             # Every value was checked on the source (the same bytes): cast without checks.
             refuse_over_threshold(self.table_settings, rows_read, self.parse_rejects.height)
             staged = qualified_name(*self.staging)
-            prepared = self.file.prepared_dir
-            select = trusted_rows(warehouse.dialect, prepared, staged, at_load, null_tokens)
+            note = in_source_note(self.file.prepared_dir)
+            select = trusted_rows(warehouse.dialect, note, staged, at_load, null_tokens)
             loaded = warehouse.execute_rowcount(into_sql + select)
             return self._finish(warehouse, db_schema, name, entry, loaded, self.parse_rejects)
         # The casts run once: into a temporary table, read twice (rejects, then good rows).

@@ -91,6 +91,12 @@ IN_SOURCE_FILE = "in_source.json"  # in Transform's folder: the load casts from 
 BATCH_ROWS = 122_880  # the rows of one Arrow batch sent to a target other than DuckDB
 
 
+def in_source_note(transform_dir: Path) -> dict[str, Any]:
+    """Return what Transform (ELT: LoadRaw) noted of a file whose records stay in its source."""
+    note: dict[str, Any] = json.loads((transform_dir / IN_SOURCE_FILE).read_text(encoding="utf-8"))
+    return note
+
+
 def is_cast_in_load(transform_dir: Path) -> bool:
     """Return whether Transform left the cast to the load (the records stay in the source)."""
     return (transform_dir / IN_SOURCE_FILE).exists()
@@ -184,7 +190,7 @@ def checked_everywhere(
     and without a source format, no contract to enforce."""
     if not is_cast_in_load(transform_dir):
         return False
-    note = json.loads((transform_dir / IN_SOURCE_FILE).read_text(encoding="utf-8"))
+    note = in_source_note(transform_dir)
     checked: dict[str, str] = note.get("checked") or {}
     if not checked or note.get("null_tokens") != list(null_tokens):
         return False
@@ -242,15 +248,14 @@ def _counted(found: dict[str, Any], schema: TableSchema, statistic: str) -> list
 
 def trusted_rows(
     dialect: SqlDialect,
-    transform_dir: Path,
+    note: dict[str, Any],
     records: str,
     at_load: SchemaAtLoad,
     null_tokens: tuple[str, ...],
 ) -> str:
     """Return the SELECT of the typed ``records`` of a file whose every value was checked
     (``checked_everywhere``): trimmed and compared with the NULL tokens only in the columns
-    where Transform's check on every record found values that need it."""
-    note = json.loads((transform_dir / IN_SOURCE_FILE).read_text(encoding="utf-8"))
+    where Transform's check on every record found values that need it (its ``note``)."""
     return trusted_rows_sql(
         dialect,
         records,
@@ -264,7 +269,7 @@ def trusted_rows(
 def checked_in_source(transform_dir: Path) -> bool:
     """Return whether Transform (ELT: LoadRaw) checked every value of the file on its source
     against the types of the schema it resolved."""
-    note = json.loads((transform_dir / IN_SOURCE_FILE).read_text(encoding="utf-8"))
+    note = in_source_note(transform_dir)
     return bool(note.get("checked"))
 
 
@@ -302,7 +307,7 @@ class SourceRows(RowsCastInLoad):
         self.file, self.plan = file, plan
         self.table_settings = file.settings.for_table(file.table)
         self.parse_rejects = pl.read_parquet(file.extract_dir / EXTRACT_REJECTS)
-        self.note = json.loads((file.prepared_dir / IN_SOURCE_FILE).read_text(encoding="utf-8"))
+        self.note = in_source_note(file.prepared_dir)
         self.detected: TableSchema | None = None  # the file's provisional schema (``prepare``)
 
     def prepare(self, at_load: SchemaAtLoad) -> None:
@@ -366,7 +371,7 @@ class SourceRows(RowsCastInLoad):
         dialect = dialect_of("duckdb")  # the source is read by DuckDB, whatever the target
         if checked_everywhere(self.file.prepared_dir, at_load, self.plan.columns, tokens):
             records = f"({self.plan.text_records_sql()}) AS staged"
-            return trusted_rows(dialect, self.file.prepared_dir, records, at_load, tokens)
+            return trusted_rows(dialect, self.note, records, at_load, tokens)
         checked = self._checked(at_load, positions=False)
         return f"SELECT {names} FROM ({checked}) AS checked WHERE {REJECT_COLUMN} IS NULL"
 

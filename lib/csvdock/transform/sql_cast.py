@@ -428,10 +428,9 @@ def _check_and_conversion(
     rendered = _rendered(dialect, value, cast, kind, samples)
     if rendered is None:
         return check, converted, None
-    sql_type = dialect.sql_type(kind)
-    if converted == f"CAST({value} AS {sql_type})":
+    if t.type_of(kind).sql_convert is None:  # (the registry's conversion is that cast)
         converted = cast
-    tries = f"{dialect.try_cast(value, sql_type)} AS {cast}"
+    tries = f"{dialect.try_cast(value, dialect.sql_type(kind))} AS {cast}"
     return f"CASE WHEN {rendered} THEN true ELSE {check} END", converted, tries
 
 
