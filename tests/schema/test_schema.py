@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import polars as pl
@@ -131,3 +132,27 @@ def test_a_proposal_from_the_first_rows_is_checked_against_every_row(tmp_path):
         "later_times": "timestamp",
         "too_big_late": "bigint",
     }
+
+
+def test_a_schema_file_holds_one_column_a_line_and_reads_back_the_same(tmp_path):
+    from csvdock.schema.table import Column, TableSchema
+
+    columns = [
+        Column("id", "id", "bigint", False, {"samples": ["1", "2"], "min": "1"}),
+        Column('na"me\n', "name", "text", True, {"examples": ["é", "\t"]}, None),
+        Column("when", "when", "date", True, {}, "day-first"),
+    ]
+    schema = TableSchema("t", columns, 3, 2, "evolved", ["id"], [{"added": ["when"]}])
+    text = schema.to_json()
+    path = tmp_path / "v3.json"
+    path.write_text(text, encoding="utf-8")
+
+    assert TableSchema.read(path) == schema
+    lines = text.splitlines()
+    start = lines.index('  "columns": [')
+    assert [json.loads(line.strip().rstrip(",")) for line in lines[start + 1 : start + 4]] == [
+        {f: getattr(c, f) for f in ("name", "source", "type", "nullable", "evidence", "format")}
+        for c in columns
+    ]
+    assert lines[start + 4] == "  ],"
+    assert TableSchema("t", []).to_json().count("[]") == 3  # (no columns, key, changes)

@@ -52,10 +52,19 @@ class TableSchema:
 
     def to_json(self) -> str:
         """Return the schema as pretty JSON: its fields in order, each column's too (what
-        ``dataclasses.asdict`` gives, without its deep copy: 0.1 s for 2,000 columns)."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["columns"] = [{f.name: getattr(c, f.name) for f in fields(c)} for c in self.columns]
-        return json.dumps(data, indent=2, default=str) + "\n"
+        ``dataclasses.asdict`` gives, without its deep copy: 0.1 s for 2,000 columns), one
+        column a line (a change to a column is a change to its line; and the C encoder writes a
+        line where an indented document takes Python's: 70 against 15 ms for 2,000 columns)."""
+        lines = []
+        for f in fields(self):
+            if f.name == "columns":
+                value = _one_a_line(
+                    [{g.name: getattr(c, g.name) for g in fields(c)} for c in self.columns]
+                )
+            else:
+                value = json.dumps(getattr(self, f.name), indent=2, default=str)
+            lines.append(f"  {json.dumps(f.name)}: {value.replace(chr(10), chr(10) + '  ')}")
+        return "{\n" + ",\n".join(lines) + "\n}\n"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "schema") -> TableSchema:
@@ -103,3 +112,10 @@ class TableSchema:
         except (OSError, json.JSONDecodeError) as exc:
             raise SchemaError(f"{path}: {exc}") from None
         return cls.from_dict(data, str(path))
+
+
+def _one_a_line(items: list[dict[str, Any]]) -> str:
+    """Return ``items`` as a JSON array of one compact object a line."""
+    if not items:
+        return "[]"
+    return "[\n" + ",\n".join("  " + json.dumps(i, default=str) for i in items) + "\n]"
