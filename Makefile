@@ -8,6 +8,11 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
+# csvdock's own modules compiled first, as a wheel's install compiles them: where
+# PYTHONDONTWRITEBYTECODE is set (as on the machines here), every csvdock process would compile
+# them again (0.2-0.3 s a process; the tests start hundreds of them).
+BYTECODE := $(BIN)/python -m compileall -q lib luigi_tasks
+
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -15,6 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	$(BYTECODE)
 	$(BIN)/python -m csvdock.edges.demo demo/users.csv
 	$(BIN)/csvdock ingest demo/users.csv
 
@@ -22,6 +28,7 @@ kafka-demo: $(STAMP)
 	$(BIN)/python -m csvdock.edges.kafka_demo
 
 test: $(STAMP)
+	$(BYTECODE)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -46,10 +53,6 @@ scheduler: $(STAMP)
 benchmarks/.venv-pandas/bin/python:
 	$(PYTHON) -m venv benchmarks/.venv-pandas
 	benchmarks/.venv-pandas/bin/python -m pip install --quiet pandas 'sqlalchemy>=2' psycopg2-binary
-
-# csvdock's own modules compiled first, as a wheel's install compiles them (where
-# PYTHONDONTWRITEBYTECODE is set, every run would compile them again: 0.2 s of each run here).
-BYTECODE := $(BIN)/python -m compileall -q lib luigi_tasks
 
 bench: $(STAMP) benchmarks/.venv-pandas/bin/python
 	$(BYTECODE)
