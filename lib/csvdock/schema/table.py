@@ -54,7 +54,7 @@ class TableSchema:
         """Return the schema as pretty JSON: its fields in order, each column's too (what
         ``dataclasses.asdict`` gives, without its deep copy: 0.1 s for 2,000 columns), one
         column a line (a change to a column is a change to its line; and the C encoder writes a
-        line where an indented document takes Python's: 70 against 15 ms for 2,000 columns)."""
+        line where an indented document takes Python's: 70 against 19 ms for 2,000 columns)."""
         lines = []
         for f in fields(self):
             if f.name == "columns":
@@ -63,7 +63,8 @@ class TableSchema:
                 )
             else:
                 value = json.dumps(getattr(self, f.name), indent=2, default=str)
-            lines.append(f"  {json.dumps(f.name)}: {value.replace(chr(10), chr(10) + '  ')}")
+            indented = value.replace("\n", "\n  ")
+            lines.append(f"  {json.dumps(f.name)}: {indented}")
         return "{\n" + ",\n".join(lines) + "\n}\n"
 
     @classmethod
