@@ -3,6 +3,7 @@ from pathlib import Path
 
 import polars as pl
 from csvdock.schema.detect import detect_schema
+from csvdock.schema.table import Column, TableSchema
 
 
 def detect(tmp_path: Path, values: dict[str, list[str | None]], share: float = 0.001):
@@ -135,8 +136,6 @@ def test_a_proposal_from_the_first_rows_is_checked_against_every_row(tmp_path):
 
 
 def test_a_schema_file_holds_one_column_a_line_and_reads_back_the_same(tmp_path):
-    from csvdock.schema.table import Column, TableSchema
-
     columns = [
         Column("id", "id", "bigint", False, {"samples": ["1", "2"], "min": "1"}),
         Column('na"me\n', "name", "text", True, {"examples": ["é", "\t"]}, None),

@@ -21,6 +21,7 @@ from csvdock.pipeline.in_source import (
     checked_everywhere,
     checked_in_source,
     in_source_note,
+    is_cast_in_load,
     stage_from_source,
     stages_as_view,
     transform_in_source,
@@ -191,16 +192,17 @@ class StagedRows(RowsCastInLoad):
         names = ", ".join(quote_identifier(c) for c in at_load.schema.names)
         into_sql = f"INSERT INTO {qualified_name(db_schema, name)} ({names}) "
         rows_read = self.file.extracted.rows_read
-        trusted = checked_everywhere(self.file.prepared_dir, at_load, self.columns, null_tokens)
+        prepared = self.file.prepared_dir
+        note = in_source_note(prepared) if is_cast_in_load(prepared) else None
+        trusted = checked_everywhere(note, at_load, self.columns, null_tokens)
         if not self.positioned and not (trusted and not self.table_settings.keep_raw):
             self._stage_again_with_positions(warehouse)
         elif self.from_source and stages_as_view(warehouse):
             check_same_source(self._plan())  # the view reads the file now: Extract's version
-        if trusted:
+        if trusted and note is not None:
             # Every value was checked on the source (the same bytes): cast without checks.
             refuse_over_threshold(self.table_settings, rows_read, self.parse_rejects.height)
             staged = qualified_name(*self.staging)
-            note = in_source_note(self.file.prepared_dir)
             select = trusted_rows(warehouse.dialect, note, staged, at_load, null_tokens)
             loaded = warehouse.execute_rowcount(into_sql + select)
             return self._finish(warehouse, db_schema, name, entry, loaded, self.parse_rejects)

@@ -182,15 +182,18 @@ def padded_columns(head: pl.DataFrame) -> list[str]:
 
 
 def checked_everywhere(
-    transform_dir: Path, at_load: SchemaAtLoad, columns: list[str], null_tokens: tuple[str, ...]
+    note: dict[str, Any] | None,
+    at_load: SchemaAtLoad,
+    columns: list[str],
+    null_tokens: tuple[str, ...],
 ) -> bool:
     """Return whether every present value of the file was checked (by Transform, on every
-    record) to convert to its column's type in ``at_load``'s schema, so the load may cast
-    without checking again: the same types and NULL tokens, every column the file's, nullable
-    and without a source format, no contract to enforce."""
-    if not is_cast_in_load(transform_dir):
+    record, as its ``note`` says: ``in_source_note``; None where it left none) to convert to
+    its column's type in ``at_load``'s schema, so the load may cast without checking again: the
+    same types and NULL tokens, every column the file's, nullable and without a source format,
+    no contract to enforce."""
+    if note is None:
         return False
-    note = in_source_note(transform_dir)
     checked: dict[str, str] = note.get("checked") or {}
     if not checked or note.get("null_tokens") != list(null_tokens):
         return False
@@ -369,7 +372,7 @@ class SourceRows(RowsCastInLoad):
         tokens = self.table_settings.null_tokens
         names = ", ".join(quote_identifier(c) for c in at_load.schema.names)
         dialect = dialect_of("duckdb")  # the source is read by DuckDB, whatever the target
-        if checked_everywhere(self.file.prepared_dir, at_load, self.plan.columns, tokens):
+        if checked_everywhere(self.note, at_load, self.plan.columns, tokens):
             records = f"({self.plan.text_records_sql()}) AS staged"
             return trusted_rows(dialect, self.note, records, at_load, tokens)
         checked = self._checked(at_load, positions=False)
