@@ -27,6 +27,7 @@ from csvdock.pipeline.in_source import (
     transform_in_source,
     trusted_rows,
 )
+from csvdock.pipeline.staged_beside import cast_while_staging, chunk_tables
 from csvdock.pipeline.stages import (
     SchemaAtLoad,
     is_empty_file,
@@ -44,7 +45,7 @@ from csvdock.rejects.format import (
     rejects_from_rows,
     rejects_with_raw_text,
 )
-from csvdock.targets import Warehouse, connect, parse_target
+from csvdock.targets import Warehouse, connect, dialect_of, parse_target
 from csvdock.targets.load import LedgerEntry, LoadError, store_rejects
 from csvdock.transform.sql_cast import (
     checked_rows_sql,
@@ -79,18 +80,31 @@ def load_raw_stage(
     staging = staging_table(table, sha256)
     plan = SourcePlan.of(extract_dir, source or Path(extracted.path))
     positions = plan is None or settings.for_table(table).keep_raw
-    in_source = False
+    note: dict[str, object] = {"staging": list(staging), "columns": extracted.columns}
+    checked: bool | None = None  # whether the check (run first) found every value fits
+    if plan is not None and not positions and not _reads_csv(settings):
+        # The check alone first (both cores): where every value fits, the load stages the
+        # records beside its cast (``csvdock.pipeline.staged_beside``).
+        checked = transform_in_source(plan, extract_dir, table, settings, out_dir)
+        if checked and checked_in_source(out_dir):
+            note.update(
+                rows=plan.parsed_records, positions=False, from_source=True, staged_in_load=True
+            )
+            (out_dir / STAGED_FILE).write_text(json.dumps(note), encoding="utf-8")
+            log.info("%s: checked; staged in the load, beside its cast", extracted.path)
+            return
+        positions = True  # the cast may have rejects: they need their lines
     with ThreadPoolExecutor(max_workers=1) as pool:
         checking = (
             pool.submit(transform_in_source, plan, extract_dir, table, settings, out_dir)
-            if plan is not None
+            if plan is not None and checked is None
             else None
         )
         staged = _staged(
             settings, staging, extracted.columns, extract_dir, plan, positions, out_dir
         )
     try:
-        in_source = checking.result() if checking is not None else False
+        in_source = checking.result() if checking is not None else bool(checked)
         if plan is not None and not positions and not (in_source and checked_in_source(out_dir)):
             positions = True  # the cast may have rejects: they need their lines
             staged = _staged(
@@ -106,15 +120,14 @@ def load_raw_stage(
         with connect(parse_target(settings.target)) as warehouse:
             _drop_quietly(warehouse, staging)
         raise
-    note = {
-        "staging": list(staging),
-        "columns": extracted.columns,
-        "rows": staged,
-        "positions": positions,
-        "from_source": plan is not None,
-    }
+    note.update(rows=staged, positions=positions, from_source=plan is not None)
     (out_dir / STAGED_FILE).write_text(json.dumps(note), encoding="utf-8")
     log.info("%s: staged %d raw records in %s", extracted.path, staged, ".".join(staging))
+
+
+def _reads_csv(settings: Settings) -> bool:
+    """Return whether the target reads CSV itself (it stages a file as a view over its source)."""
+    return dialect_of(parse_target(settings.target).kind).capabilities.reads_csv
 
 
 def _staged(
@@ -174,6 +187,8 @@ class StagedRows(RowsCastInLoad):
         self.columns: list[str] = staged["columns"]
         self.positioned: bool = staged.get("positions", True)
         self.from_source: bool = staged.get("from_source", False)
+        # (LoadRaw checked every value and left the staging to the load: ``staged_beside``)
+        self.staged_in_load: bool = staged.get("staged_in_load", False)
         self.parse_rejects = pl.read_parquet(file.extract_dir / EXTRACT_REJECTS)
 
     def write(
@@ -202,9 +217,16 @@ class StagedRows(RowsCastInLoad):
         if trusted and note is not None:
             # Every value was checked on the source (the same bytes): cast without checks.
             refuse_over_threshold(self.table_settings, rows_read, self.parse_rejects.height)
-            staged = qualified_name(*self.staging)
-            select = trusted_rows(warehouse.dialect, note, staged, at_load, null_tokens)
-            loaded = warehouse.execute_rowcount(into_sql + select)
+
+            def cast(staged: str) -> int:
+                select = trusted_rows(warehouse.dialect, note, staged, at_load, null_tokens)
+                return warehouse.execute_rowcount(into_sql + select)
+
+            if self.staged_in_load:
+                target = parse_target(self.file.settings.target)
+                loaded = cast_while_staging(warehouse, target, self._plan(), self.staging, cast)
+            else:
+                loaded = cast(qualified_name(*self.staging))
             return self._finish(warehouse, db_schema, name, entry, loaded, self.parse_rejects)
         # The casts run once: into a temporary table, read twice (rejects, then good rows).
         scratch = quote_identifier(f"csvdock_checked_{self.file.sha256[:12]}")
@@ -224,7 +246,9 @@ class StagedRows(RowsCastInLoad):
         """Stage the records again, with their positions (staged without them, for a cast
         that would find no rejects: the table's schema moved on since)."""
         plan = self._plan()
-        if not stages_as_view(warehouse):
+        if self.staged_in_load:
+            create_staging(warehouse, self.staging, self.columns)
+        elif not stages_as_view(warehouse):
             warehouse.execute(f"DELETE FROM {qualified_name(*self.staging)}")
         stage_from_source(plan, warehouse, self.staging, positions=True)
 
@@ -251,7 +275,7 @@ class StagedRows(RowsCastInLoad):
         return loaded, rejected
 
     def discard(self, warehouse: Warehouse) -> None:
-        _drop_quietly(warehouse, self.staging)
+        _drop_quietly(warehouse, self.staging, self.staged_in_load)
 
 
 def _archive_raw(
@@ -278,10 +302,13 @@ def _archive_raw(
     )
 
 
-def _drop_quietly(warehouse: Warehouse, staging: tuple[str, str]) -> None:
+def _drop_quietly(warehouse: Warehouse, staging: tuple[str, str], chunks: bool = False) -> None:
+    """Drop a file's staging table (and, ``chunks``, the chunks staged beside its cast)."""
     try:
         warehouse.begin()
         drop_staging(warehouse, staging)
+        for chunk in chunk_tables(warehouse, staging) if chunks else []:
+            drop_staging(warehouse, chunk)
         warehouse.commit()
     except CsvdockError:
         warehouse.rollback()
