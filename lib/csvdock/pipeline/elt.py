@@ -1,4 +1,5 @@
-"""ELT stages: LoadRaw stages the text records in the target; TransformInTarget casts them with
+"""ELT stages: LoadRaw stages the text records in the target (or, for a big file every value of
+which it checked, leaves that to the load: ``staged_beside``); TransformInTarget casts them with
 SQL into the final table, in ONE transaction with the ledger row (and the raw archive)."""
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ def load_raw_stage(
     ``csvdock.pipeline.in_source``). Where every value was checked, the cast finds no rejects,
     so the staged records need no positions (joining them costs more than the staging); where
     not, they are staged again with them (and from the start with ``keep_raw``: the archive
-    keeps each record's line)."""
+    keeps each record's line). Into a target that does not read CSV itself, the check runs
+    first, alone, and a file whose every value fits is not staged here: the load stages it
+    beside its cast (``csvdock.pipeline.staged_beside``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if is_quarantined(extract_dir) or is_empty_file(extract_dir):
         return
