@@ -81,6 +81,30 @@ def test_each_chunk_is_cast_once_committed_and_dropped_in_the_load(
     assert staging_left(pg_dsn) == []
 
 
+def test_a_cast_that_loses_records_fails_the_load(workdir: Path, pg_dsn: str, small_chunks: int):
+    source = write_users(workdir / "users.csv", rows=5_000)
+    extract_file(source, workdir / "extract", TableSettings(), plan_only=True)
+    plan = SourcePlan.of(workdir / "extract", source)
+    assert plan is not None
+    table, target = unique_table("lossy"), parse_target(pg_dsn)
+    staging = staging_table(table, "cd" * 32)
+    with open_warehouse(pg_dsn) as warehouse:
+        warehouse.execute(f'CREATE TABLE "{table}" (id text)')
+
+        def losing_one(chunk: str) -> int:  # a cast that leaves a record out of each chunk
+            select = f'SELECT "id" FROM {chunk} WHERE "id" <> (SELECT min("id") FROM {chunk})'
+            return warehouse.execute_rowcount(f'INSERT INTO "{table}" {select}')
+
+        with pytest.raises(LoadError, match="4996 records cast where the file has 4999"):
+            staged_beside.cast_while_staging(warehouse, target, plan, staging, losing_one)
+        warehouse.rollback()
+        left = staged_beside.chunk_tables(warehouse, staging)
+        assert len(left) == 3  # committed by the staging connection: the load's discard drops them
+        for chunk in left:
+            warehouse.execute(f'DROP TABLE "{chunk[0]}"."{chunk[1]}"')
+        warehouse.commit()
+
+
 def test_a_chunk_name_keeps_its_number_under_postgresqls_limit():
     staging = ("csvdock_staging", "é" * 40 + "__" + "0" * 12)  # 94 bytes
     names = [staged_beside.chunk_table(staging, i)[1] for i in (0, 7, 12, 1234)]

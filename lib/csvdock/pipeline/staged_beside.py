@@ -28,6 +28,7 @@ from csvdock.read.parse import limit_memory
 from csvdock.read.scratch import scratch_duckdb
 from csvdock.read.source import SourcePlan, check_same_source
 from csvdock.targets import Target, Warehouse, connect
+from csvdock.targets.load import LoadError
 from csvdock.transform.sql_cast import create_staging, drop_staging
 
 log = logging.getLogger("csvdock")
@@ -35,10 +36,10 @@ log = logging.getLogger("csvdock")
 STAGE_CHUNK_ROWS = 250_000  # records a staging chunk holds (about 0.3 s of COPY at 2 cores)
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL cuts a longer name (NAMEDATALEN - 1)
 
-Chunk = tuple[str, str]  # a chunk's staging table: (schema, name)
+Table = tuple[str, str]  # a staging table (a file's, or one chunk's): (schema, name)
 
 
-def chunk_table(staging: Chunk, index: int) -> Chunk:
+def chunk_table(staging: Table, index: int) -> Table:
     """Return the staging table of chunk ``index`` of a file staged as ``staging`` (its name
     cut so that the chunk's number survives PostgreSQL's limit on names)."""
     suffix = f"__{index}"
@@ -47,7 +48,7 @@ def chunk_table(staging: Chunk, index: int) -> Chunk:
     return staging[0], base + suffix
 
 
-def chunk_tables(warehouse: Warehouse, staging: Chunk) -> list[Chunk]:
+def chunk_tables(warehouse: Warehouse, staging: Table) -> list[Table]:
     """Return the chunk tables of ``staging`` that exist in ``warehouse`` (committed)."""
     base = chunk_table(staging, 0)[1][: -len("__0")]
     found = warehouse.execute(
@@ -63,14 +64,15 @@ def cast_while_staging(
     warehouse: Warehouse,
     target: Target,
     plan: SourcePlan,
-    staging: Chunk,
+    staging: Table,
     cast_chunk: Callable[[str], int],
 ) -> int:
     """Stage ``plan``'s text records (without positions) in chunks on a second connection to
     ``target`` while ``cast_chunk`` casts each committed chunk (its qualified name) into the
     table on ``warehouse``, the load's connection, which then drops the chunk in the load's
-    transaction; return the rows cast. What the staging raises is raised here."""
-    ready: queue.Queue[Chunk | BaseException | None] = queue.Queue()
+    transaction; return the rows cast (raise ``LoadError`` when they are not the records the
+    plan parses). What the staging raises is raised here."""
+    ready: queue.Queue[Table | BaseException | None] = queue.Queue()
     stop = threading.Event()
     stager = threading.Thread(
         target=_stage_chunks,
@@ -89,14 +91,17 @@ def cast_while_staging(
     finally:
         stop.set()
         stager.join()
+    if cast != plan.parsed_records:  # (nothing lost: every record DuckDB parses is cast)
+        expected = plan.parsed_records
+        raise LoadError(f"{plan.path}: {cast} records cast where the file has {expected}")
     return cast
 
 
 def _stage_chunks(
     target: Target,
     plan: SourcePlan,
-    staging: Chunk,
-    ready: queue.Queue[Chunk | BaseException | None],
+    staging: Table,
+    ready: queue.Queue[Table | BaseException | None],
     stop: threading.Event,
 ) -> None:
     """Stage the chunks, putting each committed one on ``ready``, then None (or what failed)."""
