@@ -415,23 +415,10 @@ def test_a_load_from_the_source_killed_at_any_point_loads_once_after_a_rerun(
         else str(request.getfixturevalue("pg_dsn"))
     )
     table = unique_table("killed")
-    (workdir / "luigi.cfg").write_text("[csvdock]\nin_source_kb = 0\n", encoding="utf-8")
-    command = [
-        str(Path(sys.executable).parent / "csvdock"), "ingest", str(source),
-        "--target", target, "--table", table, "--json",
-    ]  # fmt: skip
-    environment = {**os.environ, "CSVDOCK_REPORT": "false"}
-    environment.pop("LUIGI_CONFIG_PATH", None)
+    command, environment = killable_ingest(workdir, source, target, table)
     rng = random.Random(26)
     for attempt in range(3):
-        run = subprocess.Popen(
-            command,
-            cwd=workdir,
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        run = started(command, workdir, environment)
         # Kill -9 once Transform is done (the load reads the source from there on), at a
         # different moment each time; for the late misfit, the second time once the load
         # rolled back and began the usual way.
@@ -457,6 +444,33 @@ def test_a_load_from_the_source_killed_at_any_point_loads_once_after_a_rerun(
             "SELECT count(*) FROM csvdock.rejects WHERE table_name = $1", [table]
         )[0][0]
     assert (count, rejected, ledger_rows(target, table)) == (rows - 2 - late, 2 + late, 1)
+
+
+def killable_ingest(
+    workdir: Path, source: Path, target: str, table: str, *options: str
+) -> tuple[list[str], dict[str, str]]:
+    """Return the ``csvdock ingest`` command of a kill test (every file read from its source,
+    reports off) and its environment."""
+    (workdir / "luigi.cfg").write_text("[csvdock]\nin_source_kb = 0\n", encoding="utf-8")
+    command = [
+        str(Path(sys.executable).parent / "csvdock"), "ingest", str(source), *options,
+        "--target", target, "--table", table, "--json",
+    ]  # fmt: skip
+    environment = {**os.environ, "CSVDOCK_REPORT": "false"}
+    environment.pop("LUIGI_CONFIG_PATH", None)
+    return command, environment
+
+
+def started(command: list[str], workdir: Path, environment: dict[str, str]) -> subprocess.Popen:
+    """Start ``command`` in a session of its own (killed with its task processes)."""
+    return subprocess.Popen(
+        command,
+        cwd=workdir,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def _found(folder: Path, pattern: str) -> list[Path]:

@@ -11,7 +11,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,9 +27,11 @@ from csvdock.transform.sql_cast import staging_table
 from tests.conftest import open_warehouse, unique_table
 from tests.pipeline.test_in_source import (
     ROWS,
+    killable_ingest,
     ledger_rows,
     loaded,
     settings_for,
+    started,
     write_users,
 )
 
@@ -171,23 +172,10 @@ def test_an_elt_load_killed_while_it_stages_and_casts_loads_once_after_a_rerun(
     rows = 600_000
     source = write_users(workdir / "big.csv", rows=rows)
     table = unique_table("killed_elt")
-    (workdir / "luigi.cfg").write_text("[csvdock]\nin_source_kb = 0\n", encoding="utf-8")
-    command = [
-        str(Path(sys.executable).parent / "csvdock"), "ingest", str(source), "--mode", "elt",
-        "--target", pg_dsn, "--table", table, "--json",
-    ]  # fmt: skip
-    environment = {**os.environ, "CSVDOCK_REPORT": "false"}
-    environment.pop("LUIGI_CONFIG_PATH", None)
+    command, environment = killable_ingest(workdir, source, pg_dsn, table, "--mode", "elt")
     rng = random.Random(26)
     for attempt in range(3):
-        run = subprocess.Popen(
-            command,
-            cwd=workdir,
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        run = started(command, workdir, environment)
         deadline = time.monotonic() + 120
         while not staging_left(pg_dsn):
             assert run.poll() is None and time.monotonic() < deadline, "no chunk was staged"
