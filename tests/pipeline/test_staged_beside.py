@@ -112,6 +112,8 @@ def test_a_chunk_name_keeps_its_number_under_postgresqls_limit():
     assert all(len(n.encode("utf-8")) <= 63 for n in names)
     assert [n.rsplit("__", 1)[1] for n in names] == ["0", "7", "12", "1234"]
     assert len(set(names)) == 4
+    # one base for every chunk: the sweep of an earlier attempt's chunks finds them all
+    assert len({n.rsplit("__", 1)[0] for n in names}) == 1
 
 
 def test_elt_stages_in_the_load_and_loads_what_the_copied_path_loads(

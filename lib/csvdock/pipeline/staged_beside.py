@@ -35,22 +35,19 @@ log = logging.getLogger("csvdock")
 
 STAGE_CHUNK_ROWS = 250_000  # records a staging chunk holds (about 0.3 s of COPY at 2 cores)
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL cuts a longer name (NAMEDATALEN - 1)
+CHUNK_NUMBER_BYTES = 6  # a chunk's number: up to 999,999 chunks (250 billion records)
 
 Table = tuple[str, str]  # a staging table (a file's, or one chunk's): (schema, name)
 
 
 def chunk_table(staging: Table, index: int) -> Table:
-    """Return the staging table of chunk ``index`` of a file staged as ``staging`` (its name
-    cut so that the chunk's number survives PostgreSQL's limit on names)."""
-    suffix = f"__{index}"
-    room = MAX_IDENTIFIER_BYTES - len(suffix)
-    base = staging[1].encode("utf-8")[:room].decode("utf-8", "ignore")
-    return staging[0], base + suffix
+    """Return the staging table of chunk ``index`` of a file staged as ``staging``."""
+    return staging[0], f"{_chunk_base(staging)}__{index}"
 
 
 def chunk_tables(warehouse: Warehouse, staging: Table) -> list[Table]:
     """Return the chunk tables of ``staging`` that exist in ``warehouse`` (committed)."""
-    base = chunk_table(staging, 0)[1][: -len("__0")]
+    base = _chunk_base(staging)
     found = warehouse.execute(
         "SELECT table_name FROM information_schema.tables "
         "WHERE table_schema = $1 AND starts_with(CAST(table_name AS TEXT), $2)",
@@ -58,6 +55,14 @@ def chunk_tables(warehouse: Warehouse, staging: Table) -> list[Table]:
     )
     pattern = re.compile(re.escape(base) + r"__[0-9]+")
     return [(staging[0], name) for (name,) in found if pattern.fullmatch(name)]
+
+
+def _chunk_base(staging: Table) -> str:
+    """Return the name every chunk of ``staging`` starts with: the staging table's, cut so that
+    a chunk's number (``__`` and up to ``CHUNK_NUMBER_BYTES`` digits) survives PostgreSQL's
+    limit on names, the same for every chunk."""
+    room = MAX_IDENTIFIER_BYTES - len("__") - CHUNK_NUMBER_BYTES
+    return staging[1].encode("utf-8")[:room].decode("utf-8", "ignore")
 
 
 def cast_while_staging(
