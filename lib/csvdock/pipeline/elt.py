@@ -85,7 +85,8 @@ def load_raw_stage(
     positions = plan is None or settings.for_table(table).keep_raw
     note: dict[str, object] = {"staging": list(staging), "columns": extracted.columns}
     checked: bool | None = None  # whether the check (run first) found every value fits
-    if plan is not None and not positions and not _reads_csv(settings):
+    as_view = stages_as_view(dialect_of(parse_target(settings.target).kind))
+    if plan is not None and not positions and not as_view:
         # The check alone first (both cores): where every value fits, the load stages the
         # records beside its cast (``csvdock.pipeline.staged_beside``).
         checked = transform_in_source(plan, extract_dir, table, settings, out_dir)
@@ -128,11 +129,6 @@ def load_raw_stage(
     log.info("%s: staged %d raw records in %s", extracted.path, staged, ".".join(staging))
 
 
-def _reads_csv(settings: Settings) -> bool:
-    """Return whether the target reads CSV itself (it stages a file as a view over its source)."""
-    return dialect_of(parse_target(settings.target).kind).capabilities.reads_csv
-
-
 def _staged(
     settings: Settings,
     staging: tuple[str, str],
@@ -148,7 +144,7 @@ def _staged(
     with connect(parse_target(settings.target)) as warehouse, timed(out_dir, "stage_raw"):
         warehouse.begin()
         try:
-            if plan is None or not stages_as_view(warehouse):
+            if plan is None or not stages_as_view(warehouse.dialect):
                 create_staging(warehouse, staging, columns)
             if plan is None:
                 records = [extract_dir / RECORDS_FILE]
@@ -215,7 +211,7 @@ class StagedRows(RowsCastInLoad):
         trusted = checked_everywhere(note, at_load, self.columns, null_tokens)
         if not self.positioned and not (trusted and not self.table_settings.keep_raw):
             self._stage_again_with_positions(warehouse)
-        elif self.from_source and stages_as_view(warehouse):
+        elif self.from_source and stages_as_view(warehouse.dialect):
             check_same_source(self._plan())  # the view reads the file now: Extract's version
         if trusted and note is not None:
             # Every value was checked on the source (the same bytes): cast without checks.
@@ -251,7 +247,7 @@ class StagedRows(RowsCastInLoad):
         plan = self._plan()
         if self.staged_in_load:
             create_staging(warehouse, self.staging, self.columns)
-        elif not stages_as_view(warehouse):
+        elif not stages_as_view(warehouse.dialect):
             warehouse.execute(f"DELETE FROM {qualified_name(*self.staging)}")
         stage_from_source(plan, warehouse, self.staging, positions=True)
 

@@ -286,7 +286,7 @@ def stage_from_source(
     target appends them to the ``staging`` table as Arrow batches read by DuckDB."""
     check_same_source(plan)
     records = plan.records_sql(positions)
-    if stages_as_view(warehouse):
+    if stages_as_view(warehouse.dialect):
         create_staging_view(warehouse, staging, records)
         return plan.parsed_records
     with scratch_duckdb() as con:
@@ -294,9 +294,10 @@ def stage_from_source(
         return warehouse.ingest_batches(*staging, con.sql(records).to_arrow_reader(BATCH_ROWS))
 
 
-def stages_as_view(warehouse: Warehouse) -> bool:
-    """Return whether ``warehouse`` stages a file that stays in its source as a view over it."""
-    return warehouse.dialect.capabilities.reads_csv
+def stages_as_view(dialect: SqlDialect) -> bool:
+    """Return whether a target of ``dialect`` stages a file that stays in its source as a view
+    over it (it reads CSV itself)."""
+    return dialect.capabilities.reads_csv
 
 
 class SourceRows(RowsCastInLoad):
